@@ -1,0 +1,1 @@
+"""Datasets: the real NYU layout, the synthetic training store, and hand crops."""

@@ -1,0 +1,56 @@
+"""Label images on disk: palette PNGs whose pixel index is the part id (0..20).
+
+Written atomically (temp file in the same folder, then ``os.replace``), so a label image
+is always either the old or the new one, never half written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..parts import NUM_CLASSES, palette_rgb
+
+
+def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
+    """Save a ``(H, W)`` uint8 label map (ids 0..20) as a palette PNG, atomically."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"{path}: a label map must be 2-D, got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise ValueError(f"{path}: part ids must be in 0..{NUM_CLASSES - 1}")
+    img = Image.fromarray(labels.astype(np.uint8), mode="P")
+    pal = np.zeros((256, 3), np.uint8)
+    pal[:NUM_CLASSES] = palette_rgb()
+    img.putpalette(pal.ravel().tolist())
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.png")
+    img.save(tmp, format="PNG", optimize=False)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_label_png(path: str | os.PathLike) -> np.ndarray:
+    """Read a palette PNG label map -> ``(H, W)`` uint8 part ids.
+
+    Raises ``ValueError`` naming the file when it is not a readable palette/greyscale PNG
+    or holds ids outside 0..20.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode not in ("P", "L"):
+                raise ValueError(f"{path}: label image must be a palette PNG, got mode {img.mode}")
+            a = np.array(img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f"{path}: cannot read label image ({e})") from None
+    if a.size and a.max() >= NUM_CLASSES:
+        raise ValueError(f"{path}: label image holds id {a.max()}, outside 0..{NUM_CLASSES - 1}")
+    return a

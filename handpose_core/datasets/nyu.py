@@ -1,0 +1,260 @@
+"""The NYU Hand Pose dataset in its real on-disk layout: reader and writer.
+
+::
+
+    <root>/<split>/joint_data.mat           joint_names (1,36), joint_uvd / joint_xyz (K,N,36,3)
+    <root>/<split>/depth_K_NNNNNNN.png      depth mm = (G << 8) | B, 2001 / 0 = no return
+    <root>/<split>/rgb_K_NNNNNNN.png        optional colour frame
+    <root>/<split>/labels_K_NNNNNNN.png     optional part labels, palette PNG (this project)
+
+Frames are numbered from 1 as in the file names. Nothing is loaded when a dataset is
+opened; ``joint_data.mat`` is read once per split on first use and kept.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import scipy.io
+
+from ..skeleton import EVAL_INDICES, JOINT_NAMES_36
+from .labelio import read_label_png, write_label_png
+
+SPLITS = ("train", "test")
+DEPTH_SHAPE = (480, 640)
+NO_RETURN = 2001
+
+
+def frame_file(kind: str, kinect: int, frame: int) -> str:
+    """``depth_1_0000001.png`` style name; ``kind`` is depth, rgb, synthdepth or labels."""
+    return f"{kind}_{kinect}_{frame:07d}.png"
+
+
+@dataclass(frozen=True)
+class Joints:
+    """Joints of one split: ``uvd`` and ``xyz`` arrays of shape (K, N, 36, 3), float."""
+
+    uvd: np.ndarray
+    xyz: np.ndarray
+
+    @property
+    def kinects(self) -> int:
+        return int(self.uvd.shape[0])
+
+    @property
+    def frames(self) -> int:
+        return int(self.uvd.shape[1])
+
+
+def decode_depth(img: np.ndarray, path: str | os.PathLike = "<array>") -> np.ndarray:
+    """BGR uint8 ``(480, 640, 3)`` as read by OpenCV -> uint16 depth in mm."""
+    if img is None:
+        raise ValueError(f"{path}: not a readable PNG image (corrupt or truncated)")
+    if img.ndim != 3 or img.shape[2] < 3 or img.dtype != np.uint8:
+        raise ValueError(f"{path}: NYU depth must be a 3-channel 8-bit PNG, got shape "
+                         f"{img.shape} {img.dtype}")
+    if img.shape[:2] != DEPTH_SHAPE:
+        raise ValueError(f"{path}: NYU depth must be 640x480, got {img.shape[1]}x{img.shape[0]}")
+    return (img[..., 1].astype(np.uint16) << 8) | img[..., 0]
+
+
+def encode_depth(depth_mm: np.ndarray) -> np.ndarray:
+    """uint16 depth (mm) -> BGR uint8 image for OpenCV (R = 0, G = high, B = low byte)."""
+    d = np.asarray(depth_mm)
+    if d.dtype != np.uint16:
+        if d.min() < 0 or d.max() > 65535:
+            raise ValueError("depth values must fit in uint16 millimetres")
+        d = d.astype(np.uint16)
+    img = np.zeros((*d.shape, 3), np.uint8)
+    img[..., 0] = d & 0xFF
+    img[..., 1] = d >> 8
+    return img
+
+
+def read_depth(path: str | os.PathLike) -> np.ndarray:
+    """Read one NYU depth PNG -> ``(480, 640)`` uint16 mm (2001 / 0 = no return)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: depth frame not found")
+    return decode_depth(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), path)
+
+
+def read_joint_mat(path: str | os.PathLike) -> Joints:
+    """Read ``joint_data.mat`` -> :class:`Joints` (K, N, 36, 3), 1 <= K <= 3."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: joint_data.mat not found (is this an NYU split folder?)")
+    try:
+        m = scipy.io.loadmat(str(path))
+    except Exception as e:  # scipy raises several types for broken files
+        raise ValueError(f"{path}: cannot read MATLAB file ({e})") from None
+    for key in ("joint_uvd", "joint_xyz"):
+        if key not in m:
+            raise ValueError(f"{path}: variable '{key}' missing")
+    uvd, xyz = _as_kn363(m["joint_uvd"], path, "joint_uvd"), _as_kn363(m["joint_xyz"], path,
+                                                                        "joint_xyz")
+    if uvd.shape != xyz.shape:
+        raise ValueError(f"{path}: joint_uvd {uvd.shape} and joint_xyz {xyz.shape} differ")
+    if "joint_names" in m:
+        names = [str(np.asarray(n).ravel()[0]) if np.asarray(n).size else ""
+                 for n in np.asarray(m["joint_names"]).ravel()]
+        if tuple(names) != JOINT_NAMES_36:
+            raise ValueError(f"{path}: joint_names are not the 36 NYU joints in order")
+    return Joints(uvd, xyz)
+
+
+def _as_kn363(a: np.ndarray, path: Path, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4 or a.shape[2:] != (36, 3) or not 1 <= a.shape[0] <= 3:
+        raise ValueError(f"{path}: {name} must have shape (K, N, 36, 3) with K = 1..3 kinects, "
+                         f"got {a.shape}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"{path}: {name} must be floating point, got {a.dtype}")
+    return a
+
+
+class NYUDataset:
+    """Lazy access to an NYU root (``train/`` and/or ``test/`` folders)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: NYU root folder not found")
+        self.splits = tuple(s for s in SPLITS if (self.root / s).is_dir())
+        if not self.splits:
+            raise ValueError(f"{self.root}: no train/ or test/ folder: not an NYU dataset root")
+        self._joints: dict[str, Joints] = {}
+        self._lock = threading.Lock()
+
+    def split_dir(self, split: str) -> Path:
+        if split not in self.splits:
+            raise ValueError(f"{self.root}: split '{split}' not present (have {self.splits})")
+        return self.root / split
+
+    def joints(self, split: str) -> Joints:
+        """All joints of a split, read from ``joint_data.mat`` once and cached."""
+        with self._lock:
+            if split not in self._joints:
+                self._joints[split] = read_joint_mat(self.split_dir(split) / "joint_data.mat")
+            return self._joints[split]
+
+    def frames(self, split: str, kinect: int = 1) -> np.ndarray:
+        """Frame numbers (1-based) of a split: those with joints and a depth file."""
+        j = self.joints(split)
+        if not 1 <= kinect <= j.kinects:
+            raise ValueError(f"{self.split_dir(split)}: kinect {kinect} not in 1..{j.kinects}")
+        prefix = f"depth_{kinect}_"
+        d = self.split_dir(split)
+        present = {int(n[len(prefix):-4]) for n in os.listdir(d)
+                   if n.startswith(prefix) and n.endswith(".png") and n[len(prefix):-4].isdigit()}
+        return np.array(sorted(f for f in present if 1 <= f <= j.frames), dtype=np.int64)
+
+    def path(self, split: str, kind: str, frame: int, kinect: int = 1) -> Path:
+        return self.split_dir(split) / frame_file(kind, kinect, frame)
+
+    def depth(self, split: str, frame: int, kinect: int = 1) -> np.ndarray:
+        """``(480, 640)`` uint16 depth in mm; 2001 and 0 mean no return."""
+        return read_depth(self.path(split, "depth", frame, kinect))
+
+    def rgb(self, split: str, frame: int, kinect: int = 1) -> np.ndarray | None:
+        """``(480, 640, 3)`` uint8 RGB, or None when the file is absent."""
+        p = self.path(split, "rgb", frame, kinect)
+        if not p.exists():
+            return None
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"{p}: not a readable PNG image (corrupt or truncated)")
+        return img[..., ::-1].copy()
+
+    def labels(self, split: str, frame: int, kinect: int = 1) -> np.ndarray | None:
+        """``(480, 640)`` uint8 part labels, or None when no label image exists."""
+        p = self.path(split, "labels", frame, kinect)
+        return read_label_png(p) if p.exists() else None
+
+    def joints_uvd(self, split: str, frame: int, kinect: int = 1) -> np.ndarray:
+        """``(36, 3)`` u, v (px), d (mm) of one frame."""
+        return np.asarray(self.joints(split).uvd[kinect - 1, frame - 1], dtype=np.float64)
+
+    def joints_xyz(self, split: str, frame: int, kinect: int = 1) -> np.ndarray:
+        return np.asarray(self.joints(split).xyz[kinect - 1, frame - 1], dtype=np.float64)
+
+    def joints14_uvd(self, split: str, kinect: int = 1) -> np.ndarray:
+        """``(N, 14, 3)`` evaluation joints of every frame of the split."""
+        return np.asarray(self.joints(split).uvd[kinect - 1][:, list(EVAL_INDICES)])
+
+
+def write_joint_mat(path: str | os.PathLike, joint_uvd: np.ndarray, joint_xyz: np.ndarray) -> None:
+    """Write ``joint_data.mat`` (MATLAB v5) atomically; arrays (N,36,3) or (K,N,36,3)."""
+    path = Path(path)
+    uvd = _as_kn363(np.asarray(joint_uvd), path, "joint_uvd")
+    xyz = _as_kn363(np.asarray(joint_xyz), path, "joint_xyz")
+    if uvd.shape != xyz.shape:
+        raise ValueError(f"{path}: joint_uvd {uvd.shape} and joint_xyz {xyz.shape} differ")
+    names = np.empty((1, 36), dtype=object)
+    names[0, :] = list(JOINT_NAMES_36)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        scipy.io.savemat(f, {"joint_names": names, "joint_uvd": uvd, "joint_xyz": xyz},
+                         do_compression=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_depth(path: str | os.PathLike, depth_mm: np.ndarray) -> None:
+    """Write a ``(480, 640)`` uint16 depth frame in NYU's PNG encoding, atomically."""
+    d = np.asarray(depth_mm)
+    if d.shape != DEPTH_SHAPE:
+        raise ValueError(f"{path}: depth must be 480x640, got {d.shape}")
+    path = Path(path)
+    ok, buf = cv2.imencode(".png", encode_depth(d))
+    if not ok:
+        raise ValueError(f"{path}: PNG encoding failed")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, path)
+
+
+def write_nyu_split(root: str | os.PathLike, split: str, depth_frames, joint_uvd: np.ndarray,
+                    joint_xyz: np.ndarray, labels=None, rgb=None, *, kinect: int = 1,
+                    progress=None, cancel=None) -> Path:
+    """Write one split in the NYU layout for one kinect.
+
+    ``depth_frames``: iterable of ``(480, 640)`` uint16 (frame 1, 2, ...); ``joint_uvd`` /
+    ``joint_xyz``: (N, 36, 3) or (K, N, 36, 3); ``labels``/``rgb``: optional iterables of
+    uint8 (480, 640) part maps / (480, 640, 3) RGB images. ``joint_data.mat`` is written
+    last, so a split is only readable once all its frames are on disk.
+    """
+    from ..progress import check_cancel
+
+    d = Path(root) / split
+    d.mkdir(parents=True, exist_ok=True)
+    uvd = np.asarray(joint_uvd)
+    n = uvd.shape[-3]
+    labels_it = iter(labels) if labels is not None else None
+    rgb_it = iter(rgb) if rgb is not None else None
+    count = 0
+    for i, depth in enumerate(depth_frames):
+        check_cancel(cancel)
+        f = i + 1
+        write_depth(d / frame_file("depth", kinect, f), depth)
+        if labels_it is not None:
+            write_label_png(d / frame_file("labels", kinect, f), next(labels_it))
+        if rgb_it is not None:
+            img = np.asarray(next(rgb_it), np.uint8)
+            if not cv2.imwrite(str(d / frame_file("rgb", kinect, f)), img[..., ::-1]):
+                raise ValueError(f"{d}: writing rgb frame {f} failed")
+        count += 1
+        if progress:
+            progress(count, n, f"{split} frame {f}")
+    if count != n:
+        raise ValueError(f"{d}: {count} depth frames written but joints describe {n} frames")
+    write_joint_mat(d / "joint_data.mat", joint_uvd, joint_xyz)
+    return d

@@ -1,0 +1,154 @@
+"""The synthetic training store: crops, part labels and joints, read memory-mapped.
+
+A store is a directory::
+
+    meta.json        {"format": "handpose-synthetic", "version": 1, "count": N, "size": S,
+                      "style": "clean"|"sensor", "seed": ..., "cube_mm": ..., "complete": bool, ...}
+    depth.npy        (N, S, S) float32  normalised crop depth in [-1, 1], +1 = background
+    labels.npy       (N, S, S) uint8    part ids 0..20
+    joints_uvd.npy   (N, 36, 3) float32 full-frame u, v (px), d (mm)
+    joints_xyz.npy   (N, 36, 3) float32 camera xyz (mm, y up)
+    crop.npy         (N, 11) float64    CropTransform.to_array() of each crop
+
+Arrays are written through ``numpy.lib.format.open_memmap`` (never all in RAM) and read
+with ``mmap_mode="r"``. ``meta.json`` is replaced atomically; ``complete`` becomes true
+only after every sample is written, and ``written`` counts the samples done so a broken
+run can be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .crop import CropTransform
+
+FORMAT = "handpose-synthetic"
+VERSION = 1
+
+_ARRAYS = {
+    "depth": (np.float32, lambda s: (s, s)),
+    "labels": (np.uint8, lambda s: (s, s)),
+    "joints_uvd": (np.float32, lambda s: (36, 3)),
+    "joints_xyz": (np.float32, lambda s: (36, 3)),
+    "crop": (np.float64, lambda s: (11,)),
+}
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class SyntheticStoreWriter:
+    """Preallocates a store of ``count`` samples and fills it in chunks."""
+
+    def __init__(self, root: str | os.PathLike, count: int, size: int, *, resume: bool = False,
+                 **meta):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.meta_path = self.root / "meta.json"
+        existing = None
+        if resume and self.meta_path.exists():
+            existing = json.loads(self.meta_path.read_text())
+            if existing.get("count") != count or existing.get("size") != size:
+                existing = None
+        mode = "r+" if existing else "w+"
+        self.arrays = {}
+        for name, (dtype, shape) in _ARRAYS.items():
+            p = self.root / f"{name}.npy"
+            if mode == "r+":
+                self.arrays[name] = np.load(p, mmap_mode="r+")
+            else:
+                self.arrays[name] = np.lib.format.open_memmap(
+                    p, mode="w+", dtype=dtype, shape=(count, *shape(size)))
+        self.meta = dict(existing) if existing else {
+            "format": FORMAT, "version": VERSION, "count": int(count), "size": int(size),
+            "written": 0, "complete": False, **meta}
+        if not existing:
+            _write_json_atomic(self.meta_path, self.meta)
+
+    @property
+    def written(self) -> int:
+        return int(self.meta["written"])
+
+    def write(self, start: int, **chunk: np.ndarray) -> None:
+        """Write samples ``start:start+n`` of every array, then record progress."""
+        n = None
+        for name in _ARRAYS:
+            a = np.asarray(chunk[name])
+            n = a.shape[0] if n is None else n
+            if a.shape[0] != n:
+                raise ValueError(f"chunk arrays differ in length: {name} has {a.shape[0]}")
+            self.arrays[name][start:start + n] = a
+        for a in self.arrays.values():
+            a.flush()
+        self.meta["written"] = max(self.written, start + n)
+        _write_json_atomic(self.meta_path, self.meta)
+
+    def close(self) -> None:
+        for a in self.arrays.values():
+            a.flush()
+        self.meta["complete"] = self.written >= self.meta["count"]
+        _write_json_atomic(self.meta_path, self.meta)
+        self.arrays.clear()
+
+
+@dataclass
+class SyntheticStore:
+    """A complete store opened memory-mapped. Index it like a sequence."""
+
+    root: Path
+    meta: dict
+    depth: np.ndarray
+    labels: np.ndarray
+    joints_uvd: np.ndarray
+    joints_xyz: np.ndarray
+    crop: np.ndarray
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, *, allow_incomplete: bool = False) -> SyntheticStore:
+        root = Path(root)
+        mp = root / "meta.json"
+        if not mp.exists():
+            raise FileNotFoundError(f"{mp}: not a synthetic store (meta.json missing)")
+        try:
+            meta = json.loads(mp.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{mp}: corrupt store metadata ({e})") from e
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{mp}: not a synthetic store (format={meta.get('format')!r})")
+        if not meta.get("complete") and not allow_incomplete:
+            raise ValueError(f"{root}: store is incomplete ({meta.get('written')}/"
+                             f"{meta.get('count')} samples written); re-run synth to finish it")
+        arrays = {}
+        n = meta["written"] if allow_incomplete else meta["count"]
+        for name, (dtype, shape) in _ARRAYS.items():
+            p = root / f"{name}.npy"
+            try:
+                a = np.load(p, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{p}: cannot read store array ({e})") from e
+            want = (meta["count"], *shape(meta["size"]))
+            if a.shape != want or a.dtype != dtype:
+                raise ValueError(f"{p}: expected {want} {np.dtype(dtype)}, got {a.shape} {a.dtype}")
+            arrays[name] = a[:n]
+        return cls(root, meta, **arrays)
+
+    def __len__(self) -> int:
+        return int(self.depth.shape[0])
+
+    @property
+    def size(self) -> int:
+        return int(self.meta["size"])
+
+    def transform(self, i: int) -> CropTransform:
+        return CropTransform.from_array(self.crop[i])
