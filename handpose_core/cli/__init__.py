@@ -1,0 +1,1 @@
+"""The ``handpose-studio`` command line (no Qt unless the studio is launched)."""

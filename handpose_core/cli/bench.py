@@ -1,0 +1,22 @@
+"""``handpose-studio bench TARGET``: speed figures (medians) printed, or as JSON."""
+
+from __future__ import annotations
+
+from ._dispatch import add_targets, run_target
+
+TARGETS = (
+    ("render", "handpose_core.cli.bench_render",
+     "synthetic renderer: labelled 48x48 crops/s and full real-like frames/s"),
+    ("segnet", "handpose_core.cli.bench_segnet",
+     "segmentation network presets: inference ms/frame and training images/s"),
+    ("restore", "handpose_core.cli.bench_restore",
+     "patchwise restoration: ms/frame, annoy vs exact agreement, build and load time"),
+)
+
+
+def add_arguments(parser) -> None:
+    add_targets(parser, "target", TARGETS)
+
+
+def run(args) -> int:
+    return run_target(args)
