@@ -1,0 +1,45 @@
+"""Launching the studio.
+
+Until the studio issue lands, this is a small window that opens (or first creates) the
+project and shows what it holds; the browser, segmentation views, quality panel and
+training panel come with the studio issue.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def run_studio(project_dir: str | None = None) -> int:
+    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox
+
+    from handpose_core.projects import default_demo_dir, open_or_create_demo
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("handpose-studio")
+    try:
+        from handpose_core.project import Project
+
+        project = Project.open(project_dir) if project_dir else open_or_create_demo(
+            default_demo_dir())
+    except (ValueError, FileNotFoundError) as e:
+        QMessageBox.critical(None, "handpose-studio", str(e))
+        return 2
+    win = QMainWindow()
+    win.setWindowTitle(f"handpose-studio — {project.root}")
+    frames = project.frames()
+    labelled = sum(f.has_labels for f in frames)
+    runs = project.runs()
+    text = (f"<h2>handpose-studio</h2><p>Project <b>{project.root}</b> ({project.kind})<br>"
+            f"dataset: {project.dataset_root}<br>{len(frames)} frames, {labelled} with part "
+            f"labels, {len(runs)} training runs recorded.</p><p>The studio views (frame browser, "
+            "raw / restored / fine-tuned segmentations, quality check, training) arrive with the "
+            "studio issue; every stage already runs from the command line "
+            "(<code>handpose-studio --help</code>).</p>")
+    lab = QLabel(text)
+    lab.setMargin(24)
+    lab.setWordWrap(True)
+    win.setCentralWidget(lab)
+    win.resize(720, 320)
+    win.show()
+    return app.exec()

@@ -1,0 +1,35 @@
+"""``handpose-studio init DIR (--demo | --nyu ROOT)``: create a project."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("dir", help="project directory to create")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--demo", action="store_true",
+                     help="generate the bundled demo dataset (NYU layout, rendered) inside DIR")
+    src.add_argument("--nyu", metavar="ROOT", help="an NYU Hand Pose root (train/, test/)")
+    parser.add_argument("--cube", type=float, default=300.0, help="crop cube in mm (300)")
+
+
+def run(args) -> int:
+    from ..progress import TerminalProgress
+    from ..projects import create_demo_project, create_nyu_project
+
+    try:
+        if args.demo:
+            p = create_demo_project(args.dir, progress=TerminalProgress("demo dataset"),
+                                    cube_mm=args.cube)
+        else:
+            p = create_nyu_project(args.dir, args.nyu, cube_mm=args.cube)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"handpose-studio init: {e}", file=sys.stderr)
+        return 2
+    n = {s: len(p.frames(s)) for s in p.dataset.splits}
+    lab = len(p.frames(labelled=True))
+    print(f"created {p.kind} project {p.root} over {p.dataset_root}: "
+          + ", ".join(f"{k} {v} frames" for k, v in n.items()) + f", {lab} with part labels")
+    p.close()
+    return 0

@@ -1,0 +1,104 @@
+import sqlite3
+
+import numpy as np
+import pytest
+
+from handpose_core.datasets.nyu import write_nyu_split
+from handpose_core.project import SCHEMA_VERSION, Project, ProjectError
+
+
+@pytest.fixture
+def nyu_root(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 4
+    uvd = np.zeros((n, 36, 3))
+    uvd[:, :, 0], uvd[:, :, 1], uvd[:, :, 2] = 320, 240, 700
+    depth = []
+    for _ in range(n):
+        d = np.full((480, 640), 2001, np.uint16)
+        d[200:280, 280:360] = 700 + rng.integers(-5, 5, (80, 80))
+        depth.append(d)
+    labels = [np.where(d < 2001, 1, 0).astype(np.uint8) for d in depth]
+    root = tmp_path / "nyu"
+    write_nyu_split(root, "train", depth, uvd, uvd, labels=labels)
+    write_nyu_split(root, "test", depth[:2], uvd[:2], uvd[:2])
+    return root
+
+
+def test_create_and_reopen(tmp_path, nyu_root):
+    p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+    assert len(p.frames()) == 6 and len(p.frames("test")) == 2
+    assert len(p.frames(labelled=True)) == 4
+    p.close()
+    p = Project.open(tmp_path / "proj")
+    assert p.kind == "nyu" and p.cube_mm == 300.0
+    con = sqlite3.connect(tmp_path / "proj" / "project.sqlite")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with pytest.raises(ProjectError, match="already exists"):
+        Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+
+
+def test_crops_are_cached(tmp_path, nyu_root):
+    p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+    fr = p.frames("train")
+    d, tf, lab = p.crops(fr)
+    assert d.shape == (4, 48, 48) and tf.shape == (4, 11) and lab.shape == (4, 48, 48)
+    assert (lab[0] == 1).sum() > 100 and ((d[0] < 1) == (lab[0] == 1)).all()
+    calls = []
+    p.crop = lambda *a, **k: calls.append(a)  # a cached crop must not be recomputed
+    d2, _, _ = p.crops(fr[:2])
+    assert not calls and np.array_equal(d2, d[:2])
+
+
+def test_override_persists(tmp_path, nyu_root):
+    p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+    f = p.frames("train")[1]
+    m = np.zeros((48, 48), np.uint8)
+    rec = p.save_restoration(f, model="m", raw=m, restored=m + 1, score_raw_mm=50.0,
+                             score_restored_mm=40.0, score_raw_px=5, score_restored_px=4,
+                             auto_accept=True, details={"per_joint_mm": [1.0]})
+    assert rec.accepted and rec.override is None
+    p.set_override(f.id, False)
+    p.close()
+    p = Project.open(tmp_path / "proj")
+    rec = p.restoration(f.id)
+    assert rec.auto_accept and rec.override is False and not rec.accepted
+    assert rec.override_time is not None
+    raw, res = p.restored_maps(rec)
+    assert res.max() == 1
+    # re-running the stage keeps the human decision
+    p.save_restoration(f, model="m2", raw=m, restored=m, score_raw_mm=50.0,
+                       score_restored_mm=60.0, score_raw_px=5, score_restored_px=6,
+                       auto_accept=False)
+    assert p.restoration(f.id).override is False
+    with pytest.raises(ProjectError, match="no restoration"):
+        p.set_override(p.frames("test")[0].id, True)
+
+
+def test_runs_recorded(tmp_path, nyu_root):
+    p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+    rid = p.start_run("pretrain-seg", {"epochs": 2})
+    assert p.runs()[0]["outcome"] == "running"
+    p.finish_run(rid, "succeeded", {"val_acc": np.float32(0.9)}, "models/x/best.pt")
+    r = p.runs("pretrain-seg")[0]
+    assert r["outcome"] == "succeeded" and r["metrics"]["val_acc"] == pytest.approx(0.9)
+
+
+def test_hand_labels_count_as_labelled(tmp_path, nyu_root):
+    p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+    f = p.frames("test")[0]
+    assert not f.has_labels and p.labels(f) is None
+    lab = np.zeros((480, 640), np.uint8)
+    lab[200:280, 280:360] = 3
+    p.save_hand_labels(f, lab, strokes=2, complete=True)
+    assert p.frame(f.id).has_labels
+    assert (p.labels(f) == 3).sum() == 6400
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(ProjectError, match="not a handpose-studio project"):
+        Project.open(tmp_path)
+    (tmp_path / "project.sqlite").write_bytes(b"garbage" * 100)
+    with pytest.raises(ProjectError, match="project.sqlite"):
+        Project.open(tmp_path)
