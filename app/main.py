@@ -11,7 +11,7 @@ import sys
 
 
 def run_studio(project_dir: str | None = None) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from handpose_core.projects import default_demo_dir, open_or_create_demo
 
@@ -20,11 +20,22 @@ def run_studio(project_dir: str | None = None) -> int:
     try:
         from handpose_core.project import Project
 
+        from handpose_core.progress import TerminalProgress
+
         project = Project.open(project_dir) if project_dir else open_or_create_demo(
-            default_demo_dir())
+            default_demo_dir(), progress=TerminalProgress("creating the demo project"))
     except (ValueError, FileNotFoundError) as e:
         QMessageBox.critical(None, "handpose-studio", str(e))
         return 2
+    win = build_window(project)
+    win.show()
+    return app.exec()
+
+
+def build_window(project):
+    """The main window over an open project."""
+    from PySide6.QtWidgets import QLabel, QMainWindow
+
     win = QMainWindow()
     win.setWindowTitle(f"handpose-studio — {project.root}")
     frames = project.frames()
@@ -37,9 +48,9 @@ def run_studio(project_dir: str | None = None) -> int:
             "studio issue; every stage already runs from the command line "
             "(<code>handpose-studio --help</code>).</p>")
     lab = QLabel(text)
+    lab.setObjectName("summary")
     lab.setMargin(24)
     lab.setWordWrap(True)
     win.setCentralWidget(lab)
     win.resize(720, 320)
-    win.show()
-    return app.exec()
+    return win
