@@ -18,9 +18,8 @@ def run_studio(project_dir: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("handpose-studio")
     try:
-        from handpose_core.project import Project
-
         from handpose_core.progress import TerminalProgress
+        from handpose_core.project import Project
 
         project = Project.open(project_dir) if project_dir else open_or_create_demo(
             default_demo_dir(), progress=TerminalProgress("creating the demo project"))
