@@ -1,0 +1,49 @@
+"""Contact sheets of renders: depth (colour-mapped) and part labels side by side."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from ..parts import colourise
+
+
+def depth_to_rgb(depth: np.ndarray, *, normalised: bool = False) -> np.ndarray:
+    """Colour-map a depth image -> (H, W, 3) uint8 RGB; no return / background is black.
+
+    ``normalised``: crop depth in [-1, 1] with +1 = background; else mm with 2001/0 invalid.
+    """
+    d = np.asarray(depth, dtype=np.float64)
+    valid = d < 1.0 if normalised else (d > 0) & (d < 2001)
+    out = np.zeros((*d.shape, 3), np.uint8)
+    if valid.any():
+        lo, hi = np.percentile(d[valid], 1), np.percentile(d[valid], 99)
+        g = np.clip((d - lo) / max(hi - lo, 1e-6), 0, 1)
+        cmap = cv2.applyColorMap((255 * (1 - g)).astype(np.uint8), cv2.COLORMAP_TURBO)
+        out[valid] = cmap[valid][:, ::-1]
+    return out
+
+
+def contact_sheet(depth: np.ndarray, labels: np.ndarray, *, normalised: bool = True,
+                  cols: int = 8, scale: int = 3) -> np.ndarray:
+    """Tiles of (depth | labels) pairs, ``cols`` pairs per row -> RGB uint8 image."""
+    n, h, w = depth.shape
+    tiles = []
+    for i in range(n):
+        pair = np.concatenate([depth_to_rgb(depth[i], normalised=normalised),
+                               colourise(labels[i])], axis=1)
+        pair = cv2.resize(pair, (2 * w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+        tiles.append(np.pad(pair, ((2, 2), (2, 2), (0, 0)), constant_values=40))
+    rows = []
+    for r in range(0, n, cols):
+        row = tiles[r:r + cols]
+        row += [np.full_like(tiles[0], 40)] * (cols - len(row))
+        rows.append(np.concatenate(row, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
+        raise ValueError(f"{path}: could not write PNG")
