@@ -7,8 +7,13 @@ from handpose_core.datasets.nyu import NYUDataset
 from handpose_core.datasets.synthetic import SyntheticStore
 from handpose_core.parts import JOINT_PARTS_14
 from handpose_core.render import (
-    render_crops, render_frame, render_frames, sample_scenes, write_nyu_layout,
-    write_synthetic_store)
+    render_crops,
+    render_frame,
+    render_frames,
+    sample_scenes,
+    write_nyu_layout,
+    write_synthetic_store,
+)
 from handpose_core.render.hand_model import pose_hand, transform
 from handpose_core.render.pose import GESTURES
 from handpose_core.render.raycast import raycast
