@@ -10,9 +10,12 @@ import numpy as np
 from ..datasets.nyu import write_nyu_split
 from ..datasets.synthetic import SyntheticStoreWriter
 from ..progress import ProgressFn, check_cancel
+from .pose import ViewRange
 from .scene import render_crops, render_frames, sample_scenes
 
 RENDERER_VERSION = 1
+RECORDED_VIEW = ViewRange(yaw=60.0, pitch=50.0, roll=60.0, depth=(550.0, 950.0))
+"""Viewpoints of recorded frames: a hand held up in front of the sensor."""
 DEMO_SEED = 20170707
 DEMO_TRAIN = 1200
 DEMO_TEST = 200
@@ -54,14 +57,18 @@ def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = 48,
 
 
 def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train", seed: int = 0,
-                     style: str = "sensor", batch: int = 32, progress: ProgressFn | None = None,
-                     cancel=None) -> Path:
+                     style: str = "sensor", batch: int = 32, view: ViewRange = RECORDED_VIEW,
+                     progress: ProgressFn | None = None, cancel=None) -> Path:
     """Render ``count`` full frames into ``root/split`` in the NYU layout, with part labels
     beside them (``labels_1_NNNNNNN.png``). Scenes are drawn first (cheap) so that the
-    joints are known; frames are rendered a batch at a time while they are written."""
+    joints are known; frames are rendered a batch at a time while they are written.
+
+    ``view`` defaults to :data:`RECORDED_VIEW`, the narrower range of a person holding a
+    hand up in front of the sensor (the forearm points away from the camera), as in NYU's
+    recordings; training stores use the full range of the spec."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    batches = [sample_scenes(min(batch, count - s), _chunk_seed(seed, s))
+    batches = [sample_scenes(min(batch, count - s), _chunk_seed(seed, s), view=view)
                for s in range(0, count, batch)]
     uvd = np.concatenate([b.joints_uvd for b in batches])
     xyz = np.concatenate([b.joints_xyz for b in batches])

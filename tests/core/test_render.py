@@ -18,7 +18,7 @@ from handpose_core.render.hand_model import pose_hand, transform
 from handpose_core.render.pose import GESTURES
 from handpose_core.render.raycast import raycast
 from handpose_core.render.sensor import apply_sensor, axial_sigma_mm, quantisation_step_mm
-from handpose_core.render.store import _chunk_seed
+from handpose_core.render.store import RECORDED_VIEW, _chunk_seed
 from handpose_core.skeleton import EVAL_INDICES
 
 
@@ -118,8 +118,8 @@ def test_nyu_layout_reads_back(tmp_path):
     write_nyu_layout(tmp_path, 6, split="test", seed=4, batch=4)
     ds = NYUDataset(tmp_path)
     assert ds.frames("test").tolist() == [1, 2, 3, 4, 5, 6]
-    expect = np.concatenate([sample_scenes(4, _chunk_seed(4, 0)).joints_uvd,
-                             sample_scenes(2, _chunk_seed(4, 4)).joints_uvd])
+    expect = np.concatenate([sample_scenes(4, _chunk_seed(4, 0), view=RECORDED_VIEW).joints_uvd,
+                             sample_scenes(2, _chunk_seed(4, 4), view=RECORDED_VIEW).joints_uvd])
     assert np.array_equal(ds.joints("test").uvd[0], expect)
     d, lab = ds.depth("test", 5), ds.labels("test", 5)
     assert d.dtype == np.uint16 and (lab > 0).sum() > 100
