@@ -28,7 +28,7 @@ def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
     img.putpalette(pal.ravel().tolist())
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp.png")
-    img.save(tmp, format="PNG", optimize=False)
+    img.save(tmp, format="PNG", optimize=False, compress_level=1)
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)

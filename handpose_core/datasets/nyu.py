@@ -214,7 +214,8 @@ def write_depth(path: str | os.PathLike, depth_mm: np.ndarray) -> None:
     if d.shape != DEPTH_SHAPE:
         raise ValueError(f"{path}: depth must be 480x640, got {d.shape}")
     path = Path(path)
-    ok, buf = cv2.imencode(".png", encode_depth(d))
+    # fast zlib level: depth PNGs are written by the thousand, read far more often
+    ok, buf = cv2.imencode(".png", encode_depth(d), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError(f"{path}: PNG encoding failed")
     tmp = path.with_name(path.name + ".tmp")

@@ -17,7 +17,7 @@ RENDERER_VERSION = 1
 RECORDED_VIEW = ViewRange(yaw=60.0, pitch=50.0, roll=60.0, depth=(550.0, 950.0))
 """Viewpoints of recorded frames: a hand held up in front of the sensor."""
 DEMO_SEED = 20170707
-DEMO_TRAIN = 1200
+DEMO_TRAIN = 1000
 DEMO_TEST = 200
 
 
