@@ -1,0 +1,40 @@
+import json
+
+import pytest
+
+from handpose_core.cli.main import main
+from handpose_core.project import Project
+from handpose_core.projects import create_demo_project
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo") / "proj"
+    create_demo_project(root, n_train=6, n_test=4, seed=5)
+    return root
+
+
+def test_pretrain_seg_then_evaluate(tiny_demo, capsys):
+    rc = main(["train", "pretrain-seg", "--project", str(tiny_demo), "--samples", "96",
+               "--epochs", "1", "--set", "test_samples=32", "--set", "batch_size=32",
+               "--set", "run_name=tiny", "--json"])
+    assert rc == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["synthetic_heldout"]["frames"] == 32
+    assert rep["real"]["frames"] == 4 and rep["real"]["split"] == ["test"]
+    assert 0.0 <= rep["real"]["per_pixel"] <= 1.0
+    p = Project.open(tiny_demo)
+    assert p.get_meta("segnet") == "models/tiny/best.pt"
+    runs = p.runs("pretrain-seg")
+    assert runs[-1]["outcome"] == "succeeded"
+    assert "synthetic_per_pixel" in runs[-1]["metrics"]
+    assert (tiny_demo / "models" / "tiny" / "metrics.jsonl").exists()
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "segmentation"]) == 0
+    out = capsys.readouterr().out
+    assert "per-pixel %" in out and "pinky distal" in out and "raw" in out
+
+
+def test_bad_override(tiny_demo, capsys):
+    assert main(["train", "pretrain-seg", "--project", str(tiny_demo), "--set", "nonsense=1"]) == 2
+    assert "unknown setting 'nonsense'" in capsys.readouterr().err
+    assert main(["train", "pretrain-seg", "--project", str(tiny_demo), "--set", "lr=abc"]) == 2
