@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["gui"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = argv  # the command as typed, for manifests and run records
     if getattr(args, "_missing", False):
         parser.error(f"'{args.command}' is not available in this build yet")
     mod = importlib.import_module(args._module)

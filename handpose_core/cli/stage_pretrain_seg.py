@@ -19,6 +19,10 @@ def add_arguments(parser) -> None:
                         "stage setting (test_samples, store_seed, run_name, ...)")
     parser.add_argument("--restart", action="store_true",
                         help="start over instead of resuming an interrupted run")
+    parser.add_argument("--export-bundle", metavar="PATH.pt",
+                        help="also copy the best checkpoint to PATH.pt with a manifest PATH.json "
+                        "(command, seeds, data sizes, accuracies): how resources/models/"
+                        "segnet_fast.pt is made")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -47,6 +51,10 @@ def run(args) -> int:
     except (ValueError, FileNotFoundError, ProjectError) as e:
         print(f"handpose-studio train pretrain-seg: {e}", file=sys.stderr)
         return 2
+    if args.export_bundle:
+        from ..training.pretrain_seg import export_bundle
+
+        export_bundle(report, args.export_bundle, command=" ".join(["handpose-studio", *args._argv]))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

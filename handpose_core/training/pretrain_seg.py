@@ -144,6 +144,39 @@ def pretrain_seg(project, settings: PretrainSegSettings = PretrainSegSettings(),
     return report
 
 
+def export_bundle(report: dict, path: str | os.PathLike, *, command: str) -> Path:
+    """Copy a pre-training run's checkpoint to ``path`` with a JSON manifest beside it."""
+    import platform
+    import shutil
+    import time
+
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.copyfile(report["checkpoint"], tmp)
+    os.replace(tmp, path)
+    manifest = {
+        "file": path.name, "made": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command,
+        "settings": report["settings"], "train": report["train"], "epochs": report["epochs"],
+        "steps": report["steps"], "elapsed_s": report["elapsed_s"],
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), "python": platform.python_version()},
+        "accuracy": {
+            "synthetic_heldout": {k: report["synthetic_heldout"][k]
+                                  for k in ("frames", "per_pixel", "per_class")},
+            "real": None if not report.get("real") else {
+                k: report["real"][k] for k in ("frames", "split", "per_pixel", "per_class")},
+            "real_kind": report.get("project_kind")},
+    }
+    mp = path.with_suffix(".json")
+    tmpm = mp.with_name(mp.name + ".tmp")
+    tmpm.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmpm, mp)
+    return path
+
+
 def with_overrides(config: TrainConfig, settings: PretrainSegSettings, pairs: list[str]):
     """Apply ``key=value`` overrides to the train config or the stage settings."""
     import dataclasses

@@ -14,12 +14,16 @@ def tiny_demo(tmp_path_factory):
     return root
 
 
-def test_pretrain_seg_then_evaluate(tiny_demo, capsys):
+def test_pretrain_seg_then_evaluate(tiny_demo, capsys, tmp_path):
     rc = main(["train", "pretrain-seg", "--project", str(tiny_demo), "--samples", "96",
                "--epochs", "1", "--set", "test_samples=32", "--set", "batch_size=32",
-               "--set", "run_name=tiny", "--json"])
+               "--set", "run_name=tiny", "--json", "--export-bundle", str(tmp_path / "m.pt")])
     assert rc == 0
     rep = json.loads(capsys.readouterr().out)
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    assert manifest["accuracy"]["synthetic_heldout"]["frames"] == 32
+    assert "pretrain-seg" in manifest["command"] and manifest["settings"]["samples"] == 96
+    assert (tmp_path / "m.pt").stat().st_size > 1000
     assert rep["synthetic_heldout"]["frames"] == 32
     assert rep["real"]["frames"] == 4 and rep["real"]["split"] == ["test"]
     assert 0.0 <= rep["real"]["per_pixel"] <= 1.0
