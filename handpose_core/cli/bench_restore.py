@@ -1,0 +1,334 @@
+"""``handpose-studio bench restore``: patchwise restoration speed and annoy-vs-exact.
+
+Data: the dictionary is built from label maps of the synthetic renderer (clean 48x48
+crops of a 300 mm cube, one seed); the queries are maps of *another* seed, corrupted
+with :func:`~handpose_core.restoration.noise.corrupt_labels` (confusion blobs between
+neighbouring parts, a ragged silhouette, 2 % stray pixels) to look like a network's
+prediction. ``--store DIR`` takes the maps from a synthetic store instead (dictionary
+from the first maps, queries from the last ones).
+
+Reported, with the default restoration (P = 27, W = 17, every hand pixel queried,
+silhouette kept): build time, index and patch sizes, load time (median of 5), ms per
+frame (median, one frame at a time, after warm-up); on ``--exact-frames`` frames the
+pixel agreement of annoy restorations with exact ones (over the predicted hand pixels),
+the fraction of queries where annoy found a patch as close as the exact nearest, and
+the mean excess label Hamming distance of annoy's patch over the exact one. Then a
+search trade-off table against the same exact matches, accuracy against the clean
+ground truth (raw / restored / variants), and on a smaller dictionary
+(``--sub-patches``) the effect of the encoding, the tree count and the query stride.
+Targets (this CPU): <= 300 ms per frame, >= 97 % agreement, load <= 1 s.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+TARGET_MS = 300.0
+TARGET_AGREE = 0.97
+TARGET_LOAD_S = 1.0
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--images", type=int, default=5400,
+                        help="label maps rendered for the dictionary (default 5400: ~1.07 M "
+                        "hand pixels)")
+    parser.add_argument("--patches", type=int, default=1_000_000,
+                        help="dictionary size in patches (default 1,000,000)")
+    parser.add_argument("--frames", type=int, default=20, help="timed query frames")
+    parser.add_argument("--exact-frames", type=int, default=4,
+                        help="frames also restored with exact search (~25 s each at 1 M)")
+    parser.add_argument("--sub-patches", type=int, default=200_000,
+                        help="dictionary size for the encoding / trees / stride comparison "
+                        "(0 skips it)")
+    parser.add_argument("--store", default=None, help="take label maps from this synthetic store")
+    parser.add_argument("--out", default=None,
+                        help="keep the dictionary in this folder (default: a temporary one)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _maps(args, n_dict: int, n_query: int):
+    import numpy as np
+
+    if args.store:
+        from handpose_core.datasets.synthetic import SyntheticStore
+
+        st = SyntheticStore.open(args.store)
+        if len(st) < n_dict + n_query:
+            raise SystemExit(f"{args.store}: {len(st)} maps, need {n_dict + n_query}")
+        return (st.labels[:n_dict], np.asarray(st.labels[len(st) - n_query:]),
+                f"store {args.store}")
+    from handpose_core.render import render_crops
+
+    return (render_crops(n_dict, size=48, style="clean", seed=args.seed + 1)["labels"],
+            render_crops(n_query, size=48, style="clean", seed=args.seed + 1000)["labels"],
+            f"render_crops(style='clean'), seeds {args.seed + 1} / {args.seed + 1000}")
+
+
+def _agreement(a, b, masks) -> list[float]:
+    return [float((x == y)[m].mean()) for x, y, m in zip(a, b, masks)]
+
+
+def _exact_matches(d, noisy, approx) -> list:
+    """Exact nearest patches for the queries of each annoy restoration ``approx``; the
+    annoy distances bound the search (same result, less work)."""
+    from handpose_core.restoration import extract_patches
+
+    out = []
+    for raw, r in zip(noisy, approx):
+        q = extract_patches(raw, r.centers, d.patch)
+        out.append(d.search_exact(q, bound=r.distances))
+    return out
+
+
+def _maps_from(d, noisy, approx, matches, keep_silhouette=True) -> list:
+    import numpy as np
+
+    from handpose_core.restoration.restore import apply_matches
+
+    return [apply_matches(raw, r.centers, np.asarray(d.patches[ids]),
+                          window=r.settings["window"], keep_silhouette=keep_silhouette)[0]
+            for raw, r, (ids, _) in zip(noisy, approx, matches)]
+
+
+def _timed(d, frames, **kw):
+    from handpose_core.restoration import restore_many
+
+    times, res = [], []
+    for raw in frames:
+        t = time.perf_counter()
+        res.append(restore_many(raw[None], d, **kw)[0])
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times), res
+
+
+def _compare(res, exact_maps, matches, masks) -> dict:
+    import numpy as np
+
+    ne = len(exact_maps)
+    ad = np.concatenate([r.distances for r in res[:ne]])
+    ed = np.concatenate([m[1] for m in matches])
+    agree = _agreement([r.labels for r in res[:ne]], exact_maps, masks[:ne])
+    return {"agreement": float(np.mean(agree)), "agreement_min": float(np.min(agree)),
+            "recall": float(np.mean(ad == ed)), "excess_hamming": float(np.mean(ad - ed)),
+            "mean_exact_hamming": float(np.mean(ed))}
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from handpose_core.evaluation import segmentation_accuracy
+    from handpose_core.restoration import Dictionary, SearchParams, restore_many
+    from handpose_core.restoration.dictionary import DEFAULT_ENCODING, DEFAULT_N_TREES
+    from handpose_core.restoration.noise import LabelNoise, corrupt_labels
+    from handpose_core.restoration.restore import DEFAULT_STRIDE, DEFAULT_WINDOW
+
+    def say(*a):
+        if not args.json:
+            print(*a, flush=True)
+
+    def err(*a):
+        print(*a, file=sys.stderr, flush=True)
+
+    default = SearchParams()
+    res: dict = {"window": DEFAULT_WINDOW, "patch": 27, "stride": DEFAULT_STRIDE,
+                 "encoding": DEFAULT_ENCODING, "n_trees": DEFAULT_N_TREES,
+                 "search": asdict(default), "keep_silhouette": True}
+    n_frames = max(args.frames, args.exact_frames, 1)
+    t = time.perf_counter()
+    dict_maps, gt, source = _maps(args, args.images, n_frames + 2)
+    noisy = corrupt_labels(gt, args.seed + 7)
+    masks = noisy > 0
+    res["data"] = {"source": source, "dictionary_maps": int(len(dict_maps)),
+                   "query_maps": int(len(gt)), "noise": asdict(LabelNoise()),
+                   "hand_pixels_per_query": float(masks.sum((1, 2)).mean()),
+                   "seconds": round(time.perf_counter() - t, 1)}
+    say(f"data: {source}; {len(dict_maps)} dictionary maps, {len(gt)} query maps with "
+        f"{res['data']['hand_pixels_per_query']:.0f} hand pixels on average, corrupted by "
+        f"corrupt_labels ({res['data']['seconds']} s)")
+
+    tmp = None if args.out else tempfile.TemporaryDirectory(prefix="bench-restore-")
+    root = Path(args.out or tmp.name)
+    try:
+        # ---- build, size, load
+        err("building the dictionary ...")
+        t = time.perf_counter()
+        d = Dictionary.build(dict_maps, root / "dictionary", max_patches=args.patches,
+                             seed=args.seed, source=source)
+        build_s = time.perf_counter() - t
+        sizes = d.disk_bytes()
+        loads = []
+        for _ in range(5):
+            t = time.perf_counter()
+            d = Dictionary.load(root / "dictionary")
+            loads.append(time.perf_counter() - t)
+        res["dictionary"] = {"patches": len(d), "extracted": d.meta["n_extracted"],
+                             "unique": d.meta["n_unique"], "build_s": round(build_s, 2),
+                             "index_s": d.meta["index_seconds"],
+                             "index_mb": round(sizes["index.ann"] / 2**20, 1),
+                             "patches_mb": round(sizes["patches.npy"] / 2**20, 1),
+                             "load_s": statistics.median(loads)}
+        r = res["dictionary"]
+        say(f"dictionary: {r['patches']:,} patches ({r['unique']:,} unique of "
+            f"{r['extracted']:,} hand pixels), build {r['build_s']} s (trees {r['index_s']} s), "
+            f"index.ann {r['index_mb']} MB, patches.npy {r['patches_mb']} MB, "
+            f"load {1000 * r['load_s']:.1f} ms (median of 5)")
+
+        # ---- speed, and agreement with exact search
+        restore_many(noisy[-2:], d)  # warm-up: page in the index, compile numba kernels
+        query = noisy[:n_frames]
+        ne = min(args.exact_frames, n_frames)
+        ms, approx = _timed(d, query)
+        err(f"exact search on {ne} frames ...")
+        t = time.perf_counter()
+        matches = _exact_matches(d, query[:ne], approx[:ne])
+        exact_s = (time.perf_counter() - t) / max(ne, 1)
+        exact_maps = _maps_from(d, query[:ne], approx[:ne], matches)
+        res["restore"] = {"ms_per_frame": ms, "frames": len(query), "exact_frames": ne,
+                          "queries_per_frame": float(np.mean([a.n_queries for a in approx])),
+                          "exact_s_per_frame": round(exact_s, 1),
+                          **_compare(approx, exact_maps, matches, masks)}
+        r = res["restore"]
+        say(f"restore (annoy; P=27, W=17, stride {DEFAULT_STRIDE}, {default.n_candidates} "
+            f"candidates, search_k {default.search_k}, propagate {default.propagate}, "
+            f"{default.threads} threads): {r['ms_per_frame']:.1f} ms/frame (median of "
+            f"{len(query)}), {r['queries_per_frame']:.0f} queries/frame")
+        say(f"annoy vs exact on {ne} frames: pixel agreement {100 * r['agreement']:.2f} % "
+            f"(min {100 * r['agreement_min']:.2f} %), exact-distance recall "
+            f"{100 * r['recall']:.1f} %, excess Hamming {r['excess_hamming']:.2f} "
+            f"(exact nearest at {r['mean_exact_hamming']:.1f} of 729); exact search "
+            f"{r['exact_s_per_frame']} s/frame")
+
+        # ---- search trade-off against the same exact matches
+        rows = []
+        sub = query[:max(ne, 8)]
+        for k, sk, pr in ((16, 1000, 4), (32, 2000, 4), (32, 4000, 0), (64, 8000, 4),
+                          (128, 16000, 4)):
+            ms_k, rr = _timed(d, sub, search=SearchParams(k, sk, default.threads, pr))
+            row = {"n_candidates": k, "search_k": sk, "propagate": pr, "ms_per_frame": ms_k,
+                   **_compare(rr, exact_maps, matches, masks)}
+            rows.append(row)
+            say(f"  {k:3d} candidates, search_k {sk:5d}, propagate {pr}: "
+                f"{ms_k:6.1f} ms/frame, agreement {100 * row['agreement']:.2f} %, "
+                f"recall {100 * row['recall']:.1f} %, excess {row['excess_hamming']:.2f}")
+        # the literal vote over 21 labels (background may win inside the hand)
+        free = restore_many(query[:ne], d, keep_silhouette=False)
+        free_exact = _maps_from(d, query[:ne], approx[:ne], matches, keep_silhouette=False)
+        row = {"keep_silhouette": False, **_compare(free, free_exact, matches, masks)}
+        rows.append(row)
+        say(f"  default search, background allowed to win the vote: agreement "
+            f"{100 * row['agreement']:.2f} %")
+        res["search_tradeoff"] = rows
+
+        # ---- accuracy against the clean ground truth (direction of Table 2)
+        g = gt[:n_frames]
+        res["accuracy_frames"] = int(n_frames)
+        variants = {
+            "raw": query,
+            "restored": [a.labels for a in approx],
+            "restored_background_allowed": [a.labels for a in
+                                            restore_many(query, d, keep_silhouette=False)],
+            "no_integration": [a.labels for a in restore_many(query, d, integrate=False)],
+        }
+        res["accuracy"] = {}
+        for k, v in variants.items():
+            a = segmentation_accuracy(np.stack(v), g)
+            res["accuracy"][k] = {"per_pixel": a.per_pixel, "per_class": a.per_class}
+        say(f"accuracy vs clean ground truth on {n_frames} frames (per pixel / per class, %): "
+            + "; ".join(
+            f"{k} {100 * v['per_pixel']:.1f} / {100 * v['per_class']:.1f}"
+            for k, v in res["accuracy"].items()))
+
+        if args.sub_patches:
+            res["sub"] = _sub_section(args, dict_maps, query[:ne], masks[:ne], root, say, err)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    r = res["restore"]
+    res["targets"] = {
+        "ms_per_frame": {"target": TARGET_MS, "ok": r["ms_per_frame"] <= TARGET_MS},
+        "agreement": {"target": TARGET_AGREE, "ok": r["agreement"] >= TARGET_AGREE},
+        "load_s": {"target": TARGET_LOAD_S,
+                   "ok": res["dictionary"]["load_s"] <= TARGET_LOAD_S},
+        "patches": {"target": 1_000_000, "ok": res["dictionary"]["patches"] >= 1_000_000}}
+    say("targets: " + ", ".join(f"{k} {'ok' if v['ok'] else 'MISSED'}"
+                                for k, v in res["targets"].items()))
+    if args.json:
+        print(json.dumps(res, indent=2, default=float))
+    return 0
+
+
+def _sub_section(args, dict_maps, query, masks, root, say, err) -> dict:
+    """Encoding, tree count and query stride on a smaller dictionary (same patches)."""
+    import numpy as np
+
+    from handpose_core.restoration import ENCODINGS, Dictionary, restore_many
+    from handpose_core.restoration.dictionary import DEFAULT_ENCODING, DEFAULT_N_TREES
+    from handpose_core.restoration.restore import apply_matches
+
+    # fewer maps rather than sampled patches: propagation needs every patch of a map
+    hand = np.cumsum((np.asarray(dict_maps) > 0).sum(axis=(1, 2)))
+    n_img = int(min(len(hand), np.searchsorted(hand, args.sub_patches) + 1))
+    m = int(min(args.sub_patches, hand[n_img - 1]))
+    out: dict = {"patches": m, "images": n_img, "encodings": [], "trees": []}
+    say(f"on a {m:,}-patch dictionary from {n_img} maps ({len(query)} frames, agreement "
+        "with exact search):")
+    base = ref = matches = None
+    configs = [(DEFAULT_ENCODING, DEFAULT_N_TREES)] + \
+        [(e, DEFAULT_N_TREES) for e in ENCODINGS if e != DEFAULT_ENCODING] + \
+        [(DEFAULT_ENCODING, t) for t in (8, 32)]
+    for enc, trees in configs:
+        t = time.perf_counter()
+        d = Dictionary.build(dict_maps, root / f"sub-{enc}-{trees}", encoding=enc,
+                             n_trees=trees, n_images=n_img, max_patches=m, seed=args.seed)
+        build_s = time.perf_counter() - t
+        ms, rr = _timed(d, query)
+        if base is None:
+            base = d
+            err("exact search on the small dictionary ...")
+            matches = _exact_matches(d, query, rr)
+            ref = _maps_from(d, query, rr, matches)
+        row = {"encoding": enc, "n_trees": trees, "bits": d.encoding.n_bits,
+               "build_s": round(build_s, 1), "ms_per_frame": ms,
+               "index_mb": round(d.disk_bytes()["index.ann"] / 2**20, 1),
+               **_compare(rr, ref, matches, masks)}
+        (out["encodings"] if trees == DEFAULT_N_TREES else out["trees"]).append(row)
+        say(f"  {enc:14s} {row['bits']:5d} bits, {trees:2d} trees: index {row['index_mb']:6.1f} "
+            f"MB, build {row['build_s']:5.1f} s, {ms:6.1f} ms/frame, agreement "
+            f"{100 * row['agreement']:.2f} %, recall {100 * row['recall']:.1f} %, excess "
+            f"{row['excess_hamming']:.2f}")
+    # how well defined is "the exact restoration"? Break distance ties the other way
+    from handpose_core.restoration import extract_patches, hand_pixels
+    from handpose_core.restoration.exact import exact_nearest
+    from handpose_core.restoration.restore import DEFAULT_STRIDE
+
+    flipped, flip_maps = [], []
+    for raw, (_, dist) in zip(query, matches):
+        c = hand_pixels(raw, DEFAULT_STRIDE)  # the queries of the default restoration
+        ir, _ = exact_nearest(extract_patches(raw, c, base.patch), base.patches[::-1],
+                              bound=dist)
+        ids = len(base) - 1 - ir
+        flipped.append((ids, dist))
+        flip_maps.append(apply_matches(raw, c, np.asarray(base.patches[ids]))[0])
+    ties = _agreement(ref, flip_maps, masks)
+    out["exact_tie_agreement"] = float(np.mean(ties))
+    out["tied_queries"] = float(np.mean(np.concatenate(
+        [a[0] != b[0] for a, b in zip(matches, flipped)])))
+    say(f"  exact vs exact with distance ties broken the other way: {100 * np.mean(ties):.2f} % "
+        f"agreement (min {100 * np.min(ties):.2f} %); {100 * out['tied_queries']:.1f} % of "
+        "queries have a tied nearest patch")
+    # query stride: exact restorations on a stride-2 grid vs every pixel
+    err("exact search at stride 2 ...")
+    s2 = restore_many(query, base, backend="exact", stride=2)
+    agree = _agreement(ref, [r.labels for r in s2], masks)
+    out["stride"] = {"exact_stride2_vs_stride1": float(np.mean(agree)),
+                     "queries_stride2": float(np.mean([r.n_queries for r in s2]))}
+    say(f"  exact restoration on a stride-2 grid vs every pixel: {100 * np.mean(agree):.2f} % "
+        f"agreement ({out['stride']['queries_stride2']:.0f} queries/frame at stride 2)")
+    return out

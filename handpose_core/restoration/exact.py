@@ -1,0 +1,157 @@
+"""Exact nearest patches by label Hamming distance (brute force over the dictionary).
+
+The reference that annoy is measured against. Two implementations of the same search:
+
+- ``device="cuda"`` (or ``"torch"`` to run the same code on the CPU): torch, the label
+  match count as a matrix product of one-hot float16/float32 patches, dictionary in
+  chunks. On a GPU this is the fast path.
+- ``device="cpu"``: a numba kernel over dictionary tiles in parallel that compares
+  label bytes row by row (rows from the centre outwards) and abandons a candidate as
+  soon as its partial distance exceeds the best found so far. Still exact; about 10x
+  faster than the torch matrix product on a 2-core CPU (measured: a 15,309-dimensional
+  one-hot product per pair costs far more than <= 729 byte compares with early exit).
+
+Ties go to the lowest dictionary index in both.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..parts import NUM_CLASSES
+from ..progress import ProgressFn, check_cancel
+
+_BIG = np.int32(1 << 30)
+
+
+@numba.njit(parallel=True, cache=True)
+def _tiles_nearest(q, p, bound, tile, row_order, out_d, out_i):
+    """q (Q,P,P), p (M,P,P) uint8; bound (Q,) int32 (prune above it); writes per tile
+    best distance/index (n_tiles, Q)."""
+    n_q = q.shape[0]
+    m = p.shape[0]
+    pp = q.shape[1]
+    n_tiles = (m + tile - 1) // tile
+    for t in numba.prange(n_tiles):
+        lo = t * tile
+        hi = min(m, lo + tile)
+        for j in range(n_q):
+            best = bound[j] + 1
+            best_i = -1
+            for i in range(lo, hi):
+                s = 0
+                for rr in range(pp):
+                    r = row_order[rr]
+                    for c in range(pp):
+                        s += q[j, r, c] != p[i, r, c]
+                    if s >= best:
+                        break
+                if s < best:
+                    best = s
+                    best_i = i
+            out_d[t, j] = best
+            out_i[t, j] = best_i
+
+
+def _row_order(patch: int) -> np.ndarray:
+    c = patch // 2
+    return np.argsort(np.abs(np.arange(patch) - c), kind="stable").astype(np.int64)
+
+
+def _exact_numba(queries, patches, bound, chunk, tile, progress, cancel):
+    n_q, pp = queries.shape[0], queries.shape[1]
+    best_d = np.full(n_q, _BIG, dtype=np.int64)
+    best_i = np.full(n_q, -1, dtype=np.int64)
+    bound = np.full(n_q, pp * pp, dtype=np.int64) if bound is None else \
+        np.minimum(np.asarray(bound, dtype=np.int64), pp * pp)
+    order = _row_order(pp)
+    m = patches.shape[0]
+    for s in range(0, m, chunk):
+        check_cancel(cancel)
+        block = np.ascontiguousarray(patches[s:s + chunk])
+        n_t = (block.shape[0] + tile - 1) // tile
+        od = np.empty((n_t, n_q), np.int64)
+        oi = np.empty((n_t, n_q), np.int64)
+        # items closer than the best found so far (or the caller's bound) only
+        cur = np.minimum(bound, best_d)
+        _tiles_nearest(queries, block, cur, tile, order, od, oi)
+        for t in range(n_t):
+            found = oi[t] >= 0
+            better = found & ((od[t] < best_d) | ((od[t] == best_d) & (oi[t] + s < best_i)))
+            best_d[better] = od[t][better]
+            best_i[better] = oi[t][better] + s
+        if progress is not None:
+            progress(min(m, s + chunk), m, "exact search")
+    return best_i, best_d
+
+
+def _exact_torch(queries, patches, chunk, device, progress, cancel):
+    import torch
+
+    dev = torch.device(device)
+    dtype = torch.float16 if dev.type == "cuda" else torch.float32
+    n_q, pp = queries.shape[0], queries.shape[1]
+    classes = torch.arange(NUM_CLASSES, device=dev, dtype=torch.uint8)
+
+    def onehot(a):
+        t = torch.as_tensor(np.ascontiguousarray(a), device=dev).reshape(a.shape[0], -1)
+        return (t[:, :, None] == classes).reshape(a.shape[0], -1).to(dtype)
+
+    qh = onehot(queries)
+    best_d = torch.full((n_q,), int(_BIG), dtype=torch.int64, device=dev)
+    best_i = torch.full((n_q,), -1, dtype=torch.int64, device=dev)
+    m = patches.shape[0]
+    for s in range(0, m, chunk):
+        check_cancel(cancel)
+        ph = onehot(patches[s:s + chunk])
+        # matches per pair; float16 counts are exact up to 2048 > 27 * 27
+        d = pp * pp - (qh @ ph.T).round().to(torch.int64)
+        dmin, imin = d.min(dim=1)  # first minimum: the lowest index among ties
+        better = dmin < best_d
+        best_d = torch.where(better, dmin, best_d)
+        best_i = torch.where(better, imin + s, best_i)
+        if progress is not None:
+            progress(min(m, s + chunk), m, "exact search")
+    return best_i.cpu().numpy(), best_d.cpu().numpy()
+
+
+def default_device() -> str:
+    """``"cuda"`` when torch sees a GPU, else ``"cpu"`` (the numba kernel)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return "cpu"
+
+
+def exact_nearest(queries: np.ndarray, patches: np.ndarray, *, device: str | None = None,
+                  bound: np.ndarray | None = None, chunk: int | None = None,
+                  progress: ProgressFn | None = None, cancel=None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact nearest dictionary patch of each query by label Hamming distance.
+
+    ``queries`` ``(Q, P, P)`` uint8, ``patches`` ``(M, P, P)`` uint8 (a memory map is
+    read in chunks). ``device``: ``"cpu"`` (numba), ``"cuda"``, ``"torch"`` (the torch
+    code on the CPU) or None (cuda if available, else cpu). ``bound`` ``(Q,)``: a known
+    upper bound of each query's distance (e.g. annoy's answer) that lets the CPU
+    kernel prune earlier; the result is exact either way.
+    Returns ``(ids (Q,) int64, distances (Q,) int64)``.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.uint8)
+    if queries.ndim != 3 or queries.shape[1:] != patches.shape[1:]:
+        raise ValueError(f"queries {queries.shape} and dictionary patches {patches.shape} "
+                         "differ in patch size")
+    if queries.shape[0] == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    device = device or default_device()
+    if device == "cpu":
+        return _exact_numba(queries, patches, bound, chunk or 65536, 2048, progress, cancel)
+    if device in ("cuda", "torch"):
+        dev = "cpu" if device == "torch" else "cuda"
+        return _exact_torch(queries, patches, chunk or (32768 if dev == "cuda" else 4096), dev,
+                            progress, cancel)
+    raise ValueError(f"unknown exact-search device {device!r} (cpu, cuda, torch)")

@@ -1,0 +1,259 @@
+"""Patchwise restoration of a predicted label map (the paper's f_nn, section 3.2).
+
+For each queried pixel k (a hand pixel of the predicted map), the nearest dictionary
+patch n(k) is found. With integration (equation 2), every queried neighbour k within a
+``W x W`` window around pixel j votes for the label its patch holds at j's position,
+``n(k)[c + (j - k)]``, and j takes the majority. Without integration, j takes the
+centre label of its own patch (the paper's weak baseline). Voting is one ``bincount``
+over (pixel, label) pairs.
+
+By default the silhouette of the prediction is kept: inside the predicted hand,
+background votes are not counted and only parts are relabelled (the depth crop, not the
+label noise, decides what is hand). Measured on 20 rendered crops with network-like
+noise and a 1 M-patch dictionary (``bench restore``; per pixel / per class accuracy):
+raw 55.5 / 59.2 %, restored 59.1 / 38.8 %, restored with background allowed to win
+43.9 / 24.5 %, no integration 54.9 / 36.0 %. Queries can be subsampled on a grid
+(``stride``); exact restorations from a stride-2 grid agree with every-pixel ones on
+87.5 % of hand pixels, so the default queries every hand pixel as the paper does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..parts import NUM_CLASSES, validate_labels
+from ..progress import ProgressFn, check_cancel
+from .dictionary import Dictionary, SearchParams
+from .patches import extract_patches, hand_pixels
+
+DEFAULT_WINDOW = 17
+DEFAULT_STRIDE = 1  # every hand pixel, as the paper (a 48x48 crop holds ~200)
+DEFAULT_SEARCH = SearchParams()
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """A restored map.
+
+    ``labels`` (S, S) uint8 restored part ids; ``confidence`` (S, S) float32 in [0, 1]:
+    the winning label's share of the counted votes (background votes are not counted
+    when the silhouette is kept; 0 where a pixel got no vote and kept its raw label);
+    ``votes`` (S, S) int32 number of counted votes; ``centers`` (K, 2) the queried
+    pixels (row, col), ``neighbours`` (K,) their dictionary patch ids, ``distances``
+    (K,) label Hamming distance to them; ``seconds`` wall time.
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    votes: np.ndarray
+    centers: np.ndarray
+    neighbours: np.ndarray
+    distances: np.ndarray
+    seconds: float = 0.0
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.centers.shape[0])
+
+
+def vote(shape: tuple[int, int], centers: np.ndarray, patches: np.ndarray,
+         window: int) -> np.ndarray:
+    """Integration votes: ``(S, S, 21)`` int32 counts.
+
+    ``centers`` (K, 2) queried pixels, ``patches`` (K, P, P) their retrieved patches;
+    neighbour k votes for pixel ``k + (dy, dx)``, ``|dy|, |dx| <= W // 2``, with
+    ``patches[k][c + dy, c + dx]``.
+    """
+    h, w = shape
+    p = patches.shape[1]
+    if window % 2 == 0 or window < 1 or window > p:
+        raise ValueError(f"window must be odd and <= the patch size {p}, got {window}")
+    r, c = window // 2, p // 2
+    sub = patches[:, c - r:c + r + 1, c - r:c + r + 1]  # (K, W, W)
+    off = np.arange(-r, r + 1)
+    rows = centers[:, 0, None, None] + off[None, :, None]
+    cols = centers[:, 1, None, None] + off[None, None, :]
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    flat = (rows * w + cols) * NUM_CLASSES + sub
+    counts = np.bincount(flat[inside].ravel(), minlength=h * w * NUM_CLASSES)
+    return counts.reshape(h, w, NUM_CLASSES).astype(np.int32)
+
+
+def decide(raw: np.ndarray, counts: np.ndarray, mask: np.ndarray, *,
+           keep_silhouette: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Majority label per pixel of ``mask``; ties go to the raw label, then the lowest id.
+
+    ``keep_silhouette``: background votes are not counted, so a hand pixel stays a hand
+    pixel and only its part can change. Returns ``(labels uint8, confidence float32,
+    votes int32)``: confidence is the winner's share of the counted votes.
+    """
+    if keep_silhouette:
+        counts = counts.copy()
+        counts[..., 0] = 0
+    total = counts.sum(axis=2)
+    # half a vote for the raw label breaks ties towards it and never beats a majority
+    score = counts.astype(np.float32)
+    np.put_along_axis(score, raw[..., None].astype(np.int64),
+                      np.take_along_axis(score, raw[..., None].astype(np.int64), 2) + 0.5, 2)
+    win = np.argmax(score, axis=2).astype(np.uint8)
+    change = mask & (total > 0)
+    labels = np.where(change, win, raw).astype(np.uint8)
+    conf = np.zeros(raw.shape, np.float32)
+    best = np.take_along_axis(counts, win[..., None].astype(np.int64), 2)[..., 0]
+    conf[change] = best[change] / total[change]
+    return labels, conf, total.astype(np.int32)
+
+
+def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
+              centers: np.ndarray, ids: np.ndarray, dist: np.ndarray, stride: int,
+              rounds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Refine approximate matches with their neighbours' (PatchMatch-style propagation).
+
+    If queried pixel k matched the patch at pixel x of source map I, the patch at
+    ``x + (j - k)`` of I is a natural candidate for j, k's grid neighbour. Each round
+    re-ranks every query's match against its 8 neighbours' shifted matches by label
+    Hamming distance, so distances never grow. ``frame`` (Q,) says which map each query
+    belongs to, ``centers`` (Q, 2) its pixel.
+    """
+    where, sources = dictionary.where, dictionary.sources
+    if where is None or sources is None or rounds <= 0 or len(ids) == 0:
+        return ids, dist
+    n_f = int(frame.max()) + 1
+    size = int(max(centers.max(), 0)) + 1
+    qmap = np.full((n_f, size, size), -1, dtype=np.int64)
+    qmap[frame, centers[:, 0], centers[:, 1]] = np.arange(len(ids))
+    src_size = where.shape[1]
+    offsets = [(dr, dc) for dr in (-stride, 0, stride) for dc in (-stride, 0, stride)
+               if (dr, dc) != (0, 0)]
+    for _ in range(rounds):
+        src = np.asarray(sources[ids])  # (Q, 3) map, row, col of each current match
+        cand = np.full((len(ids), len(offsets) + 1), -1, dtype=np.int64)
+        cand[:, 0] = ids
+        for o, (dr, dc) in enumerate(offsets):
+            kr, kc = centers[:, 0] - dr, centers[:, 1] - dc  # the neighbour k = j - offset
+            ok = (kr >= 0) & (kr < size) & (kc >= 0) & (kc < size)
+            k = np.full(len(ids), -1, dtype=np.int64)
+            k[ok] = qmap[frame[ok], kr[ok], kc[ok]]
+            ok &= k >= 0
+            sr, sc = src[k[ok], 1] + dr, src[k[ok], 2] + dc
+            inside = (sr >= 0) & (sr < src_size) & (sc >= 0) & (sc < src_size)
+            rows = np.flatnonzero(ok)[inside]
+            cand[rows, o + 1] = where[src[k[rows], 0], sr[inside], sc[inside]]
+        ids, dist = dictionary.rerank(queries, cand)
+    return ids, dist
+
+
+def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.ndarray, *,
+                  window: int = DEFAULT_WINDOW, integrate: bool = True,
+                  mask: np.ndarray | None = None, keep_silhouette: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Restore ``raw`` (S, S) from the patches ``(K, P, P)`` matched at ``centers``.
+
+    With integration, the W x W vote of :func:`vote` and the majority of :func:`decide`;
+    without, each queried pixel takes its patch's centre label (with
+    ``keep_silhouette``, a background centre leaves the raw label). Only pixels of
+    ``mask`` (default ``raw > 0``) change. Returns ``(labels, confidence, votes)``.
+    """
+    raw = np.asarray(raw, dtype=np.uint8)
+    mask = raw > 0 if mask is None else np.asarray(mask, dtype=bool)
+    if len(centers) == 0:
+        return raw.copy(), np.zeros(raw.shape, np.float32), np.zeros(raw.shape, np.int32)
+    if integrate:
+        return decide(raw, vote(raw.shape, centers, neighbour_patches, window), mask,
+                      keep_silhouette=keep_silhouette)
+    c = neighbour_patches.shape[1] // 2
+    lab = raw.copy()
+    ok = mask[centers[:, 0], centers[:, 1]]
+    if keep_silhouette:
+        ok &= neighbour_patches[:, c, c] > 0
+    lab[centers[ok, 0], centers[ok, 1]] = neighbour_patches[ok, c, c]
+    conf = np.zeros(raw.shape, np.float32)
+    conf[centers[ok, 0], centers[ok, 1]] = 1.0
+    return lab, conf, (conf > 0).astype(np.int32)
+
+
+def restore(labels: np.ndarray, dictionary: Dictionary, *, window: int = DEFAULT_WINDOW,
+            integrate: bool = True, backend: str = "annoy", stride: int = DEFAULT_STRIDE,
+            mask: np.ndarray | None = None, keep_silhouette: bool = True,
+            search: SearchParams = DEFAULT_SEARCH, device: str | None = None) -> Restoration:
+    """Restore one predicted label map ``(S, S)`` uint8 with ``dictionary``.
+
+    ``backend``: ``"annoy"`` (approximate, re-ranked) or ``"exact"`` (brute force,
+    ``device`` as in :func:`.exact.exact_nearest`). ``stride``: query every stride-th
+    hand pixel on a grid (integration only; without integration every hand pixel is
+    queried). ``mask`` (S, S) bool: pixels that may change (default: the predicted hand,
+    ``labels > 0``); outside it nothing changes. ``keep_silhouette`` (default): hand
+    pixels keep being hand and only their part changes (background votes are ignored);
+    False lets background win the vote too. A map without hand pixels is returned
+    unchanged.
+    """
+    return restore_many(np.asarray(labels)[None], dictionary, window=window,
+                        integrate=integrate, backend=backend, stride=stride,
+                        masks=None if mask is None else np.asarray(mask)[None],
+                        keep_silhouette=keep_silhouette, search=search, device=device)[0]
+
+
+def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
+                 window: int = DEFAULT_WINDOW, integrate: bool = True, backend: str = "annoy",
+                 stride: int = DEFAULT_STRIDE, masks: np.ndarray | None = None,
+                 keep_silhouette: bool = True, search: SearchParams = DEFAULT_SEARCH,
+                 device: str | None = None,
+                 batch: int = 16, progress: ProgressFn | None = None, cancel=None
+                 ) -> list[Restoration]:
+    """:func:`restore` for ``(N, S, S)`` maps; queries of ``batch`` maps go to the
+    search together. Raises ``Cancelled`` between batches when ``cancel`` is set."""
+    maps = np.asarray(label_maps)
+    if maps.ndim != 3 or maps.shape[1] != maps.shape[2]:
+        raise ValueError(f"label maps must be (N, S, S), got {maps.shape}")
+    maps = validate_labels(maps, "predicted label map")
+    if backend not in ("annoy", "exact"):
+        raise ValueError(f"unknown restoration backend {backend!r} (annoy, exact)")
+    if integrate and (window % 2 == 0 or window > dictionary.patch):
+        raise ValueError(f"window must be odd and <= the patch size {dictionary.patch}, "
+                         f"got {window}")
+    if masks is not None and masks.shape != maps.shape:
+        raise ValueError(f"masks {masks.shape} do not match label maps {maps.shape}")
+    q_stride = stride if integrate else 1
+    settings = {"window": window, "integrate": integrate, "backend": backend,
+                "stride": q_stride, "n_candidates": search.n_candidates,
+                "search_k": search.search_k, "propagate": search.propagate,
+                "keep_silhouette": keep_silhouette}
+    out: list[Restoration] = []
+    n = maps.shape[0]
+    for s in range(0, n, batch):
+        check_cancel(cancel)
+        t0 = time.perf_counter()
+        block = maps[s:s + batch]
+        centers = [hand_pixels(m, q_stride) for m in block]
+        counts = np.array([len(c) for c in centers])
+        img = np.repeat(np.arange(len(block)), counts)
+        allc = np.concatenate(centers) if counts.sum() else np.zeros((0, 2), np.int64)
+        queries = extract_patches(block, allc, dictionary.patch, img)
+        if backend == "annoy":
+            ids, dist = dictionary.search(queries, search)
+            ids, dist = propagate(dictionary, queries, img, allc, ids, dist, q_stride,
+                                  search.propagate)
+        else:
+            ids, dist = dictionary.search_exact(queries, device=device, cancel=cancel)
+        uids = np.unique(ids)  # sorted: one ordered gather from the memmap
+        found = np.asarray(dictionary.patches[uids])
+        per_map = (time.perf_counter() - t0) / len(block)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        for b, raw in enumerate(block):
+            t1 = time.perf_counter()
+            sl = slice(starts[b], starts[b + 1])
+            c, i_, d_ = centers[b], ids[sl], dist[sl]
+            mask = raw > 0 if masks is None else np.asarray(masks[s + b], dtype=bool)
+            nb = found[np.searchsorted(uids, i_)] if len(c) else \
+                np.zeros((0, dictionary.patch, dictionary.patch), np.uint8)
+            lab, conf, votes = apply_matches(raw, c, nb, window=window, integrate=integrate,
+                                             mask=mask, keep_silhouette=keep_silhouette)
+            out.append(Restoration(lab, conf, votes, c, i_, d_,
+                                   per_map + time.perf_counter() - t1, settings))
+        if progress is not None:
+            progress(min(n, s + batch), n, "restoring")
+    return out

@@ -1,0 +1,304 @@
+"""Patches, encoding, the annoy forest, exact search, the dictionary and restoration.
+
+Label maps are small seeded crops of the project's renderer (32x32, 11x11 patches), so
+every dictionary builds in well under a second.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from handpose_core.progress import Cancelled
+from handpose_core.restoration import (
+    Dictionary,
+    PatchEncoding,
+    SearchParams,
+    extract_patches,
+    hand_pixels,
+    label_hamming,
+    restore,
+    restore_many,
+)
+from handpose_core.restoration.exact import exact_nearest
+from handpose_core.restoration.forest import check_index, leaf_capacity, write_index
+from handpose_core.restoration.patches import CODES
+from handpose_core.restoration.restore import vote
+
+
+def render_maps(n: int, size: int = 48, seed: int = 0) -> np.ndarray:
+    """``(n, size, size)`` uint8 label maps of the project's renderer (clean crops)."""
+    from handpose_core.render import render_crops
+
+    return render_crops(n, size=size, seed=seed, style="clean")["labels"]
+
+
+@pytest.fixture(scope="module")
+def maps() -> np.ndarray:
+    return render_maps(12, size=32, seed=1)
+
+
+@pytest.fixture(scope="module")
+def small_dict(maps, tmp_path_factory) -> Dictionary:
+    enc = PatchEncoding(11, 2, 0, "cw6")
+    return Dictionary.build(maps, tmp_path_factory.mktemp("dict"), patch=11, encoding=enc,
+                            n_trees=4, max_patches=None, seed=0)
+
+
+# ---------------------------------------------------------------- patches, encoding
+def test_extract_patches_is_centred_and_background_padded():
+    lab = np.zeros((5, 5), np.uint8)
+    lab[0, 0], lab[2, 2], lab[4, 3] = 7, 1, 20
+    p = extract_patches(lab, np.array([[0, 0], [2, 2]]), patch=5)
+    assert p.shape == (2, 5, 5) and p.dtype == np.uint8
+    assert p[0, 2, 2] == 7 and p[0, :2].sum() == 0 and p[0, :, :2].sum() == 0
+    assert p[0, 4, 4] == 1  # (2, 2) seen from (0, 0)
+    np.testing.assert_array_equal(p[1], lab)
+    stack = np.stack([lab, lab[::-1]])
+    q = extract_patches(stack, np.array([[4, 3]]), 3, image_index=np.array([1]))
+    np.testing.assert_array_equal(q[0], np.pad(lab[::-1], 1)[4:7, 3:6])
+    with pytest.raises(ValueError):
+        extract_patches(lab, np.array([[0, 0]]), patch=4)
+
+
+def test_hand_pixels_stride():
+    lab = np.zeros((6, 6), np.uint8)
+    lab[1:5, 1:5] = 3
+    assert len(hand_pixels(lab)) == 16
+    np.testing.assert_array_equal(hand_pixels(lab, 2), [[2, 2], [2, 4], [4, 2], [4, 4]])
+
+
+def test_cw6_code_is_near_uniform_label_distance():
+    t = CODES["cw6"].astype(int)
+    assert t.shape == (21, 6) and not t[0].any() and (t[1:].sum(1) == 3).all()
+    d = (t[:, None] != t[None]).sum(-1)
+    assert (d[0, 1:] == 3).all()  # hand vs background: 3 bits
+    off = d[1:, 1:][~np.eye(20, dtype=bool)]
+    assert set(np.unique(off)) <= {2, 4, 6} and off.mean() == pytest.approx(3.16, abs=0.01)
+
+
+def test_encoding_positions_and_packing_match_annoy():
+    enc = PatchEncoding(27, 2, 0)
+    assert enc.positions.size == 169 and enc.n_bits == 1014 and enc.n_words == 16
+    assert 13 * 27 + 13 in enc.positions  # the centre
+    assert PatchEncoding(27, 1, 0).positions.size == 729
+    assert PatchEncoding(27, 3, 5).positions.size == 81 + 24
+    rng = np.random.default_rng(0)
+    pats = rng.integers(0, 21, (3, 27, 27), dtype=np.uint8)
+    from annoy import AnnoyIndex
+
+    idx = AnnoyIndex(enc.n_bits, "hamming")
+    bits = enc.bits(pats)
+    idx.add_item(0, bits[0].tolist())
+    idx.build(1)
+    words = enc.pack(pats)
+    back = np.packbits(np.asarray(idx.get_item_vector(0), np.uint8), bitorder="little")
+    np.testing.assert_array_equal(back, words[0].view(np.uint8)[:back.size])
+    ids, dist = idx.get_nns_by_vector(bits[1].tolist(), 1, include_distances=True)
+    assert dist[0] == np.bitwise_count(words[0] ^ words[1]).sum()
+
+
+# ---------------------------------------------------------------- annoy forest
+def _packed(bits: np.ndarray) -> np.ndarray:
+    n_words = (bits.shape[1] + 63) // 64
+    out = np.zeros((bits.shape[0], n_words * 8), np.uint8)
+    out[:, :(bits.shape[1] + 7) // 8] = np.packbits(bits, axis=1, bitorder="little")
+    return out.view("<u8")
+
+
+def test_forest_index_is_a_working_annoy_file(tmp_path):
+    from annoy import AnnoyIndex
+
+    rng = np.random.default_rng(2)
+    n_bits = 300
+    bits = rng.random((3000, n_bits)) < 0.2
+    words = _packed(bits)
+    write_index(words, n_bits, tmp_path / "i.ann", n_trees=6, seed=1)
+    idx = AnnoyIndex(n_bits, "hamming")
+    idx.load(str(tmp_path / "i.ann"), prefault=False)
+    check_index(idx, words, 6, probe=50)
+    hits = 0
+    for i in range(100):
+        q = bits[i].copy()
+        q[rng.integers(0, n_bits, 6)] ^= True
+        ids, dist = idx.get_nns_by_vector(q.tolist(), 3, search_k=600, include_distances=True)
+        brute = (bits != q).sum(1)
+        assert list(dist) == list(brute[ids])  # annoy reads our items correctly
+        hits += brute[ids[0]] == brute.min()
+    assert hits >= 95
+
+
+def test_forest_with_fewer_items_than_a_leaf(tmp_path):
+    from annoy import AnnoyIndex
+
+    bits = np.eye(4, 64, dtype=bool)
+    assert leaf_capacity(1) == 5  # (16 + 8 - 4) / 4
+    write_index(_packed(bits), 64, tmp_path / "t.ann", n_trees=2)
+    idx = AnnoyIndex(64, "hamming")
+    idx.load(str(tmp_path / "t.ann"))
+    assert idx.get_n_items() == 4
+    assert sorted(idx.get_nns_by_vector(bits[3].tolist(), 4)) == [0, 1, 2, 3]
+
+
+# ---------------------------------------------------------------- exact search
+def test_exact_backends_agree_and_break_ties_low():
+    rng = np.random.default_rng(3)
+    pats = rng.integers(0, 4, (700, 9, 9), dtype=np.uint8)
+    pats[500] = pats[100]  # a duplicate: the tie must go to 100
+    q = pats[[100, 5, 6]].copy()
+    q[1, 0, 0] ^= 1
+    q[2] = rng.integers(0, 4, (9, 9))
+    brute = label_hamming(pats[None], q[:, None])
+    want_i, want_d = brute.argmin(1), brute.min(1)
+    for dev in ("cpu", "torch"):
+        ids, dist = exact_nearest(q, pats, device=dev, chunk=256)
+        np.testing.assert_array_equal(ids, want_i)
+        np.testing.assert_array_equal(dist, want_d)
+    ids, dist = exact_nearest(q, pats, device="cpu", bound=want_d, chunk=300)
+    np.testing.assert_array_equal(ids, want_i)
+    assert ids[0] == 100
+
+
+# ---------------------------------------------------------------- dictionary
+def test_dictionary_build_and_memory_mapped_load(small_dict, maps):
+    d = Dictionary.load(small_dict.path)
+    files = d.disk_bytes()
+    assert {"patches.npy", "index.ann", "meta.json", "where.npy", "sources.npy"} <= set(files)
+    assert isinstance(d.patches, np.memmap) and d.patches.shape[1:] == (11, 11)
+    assert d.meta["n_patches"] == len(d) == d.index.get_n_items()
+    assert d.meta["n_unique"] <= d.meta["n_extracted"] == int((maps > 0).sum())
+    flat = np.asarray(d.patches).reshape(len(d), -1)
+    assert len(np.unique(flat, axis=0)) == len(d)  # duplicates removed
+    # where / sources point at the patch of every source pixel
+    i, r, c = np.asarray(d.sources[len(d) // 2])
+    np.testing.assert_array_equal(d.patches[len(d) // 2], extract_patches(maps[i], [[r, c]], 11)[0])
+    ii, rr, cc = np.nonzero(maps > 0)
+    sel = np.random.default_rng(0).choice(len(ii), 50)
+    got = d.patches[np.asarray(d.where)[ii[sel], rr[sel], cc[sel]]]
+    np.testing.assert_array_equal(got, extract_patches(maps, np.stack([rr, cc], 1)[sel], 11,
+                                                       ii[sel]))
+
+
+def test_dictionary_max_patches_and_cancel(maps, tmp_path):
+    d = Dictionary.build(maps, tmp_path / "a", patch=11, max_patches=500, n_trees=2)
+    assert len(d) == 500 and (np.asarray(d.where) >= 0).sum() >= 500
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        Dictionary.build(maps, tmp_path / "a", patch=11, n_trees=2, cancel=ev)
+    assert not (tmp_path / "a" / "meta.json").exists()  # a half-rebuilt folder is not loadable
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        Dictionary.load(tmp_path / "a")
+
+
+def test_dictionary_load_rejects_bad_folders(small_dict, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Dictionary.load(tmp_path / "nothing")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt"):
+        Dictionary.load(bad)
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_dict.path, copy)
+    np.save(copy / "patches.npy", np.zeros((3, 11, 11), np.uint8))
+    with pytest.raises(ValueError, match="patches.npy"):
+        Dictionary.load(copy)
+
+
+# ---------------------------------------------------------------- restoration
+def test_vote_counts_each_neighbour_once():
+    pats = np.zeros((2, 5, 5), np.uint8)
+    pats[0] = 4
+    pats[1, :, :] = 9
+    cnt = vote((6, 6), np.array([[2, 2], [2, 3]]), pats, window=3)
+    assert cnt.shape == (6, 6, 21)
+    assert cnt[2, 2, 4] == 1 and cnt[2, 2, 9] == 1  # both windows cover (2, 2)
+    assert cnt[2, 4, 9] == 1 and cnt[2, 4, 4] == 0  # only the second reaches column 4
+    assert cnt.sum() == 18
+
+
+@pytest.mark.parametrize("backend,stride", [("exact", 1), ("exact", 2), ("annoy", 1),
+                                            ("annoy", 2)])
+def test_a_map_from_the_dictionary_is_returned_unchanged(small_dict, maps, backend, stride):
+    r = restore(maps[3], small_dict, window=7, backend=backend, stride=stride,
+                search=SearchParams(n_candidates=16, search_k=2000))
+    np.testing.assert_array_equal(r.labels, maps[3])
+    assert (r.distances == 0).all() and r.n_queries == len(hand_pixels(maps[3], stride))
+    hand = maps[3] > 0
+    assert (r.confidence[hand] == 1.0).all() and (r.votes[hand] > 0).all()
+    n = restore(maps[3], small_dict, integrate=False, backend=backend)
+    np.testing.assert_array_equal(n.labels, maps[3])
+
+
+def test_integration_removes_isolated_noise_that_no_integration_keeps(maps, tmp_path):
+    clean = maps[5]
+    noisy = clean.copy()
+    hand = np.argwhere(clean > 0)
+    specks = hand[np.random.default_rng(4).choice(len(hand), 6, replace=False)]
+    for r, c in specks:
+        noisy[r, c] = 20 if clean[r, c] != 20 else 1
+    # the dictionary holds the clean map's patches and, for each speck, the noisy patch
+    # centred on it: a speck's own nearest patch repeats the speck
+    pats = np.concatenate([extract_patches(clean, hand, 11), extract_patches(noisy, specks, 11)])
+    d = Dictionary.from_patches(pats, tmp_path / "d", encoding=PatchEncoding(11, 1, 0),
+                                n_trees=2)
+    for backend in ("exact", "annoy"):
+        search = SearchParams(n_candidates=16, search_k=4000)
+        plain = restore(noisy, d, integrate=False, backend=backend, search=search)
+        assert (plain.labels[specks[:, 0], specks[:, 1]] == noisy[specks[:, 0], specks[:, 1]]).all()
+        integ = restore(noisy, d, window=7, stride=1, backend=backend, search=search)
+        np.testing.assert_array_equal(integ.labels, clean)
+        assert (integ.confidence[specks[:, 0], specks[:, 1]] < 1).all()
+
+
+def test_restore_edge_cases(small_dict, maps):
+    empty = np.zeros((32, 32), np.uint8)
+    r = restore(empty, small_dict, window=7)
+    assert r.n_queries == 0 and (r.labels == 0).all() and (r.confidence == 0).all()
+    with pytest.raises(ValueError, match="window"):
+        restore(maps[0], small_dict, window=13)  # larger than the 11x11 patches
+    with pytest.raises(ValueError, match="part ids"):
+        restore(np.full((32, 32), 30, np.uint8), small_dict, window=7)
+    # mask: pixels outside it never change
+    mask = np.zeros((32, 32), bool)
+    mask[:16] = True
+    noisy = maps[2].copy()
+    noisy[noisy > 0] = 1
+    r = restore(noisy, small_dict, window=7, mask=mask)
+    np.testing.assert_array_equal(r.labels[16:], noisy[16:])
+    assert (r.labels[:16] != noisy[:16]).any()
+
+
+def test_restore_many_reports_progress_and_cancels(small_dict, maps):
+    seen = []
+    out = restore_many(maps[:5], small_dict, window=7, batch=2,
+                       progress=lambda d, t, m: seen.append((d, t)))
+    assert len(out) == 5 and seen[-1] == (5, 5)
+    for r, m in zip(out, maps[:5]):
+        np.testing.assert_array_equal(r.labels, m)
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        restore_many(maps[:5], small_dict, window=7, cancel=ev)
+
+
+def test_keep_silhouette_only_relabels_parts(maps, tmp_path):
+    clean = maps[6]
+    grown = clean.copy()
+    ring = (cv2.dilate((clean > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & (clean == 0)
+    extra = np.argwhere(ring)[::5]  # stray hand pixels just outside the silhouette
+    grown[extra[:, 0], extra[:, 1]] = 1
+    d = Dictionary.from_patches(extract_patches(clean, hand_pixels(clean), 11), tmp_path / "d",
+                                encoding=PatchEncoding(11, 1, 0), n_trees=2)
+    kept = restore(grown, d, window=7, backend="exact")
+    assert (kept.labels > 0).sum() == (grown > 0).sum()  # the silhouette is untouched
+    free = restore(grown, d, window=7, backend="exact", keep_silhouette=False)
+    assert (free.labels[extra[:, 0], extra[:, 1]] == 0).mean() > 0.8  # strays voted away
+    hand = clean > 0
+    assert (free.labels[hand] == clean[hand]).mean() > 0.95
