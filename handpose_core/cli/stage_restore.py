@@ -15,7 +15,7 @@ from pathlib import Path
 def add_arguments(parser) -> None:
     parser.add_argument("--project", required=True, help="project directory")
     parser.add_argument("--model", default=None,
-                        help="f_s checkpoint (default: the latest completed pretrain-seg run)")
+                        help="f_s checkpoint (default: the project's current f_s, else the bundled one)")
     parser.add_argument("--dictionary", default=None,
                         help="dictionary folder (default PROJECT/dictionary)")
     parser.add_argument("--split", default="train", help="frames to restore (default train)")
@@ -32,20 +32,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def latest_model(project) -> Path:
-    runs = [r for r in project.runs("pretrain-seg")
-            if r["outcome"] == "completed" and r["checkpoint"]]
-    if not runs:
-        raise FileNotFoundError(f"{project.root}: no completed pretrain-seg run; train f_s "
-                                "first or pass --model")
-    return Path(runs[-1]["checkpoint"])
-
-
 def run(args) -> int:
     from ..progress import Cancelled, TerminalProgress
     from ..project import Project, ProjectError
     from ..restoration.dictionary import Dictionary
     from ..restoration.stage import RestoreStageConfig, restore_project
+    from ..training.pretrain_seg import current_segnet
 
     try:
         project = Project.open(args.project)
@@ -54,7 +46,10 @@ def run(args) -> int:
         return 2
     with project:
         try:
-            model = Path(args.model) if args.model else latest_model(project)
+            model = Path(args.model) if args.model else current_segnet(project)
+            if not model.exists():
+                raise FileNotFoundError(f"{model}: f_s checkpoint not found; run 'train "
+                                        "pretrain-seg' first or pass --model")
             dictionary = Dictionary.load(args.dictionary or project.path("dictionary"))
         except (FileNotFoundError, ValueError) as e:
             print(f"handpose-studio train restore: {e}", file=sys.stderr)

@@ -139,7 +139,7 @@ def pretrain_seg(project, settings: PretrainSegSettings = PretrainSegSettings(),
         summary = {"synthetic_per_pixel": syn.per_pixel, "synthetic_per_class": syn.per_class,
                    **({"real_per_pixel": real.per_pixel, "real_per_class": real.per_class}
                       if real else {}), **result.metrics}
-        project.finish_run(result.run_id, "succeeded", summary, ckpt)
+        project.finish_run(result.run_id, "completed", summary, ckpt)
     project.set_meta("segnet", os.path.relpath(ckpt, project.root))
     return report
 

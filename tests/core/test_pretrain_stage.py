@@ -30,7 +30,7 @@ def test_pretrain_seg_then_evaluate(tiny_demo, capsys, tmp_path):
     p = Project.open(tiny_demo)
     assert p.get_meta("segnet") == "models/tiny/best.pt"
     runs = p.runs("pretrain-seg")
-    assert runs[-1]["outcome"] == "succeeded"
+    assert runs[-1]["outcome"] == "completed"
     assert "synthetic_per_pixel" in runs[-1]["metrics"]
     assert (tiny_demo / "models" / "tiny" / "metrics.jsonl").exists()
     assert main(["evaluate", "--project", str(tiny_demo), "--what", "segmentation"]) == 0
