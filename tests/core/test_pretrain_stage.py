@@ -42,3 +42,20 @@ def test_bad_override(tiny_demo, capsys):
     assert main(["train", "pretrain-seg", "--project", str(tiny_demo), "--set", "nonsense=1"]) == 2
     assert "unknown setting 'nonsense'" in capsys.readouterr().err
     assert main(["train", "pretrain-seg", "--project", str(tiny_demo), "--set", "lr=abc"]) == 2
+
+
+def test_restoration_ablation_after_pretraining(tiny_demo, capsys):
+    # runs after test_pretrain_seg_then_evaluate in this module: the project has an f_s
+    assert Project.open(tiny_demo).get_meta("segnet")
+    assert main(["train", "build-dictionary", "--project", str(tiny_demo),
+                 "--patches", "20000"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "restoration",
+                 "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert set(rep["table2"]) == {"no restoration", "NN, no integration", "NN, integration"}
+    q = rep["quality_check"]
+    assert q["accepted"] + q["rejected"] == rep["frames"] == 4
+    assert 0.0 <= q["rejection_rate"] <= 1.0
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "restoration"]) == 0
+    assert "quality check:" in capsys.readouterr().out
