@@ -1,0 +1,161 @@
+"""Model checkpoints: atomic writes, self-describing contents, clear errors on load.
+
+A checkpoint is a ``torch.save`` dict::
+
+    format "handpose-checkpoint", version 1, architecture ("segnet", ...),
+    config (the architecture's config dict), model (state_dict), metrics (dict),
+    epoch, step, optimizer (state_dict or None), extra (loop state for resuming),
+    created (ISO time), torch (version)
+
+It is written to a temporary file in the same folder and moved into place with
+``os.replace``, so a crash never leaves a half-written checkpoint under the real name.
+Reading uses ``torch.load(weights_only=True)``: a checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+FORMAT = "handpose-checkpoint"
+VERSION = 1
+
+
+def _config_dict(config) -> dict:
+    if config is None:
+        return {}
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    if dataclasses.is_dataclass(config):
+        return dataclasses.asdict(config)
+    return dict(config)
+
+
+def _plain(obj):
+    """numpy scalars/arrays -> Python numbers/lists, so ``weights_only`` loading accepts them."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, config, metrics: dict | None = None,
+                    optimizer_state: dict | None = None, epoch: int = 0, *, step: int = 0,
+                    architecture: str | None = None, extra: dict | None = None) -> Path:
+    """Atomically write ``model``'s weights with its ``config`` (dataclass or dict).
+
+    ``architecture`` defaults to ``model.architecture`` (every ``nets`` model has one).
+    ``metrics`` (floats/str), ``extra`` (loop state) must be plain Python / tensors.
+    Returns the path written.
+    """
+    path = Path(path)
+    arch = architecture or getattr(model, "architecture", None)
+    if not arch:
+        raise ValueError(f"{path}: cannot save a checkpoint without an architecture name")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT, "version": VERSION, "architecture": str(arch),
+        "config": _plain(_config_dict(config)), "model": state,
+        "metrics": _plain(dict(metrics or {})), "epoch": int(epoch), "step": int(step),
+        "optimizer": optimizer_state, "extra": _plain(dict(extra or {})),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "torch": str(torch.__version__),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None) -> dict:
+    """Read a checkpoint dict (tensors on CPU), validating its format.
+
+    ``FileNotFoundError`` if missing; ``ValueError`` naming the file if it is not a
+    checkpoint, is corrupt or truncated, is of a newer format, or (given
+    ``architecture``) holds another architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint file not found")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: checkpoint is empty (0 bytes)")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError,
+            ValueError, AttributeError, IndexError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights only load failed" in first.lower():
+            raise ValueError(f"{path}: checkpoint holds Python objects besides weights and plain "
+                             "data; refusing to load it (it could run code)") from e
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic == b"PK\x03\x04":  # torch's zip container, cut short or damaged
+            raise ValueError(f"{path}: corrupt or truncated checkpoint ({first})") from e
+        raise ValueError(f"{path}: not a model checkpoint (unreadable by torch: {first})") from e
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a handpose-studio checkpoint (no '{FORMAT}' marker; "
+                         "a bare state_dict or another program's file?)")
+    if int(ck.get("version", 0)) > VERSION:
+        raise ValueError(f"{path}: checkpoint format version {ck.get('version')} is newer than "
+                         f"this program reads ({VERSION}); update handpose-studio")
+    for key in ("architecture", "config", "model"):
+        if key not in ck:
+            raise ValueError(f"{path}: checkpoint is missing its '{key}' entry")
+    if architecture is not None and ck["architecture"] != architecture:
+        raise ValueError(f"{path}: checkpoint holds a '{ck['architecture']}' network, "
+                         f"expected '{architecture}'")
+    return ck
+
+
+def load_state(model: nn.Module, state: dict, path: str | os.PathLike) -> None:
+    """``model.load_state_dict`` with a ``ValueError`` naming ``path`` on any mismatch."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        msg = " ".join(str(e).split())[:400]
+        raise ValueError(f"{path}: weights do not fit the architecture in its config ({msg})") \
+            from e
+
+
+def load_segnet(path: str | os.PathLike, *, device: str | torch.device = "cpu"):
+    """Load a segmentation network f_s: ``(model in eval mode, SegNetConfig, meta)``.
+
+    ``meta`` holds the checkpoint's metrics, epoch, step, created, torch and extra
+    entries. Errors as in :func:`load_checkpoint`, plus a ``ValueError`` when the
+    stored config or weights do not describe a valid f_s.
+    """
+    from ..nets.segnet import ARCHITECTURE, SegNetConfig, build_segnet
+
+    ck = load_checkpoint(path, architecture=ARCHITECTURE)
+    try:
+        config = SegNetConfig.from_dict(ck["config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: invalid segmentation network config ({e})") from e
+    model = build_segnet(config)
+    load_state(model, ck["model"], path)
+    model.to(device).eval()
+    meta = {k: ck.get(k) for k in ("metrics", "epoch", "step", "created", "torch", "extra")}
+    return model, config, meta

@@ -1,0 +1,363 @@
+"""The stage runner: one training loop shared by every stage, the CLI and the studio.
+
+A stage describes itself as a :class:`Task` (its model, how to draw batch ``k`` of
+epoch ``e``, one training step, validation); :func:`run_stage` does the rest:
+optimiser and learning-rate schedule, ``progress=`` / ``cancel=``, the JSON-lines
+metric log, atomic ``last.pt`` / ``best.pt`` checkpoints, resumption, ``config.toml``,
+and the run record in the project store through an optional ``recorder``.
+
+Batches are a pure function of (seed, epoch, batch index), so a run resumed from
+``last.pt`` -- saved at epoch ends, every ``checkpoint_every_s`` seconds and on cancel
+-- continues exactly where it stopped, with the same optimiser state.
+
+Files in ``out_dir``::
+
+    config.toml    [run] stage/architecture, [train] TrainConfig, [net] model config, [data]
+    metrics.jsonl  one JSON object per line, flushed after each write:
+                   {"kind": "train", "step", "epoch", "train_loss", "lr", "time",
+                    "elapsed_s", "images_per_s"}   every log_every steps
+                   {"kind": "val", "step", "epoch", "train_loss", "lr", "time",
+                    "elapsed_s", "val_acc", ...}  after each validation
+    last.pt        newest state (weights, optimiser, loop position)
+    best.pt        the state with the best validation ``Task.select_metric``
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from ..progress import Cancelled, ProgressFn, check_cancel
+from .checkpoint import load_checkpoint, load_state, save_checkpoint
+from .config import TrainConfig, write_toml
+
+
+class Recorder(Protocol):
+    """What the project store offers to record runs (``Project`` implements it)."""
+
+    def start_run(self, stage: str, config: dict) -> Any: ...
+
+    def finish_run(self, run_id: Any, outcome: str, metrics: dict,
+                   checkpoint: str | None) -> None: ...
+
+
+class Task(Protocol):
+    """A training stage as the engine sees it.
+
+    ``batches(epoch, start)`` yields batches ``start, start+1, ...`` of that epoch and
+    must depend only on (config seed, epoch, index); ``steps_per_epoch`` says how many.
+    ``train_step(model, batch, cancel)`` runs forward and backward (the engine zeroes
+    gradients before and steps the optimiser after) and returns the mean loss; it may
+    raise ``Cancelled`` before finishing, leaving the weights untouched.
+    ``validate(model, cancel)`` returns metrics (floats) including ``select_metric``
+    (higher is better), or ``{}`` when there is no validation split.
+    """
+
+    stage: str
+    architecture: str
+    model: nn.Module
+    model_config: Any
+    steps_per_epoch: int
+    images_per_batch: int
+    select_metric: str
+
+    def batches(self, epoch: int, start: int) -> Iterator[Any]: ...
+
+    def train_step(self, model: nn.Module, batch: Any, cancel) -> float: ...
+
+    def validate(self, model: nn.Module, cancel) -> dict: ...
+
+    def describe(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of :func:`run_stage` (also returned for an already finished run)."""
+
+    out_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path | None
+    epochs: int
+    steps: int
+    best_metric: float
+    best_epoch: int
+    metrics: dict = field(default_factory=dict)
+    run_id: Any = None
+    elapsed_s: float = 0.0
+    resumed: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               nesterov=config.momentum > 0, weight_decay=config.weight_decay)
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+class MetricLog:
+    """Append-only JSON-lines log, flushed after every record (the studio tails it)."""
+
+    def __init__(self, path: Path, *, keep_until_step: int | None):
+        self.path = path
+        if keep_until_step is None:
+            path.unlink(missing_ok=True)
+        elif path.exists():
+            # Drop records newer than the checkpoint we resume from (and a torn last line).
+            kept = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if rec.get("step", 0) <= keep_until_step:
+                    kept.append(line)
+            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+            os.chmod(tmp, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("".join(k + "\n" for k in kept))
+            os.replace(tmp, path)
+        self._f = open(path, "a", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self._f.write(json.dumps(record) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """All records of a ``metrics.jsonl`` (a torn last line, mid-write, is skipped)."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+@dataclass
+class _Loop:
+    epoch: int = 0          # current epoch (0-based)
+    batch: int = 0          # next batch index within the epoch
+    step: int = 0           # optimiser steps done
+    best: float = -math.inf
+    best_epoch: int = -1
+    loss_sum: float = 0.0   # training loss of the current epoch so far
+    loss_n: int = 0
+    elapsed_s: float = 0.0  # training time over all sessions of this run
+    last_val: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def run_stage(task: Task, config: TrainConfig, out_dir: str | os.PathLike, *,
+              progress: ProgressFn | None = None, cancel=None, recorder: Recorder | None = None,
+              resume: bool = True) -> TrainResult:
+    """Train ``task.model`` per ``config``, writing checkpoints and logs to ``out_dir``.
+
+    With ``resume`` and an ``out_dir/last.pt`` of the same stage, architecture and
+    config, training continues from it (a finished run returns at once); a different
+    config raises ``ValueError``. Without ``resume``, earlier files are replaced.
+    Raises ``Cancelled`` when ``cancel`` is set (checked before every batch and inside
+    steps and validation), after saving ``last.pt`` at the last completed step.
+    """
+    threads = torch.get_num_threads()
+    if config.num_threads > 0:
+        torch.set_num_threads(config.num_threads)
+    try:
+        return _run(task, config, Path(out_dir), progress, cancel, recorder, resume)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(task: Task, config: TrainConfig, out: Path, progress, cancel, recorder,
+         resume: bool) -> TrainResult:
+    out.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    device = resolve_device(config.device)
+    model = task.model.to(device)
+    optimizer = make_optimizer(model, config)
+    loop, resumed = _Loop(), False
+    net_dict = task.model_config.to_dict()
+    if resume and last_path.exists():
+        loop = _restore(last_path, task, config, net_dict, model, optimizer)
+        resumed = True
+    elif not resume:
+        best_path.unlink(missing_ok=True)
+        last_path.unlink(missing_ok=True)
+    run_info = {"stage": task.stage, "architecture": task.architecture}
+    toml = {"run": run_info, "train": config.to_dict(), "net": net_dict, "data": task.describe()}
+    total = config.epochs * task.steps_per_epoch
+    if resumed and loop.epoch >= config.epochs:
+        return _result(out, loop, None, resumed)
+    write_toml(out / "config.toml", toml)
+    log = MetricLog(out / "metrics.jsonl", keep_until_step=loop.step if resumed else None)
+    run_id = None
+    if recorder is not None:
+        rec_cfg = {**toml, "resumed_from_step": loop.step}
+        if "run_dir" in inspect.signature(recorder.start_run).parameters:
+            run_id = recorder.start_run(task.stage, rec_cfg, run_dir=str(out))
+        else:
+            run_id = recorder.start_run(task.stage, rec_cfg)
+
+    # Wall time of training (data, steps, validation) summed over resumed sessions.
+    t_session, elapsed_before = time.perf_counter(), loop.elapsed_s
+
+    def tick() -> float:
+        now = time.perf_counter()
+        loop.elapsed_s = elapsed_before + (now - t_session)
+        return now
+
+    def save(path: Path) -> None:
+        tick()
+        extra = {"train": config.to_dict(), "loop": loop.to_dict(), "stage": task.stage,
+                 "torch_rng": torch.get_rng_state()}
+        metrics = {**loop.last_val, "step": loop.step, "epoch_float": _epoch_float(loop, task)}
+        save_checkpoint(path, model, task.model_config, metrics, optimizer.state_dict(),
+                        loop.epoch, step=loop.step, architecture=task.architecture, extra=extra)
+
+    def validate() -> None:
+        val = task.validate(model, cancel)
+        model.train()
+        tick()
+        rec = {"kind": "val", "step": loop.step, "epoch": _epoch_float(loop, task),
+               "train_loss": loop.loss_sum / max(1, loop.loss_n),
+               "lr": config.lr_at(max(0, loop.step - 1), total), "time": time.time(),
+               "elapsed_s": loop.elapsed_s, **val}
+        log.write(rec)
+        loop.last_val = {k: v for k, v in rec.items() if k not in ("kind", "time")}
+        score = val.get(task.select_metric)
+        if score is None:  # no validation split: the newest epoch is the best we know
+            loop.best_epoch = loop.epoch
+            save(best_path)
+        elif score > loop.best:
+            loop.best, loop.best_epoch = float(score), loop.epoch
+            save(best_path)
+
+    model.train()
+    last_save = t_log = time.perf_counter()
+    log_loss, log_n, log_images = 0.0, 0, 0
+    try:
+        while loop.epoch < config.epochs:
+            for batch in task.batches(loop.epoch, loop.batch):
+                check_cancel(cancel)
+                lr = config.lr_at(loop.step, total)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                loss = task.train_step(model, batch, cancel)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {loss} at step {loop.step}; "
+                                             "lower the learning rate")
+                optimizer.step()
+                loop.step += 1
+                loop.batch += 1
+                loop.loss_sum += loss
+                loop.loss_n += 1
+                now = tick()
+                log_loss, log_n = log_loss + loss, log_n + 1
+                log_images += task.images_per_batch
+                if loop.step % config.log_every == 0:
+                    log.write({"kind": "train", "step": loop.step,
+                               "epoch": _epoch_float(loop, task), "train_loss": log_loss / log_n,
+                               "lr": lr, "time": time.time(), "elapsed_s": loop.elapsed_s,
+                               "images_per_s": log_images / max(1e-9, now - t_log)})
+                    log_loss, log_n, log_images, t_log = 0.0, 0, 0, now
+                if progress is not None:
+                    progress(loop.step, total, f"epoch {loop.epoch + 1}/{config.epochs} "
+                             f"loss {loss:.3f}")
+                if config.val_every and loop.step % config.val_every == 0 \
+                        and loop.batch < task.steps_per_epoch:
+                    validate()
+                if now - last_save >= config.checkpoint_every_s:
+                    save(last_path)
+                    last_save = time.perf_counter()
+            validate()
+            loop.epoch, loop.batch, loop.loss_sum, loop.loss_n = loop.epoch + 1, 0, 0.0, 0
+            save(last_path)
+            last_save = time.perf_counter()
+    except Cancelled:
+        model.train()
+        save(last_path)  # the weights are those after the last completed step
+        _finish(recorder, run_id, "cancelled", loop, last_path)
+        raise
+    except BaseException as e:
+        _finish(recorder, run_id, "failed", loop, None, error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        log.close()
+    result = _result(out, loop, run_id, resumed)
+    _finish(recorder, run_id, "completed", loop, str(result.best_checkpoint or last_path))
+    return result
+
+
+def _epoch_float(loop: _Loop, task: Task) -> float:
+    return loop.epoch + loop.batch / max(1, task.steps_per_epoch)
+
+
+def _finish(recorder, run_id, outcome: str, loop: _Loop, checkpoint, error: str | None = None):
+    if recorder is None or run_id is None:
+        return
+    metrics = {**loop.last_val, "step": loop.step, "epochs_done": loop.epoch,
+               "best_metric": loop.best if math.isfinite(loop.best) else None,
+               "best_epoch": loop.best_epoch}
+    if error:
+        metrics["error"] = error
+    recorder.finish_run(run_id, outcome, metrics, str(checkpoint) if checkpoint else None)
+
+
+def _result(out: Path, loop: _Loop, run_id, resumed: bool) -> TrainResult:
+    best = out / "best.pt"
+    return TrainResult(out, out / "last.pt", best if best.exists() else None, loop.epoch,
+                       loop.step, loop.best if math.isfinite(loop.best) else math.nan,
+                       loop.best_epoch, dict(loop.last_val), run_id, loop.elapsed_s, resumed)
+
+
+def _restore(path: Path, task: Task, config: TrainConfig, net_dict: dict, model: nn.Module,
+             optimizer: torch.optim.Optimizer) -> _Loop:
+    ck = load_checkpoint(path, architecture=task.architecture)
+    extra = ck.get("extra") or {}
+    if extra.get("stage") != task.stage or "loop" not in extra or "train" not in extra:
+        raise ValueError(f"{path}: not a resumable '{task.stage}' checkpoint; "
+                         "start without resume or choose another folder")
+    try:
+        old = TrainConfig.from_dict(extra["train"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: invalid training config in checkpoint ({e})") from e
+    diff = config.differences(old)
+    if ck["config"] != net_dict:
+        diff.append("net")
+    if diff:
+        raise ValueError(f"{path}: cannot resume, the run used different settings "
+                         f"({', '.join(diff)}); start without resume or choose another folder")
+    load_state(model, ck["model"], path)
+    if ck.get("optimizer") is not None:
+        optimizer.load_state_dict(ck["optimizer"])
+    if extra.get("torch_rng") is not None:
+        torch.set_rng_state(extra["torch_rng"])
+    loop = _Loop(**{k: v for k, v in extra["loop"].items() if k in _Loop.__dataclass_fields__})
+    return loop

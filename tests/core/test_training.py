@@ -1,0 +1,346 @@
+"""Training engine, checkpoints and the f_s stage core, on tiny seeded stores."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from handpose_core.datasets.synthetic import SyntheticStore, SyntheticStoreWriter
+from handpose_core.nets import SegNetConfig, build_segnet
+from handpose_core.progress import Cancelled
+from handpose_core.training import (
+    TrainConfig,
+    load_checkpoint,
+    load_segnet,
+    predict_labels,
+    read_metrics,
+    read_toml,
+    save_checkpoint,
+    train_segmentation,
+    write_toml,
+)
+from handpose_core.training.segmentation import augment, split_indices
+
+SMALL = SegNetConfig("fast", 48, channels=(4, 8, 16), hidden=8)
+
+
+def blobs(n, size=48, seed=0):
+    """Discs at random places; parts = quadrant x (inner, outer ring): 8 context classes."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    depth = np.ones((n, size, size), np.float32)
+    labels = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        cx, cy = rng.uniform(0.3 * size, 0.7 * size, 2)
+        r = rng.uniform(0.17 * size, 0.3 * size)
+        d = np.hypot(xx - cx, yy - cy)
+        inside = d < r
+        depth[i][inside] = (-0.3 + 0.2 * (xx - cx) / r)[inside]
+        quadrant = ((np.arctan2(yy - cy, xx - cx) + np.pi) // (np.pi / 2)).astype(np.uint8)
+        labels[i][inside] = (1 + np.minimum(quadrant, 3) + 4 * (d > 0.6 * r))[inside]
+    return depth, labels
+
+
+def make_store(root, n=64, size=48, seed=0):
+    depth, labels = blobs(n, size, seed)
+    w = SyntheticStoreWriter(root, n, size, style="clean", seed=seed)
+    z = np.zeros((n, 36, 3), np.float32)
+    w.write(0, depth=depth, labels=labels, joints_uvd=z, joints_xyz=z, crop=np.zeros((n, 11)))
+    w.close()
+    return SyntheticStore.open(root)
+
+
+class FakeRecorder:
+    def __init__(self):
+        self.started, self.finished = [], []
+
+    def start_run(self, stage, config):
+        self.started.append((stage, config))
+        return len(self.started)
+
+    def finish_run(self, run_id, outcome, metrics, checkpoint):
+        self.finished.append((run_id, outcome, metrics, checkpoint))
+
+
+def cfg(**kw):
+    # One thread: on a shared 2-core machine two threads per op stall on each other.
+    base = dict(epochs=2, batch_size=16, lr=3e-3, warmup_steps=2, log_every=1,
+                checkpoint_every_s=3600.0, val_batch=64, num_threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def weights(path):
+    return load_checkpoint(path)["model"]
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_segnet(SMALL)
+    p = save_checkpoint(tmp_path / "m.pt", model, SMALL, {"val_acc": 0.5}, None, 3, step=7)
+    assert [f.name for f in tmp_path.iterdir()] == ["m.pt"]  # no temp file left behind
+    loaded, config, meta = load_segnet(p)
+    assert config == SMALL and not loaded.training
+    assert meta["metrics"] == {"val_acc": 0.5} and meta["epoch"] == 3 and meta["step"] == 7
+    x = torch.from_numpy(blobs(2)[0]).unsqueeze(1)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def test_checkpoint_errors_name_file_and_problem(tmp_path):
+    model = build_segnet(SMALL)
+    good = save_checkpoint(tmp_path / "good.pt", model, SMALL)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_segnet(tmp_path / "missing.pt")
+    other = save_checkpoint(tmp_path / "reg.pt", model, SMALL, architecture="regnet")
+    with pytest.raises(ValueError, match=r"reg\.pt.*'regnet'.*expected 'segnet'"):
+        load_segnet(other)
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"trunc\.pt: corrupt or truncated"):
+        load_segnet(trunc)
+    text = tmp_path / "notes.pt"
+    text.write_text("these are not weights\n")
+    with pytest.raises(ValueError, match=r"notes\.pt: not a model checkpoint"):
+        load_segnet(text)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.pt: checkpoint is empty"):
+        load_segnet(empty)
+    bare = tmp_path / "bare.pt"
+    torch.save(model.state_dict(), bare)
+    with pytest.raises(ValueError, match=r"bare\.pt: not a handpose-studio checkpoint"):
+        load_segnet(bare)
+    ck = load_checkpoint(good)
+    ck["config"]["channels"] = [4, 8, 32]
+    torch.save(ck, tmp_path / "mismatch.pt")
+    with pytest.raises(ValueError, match=r"mismatch\.pt: weights do not fit"):
+        load_segnet(tmp_path / "mismatch.pt")
+
+
+# --- config ------------------------------------------------------------------------------
+
+def test_train_config_toml_round_trip_and_schedule(tmp_path):
+    c = cfg(schedule="cosine", warmup_steps=10, lr=1e-2, final_lr_fraction=0.1)
+    write_toml(tmp_path / "c.toml", {"train": c.to_dict(), "net": SMALL.to_dict()})
+    back = read_toml(tmp_path / "c.toml")
+    assert TrainConfig.from_dict(back["train"]) == c
+    assert SegNetConfig.from_dict(back["net"]) == SMALL
+    assert c.lr_at(0, 110) == pytest.approx(1e-3)
+    assert c.lr_at(10, 110) == pytest.approx(1e-2)
+    assert c.lr_at(110, 110) == pytest.approx(1e-3)
+    assert c.lr_at(60, 110) == pytest.approx(0.5 * (1e-2 + 1e-3))
+    paper = TrainConfig.paper()
+    assert (paper.optimizer, paper.batch_size, paper.lr, paper.epochs) == ("sgd", 1, 0.1, 100)
+    assert paper.lr_at(100_000, 1) == pytest.approx(0.1 / 2)
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="lbfgs")
+    (tmp_path / "bad.toml").write_text("epochs = = 3")
+    with pytest.raises(ValueError, match=r"bad\.toml: not a valid TOML"):
+        read_toml(tmp_path / "bad.toml")
+
+
+# --- data --------------------------------------------------------------------------------
+
+def test_augment_keeps_depth_and_labels_aligned_without_flips():
+    depth, labels = blobs(8)
+    rng = np.random.default_rng(0)
+    x, y = augment(depth, labels, rng, cfg(shift_px=0, rotate_deg=0, depth_jitter=0))
+    assert np.array_equal(x[:, 0].numpy(), depth) and np.array_equal(y.numpy(), labels)
+    x, y = augment(depth, labels, rng, cfg(shift_px=4, rotate_deg=20, depth_jitter=0.1))
+    assert x.shape == (8, 1, 48, 48) and y.dtype == torch.int64
+    # The disc is the only foreground: after moving both, hand pixels still have depth < 1.
+    assert torch.equal(y > 0, x[:, 0] < 1)
+    assert not torch.equal(y, torch.from_numpy(labels).long())
+    assert set(torch.unique(y).tolist()) <= set(range(9))
+
+
+def test_split_is_seeded_disjoint_and_capped():
+    tr, va = split_indices(100, 0.1, seed=3, val_max=5)
+    assert len(va) == 5 and len(tr) == 95 and not set(tr) & set(va)
+    assert np.array_equal(va, split_indices(100, 0.1, seed=3, val_max=5)[1])
+    assert len(split_indices(100, 0.0, 0, 100)[1]) == 0
+
+
+# --- the stage ---------------------------------------------------------------------------
+
+def test_train_writes_run_files_and_records(tmp_path):
+    store = make_store(tmp_path / "store", 64)
+    rec = FakeRecorder()
+    calls = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        res = train_segmentation(store, cfg(num_threads=1), tmp_path / "run", net=SMALL,
+                                 val_fraction=0.25, recorder=rec,
+                                 progress=lambda d, t, m: calls.append((d, t)))
+        assert torch.get_num_threads() == 2  # the run's setting does not leak out
+    finally:
+        torch.set_num_threads(threads)
+    run = tmp_path / "run"
+    assert res.steps == 2 * (48 // 16) and res.epochs == 2 and not res.resumed
+    assert calls[-1] == (res.steps, res.steps)
+    recs = read_metrics(run / "metrics.jsonl")
+    train = [r for r in recs if r["kind"] == "train"]
+    val = [r for r in recs if r["kind"] == "val"]
+    assert [r["step"] for r in train] == list(range(1, res.steps + 1))
+    assert len(val) == 2 and all(0.0 <= r["val_acc"] <= 1.0 for r in val)
+    for r in train + val:
+        assert {"step", "epoch", "train_loss", "lr", "time"} <= set(r)
+    assert res.best_metric == max(r["val_acc"] for r in val)
+    model, config, meta = load_segnet(res.best_checkpoint)
+    assert config == SMALL and meta["metrics"]["val_acc"] == res.best_metric
+    toml = read_toml(run / "config.toml")
+    assert toml["run"]["stage"] == "pretrain-seg" and toml["data"]["val"] == 16
+    assert TrainConfig.from_dict(toml["train"]) == cfg(num_threads=1)
+    assert [s for s, _ in rec.started] == ["pretrain-seg"]
+    (run_id, outcome, metrics, ck), = rec.finished
+    assert outcome == "completed" and ck == str(res.best_checkpoint)
+    assert metrics["val_acc"] == val[-1]["val_acc"]
+    labels = predict_labels(model, store.depth[:5], batch=2)
+    assert np.array_equal(labels, model.predict(store.depth[:5], probabilities=False)[0])
+
+
+def test_cancel_keeps_checkpoint_and_resume_matches_uninterrupted(tmp_path):
+    store = make_store(tmp_path / "store", 64)
+    full = train_segmentation(store, cfg(), tmp_path / "full", net=SMALL, val_fraction=0.25)
+
+    cancel = threading.Event()
+
+    def stop_after_4(done, total, msg):
+        if done == 4:
+            cancel.set()
+
+    rec = FakeRecorder()
+    with pytest.raises(Cancelled):
+        train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25,
+                           progress=stop_after_4, cancel=cancel, recorder=rec)
+    assert rec.finished[0][1] == "cancelled"
+    _, _, meta = load_segnet(tmp_path / "cut" / "last.pt")
+    assert meta["step"] == 4 and meta["epoch"] == 1  # mid-epoch 2 of 2
+    assert max(r["step"] for r in read_metrics(tmp_path / "cut" / "metrics.jsonl")) == 4
+
+    res = train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25,
+                             recorder=rec)
+    assert res.resumed and res.steps == full.steps
+    assert rec.started[1][1]["resumed_from_step"] == 4 and rec.finished[1][1] == "completed"
+    a, b = weights(full.last_checkpoint), weights(res.last_checkpoint)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-5)
+    steps = [r["step"] for r in read_metrics(tmp_path / "cut" / "metrics.jsonl")
+             if r["kind"] == "train"]
+    assert steps == list(range(1, full.steps + 1))  # no duplicate records after resuming
+
+    again = train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25,
+                               recorder=rec)
+    assert again.steps == full.steps and len(rec.started) == 2  # finished: nothing to do
+
+
+def test_resume_refuses_other_settings_and_restart_starts_over(tmp_path):
+    store = make_store(tmp_path / "store", 64)
+    train_segmentation(store, cfg(epochs=1), tmp_path / "run", net=SMALL, val_fraction=0.25)
+    with pytest.raises(ValueError, match=r"last\.pt: cannot resume.*lr"):
+        train_segmentation(store, cfg(epochs=1, lr=1e-2), tmp_path / "run", net=SMALL,
+                           val_fraction=0.25)
+    with pytest.raises(ValueError, match=r"cannot resume.*net"):
+        train_segmentation(store, cfg(epochs=1), tmp_path / "run",
+                           net=SegNetConfig("fast", 48, channels=(4, 8, 8), hidden=8),
+                           val_fraction=0.25)
+    res = train_segmentation(store, cfg(epochs=1, lr=1e-2), tmp_path / "run", net=SMALL,
+                             val_fraction=0.25, resume=False)
+    assert not res.resumed and res.steps == 3
+    assert len([r for r in read_metrics(tmp_path / "run" / "metrics.jsonl")
+                if r["kind"] == "train"]) == 3
+
+
+def test_cancel_from_another_thread_stops_within_a_second(tmp_path):
+    store = make_store(tmp_path / "store", 256)
+    cancel = threading.Event()
+    started = threading.Event()
+    box = {}
+
+    def work():
+        try:
+            train_segmentation(store, cfg(epochs=50), tmp_path / "run", val_fraction=0.1,
+                               cancel=cancel, progress=lambda *a: started.set())
+        except Cancelled:
+            box["stopped"] = time.perf_counter()
+
+    t = threading.Thread(target=work)
+    t.start()
+    assert started.wait(60)
+    t_set = time.perf_counter()
+    cancel.set()
+    t.join(30)
+    assert "stopped" in box and box["stopped"] - t_set < 1.0
+    load_segnet(tmp_path / "run" / "last.pt")
+
+
+@pytest.mark.slow
+def test_train_on_arrays_learns_the_blob_parts(tmp_path):
+    depth, labels = blobs(384, seed=5)
+    res = train_segmentation((depth, labels), cfg(epochs=3, batch_size=32, lr=5e-3),
+                             tmp_path / "run", val_fraction=0.1)
+    val = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "val"]
+    # 8 context-dependent parts: chance is 1/8; an untrained net is not better than that.
+    assert res.best_metric > 0.5
+    assert val[-1]["train_loss"] < val[0]["train_loss"]
+    assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+
+
+def test_bad_inputs_are_reported(tmp_path):
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        train_segmentation(tmp_path / "nowhere", cfg(), tmp_path / "run")
+    depth, labels = blobs(8, size=32)
+    with pytest.raises(ValueError, match="32x32.*48x48"):
+        train_segmentation((depth, labels), cfg(), tmp_path / "run", net=SMALL)
+    with pytest.raises(ValueError, match="one shape"):
+        train_segmentation((depth, labels[:, :16]), cfg(), tmp_path / "run")
+
+
+def test_paper_chunked_step_equals_whole_batch_step():
+    """Per-image normalisation makes gradient accumulation over chunks exact."""
+    from handpose_core.training.segmentation import SegmentationTask
+
+    depth, labels = blobs(12, size=16, seed=2)
+    torch.manual_seed(0)
+    model = build_segnet(SegNetConfig("paper", 16, channels=(4, 4, 8), hidden=8))
+    task = SegmentationTask(model, depth, labels, np.arange(12), np.arange(0),
+                            cfg(batch_size=12), {}, "test")
+    batch = next(task.batches(0, 0))
+    grads = []
+    for chunk in (0, 5):
+        model.train_chunk = chunk
+        model.zero_grad()
+        loss = task.train_step(model, batch, None)
+        grads.append((loss, [p.grad.clone() for p in model.parameters()]))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_paper_preset_trains_and_reloads(tmp_path):
+    depth, labels = blobs(24, size=16, seed=3)
+    net = SegNetConfig("paper", 16, channels=(4, 4, 8), hidden=8)
+    res = train_segmentation((depth, labels), cfg(epochs=1, batch_size=8), tmp_path / "run",
+                             net=net, val_fraction=0.2)
+    model, config, _ = load_segnet(res.best_checkpoint)
+    assert config == net and config.inputs == "depth+lcn"
+    assert predict_labels(model, depth[:3]).shape == (3, 16, 16)
+
+
+def test_trains_on_a_rendered_store(tmp_path):
+    render = pytest.importorskip("handpose_core.render")
+    render.write_synthetic_store(tmp_path / "store", 64, seed=1)
+    store = SyntheticStore.open(tmp_path / "store")
+    assert isinstance(store.depth, np.memmap)  # read in batches, never loaded whole
+    res = train_segmentation(tmp_path / "store", cfg(epochs=1), tmp_path / "run", net=SMALL,
+                             val_fraction=0.25)
+    assert res.steps == 3 and 0.0 <= res.best_metric <= 1.0
+    assert read_toml(tmp_path / "run" / "config.toml")["data"]["style"] == "clean"
