@@ -33,7 +33,8 @@ def add_arguments(parser) -> None:
 
 
 def find_store(root: Path) -> Path:
-    """The newest complete synthetic store under ``root`` (``FileNotFoundError`` if none)."""
+    """The largest complete synthetic store under ``root`` (the training store, not the
+    small held-out one); ``FileNotFoundError`` if there is none."""
     found = []
     for meta in root.glob("*/meta.json"):
         try:
@@ -41,11 +42,11 @@ def find_store(root: Path) -> Path:
         except (OSError, json.JSONDecodeError):
             continue
         if m.get("format") == "handpose-synthetic" and m.get("complete"):
-            found.append((meta.stat().st_mtime, meta.parent))
+            found.append((int(m.get("count", 0)), meta.stat().st_mtime, meta.parent))
     if not found:
         raise FileNotFoundError(f"{root}: no complete synthetic store (render one with "
                                 "'handpose-studio synth')")
-    return max(found)[1]
+    return max(found)[2]
 
 
 def run(args) -> int:
