@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import write_json_atomic as _write_json_atomic
 from .crop import CropTransform
 
 FORMAT = "handpose-synthetic"
@@ -37,15 +38,6 @@ _ARRAYS = {
     "joints_xyz": (np.float32, lambda s: (36, 3)),
     "crop": (np.float64, lambda s: (11,)),
 }
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class SyntheticStoreWriter:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import write_json_atomic as _write_json_atomic
 from ..progress import ProgressFn, check_cancel
 from .patches import ENCODINGS, PatchEncoding, extract_patches, label_hamming
 
@@ -76,15 +77,6 @@ class SearchParams:
     search_k: int = 4000
     threads: int = 2
     propagate: int = 4
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:

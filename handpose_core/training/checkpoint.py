@@ -18,13 +18,14 @@ import dataclasses
 import datetime as _dt
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..fileio import atomic_write
 
 FORMAT = "handpose-checkpoint"
 VERSION = 1
@@ -76,18 +77,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config, metrics: 
         "torch": str(torch.__version__),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f), binary=True)
 
 
 def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None) -> dict:

@@ -10,7 +10,6 @@ The command line and the studio both call this function.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..datasets.synthetic import SyntheticStore
 from ..evaluation import segmentation_accuracy
+from ..fileio import write_json_atomic
 from ..progress import ProgressFn
 from .config import TrainConfig
 
@@ -132,9 +132,7 @@ def pretrain_seg(project, settings: PretrainSegSettings = PretrainSegSettings(),
                                            "split": sorted({f.split for f in frames}),
                                            **real.to_dict()},
     }
-    tmp = out / "eval.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out / "eval.json")
+    write_json_atomic(out / "eval.json", report)
     if result.run_id is not None:
         summary = {"synthetic_per_pixel": syn.per_pixel, "synthetic_per_class": syn.per_class,
                    **({"real_per_pixel": real.per_pixel, "real_per_class": real.per_class}
@@ -170,10 +168,7 @@ def export_bundle(report: dict, path: str | os.PathLike, *, command: str) -> Pat
                 k: report["real"][k] for k in ("frames", "split", "per_pixel", "per_class")},
             "real_kind": report.get("project_kind")},
     }
-    mp = path.with_suffix(".json")
-    tmpm = mp.with_name(mp.name + ".tmp")
-    tmpm.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmpm, mp)
+    write_json_atomic(path.with_suffix(".json"), manifest)
     return path
 
 
