@@ -16,11 +16,13 @@ from .. import __version__
 # Subcommands with nested targets (train STAGE, bench TARGET, evaluate --what) dispatch
 # inside their own module.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("gui", "handpose_core.cli.gui", "open the studio (default when no command is given)"),
+    ("gui", "handpose_core.cli.gui",
+     "open the studio (default command; for now a placeholder window summarising the project)"),
     ("init", "handpose_core.cli.init", "create a project from the demo set or an NYU root"),
     ("synth", "handpose_core.cli.synth", "render synthetic hands: store, NYU layout, preview"),
     ("train", "handpose_core.cli.train", "run a training stage (pretrain-seg, restore, ...)"),
-    ("predict", "handpose_core.cli.predict", "write a project model's predictions (community format)"),
+    ("predict", "handpose_core.cli.predict",
+     "write a project model's predictions (community format; comes with joint regression)"),
     ("evaluate", "handpose_core.cli.evaluate", "measure segmentation / restoration / joints on a project"),
     ("compare", "handpose_core.cli.compare", "compare prediction files against NYU ground truth"),
     ("bench", "handpose_core.cli.bench", "measure speed: render, segnet, restore"),
