@@ -6,20 +6,30 @@ import argparse
 import importlib
 
 
-def add_targets(parser: argparse.ArgumentParser, dest: str,
-                targets: tuple[tuple[str, str, str], ...]) -> None:
-    sub = parser.add_subparsers(dest=dest, metavar=dest.upper(), required=True)
-    for name, module, help_ in targets:
+def add_module_parsers(sub, entries: tuple[tuple[str, str, str], ...], module_key: str,
+                       missing_key: str) -> None:
+    """One sub-parser per ``(name, module, help)``; the module adds its own arguments.
+
+    A module that does not exist yet (a later issue's command) is marked ``missing_key``
+    so running it says so instead of failing with a traceback.
+    """
+    for name, module, help_ in entries:
         sp = sub.add_parser(name, help=help_, description=help_)
-        sp.set_defaults(_target_module=module)
+        sp.set_defaults(**{module_key: module})
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
             if e.name != module:
                 raise
-            sp.set_defaults(_target_missing=True)
+            sp.set_defaults(**{missing_key: True})
             continue
         mod.add_arguments(sp)
+
+
+def add_targets(parser: argparse.ArgumentParser, dest: str,
+                targets: tuple[tuple[str, str, str], ...]) -> None:
+    sub = parser.add_subparsers(dest=dest, metavar=dest.upper(), required=True)
+    add_module_parsers(sub, targets, "_target_module", "_target_missing")
 
 
 def run_target(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from .. import __version__
+from ._dispatch import add_module_parsers
 
 # Subcommands with nested targets (train STAGE, bench TARGET, evaluate --what) dispatch
 # inside their own module.
@@ -38,17 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"handpose-studio {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module, help_ in COMMANDS:
-        sp = sub.add_parser(name, help=help_, description=help_)
-        sp.set_defaults(_module=module)
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            sp.set_defaults(_missing=True)
-            continue
-        mod.add_arguments(sp)
+    add_module_parsers(sub, COMMANDS, "_module", "_missing")
     return p
 
 
