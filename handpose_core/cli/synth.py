@@ -1,4 +1,11 @@
-"""``handpose-studio synth``: render synthetic hands to a store, an NYU-layout set or a preview."""
+"""``handpose-studio synth``: render synthetic hands to a store, an NYU-layout set or a preview.
+
+::
+
+    synth --out DIR --count N [--size 48] [--seed S] [--style clean|sensor]
+    synth --nyu-layout --out ROOT --count N --split train|test [--seed S]
+    synth --preview OUT.png [--count 64] [--style clean|sensor]
+"""
 
 from __future__ import annotations
 
@@ -12,13 +19,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--size", type=int, default=48, help="crop side in pixels (48)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--style", choices=("clean", "sensor"), default=None,
-                        help="clean renders, or real-like ones through the sensor model "
-                        "(store and preview: clean; NYU layout: sensor)")
+                        help="clean renders, or real-like ones through the Kinect-like sensor "
+                        "model (store and preview: clean; NYU layout: sensor)")
     parser.add_argument("--cube", type=float, default=300.0, help="crop cube in mm (300)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--nyu-layout", action="store_true",
-                      help="write full frames in the NYU layout (depth PNGs, joint_data.mat) "
-                      "with part labels as palette PNGs beside them")
+                      help="write full 640x480 frames in the NYU layout (depth PNGs, "
+                      "joint_data.mat) with the part labels as palette PNGs beside them")
     mode.add_argument("--preview", metavar="OUT.png",
                       help="write a contact sheet (depth | labels) instead of a store")
     parser.add_argument("--split", choices=("train", "test"), default="train",
@@ -30,29 +37,30 @@ def run(args) -> int:
     from ..render import render_crops, write_nyu_layout, write_synthetic_store
     from ..render.preview import contact_sheet, write_png
 
+    style = args.style
     try:
         if args.preview:
             n = args.count or 64
-            style = args.style or "clean"
+            style = style or "clean"
             c = render_crops(n, size=args.size, seed=args.seed, style=style, cube_mm=args.cube)
             write_png(args.preview, contact_sheet(c["depth"], c["labels"]))
-            print(f"wrote {args.preview}: {n} {style} crops, depth | labels")
+            print(f"wrote {args.preview}: {n} {style} {args.size}x{args.size} crops, depth | labels")
             return 0
         if not args.out or not args.count:
             print("handpose-studio synth: --out and --count are required (or --preview OUT.png)",
                   file=sys.stderr)
             return 2
         if args.nyu_layout:
+            style = style or "sensor"
             d = write_nyu_layout(args.out, args.count, split=args.split, seed=args.seed,
-                                 style=args.style or "sensor",
-                                 progress=TerminalProgress(f"{args.split} frames"))
-            print(f"wrote {args.count} frames in the NYU layout to {d}")
+                                 style=style, progress=TerminalProgress(f"{args.split} frames"))
+            print(f"wrote {args.count} {style} frames in the NYU layout to {d}")
         else:
+            style = style or "clean"
             d = write_synthetic_store(args.out, args.count, size=args.size, seed=args.seed,
-                                      style=args.style or "clean", cube_mm=args.cube,
-                                      progress=TerminalProgress("crops"))
-            print(f"wrote a store of {args.count} {args.style or 'clean'} {args.size}x{args.size} "
-                  f"crops to {d}")
+                                      style=style, cube_mm=args.cube,
+                                      progress=TerminalProgress(f"{style} crops"))
+            print(f"wrote a store of {args.count} {style} {args.size}x{args.size} crops to {d}")
     except (ValueError, OSError) as e:
         print(f"handpose-studio synth: {e}", file=sys.stderr)
         return 2

@@ -1,8 +1,15 @@
-"""Writing renders to disk: the synthetic training store, NYU-layout sets, the demo set."""
+"""Writing renders to disk: the synthetic training store and NYU-layout datasets.
+
+Both are rendered in independently seeded chunks (seed, chunk start), so a store that
+was interrupted resumes with exactly the samples it would have had, and a chunk can be
+re-rendered on its own to check it.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,44 +18,47 @@ from ..datasets.nyu import write_nyu_split
 from ..datasets.synthetic import SyntheticStoreWriter
 from ..progress import ProgressFn, check_cancel
 from .pose import ViewRange
-from .scene import render_crops, render_frames, sample_scenes
+from .renderer import _check_style, render_frames, render_scene_crops
+from .scene import sample_scenes
 
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
 RECORDED_VIEW = ViewRange(yaw=60.0, pitch=50.0, roll=60.0, depth=(550.0, 950.0))
-"""Viewpoints of recorded frames: a hand held up in front of the sensor."""
-DEMO_SEED = 20170707
-DEMO_TRAIN = 1000
-DEMO_TEST = 200
+"""Viewpoints of recorded frames: a hand held up in front of the sensor (NYU-like)."""
 
 
 def _chunk_seed(seed: int, start: int) -> int:
-    """Chunks are seeded independently, so a resumed store renders the same samples."""
+    """Seed of the chunk starting at sample ``start``."""
     return int(np.random.SeedSequence([int(seed), int(start), 0x53544F]).generate_state(1)[0])
 
 
 def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = 48, seed: int = 0,
                           style: str = "clean", cube_mm: float = 300.0, chunk: int = 512,
-                          progress: ProgressFn | None = None, cancel=None) -> Path:
-    """Render ``count`` labelled crops into a store at ``out`` (resumable, chunk by chunk)."""
+                          view: ViewRange | None = None, progress: ProgressFn | None = None,
+                          cancel=None) -> Path:
+    """Render ``count`` labelled crops into a store at ``out`` (memory-mapped, chunk by
+    chunk, resumable: an incomplete store with the same settings is finished, anything
+    else at ``out`` is overwritten). Sample ``i`` comes from chunk ``i // chunk`` seeded
+    by ``_chunk_seed(seed, start)``. Raises ``Cancelled`` between chunks."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    if style not in ("clean", "sensor"):
-        raise ValueError(f"unknown render style {style!r}; expected 'clean' or 'sensor'")
-    w = SyntheticStoreWriter(out, count, size, resume=True, seed=int(seed), style=style,
-                             cube_mm=float(cube_mm), renderer_version=RENDERER_VERSION,
-                             chunk=int(chunk))
-    if w.meta.get("chunk", chunk) != chunk or w.meta.get("seed") != seed \
-            or w.meta.get("style") != style:
-        w = SyntheticStoreWriter(out, count, size, resume=False, seed=int(seed), style=style,
-                                 cube_mm=float(cube_mm), renderer_version=RENDERER_VERSION,
-                                 chunk=int(chunk))
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    _check_style(style)
+    view = view or ViewRange()
+    meta = dict(seed=int(seed), style=style, cube_mm=float(cube_mm),
+                renderer_version=RENDERER_VERSION, chunk=int(chunk),
+                view=[view.yaw, view.pitch, view.roll, *view.depth])
+    w = SyntheticStoreWriter(out, count, size, resume=True, **meta)
+    if any(w.meta.get(k) != v for k, v in meta.items()):
+        w = SyntheticStoreWriter(out, count, size, resume=False, **meta)
     start = (w.written // chunk) * chunk
+    if progress:
+        progress(start, count, f"{style} crops")
     while start < count:
         check_cancel(cancel)
         n = min(chunk, count - start)
-        data = render_crops(n, size=size, seed=_chunk_seed(seed, start), style=style,
-                            cube_mm=cube_mm)
-        w.write(start, **data)
+        scenes = sample_scenes(n, _chunk_seed(seed, start), view=view)
+        w.write(start, **render_scene_crops(scenes, size=size, style=style, cube_mm=cube_mm))
         start += n
         if progress:
             progress(start, count, f"{style} crops")
@@ -59,52 +69,40 @@ def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = 48,
 def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train", seed: int = 0,
                      style: str = "sensor", batch: int = 32, view: ViewRange = RECORDED_VIEW,
                      progress: ProgressFn | None = None, cancel=None) -> Path:
-    """Render ``count`` full frames into ``root/split`` in the NYU layout, with part labels
-    beside them (``labels_1_NNNNNNN.png``). Scenes are drawn first (cheap) so that the
-    joints are known; frames are rendered a batch at a time while they are written.
+    """Render ``count`` full frames into ``root/split`` in the NYU layout (depth PNGs,
+    ``joint_data.mat``) with the rendered part labels beside them as palette PNGs
+    (``labels_1_NNNNNNN.png``). Scenes are drawn first (cheap) so the joints are known;
+    frames are rendered a batch ahead, on a worker thread, while they are written.
 
-    ``view`` defaults to :data:`RECORDED_VIEW`, the narrower range of a person holding a
-    hand up in front of the sensor (the forearm points away from the camera), as in NYU's
-    recordings; training stores use the full range of the spec."""
+    ``view`` defaults to :data:`RECORDED_VIEW`, the range of a person holding a hand up
+    in front of the sensor, as in NYU's recordings; training stores use the spec's full
+    range."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    batches = [sample_scenes(min(batch, count - s), _chunk_seed(seed, s), view=view)
-               for s in range(0, count, batch)]
-    uvd = np.concatenate([b.joints_uvd for b in batches])
-    xyz = np.concatenate([b.joints_xyz for b in batches])
-    labels_out: list[np.ndarray] = []
+    _check_style(style)
+    scenes = [sample_scenes(min(batch, count - s), _chunk_seed(seed, s), view=view)
+              for s in range(0, count, batch)]
+    uvd = np.concatenate([b.joints_uvd for b in scenes])
+    xyz = np.concatenate([b.joints_xyz for b in scenes])
+    pending: deque[np.ndarray] = deque()
 
     def depth_frames():
-        for sc in batches:
-            depth, labels = render_frames(sc, style=style)
-            for i in range(len(sc)):
-                labels_out.append(labels[i])
-                yield depth[i]
+        # render the next batch on a worker thread (the kernels release the GIL) while
+        # this one encodes and writes the PNGs of the current batch
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            job = pool.submit(render_frames, scenes[0], style=style)
+            for k in range(len(scenes)):
+                check_cancel(cancel)
+                depth, labels = job.result()
+                if k + 1 < len(scenes):
+                    job = pool.submit(render_frames, scenes[k + 1], style=style)
+                for i in range(len(depth)):
+                    pending.append(labels[i])
+                    yield depth[i]
 
     def label_frames():
         while True:
-            yield labels_out.pop(0)
+            yield pending.popleft()
 
     return write_nyu_split(root, split, depth_frames(), uvd, xyz, labels=label_frames(),
                            progress=progress, cancel=cancel)
-
-
-def make_demo_dataset(root: str | os.PathLike, *, seed: int = DEMO_SEED, n_train: int = DEMO_TRAIN,
-                      n_test: int = DEMO_TEST, progress: ProgressFn | None = None,
-                      cancel=None) -> Path:
-    """The demo dataset: real-like frames in the NYU layout (train and test), with the
-    rendered part labels beside them, deterministic from ``seed``."""
-    root = Path(root)
-    total = n_train + n_test
-
-    def sub(offset):
-        return (lambda d, t, m="": progress(offset + d, total, m)) if progress else None
-
-    write_nyu_layout(root, n_train, split="train", seed=seed, progress=sub(0), cancel=cancel)
-    write_nyu_layout(root, n_test, split="test", seed=seed + 1, progress=sub(n_train),
-                     cancel=cancel)
-    return root
-
-
-__all__ = ["DEMO_SEED", "make_demo_dataset", "write_nyu_layout",
-           "write_synthetic_store"]

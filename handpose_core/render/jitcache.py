@@ -1,0 +1,48 @@
+"""Keeping numba's on-disk kernel cache consistent across the render modules.
+
+numba keys a cached kernel on its own source file only (modification time and size), so
+when ``sensor.py``, ``raycast.py`` or ``background.py`` change, a kernel in
+``renderer.py`` that inlined their functions would still be loaded from the cache,
+silently running the old code. :func:`invalidate_if_changed` hashes the sources of the
+modules that compile together and drops their cache files when the hash differs from
+the one recorded beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+MODULES = ("raycast", "sensor", "background", "renderer")
+MARKER = "handpose_render_kernels.sha1"
+
+
+def sources_hash() -> str:
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha1()
+    for m in MODULES:
+        h.update((here / f"{m}.py").read_bytes())
+    return h.hexdigest()
+
+
+def invalidate_if_changed(dispatcher) -> None:
+    """Delete stale cache files of :data:`MODULES` in ``dispatcher``'s cache folder.
+
+    Call at import, before any kernel runs (numba loads cache files lazily). Any
+    failure (read-only folder, numba internals changed) leaves the cache alone.
+    """
+    try:
+        cache_dir = Path(dispatcher._cache._cache_path)
+        digest = sources_hash()
+        marker = cache_dir / MARKER
+        if marker.exists() and marker.read_text().strip() == digest:
+            return
+        for f in cache_dir.iterdir():
+            if f.name.split(".", 1)[0] in MODULES and f.suffix in (".nbi", ".nbc"):
+                f.unlink(missing_ok=True)
+        tmp = cache_dir / f"{MARKER}.{os.getpid()}.tmp"
+        tmp.write_text(digest)
+        os.replace(tmp, marker)
+    except (AttributeError, OSError):
+        pass
