@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import sys
 
 WHAT = {
     "segmentation": "handpose_core.cli.evaluate_segmentation",
@@ -20,4 +22,18 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    return int(importlib.import_module(WHAT[args.what]).run(args) or 0)
+    """Open the project, let the ``--what`` module measure, print JSON or its tables."""
+    from ..project import Project, ProjectError
+
+    mod = importlib.import_module(WHAT[args.what])
+    try:
+        with Project.open(args.project) as project:
+            rep = mod.report(project, args)
+    except (ValueError, FileNotFoundError, ProjectError) as e:
+        print(f"handpose-studio evaluate: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        mod.print_text(rep)
+    return 0

@@ -9,9 +9,6 @@ rejects, and whether the ones it accepts really are better than those it rejects
 
 from __future__ import annotations
 
-import json
-import sys
-
 
 def restoration_report(project, split: str | None = None, *, dictionary_dir=None,
                        backend: str = "annoy", progress=None, cancel=None) -> dict:
@@ -74,20 +71,15 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
     return out
 
 
-def run(args) -> int:
+def report(project, args) -> dict:
     from ..progress import TerminalProgress
-    from ..project import Project, ProjectError
+
+    return restoration_report(project, args.split, progress=TerminalProgress("restoring"))
+
+
+def print_text(rep: dict) -> None:
     from .tables import pct, print_seg_table
 
-    try:
-        project = Project.open(args.project)
-        rep = restoration_report(project, args.split, progress=TerminalProgress("restoring"))
-    except (ValueError, FileNotFoundError, ProjectError) as e:
-        print(f"handpose-studio evaluate: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(rep, indent=2))
-        return 0
     cols = {k: {"frames": rep["frames"], **v} for k, v in rep["table2"].items()}
     print_seg_table(cols, f"Table 2 on {rep['frames']} labelled frames "
                     f"({', '.join(rep['splits'])}); dictionary of {rep['dictionary_patches']:,} "
@@ -102,4 +94,3 @@ def run(args) -> int:
             print(f"  {name:<9} frames: per-pixel raw {pct(s['raw']['per_pixel'])} -> restored "
                   f"{pct(s['restored']['per_pixel'])} %, per-class raw "
                   f"{pct(s['raw']['per_class'])} -> restored {pct(s['restored']['per_class'])} %")
-    return 0

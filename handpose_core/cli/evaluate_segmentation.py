@@ -7,9 +7,6 @@ f_s when the project has one; per-pixel and per-class accuracy and a per-class t
 
 from __future__ import annotations
 
-import json
-import sys
-
 
 def segmentation_report(project, split: str | None = None, *, progress=None,
                         cancel=None) -> dict:
@@ -47,19 +44,12 @@ def segmentation_report(project, split: str | None = None, *, progress=None,
     return out
 
 
-def run(args) -> int:
-    from ..project import Project, ProjectError
+def report(project, args) -> dict:
+    return segmentation_report(project, args.split)
+
+
+def print_text(rep: dict) -> None:
     from .tables import print_seg_table
 
-    try:
-        project = Project.open(args.project)
-        rep = segmentation_report(project, args.split)
-    except (ValueError, FileNotFoundError, ProjectError) as e:
-        print(f"handpose-studio evaluate: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(rep, indent=2))
-        return 0
     print_seg_table(rep["results"], f"segmentation accuracy on {rep['frames']} labelled frames "
                     f"({', '.join(rep['splits'])}), ground-truth hand pixels:")
-    return 0
