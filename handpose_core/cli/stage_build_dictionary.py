@@ -21,6 +21,8 @@ def add_arguments(parser) -> None:
                         help="use the first N maps (default: min(store size, 5400))")
     parser.add_argument("--patches", type=int, default=1_000_000,
                         help="dictionary size in patches (default 1,000,000)")
+    parser.add_argument("--patch", type=int, default=27,
+                        help="patch size P, odd (default 27 at 48x48, as the paper)")
     parser.add_argument("--paper-scale", action="store_true",
                         help="the paper's dictionary: 36 M patches from 56,991 maps "
                         "(~40 GB of disk, ~16 GB of RAM to build)")
@@ -78,11 +80,13 @@ def run(args) -> int:
         images = min(len(store), images or DEFAULT_N_IMAGES)
         out = Path(args.out) if args.out else project.path("dictionary")
         config = {"store": str(store_dir), "images": images, "patches": patches,
+                  "patch": args.patch,
                   "encoding": args.encoding or DEFAULT_ENCODING,
                   "trees": args.trees or DEFAULT_N_TREES, "seed": args.seed, "out": str(out)}
         run_id = project.start_run("build-dictionary", config, run_dir=str(out))
         try:
-            d = Dictionary.build(store.labels, out, n_images=images, max_patches=patches,
+            d = Dictionary.build(store.labels, out, patch=args.patch, n_images=images,
+                                 max_patches=patches,
                                  encoding=config["encoding"], n_trees=config["trees"],
                                  seed=args.seed, source=str(store_dir),
                                  progress=TerminalProgress("dictionary"))

@@ -21,12 +21,15 @@ distance. Queries run on a thread pool; annoy releases the GIL while it searches
 lets a restoration propagate good matches between neighbouring pixels (PatchMatch).
 
 Measured at 1 M patches of rendered 48x48 crops (``bench restore``, 2 cores shared):
-build 18-38 s, index.ann 320 MB, patches.npy 695 MB, load 1-2 ms; default search
-175-374 ms per frame of ~184 queries; 73 % of queries get a patch as close as the
-exact nearest (27 % without propagation), mean excess 0.99 labels of 729. The exact
-nearest patch is itself ~147 labels away and often tied (17.5 % of queries at 200 k):
-two exact restorations that break ties differently agree on only ~91-93 % of hand
-pixels, which bounds how well any approximate search can agree with "the" exact one.
+build 17-24 s, index.ann 320 MB, patches.npy 695 MB, load 1 ms; default search
+~200 ms per frame of ~190 queries; 86 % of queries get a patch as close as the exact
+nearest (36 % without propagation), mean excess 0.5 labels of 729. The exact nearest
+patch is itself ~135 labels away and often tied under the paper's distance alone
+(17.5 % of queries at 200 k): two exact restorations that broke those ties differently
+agreed on only ~91-93 % of hand pixels. Both searches therefore order candidates by
+:func:`.patches.match_key` (ties broken by a centre-weighted distance, then the index),
+which leaves 0.3 % of queries tied and makes the exact restoration unique (100 %
+agreement between the two tie orders).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import numpy as np
 
 from ..fileio import write_json_atomic as _write_json_atomic
 from ..progress import ProgressFn, check_cancel
-from .patches import ENCODINGS, PatchEncoding, extract_patches, label_hamming
+from .patches import ENCODINGS, TIE_SCALE, PatchEncoding, extract_patches, match_key
 
 FORMAT = "handpose-patch-dictionary"
 VERSION = 1
@@ -64,19 +67,23 @@ needs about 16 GB of RAM for the packed encodings."""
 class SearchParams:
     """Approximate search settings.
 
-    ``n_candidates``: annoy neighbours re-ranked by label Hamming distance;
+    ``n_candidates``: annoy neighbours re-ranked by :func:`.patches.match_key`;
     ``search_k``: items annoy inspects per query; ``threads``: parallel annoy queries;
     ``propagate``: rounds in which each queried pixel also tries its grid neighbours'
-    matches shifted by their offset (needs a dictionary built from label maps). At 1 M
-    patches (bench restore): 16/1000 -> 60 ms/frame, agreement with exact 82.2 %;
-    32/4000 (default) 175 ms, 84.2 %; 64/8000 309 ms, 85.9 %; 128/16000 605 ms, 88.3 %;
-    32/4000 without propagation 201 ms, 78.6 %.
+    matches shifted by their offset (needs a dictionary built from label maps).
+    Measured at 1 M patches (``bench restore``, 4 noisy rendered frames, agreement of
+    annoy restorations with exact ones; 2 cores shared with a training run):
+    16/1000/4 -> 78 ms/frame, 90.6 %; 32/2000/4 128 ms, 93.0 %; 32/4000/4 194 ms,
+    95.6 %; 32/4000/0 185 ms, 76.3 %; 64/8000/4 379 ms, 95.6 %; 128/16000/4 697 ms,
+    95.9 %; 32/4000/8 (default) 96.1 %, no gain beyond 8 rounds or from a 5x5 / 7x7
+    propagation neighbourhood (95.9-96.0 %). Pooling every neighbour's 32 annoy
+    candidates (shifted) reached 96.6 % at ~700 ms/frame.
     """
 
     n_candidates: int = 32
     search_k: int = 4000
     threads: int = 2
-    propagate: int = 4
+    propagate: int = 8
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -367,15 +374,18 @@ class Dictionary:
         return self.rerank(queries, cand)
 
     def rerank(self, queries: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Best of ``cand`` ``(Q, C)`` (-1 = none) by label Hamming distance."""
+        """Best of ``cand`` ``(Q, C)`` (-1 = none) by :func:`.patches.match_key` (label
+        Hamming distance, then the central distance, then the lowest index), as the
+        exact search orders them. Returns ``(ids, label Hamming distances)``."""
         valid = cand >= 0
         uniq, inv = np.unique(np.where(valid, cand, 0), return_inverse=True)
         rows = np.asarray(self.patches[uniq])  # one sorted gather from the memmap
-        d = label_hamming(rows[inv.reshape(cand.shape)], queries[:, None])
-        d = np.where(valid, d, np.iinfo(np.int32).max)
-        j = np.argmin(d, axis=1)
+        key = match_key(rows[inv.reshape(cand.shape)], queries[:, None])
+        n = max(len(self), 1)
+        key = np.where(valid, key * n + cand, np.iinfo(np.int64).max)
+        j = np.argmin(key, axis=1)
         r = np.arange(cand.shape[0])
-        return cand[r, j].astype(np.int64), d[r, j].astype(np.int64)
+        return cand[r, j].astype(np.int64), (key[r, j] // n // TIE_SCALE).astype(np.int64)
 
     def search_exact(self, queries: np.ndarray, *, device: str | None = None,
                      bound: np.ndarray | None = None, progress: ProgressFn | None = None,

@@ -11,7 +11,9 @@ The reference that annoy is measured against. Two implementations of the same se
   faster than the torch matrix product on a 2-core CPU (measured: a 15,309-dimensional
   one-hot product per pair costs far more than <= 729 byte compares with early exit).
 
-Ties go to the lowest dictionary index in both.
+Both order candidates by :func:`.patches.match_key`: the label Hamming distance, ties
+broken by a centre-weighted distance over the central 17 x 17 square, then by the
+lowest index.
 """
 
 from __future__ import annotations
@@ -21,14 +23,20 @@ import numpy as np
 
 from ..parts import NUM_CLASSES
 from ..progress import ProgressFn, check_cancel
+from .patches import TIE_SCALE, TIE_WINDOW, tie_weights
 
 _BIG = np.int32(1 << 30)
 
 
 @numba.njit(parallel=True, cache=True)
-def _tiles_nearest(q, p, bound, tile, row_order, out_d, out_i):
-    """q (Q,P,P), p (M,P,P) uint8; bound (Q,) int32 (prune above it); writes per tile
-    best distance/index (n_tiles, Q)."""
+def _tiles_nearest(q, p, bound, tile, row_order, weights, out_d, out_c, out_i):
+    """q (Q,P,P), p (M,P,P) uint8; bound (Q,) int64 (prune above it); weights (P,P)
+    int64 of the tie distance; writes per tile the best (distance, tie distance,
+    index) of each query, (n_tiles, Q) each.
+
+    Candidates are ordered by (label Hamming distance, centre-weighted tie distance,
+    index); rows are compared from the centre outwards and a candidate is abandoned as
+    soon as its partial distance exceeds the best."""
     n_q = q.shape[0]
     m = p.shape[0]
     pp = q.shape[1]
@@ -37,20 +45,26 @@ def _tiles_nearest(q, p, bound, tile, row_order, out_d, out_i):
         lo = t * tile
         hi = min(m, lo + tile)
         for j in range(n_q):
-            best = bound[j] + 1
+            best = bound[j]
+            best_c = np.int64(1) << 40
             best_i = -1
             for i in range(lo, hi):
                 s = 0
+                sc = 0
                 for rr in range(pp):
                     r = row_order[rr]
                     for c in range(pp):
-                        s += q[j, r, c] != p[i, r, c]
-                    if s >= best:
+                        d = q[j, r, c] != p[i, r, c]
+                        s += d
+                        sc += d * weights[r, c]
+                    if s > best:
                         break
-                if s < best:
+                if s < best or (s == best and sc < best_c):
                     best = s
+                    best_c = sc
                     best_i = i
             out_d[t, j] = best
+            out_c[t, j] = best_c
             out_i[t, j] = best_i
 
 
@@ -59,61 +73,72 @@ def _row_order(patch: int) -> np.ndarray:
     return np.argsort(np.abs(np.arange(patch) - c), kind="stable").astype(np.int64)
 
 
-def _exact_numba(queries, patches, bound, chunk, tile, progress, cancel):
+def _exact_numba(queries, patches, bound, chunk, tile, tie_window, progress, cancel):
     n_q, pp = queries.shape[0], queries.shape[1]
-    best_d = np.full(n_q, _BIG, dtype=np.int64)
+    big = np.int64(_BIG)
+    best_d = np.full(n_q, big, dtype=np.int64)
+    best_c = np.full(n_q, big, dtype=np.int64)
     best_i = np.full(n_q, -1, dtype=np.int64)
     bound = np.full(n_q, pp * pp, dtype=np.int64) if bound is None else \
         np.minimum(np.asarray(bound, dtype=np.int64), pp * pp)
     order = _row_order(pp)
+    weights = tie_weights(pp, tie_window)
     m = patches.shape[0]
     for s in range(0, m, chunk):
         check_cancel(cancel)
         block = np.ascontiguousarray(patches[s:s + chunk])
         n_t = (block.shape[0] + tile - 1) // tile
         od = np.empty((n_t, n_q), np.int64)
+        oc = np.empty((n_t, n_q), np.int64)
         oi = np.empty((n_t, n_q), np.int64)
-        # items closer than the best found so far (or the caller's bound) only
+        # items as close as the best found so far (or the caller's bound) only
         cur = np.minimum(bound, best_d)
-        _tiles_nearest(queries, block, cur, tile, order, od, oi)
-        for t in range(n_t):
+        _tiles_nearest(queries, block, cur, tile, order, weights, od, oc, oi)
+        for t in range(n_t):  # tiles in index order: ties keep the earlier (lower) index
             found = oi[t] >= 0
-            better = found & ((od[t] < best_d) | ((od[t] == best_d) & (oi[t] + s < best_i)))
+            better = found & ((od[t] < best_d) | ((od[t] == best_d) & (oc[t] < best_c)))
             best_d[better] = od[t][better]
+            best_c[better] = oc[t][better]
             best_i[better] = oi[t][better] + s
         if progress is not None:
             progress(min(m, s + chunk), m, "exact search")
     return best_i, best_d
 
 
-def _exact_torch(queries, patches, chunk, device, progress, cancel):
+def _exact_torch(queries, patches, chunk, device, tie_window, progress, cancel):
     import torch
 
     dev = torch.device(device)
     dtype = torch.float16 if dev.type == "cuda" else torch.float32
     n_q, pp = queries.shape[0], queries.shape[1]
     classes = torch.arange(NUM_CLASSES, device=dev, dtype=torch.uint8)
+    w = torch.as_tensor(tie_weights(pp, tie_window), device=dev, dtype=torch.float32)
+    w_total = int(w.sum())
 
-    def onehot(a):
+    def onehot(a, dt=dtype):
         t = torch.as_tensor(np.ascontiguousarray(a), device=dev).reshape(a.shape[0], -1)
-        return (t[:, :, None] == classes).reshape(a.shape[0], -1).to(dtype)
+        return (t[:, :, None] == classes).reshape(a.shape[0], -1).to(dt)
 
     qh = onehot(queries)
-    best_d = torch.full((n_q,), int(_BIG), dtype=torch.int64, device=dev)
+    # weighted one-hot of the queries: matches weighted by position (float32: exact)
+    qw = (onehot(queries, torch.float32).reshape(n_q, pp * pp, NUM_CLASSES)
+          * w.reshape(1, -1, 1)).reshape(n_q, -1)
+    best_k = torch.full((n_q,), 2**62, dtype=torch.int64, device=dev)
     best_i = torch.full((n_q,), -1, dtype=torch.int64, device=dev)
     m = patches.shape[0]
     for s in range(0, m, chunk):
         check_cancel(cancel)
-        ph = onehot(patches[s:s + chunk])
+        block = np.asarray(patches[s:s + chunk])
         # matches per pair; float16 counts are exact up to 2048 > 27 * 27
-        d = pp * pp - (qh @ ph.T).round().to(torch.int64)
-        dmin, imin = d.min(dim=1)  # first minimum: the lowest index among ties
-        better = dmin < best_d
-        best_d = torch.where(better, dmin, best_d)
+        d = pp * pp - (qh @ onehot(block).T).round().to(torch.int64)
+        dw = w_total - (qw @ onehot(block, torch.float32).T).round().to(torch.int64)
+        kmin, imin = (d * TIE_SCALE + dw).min(dim=1)  # first minimum: lowest index
+        better = kmin < best_k
+        best_k = torch.where(better, kmin, best_k)
         best_i = torch.where(better, imin + s, best_i)
         if progress is not None:
             progress(min(m, s + chunk), m, "exact search")
-    return best_i.cpu().numpy(), best_d.cpu().numpy()
+    return best_i.cpu().numpy(), (best_k // TIE_SCALE).cpu().numpy()
 
 
 def default_device() -> str:
@@ -130,9 +155,11 @@ def default_device() -> str:
 
 def exact_nearest(queries: np.ndarray, patches: np.ndarray, *, device: str | None = None,
                   bound: np.ndarray | None = None, chunk: int | None = None,
-                  progress: ProgressFn | None = None, cancel=None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact nearest dictionary patch of each query by label Hamming distance.
+                  tie_window: int = TIE_WINDOW, progress: ProgressFn | None = None,
+                  cancel=None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact nearest dictionary patch of each query by label Hamming distance, ties
+    broken as in :func:`.patches.match_key` (centre-weighted distance over the central
+    ``tie_window`` square, then the lowest index).
 
     ``queries`` ``(Q, P, P)`` uint8, ``patches`` ``(M, P, P)`` uint8 (a memory map is
     read in chunks). ``device``: ``"cpu"`` (numba), ``"cuda"``, ``"torch"`` (the torch
@@ -149,9 +176,10 @@ def exact_nearest(queries: np.ndarray, patches: np.ndarray, *, device: str | Non
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     device = device or default_device()
     if device == "cpu":
-        return _exact_numba(queries, patches, bound, chunk or 65536, 2048, progress, cancel)
+        return _exact_numba(queries, patches, bound, chunk or 65536, 2048, tie_window,
+                            progress, cancel)
     if device in ("cuda", "torch"):
         dev = "cpu" if device == "torch" else "cuda"
         return _exact_torch(queries, patches, chunk or (32768 if dev == "cuda" else 4096), dev,
-                            progress, cancel)
+                            tie_window, progress, cancel)
     raise ValueError(f"unknown exact-search device {device!r} (cpu, cuda, torch)")

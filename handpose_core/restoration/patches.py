@@ -20,14 +20,14 @@ nearest patch among the first few dozen candidates. Two choices make it compact:
   20 bits per position (background = none), where a part/part mismatch costs twice a
   hand/background one.
 
-Measured (``handpose-studio bench restore``, rendered 48x48 crops, a 200 k-patch
+Measured (``handpose-studio bench restore``, rendered 48x48 crops, a 100 k-patch
 dictionary, 4 noisy frames, default search; agreement of annoy-restored maps with
 exact-search ones on hand pixels, recall = queries whose patch is as close as the exact
-nearest): cw6 on the stride-2 grid (1,014 bits, index 64 MB) 91.8 % agreement, recall
-80.5 %, mean excess 0.56 labels; cw6 on all 729 positions (4,374 bits, 145 MB) 91.4 %,
-82.5 %, 0.59 -- subsampling costs nothing measurable; cw6 on the stride-3 grid (486
-bits) 90.1 %, 77.5 %, 0.79; onehot20 on the stride-3 grid + 5x5 core (2,100 bits)
-78.8 %, 62.7 %, 2.21. Exact re-ranking within the encoding (toy maps, 164 k patches,
+nearest): cw6 on the stride-2 grid (1,014 bits, index 32 MB) 96.95 % agreement, recall
+92.9 %, mean excess 0.22 labels; cw6 on all 729 positions (4,374 bits, 72 MB) 96.93 %,
+94.4 %, 0.17 -- subsampling costs nothing measurable; cw6 on the stride-3 grid (486
+bits) 95.6 %, 92.9 %, 0.27; onehot20 on the stride-3 grid + 5x5 core (2,100 bits)
+82.6 %, 67.9 %, 2.71. Exact re-ranking within the encoding (toy maps, 164 k patches,
 best of the top 32): cw6 stride-2 found the true nearest patch for 99 % of queries,
 onehot20 on all positions only for 81 %; a dense core hurts (it over-weights the centre
 relative to the paper's uniform distance).
@@ -113,6 +113,44 @@ def label_hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ``a``, ``b``: ``(..., P, P)`` uint8 -> ``(...)`` int32.
     """
     return (np.asarray(a) != np.asarray(b)).sum(axis=(-2, -1), dtype=np.int32)
+
+
+TIE_WINDOW = 17
+"""Side of the centred square whose centre-weighted label Hamming distance breaks ties
+of the full one (the default integration window: the part of a retrieved patch that
+votes)."""
+
+TIE_SCALE = 4096
+"""``match_key = full distance * TIE_SCALE + tie distance`` (tie distance < 3,700 for
+any window up to 27)."""
+
+
+def tie_weights(patch: int, tie_window: int = TIE_WINDOW) -> np.ndarray:
+    """``(P, P)`` int64 weights of the tie distance: ``h + 1 - max(|dy|, |dx|)`` inside
+    the centred ``tie_window`` square (``h = tie_window // 2``), 0 outside -- a
+    difference counts more the closer it is to the centre."""
+    c, h = patch // 2, min(tie_window, patch) // 2
+    off = np.abs(np.arange(patch) - c)
+    ring = np.maximum(off[:, None], off[None, :])
+    return np.where(ring <= h, h + 1 - ring, 0).astype(np.int64)
+
+
+def match_key(a: np.ndarray, b: np.ndarray, tie_window: int = TIE_WINDOW) -> np.ndarray:
+    """Order of candidate patches for a query: the paper's label Hamming distance, ties
+    broken by the centre-weighted distance of :func:`tie_weights`.
+
+    The nearest patch under the paper's distance alone is often not unique (a 48x48
+    crop's patches are ~150 labels from their nearest synthetic patch, and 17 % of
+    queries have several at that distance); tied patches vote differently, so "the"
+    exact restoration would depend on dictionary order. Both the exact and the annoy
+    search minimise this key (what ties remain: the lowest dictionary index), so they
+    agree whenever annoy's candidates contain the exact answer.
+    ``a``, ``b``: broadcastable ``(..., P, P)`` uint8 -> ``(...)`` int64.
+    """
+    diff = np.asarray(a) != np.asarray(b)
+    full = diff.sum(axis=(-2, -1), dtype=np.int64)
+    tie = (diff * tie_weights(diff.shape[-1], tie_window)).sum(axis=(-2, -1))
+    return full * TIE_SCALE + tie
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from handpose_core.restoration import (
 )
 from handpose_core.restoration.exact import exact_nearest
 from handpose_core.restoration.forest import check_index, leaf_capacity, write_index
-from handpose_core.restoration.patches import CODES
+from handpose_core.restoration.noise import corrupt_labels
+from handpose_core.restoration.patches import CODES, match_key
 from handpose_core.restoration.restore import vote
 
 
@@ -148,16 +149,26 @@ def test_exact_backends_agree_and_break_ties_low():
     rng = np.random.default_rng(3)
     pats = rng.integers(0, 4, (700, 9, 9), dtype=np.uint8)
     pats[500] = pats[100]  # a duplicate: the tie must go to 100
-    q = pats[[100, 5, 6]].copy()
+    q = pats[[100, 5, 6, 7]].copy()
     q[1, 0, 0] ^= 1
     q[2] = rng.integers(0, 4, (9, 9))
-    brute = label_hamming(pats[None], q[:, None])
-    want_i, want_d = brute.argmin(1), brute.min(1)
+    # two patches at the same full distance from q[3]: the one that differs outside the
+    # central 5x5 wins, whatever its index
+    pats[600] = pats[7]
+    pats[600, 4, 4] ^= 1  # centre
+    pats[650] = pats[7]
+    pats[650, 0, 0] ^= 1  # corner
+    q[3] = pats[7]
+    q[3, 2, 2] ^= 2  # q[3] is 1 from 7 (centre square), 2 from 600 and 650
+    pats[7] = pats[8]
+    key = match_key(pats[None], q[:, None], tie_window=5)
+    want_i, want_d = key.argmin(1), label_hamming(pats[None], q[:, None]).min(1)
+    assert want_i[3] == 650
     for dev in ("cpu", "torch"):
-        ids, dist = exact_nearest(q, pats, device=dev, chunk=256)
+        ids, dist = exact_nearest(q, pats, device=dev, chunk=256, tie_window=5)
         np.testing.assert_array_equal(ids, want_i)
         np.testing.assert_array_equal(dist, want_d)
-    ids, dist = exact_nearest(q, pats, device="cpu", bound=want_d, chunk=300)
+    ids, dist = exact_nearest(q, pats, device="cpu", bound=want_d, chunk=300, tie_window=5)
     np.testing.assert_array_equal(ids, want_i)
     assert ids[0] == 100
 
@@ -180,6 +191,21 @@ def test_dictionary_build_and_memory_mapped_load(small_dict, maps):
     got = d.patches[np.asarray(d.where)[ii[sel], rr[sel], cc[sel]]]
     np.testing.assert_array_equal(got, extract_patches(maps, np.stack([rr, cc], 1)[sel], 11,
                                                        ii[sel]))
+
+
+def test_rerank_orders_candidates_as_the_exact_search(small_dict, maps):
+    """Given every dictionary patch as a candidate, the annoy path's re-ranking picks
+    exactly what the exact search picks, ties included: agreement between the two then
+    only depends on annoy's candidates, not on how ties are broken."""
+    noisy = corrupt_labels(maps[:3], 5)
+    img = np.repeat(np.arange(3), [(m > 0).sum() for m in noisy])
+    q = extract_patches(noisy, np.concatenate([hand_pixels(m) for m in noisy]), 11, img)
+    everything = np.broadcast_to(np.arange(len(small_dict))[::-1], (len(q), len(small_dict)))
+    ids, dist = small_dict.rerank(q, np.ascontiguousarray(everything))
+    want_i, want_d = small_dict.search_exact(q, device="cpu")
+    np.testing.assert_array_equal(dist, want_d)
+    np.testing.assert_array_equal(ids, want_i)
+    assert (match_key(small_dict.patches[ids], q) == match_key(small_dict.patches[want_i], q)).all()
 
 
 def test_dictionary_max_patches_and_cancel(maps, tmp_path):
