@@ -36,3 +36,17 @@ def run_target(args: argparse.Namespace) -> int:
     if getattr(args, "_target_missing", False):
         raise SystemExit(f"handpose-studio: '{args._target_module}' is not available in this build")
     return int(importlib.import_module(args._target_module).run(args) or 0)
+
+
+def open_project(args: argparse.Namespace, command: str):
+    """``Project.open(args.project)``, or None after printing the error as
+    ``handpose-studio COMMAND: ...`` on stderr (the caller returns 2)."""
+    import sys
+
+    from ..project import Project, ProjectError
+
+    try:
+        return Project.open(args.project)
+    except ProjectError as e:
+        print(f"handpose-studio {command}: {e}", file=sys.stderr)
+        return None

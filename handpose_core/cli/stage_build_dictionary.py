@@ -54,7 +54,6 @@ def find_store(root: Path) -> Path:
 def run(args) -> int:
     from ..datasets.synthetic import SyntheticStore
     from ..progress import TerminalProgress
-    from ..project import Project, ProjectError
     from ..restoration.dictionary import (
         DEFAULT_ENCODING,
         DEFAULT_N_IMAGES,
@@ -62,11 +61,10 @@ def run(args) -> int:
         PAPER_SCALE,
         Dictionary,
     )
+    from ._dispatch import open_project
 
-    try:
-        project = Project.open(args.project)
-    except ProjectError as e:
-        print(f"handpose-studio train build-dictionary: {e}", file=sys.stderr)
+    project = open_project(args, "train build-dictionary")
+    if project is None:
         return 2
     with project:
         try:

@@ -34,15 +34,13 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..progress import Cancelled, TerminalProgress
-    from ..project import Project, ProjectError
     from ..restoration.dictionary import Dictionary
     from ..restoration.stage import RestoreStageConfig, restore_project
     from ..training.pretrain_seg import current_segnet
+    from ._dispatch import open_project
 
-    try:
-        project = Project.open(args.project)
-    except ProjectError as e:
-        print(f"handpose-studio train restore: {e}", file=sys.stderr)
+    project = open_project(args, "train restore")
+    if project is None:
         return 2
     with project:
         try:
