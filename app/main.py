@@ -33,6 +33,7 @@ def run_studio(project_dir: str | None = None) -> int:
 
 def build_window(project):
     """The main window over an open project."""
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QLabel, QMainWindow
 
     win = QMainWindow()
@@ -50,6 +51,7 @@ def build_window(project):
     lab.setObjectName("summary")
     lab.setMargin(24)
     lab.setWordWrap(True)
+    lab.setAlignment(Qt.AlignTop | Qt.AlignLeft)  # reads from the top at any window size
     win.setCentralWidget(lab)
     win.resize(720, 320)
     return win
