@@ -42,8 +42,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--patches", type=int, default=1_000_000,
                         help="dictionary size in patches (default 1,000,000)")
     parser.add_argument("--frames", type=int, default=20, help="timed query frames")
-    parser.add_argument("--exact-frames", type=int, default=4,
-                        help="frames also restored with exact search (~25 s each at 1 M)")
+    parser.add_argument("--exact-frames", type=int, default=8,
+                        help="frames also restored with exact search (~15-30 s each at 1 M)")
     parser.add_argument("--sub-patches", type=int, default=200_000,
                         help="dictionary size for the encoding / trees / stride comparison "
                         "(0 skips it)")
@@ -196,7 +196,8 @@ def run(args) -> int:
                           **_compare(approx, exact_maps, matches, masks)}
         r = res["restore"]
         say(f"restore (annoy; P=27, W=17, stride {DEFAULT_STRIDE}, {default.n_candidates} "
-            f"candidates, search_k {default.search_k}, propagate {default.propagate}, "
+            f"candidates, search_k {default.search_k}, pool {default.pool}, "
+            f"propagate {default.propagate}, "
             f"{default.threads} threads): {r['ms_per_frame']:.1f} ms/frame (median of "
             f"{len(query)}), {r['queries_per_frame']:.0f} queries/frame")
         say(f"annoy vs exact on {ne} frames: pixel agreement {100 * r['agreement']:.2f} % "
@@ -208,13 +209,14 @@ def run(args) -> int:
         # ---- search trade-off against the same exact matches
         rows = []
         sub = query[:max(ne, 8)]
-        for k, sk, pr in ((16, 1000, 8), (32, 2000, 8), (32, 4000, 0), (32, 4000, 4),
-                          (64, 8000, 8)):
-            ms_k, rr = _timed(d, sub, search=SearchParams(k, sk, default.threads, pr))
-            row = {"n_candidates": k, "search_k": sk, "propagate": pr, "ms_per_frame": ms_k,
-                   **_compare(rr, exact_maps, matches, masks)}
+        for k, sk, pr, po in ((16, 2000, 8, 2), (32, 2000, 8, 2), (32, 4000, 8, 2),
+                              (64, 8000, 0, 0), (64, 8000, 8, 0), (64, 8000, 0, 2),
+                              (128, 16000, 8, 2)):
+            ms_k, rr = _timed(d, sub, search=SearchParams(k, sk, default.threads, pr, po))
+            row = {"n_candidates": k, "search_k": sk, "propagate": pr, "pool": po,
+                   "ms_per_frame": ms_k, **_compare(rr, exact_maps, matches, masks)}
             rows.append(row)
-            say(f"  {k:3d} candidates, search_k {sk:5d}, propagate {pr}: "
+            say(f"  {k:3d} candidates, search_k {sk:5d}, pool {po}, propagate {pr}: "
                 f"{ms_k:6.1f} ms/frame, agreement {100 * row['agreement']:.2f} %, "
                 f"recall {100 * row['recall']:.1f} %, excess {row['excess_hamming']:.2f}")
         # the literal vote over 21 labels (background may win inside the hand)

@@ -13,23 +13,32 @@ first ``n_images`` maps, exact duplicates removed (a palm interior repeats thous
 times and adds nothing to a nearest-neighbour search), then sampled uniformly down to
 ``max_patches``.
 
-Search: annoy returns ``n_candidates`` neighbours under the compact encoding, and they
-are re-ranked by the exact label Hamming distance on the full patch (read from the
-memory-mapped patches), so the answer is the best of the candidates under the paper's
-distance. Queries run on a thread pool; annoy releases the GIL while it searches.
-``where.npy`` / ``sources.npy`` map dictionary patches to their source pixels, which
-lets a restoration propagate good matches between neighbouring pixels (PatchMatch).
+Search: annoy returns ``n_candidates`` neighbours per query under the compact encoding
+(queries run on a thread pool; annoy releases the GIL while it searches). A
+restoration then pools, for each queried pixel, its 5x5 grid neighbours' candidates
+shifted by the offset between the two pixels, re-ranks them all by the exact label
+Hamming distance on the full patch (:func:`.exact.rerank_candidates`, compiled, reading
+only the candidates' rows of the memory-mapped patches), and propagates the winners
+between neighbouring pixels for a few rounds (PatchMatch). ``where.npy`` /
+``sources.npy`` map dictionary patches to their source pixels, which is what makes the
+shifts possible.
 
-Measured at 1 M patches of rendered 48x48 crops (``bench restore``, 2 cores shared):
-build 17-24 s, index.ann 320 MB, patches.npy 695 MB, load 1 ms; default search
-~200 ms per frame of ~190 queries; 86 % of queries get a patch as close as the exact
-nearest (36 % without propagation), mean excess 0.5 labels of 729. The exact nearest
-patch is itself ~135 labels away and often tied under the paper's distance alone
-(17.5 % of queries at 200 k): two exact restorations that broke those ties differently
-agreed on only ~91-93 % of hand pixels. Both searches therefore order candidates by
+Under the paper's distance alone the nearest patch is often tied (17.5 % of queries at
+200 k): two exact restorations that broke those ties differently agreed on only ~91-93 %
+of hand pixels. Both searches therefore order candidates by
 :func:`.patches.match_key` (ties broken by a centre-weighted distance, then the index),
-which leaves 0.3 % of queries tied and makes the exact restoration unique (100 %
+which leaves 0.4 % of queries tied and makes the exact restoration unique (100 %
 agreement between the two tie orders).
+
+Measured at 1 M patches of rendered 48x48 crops (``bench restore``, this 2-core CPU,
+8 corrupted frames of ~190 queries compared with exact search, medians): build 17.9 s,
+index.ann 319 MB, patches.npy 695 MB, load 1.3 ms; default search (64 candidates,
+search_k 8000, pool 2, 8 propagation rounds) 204 ms per frame, 98.5 % pixel
+agreement with the exact restoration (min 95.8 %), 97.2 % of queries get a patch as
+close as the exact nearest (itself ~137 labels of 729 away), mean excess 0.07 labels.
+Trade-off in the same run: 32 / 4000 with pooling and propagation 135 ms, 97.0 %;
+16 / 2000 76 ms, 94.2 %; 128 / 16000 402 ms, 99.3 %; 64 / 8000 without pooling
+96.7 %, without propagation 97.4 %, without either 80.6 % (50.6 % recall).
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ import numpy as np
 
 from ..fileio import write_json_atomic as _write_json_atomic
 from ..progress import ProgressFn, check_cancel
-from .patches import ENCODINGS, TIE_SCALE, PatchEncoding, extract_patches, match_key
+from .patches import ENCODINGS, PatchEncoding, extract_patches
 
 FORMAT = "handpose-patch-dictionary"
 VERSION = 1
@@ -67,23 +76,22 @@ needs about 16 GB of RAM for the packed encodings."""
 class SearchParams:
     """Approximate search settings.
 
-    ``n_candidates``: annoy neighbours re-ranked by :func:`.patches.match_key`;
-    ``search_k``: items annoy inspects per query; ``threads``: parallel annoy queries;
-    ``propagate``: rounds in which each queried pixel also tries its grid neighbours'
-    matches shifted by their offset (needs a dictionary built from label maps).
-    Measured at 1 M patches (``bench restore``, 4 noisy rendered frames, agreement of
-    annoy restorations with exact ones; 2 cores shared with a training run):
-    16/1000/4 -> 78 ms/frame, 90.6 %; 32/2000/4 128 ms, 93.0 %; 32/4000/4 194 ms,
-    95.6 %; 32/4000/0 185 ms, 76.3 %; 64/8000/4 379 ms, 95.6 %; 128/16000/4 697 ms,
-    95.9 %; 32/4000/8 (default) 96.1 %, no gain beyond 8 rounds or from a 5x5 / 7x7
-    propagation neighbourhood (95.9-96.0 %). Pooling every neighbour's 32 annoy
-    candidates (shifted) reached 96.6 % at ~700 ms/frame.
+    ``n_candidates``: annoy neighbours per query; ``search_k``: items annoy inspects
+    per query; ``threads``: parallel annoy queries; ``pool``: radius of the
+    neighbourhood whose candidates each queried pixel also considers, shifted by the
+    offset to it (``(2 pool + 1)^2`` pixels; 0: its own only); ``propagate``: rounds in
+    which each queried pixel tries its 8 grid neighbours' current matches, shifted.
+    Pooling and propagation need a dictionary built from label maps (PatchMatch-style:
+    if pixel k matched the patch at x of a source map, the patch at ``x + (j - k)`` is a
+    natural candidate for pixel j). All candidates are ranked by
+    :func:`.patches.match_key`. Figures: ``bench restore`` and the README.
     """
 
-    n_candidates: int = 32
-    search_k: int = 4000
+    n_candidates: int = 64
+    search_k: int = 8000
     threads: int = 2
     propagate: int = 8
+    pool: int = 2
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -342,21 +350,17 @@ class Dictionary:
         return cls(path, patches, index, enc, meta, where, sources)
 
     # ------------------------------------------------------------------ search
-    def search(self, queries: np.ndarray, params: SearchParams | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Approximate nearest patch of each query ``(Q, P, P)`` uint8.
-
-        Returns ``(ids (Q,) int64, distances (Q,) int64)``: the dictionary patch with the
-        smallest label Hamming distance among annoy's ``n_candidates`` neighbours under
-        the encoding, and that distance.
-        """
+    def candidates(self, queries: np.ndarray, params: SearchParams | None = None
+                   ) -> np.ndarray:
+        """annoy's ``params.n_candidates`` neighbours of each query ``(Q, P, P)`` uint8
+        under the compact encoding: ``(Q, n_candidates)`` int64 ids, ``-1`` padded."""
         params = params or SearchParams()
         queries = np.asarray(queries, dtype=np.uint8)
         q = queries.shape[0]
-        if q == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        bits = self.encoding.bits(queries)
         cand = np.full((q, params.n_candidates), -1, dtype=np.int64)
+        if q == 0:
+            return cand
+        bits = self.encoding.bits(queries)
         index, k, sk = self.index, params.n_candidates, params.search_k
 
         def work(rows: range) -> None:
@@ -371,21 +375,27 @@ class Dictionary:
             bounds = np.linspace(0, q, threads + 1).astype(int)
             with ThreadPoolExecutor(threads) as pool:
                 list(pool.map(work, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
-        return self.rerank(queries, cand)
+        return cand
+
+    def search(self, queries: np.ndarray, params: SearchParams | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate nearest patch of each query ``(Q, P, P)`` uint8, query by query.
+
+        Returns ``(ids (Q,) int64, distances (Q,) int64)``: the best of annoy's
+        ``n_candidates`` neighbours under :func:`.patches.match_key`, and its label
+        Hamming distance. (A restoration also pools neighbouring pixels' candidates and
+        propagates matches, see :func:`.restore.restore_many`.)
+        """
+        queries = np.asarray(queries, dtype=np.uint8)
+        return self.rerank(queries, self.candidates(queries, params))
 
     def rerank(self, queries: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best of ``cand`` ``(Q, C)`` (-1 = none) by :func:`.patches.match_key` (label
         Hamming distance, then the central distance, then the lowest index), as the
         exact search orders them. Returns ``(ids, label Hamming distances)``."""
-        valid = cand >= 0
-        uniq, inv = np.unique(np.where(valid, cand, 0), return_inverse=True)
-        rows = np.asarray(self.patches[uniq])  # one sorted gather from the memmap
-        key = match_key(rows[inv.reshape(cand.shape)], queries[:, None])
-        n = max(len(self), 1)
-        key = np.where(valid, key * n + cand, np.iinfo(np.int64).max)
-        j = np.argmin(key, axis=1)
-        r = np.arange(cand.shape[0])
-        return cand[r, j].astype(np.int64), (key[r, j] // n // TIE_SCALE).astype(np.int64)
+        from .exact import rerank_candidates
+
+        return rerank_candidates(queries, self.patches, cand)
 
     def search_exact(self, queries: np.ndarray, *, device: str | None = None,
                      bound: np.ndarray | None = None, progress: ProgressFn | None = None,

@@ -13,7 +13,9 @@ The reference that annoy is measured against. Two implementations of the same se
 
 Both order candidates by :func:`.patches.match_key`: the label Hamming distance, ties
 broken by a centre-weighted distance over the central 17 x 17 square, then by the
-lowest index.
+lowest index. :func:`rerank_candidates` applies the same order to a given candidate list
+(the annoy path's re-ranking), so annoy and exact restorations differ only where the
+exact answer is missing from the candidates.
 """
 
 from __future__ import annotations
@@ -66,6 +68,68 @@ def _tiles_nearest(q, p, bound, tile, row_order, weights, out_d, out_c, out_i):
             out_d[t, j] = best
             out_c[t, j] = best_c
             out_i[t, j] = best_i
+
+
+@numba.njit(parallel=True, cache=True)
+def _rerank_kernel(q, p, cand, weights, row_order, out_i, out_d):
+    """Best candidate of each query: q (Q,P,P), p (M,P,P) uint8, cand (Q,C) int64 ids
+    (-1: none); same order and early exit as :func:`_tiles_nearest`, ties between equal
+    keys to the lowest index. Writes out_i, out_d (Q,) (-1 and P*P+1 without a
+    candidate)."""
+    n_q, n_c = cand.shape
+    pp = q.shape[1]
+    for j in numba.prange(n_q):
+        best = pp * pp + 1
+        best_c = np.int64(1) << 40
+        best_i = np.int64(-1)
+        for t in range(n_c):
+            i = cand[j, t]
+            if i < 0:
+                continue
+            s = 0
+            sc = 0
+            for rr in range(pp):
+                r = row_order[rr]
+                for c in range(pp):
+                    d = q[j, r, c] != p[i, r, c]
+                    s += d
+                    sc += d * weights[r, c]
+                if s > best:
+                    break
+            if s < best or (s == best and (sc < best_c or (sc == best_c and i < best_i))):
+                best = s
+                best_c = sc
+                best_i = i
+        out_i[j] = best_i
+        out_d[j] = best
+
+
+def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray, *,
+                      tie_window: int = TIE_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """The best of each query's candidates under :func:`.patches.match_key`, ties to the
+    lowest index -- what :func:`exact_nearest` would return if the candidates were the
+    whole dictionary.
+
+    ``queries`` ``(Q, P, P)`` uint8, ``patches`` ``(M, P, P)`` uint8 (a memory map is
+    read in place, only the candidates' rows), ``cand`` ``(Q, C)`` ids, ``-1`` for none
+    (duplicates allowed). Returns ``(ids (Q,) int64, distances (Q,) int64)``; a query
+    without any candidate gets id ``-1`` and distance ``P * P + 1``. Compiled (numba),
+    parallel over queries: ~1,000 candidates per query cost ~1 ms per 200 queries.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.uint8)
+    cand = np.ascontiguousarray(cand, dtype=np.int64)
+    if cand.ndim != 2 or cand.shape[0] != queries.shape[0]:
+        raise ValueError(f"candidates {cand.shape} do not match {queries.shape[0]} queries")
+    if cand.size and int(cand.max()) >= patches.shape[0]:
+        raise ValueError(f"candidate id {int(cand.max())} out of range for "
+                         f"{patches.shape[0]} patches")
+    pp = queries.shape[1]
+    ids = np.empty(queries.shape[0], np.int64)
+    dist = np.empty(queries.shape[0], np.int64)
+    if queries.shape[0]:
+        _rerank_kernel(queries, np.asarray(patches), cand, tie_weights(pp, tie_window),
+                       _row_order(pp), ids, dist)
+    return ids, dist
 
 
 def _row_order(patch: int) -> np.ndarray:

@@ -11,10 +11,13 @@ By default the silhouette of the prediction is kept: inside the predicted hand,
 background votes are not counted and only parts are relabelled (the depth crop, not the
 label noise, decides what is hand). Measured on 20 rendered crops with network-like
 noise and a 1 M-patch dictionary (``bench restore``; per pixel / per class accuracy):
-raw 55.5 / 59.2 %, restored 59.1 / 38.8 %, restored with background allowed to win
-43.9 / 24.5 %, no integration 54.9 / 36.0 %. Queries can be subsampled on a grid
-(``stride``); exact restorations from a stride-2 grid agree with every-pixel ones on
-87.5-93.4 % of hand pixels, so the default queries every hand pixel as the paper does.
+raw 56.8 / 57.3 %, restored 52.4 / 37.0 %, restored with background allowed to win
+40.3 / 24.8 %, no integration 49.2 / 33.5 %: integration beats no integration, but at
+this dictionary size restoration loses more labels than it repairs, above all per class
+(small parts). Queries can be subsampled on a grid (``stride``); exact restorations from a
+stride-2 grid agree with every-pixel ones on 92.1 % of hand pixels, so the default
+queries every hand pixel as the paper does. The search (annoy candidates, pooled over
+neighbouring pixels, re-ranked, propagated) is described in :mod:`.dictionary`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from ..parts import NUM_CLASSES, validate_labels
@@ -108,42 +112,83 @@ def decide(raw: np.ndarray, counts: np.ndarray, mask: np.ndarray, *,
     return labels, conf, total.astype(np.int32)
 
 
-def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
-              centers: np.ndarray, ids: np.ndarray, dist: np.ndarray, stride: int,
-              rounds: int) -> tuple[np.ndarray, np.ndarray]:
-    """Refine approximate matches with their neighbours' (PatchMatch-style propagation).
+@numba.njit(cache=True)
+def _pool_kernel(cand, frame, centers, qmap, where, sources, radius, stride, out):
+    """out[j] = the candidates of j's queried grid neighbours k (offsets up to
+    ``radius`` grid steps, k = j included), each shifted in its source map by j - k."""
+    n_q, n_c = cand.shape
+    size = qmap.shape[1]
+    src_size = where.shape[1]
+    for j in range(n_q):
+        col = 0
+        for gr in range(-radius, radius + 1):
+            for gc in range(-radius, radius + 1):
+                dr = gr * stride
+                dc = gc * stride
+                kr = centers[j, 0] - dr
+                kc = centers[j, 1] - dc
+                k = -1
+                if kr >= 0 and kr < size and kc >= 0 and kc < size:
+                    k = qmap[frame[j], kr, kc]
+                for t in range(n_c):
+                    v = -1
+                    if k >= 0:
+                        i = cand[k, t]
+                        if i >= 0:
+                            sr = sources[i, 1] + dr
+                            sc = sources[i, 2] + dc
+                            if sr >= 0 and sr < src_size and sc >= 0 and sc < src_size:
+                                v = where[sources[i, 0], sr, sc]
+                    out[j, col] = v
+                    col += 1
 
-    If queried pixel k matched the patch at pixel x of source map I, the patch at
-    ``x + (j - k)`` of I is a natural candidate for j, k's grid neighbour. Each round
-    re-ranks every query's match against its 8 neighbours' shifted matches by label
-    Hamming distance, so distances never grow. ``frame`` (Q,) says which map each query
-    belongs to, ``centers`` (Q, 2) its pixel.
+
+def pool_candidates(dictionary: Dictionary, cand: np.ndarray, frame: np.ndarray,
+                    centers: np.ndarray, size: int, stride: int, radius: int) -> np.ndarray:
+    """Each query's candidates plus its neighbours', shifted (PatchMatch-style).
+
+    If queried pixel k has candidate patch i, centred on pixel x of source map I, the
+    patch centred on ``x + (j - k)`` of I (when the dictionary holds it) is a candidate
+    for pixel j: the same piece of hand seen one step over. ``cand`` ``(Q, C)`` ids
+    (-1: none), ``frame`` (Q,) the map each query belongs to, ``centers`` (Q, 2) its
+    pixel in an ``size x size`` map, ``stride`` the query grid step, ``radius`` the
+    neighbourhood in grid steps. Returns ``(Q, (2 radius + 1)^2 * C)`` ids (-1: none;
+    duplicates kept), the query's own candidates among them; ``cand`` itself if the
+    dictionary has no source maps (``where.npy``) or ``radius`` is 0.
     """
     where, sources = dictionary.where, dictionary.sources
-    if where is None or sources is None or rounds <= 0 or len(ids) == 0:
+    if where is None or sources is None or radius <= 0 or len(cand) == 0:
+        return cand
+    frame = np.ascontiguousarray(frame, dtype=np.int64)
+    centers = np.ascontiguousarray(centers, dtype=np.int64)
+    qmap = np.full((int(frame.max()) + 1, size, size), -1, dtype=np.int64)
+    qmap[frame, centers[:, 0], centers[:, 1]] = np.arange(len(cand))
+    out = np.empty((len(cand), (2 * radius + 1) ** 2 * cand.shape[1]), dtype=np.int64)
+    _pool_kernel(np.ascontiguousarray(cand, dtype=np.int64), frame, centers, qmap,
+                 np.asarray(where), np.asarray(sources), int(radius), int(stride), out)
+    return out
+
+
+def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
+              centers: np.ndarray, ids: np.ndarray, dist: np.ndarray, stride: int,
+              rounds: int, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Refine matches with their neighbours' (PatchMatch-style propagation).
+
+    Each round re-ranks every query's match against its 8 grid neighbours' current
+    matches, shifted as in :func:`pool_candidates`, by :func:`.patches.match_key`, so
+    distances never grow. ``frame`` (Q,) says which map each query belongs to,
+    ``centers`` (Q, 2) its pixel, ``size`` the map side (default: from ``centers``).
+    """
+    if dictionary.where is None or dictionary.sources is None or rounds <= 0 \
+            or len(ids) == 0:
         return ids, dist
-    n_f = int(frame.max()) + 1
-    size = int(max(centers.max(), 0)) + 1
-    qmap = np.full((n_f, size, size), -1, dtype=np.int64)
-    qmap[frame, centers[:, 0], centers[:, 1]] = np.arange(len(ids))
-    src_size = where.shape[1]
-    offsets = [(dr, dc) for dr in (-stride, 0, stride) for dc in (-stride, 0, stride)
-               if (dr, dc) != (0, 0)]
+    size = int(centers.max()) + 1 if size is None else int(size)
     for _ in range(rounds):
-        src = np.asarray(sources[ids])  # (Q, 3) map, row, col of each current match
-        cand = np.full((len(ids), len(offsets) + 1), -1, dtype=np.int64)
-        cand[:, 0] = ids
-        for o, (dr, dc) in enumerate(offsets):
-            kr, kc = centers[:, 0] - dr, centers[:, 1] - dc  # the neighbour k = j - offset
-            ok = (kr >= 0) & (kr < size) & (kc >= 0) & (kc < size)
-            k = np.full(len(ids), -1, dtype=np.int64)
-            k[ok] = qmap[frame[ok], kr[ok], kc[ok]]
-            ok &= k >= 0
-            sr, sc = src[k[ok], 1] + dr, src[k[ok], 2] + dc
-            inside = (sr >= 0) & (sr < src_size) & (sc >= 0) & (sc < src_size)
-            rows = np.flatnonzero(ok)[inside]
-            cand[rows, o + 1] = where[src[k[rows], 0], sr[inside], sc[inside]]
-        ids, dist = dictionary.rerank(queries, cand)
+        cand = pool_candidates(dictionary, ids[:, None], frame, centers, size, stride, 1)
+        new_ids, dist = dictionary.rerank(queries, cand)
+        if np.array_equal(new_ids, ids):
+            break
+        ids = new_ids
     return ids, dist
 
 
@@ -221,6 +266,7 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
     settings = {"window": window, "integrate": integrate, "backend": backend,
                 "stride": q_stride, "n_candidates": search.n_candidates,
                 "search_k": search.search_k, "propagate": search.propagate,
+                "pool": search.pool,
                 "keep_silhouette": keep_silhouette}
     out: list[Restoration] = []
     n = maps.shape[0]
@@ -234,9 +280,11 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
         allc = np.concatenate(centers) if counts.sum() else np.zeros((0, 2), np.int64)
         queries = extract_patches(block, allc, dictionary.patch, img)
         if backend == "annoy":
-            ids, dist = dictionary.search(queries, search)
+            cand = pool_candidates(dictionary, dictionary.candidates(queries, search), img,
+                                   allc, maps.shape[1], q_stride, search.pool)
+            ids, dist = dictionary.rerank(queries, cand)
             ids, dist = propagate(dictionary, queries, img, allc, ids, dist, q_stride,
-                                  search.propagate)
+                                  search.propagate, maps.shape[1])
         else:
             ids, dist = dictionary.search_exact(queries, device=device, cancel=cancel)
         uids = np.unique(ids)  # sorted: one ordered gather from the memmap

@@ -40,6 +40,7 @@ class RestoreStageConfig:
     n_candidates: int = SearchParams.n_candidates
     search_k: int = SearchParams.search_k
     propagate: int = SearchParams.propagate
+    pool: int = SearchParams.pool
     threads: int = SearchParams.threads
     batch: int = 64
     penalty_mm: float = PENALTY_MM
@@ -47,7 +48,8 @@ class RestoreStageConfig:
 
     @property
     def search(self) -> SearchParams:
-        return SearchParams(self.n_candidates, self.search_k, self.threads, self.propagate)
+        return SearchParams(self.n_candidates, self.search_k, self.threads, self.propagate,
+                            self.pool)
 
     def to_dict(self) -> dict:
         return asdict(self)
