@@ -18,13 +18,22 @@ encoder-decoder: a stride-2 stem to 24x24, a stride-2 stage to 12x12 where three
 dilated 3x3 convolutions (dilation 1, 2, 4) see the whole hand (which finger a pixel
 belongs to depends on the whole hand, not a 15-pixel window), a bilinear decoder back
 to 24x24 with an additive skip, and a per-pixel head at 48x48 that mixes the
-upsampled context with a cheap full-resolution feature of the input, so part
-boundaries stay sharp. Batch normalisation (folded into the convolutions by
-:meth:`SegNet.fuse`), channels-last friendly; 35 MMAC per frame against 1341 for
-``paper`` (39x less), with a receptive field larger than the crop. Measured on the
-project's renders, at equal training time a wider variant (16/48/96 maps) and a 3x3
-head at 48x48 both did worse than this one: on a CPU, more optimiser steps beat
-more capacity (see ``training/segmentation.py``).
+upsampled context with a full-resolution path of three 3x3 convolutions (16 maps) on
+the input, so part boundaries stay sharp. Batch normalisation (folded into the
+convolutions by :meth:`SegNet.fuse`), channels-last friendly; 46 MMAC per frame against
+1341 for ``paper`` (29x less), with a receptive field larger than the crop.
+
+Why the 48x48 path: at 48x48 a hand's parts are a few pixels wide, so 69 % of hand
+pixels touch another part, and 95 % of the errors of a model with a single 8-map
+48x48 convolution sat on those boundary pixels (22 % error there, 2.7 % inside parts;
+2,000 held-out clean crops). Measured on the project's renders after the same
+2,500-step schedule: one 8-map conv 76.7 % per pixel (held-out clean), two 16-map
+convs 77.5 %, three 79.1 % at 0.9x the training speed, four 79.1 % (slower), three
+24-map 79.0 % (0.77x speed); a 3x3 head instead of the 1x1 one 79.0 % at 0.7x speed;
+learned pixel-shuffle upsampling instead of bilinear 75.4 %. Earlier, at equal
+training time, a wider encoder (16/48/96 maps) did worse: on a CPU, more optimiser
+steps beat encoder capacity (see ``training/segmentation.py``). Checkpoints saved
+before ``full_depth`` existed rebuild with their single 8-map convolution.
 
 Inputs: channel "depth" is the crop itself (float32 in [-1, 1], +1 = background);
 channel "lcn" is its local contrast normalisation (Gaussian window, kernel 9 as in the
@@ -54,9 +63,9 @@ ARCHITECTURE = "segnet"
 
 _PRESET_DEFAULTS = {
     # paper: conv maps of Table 1, 500-unit per-pixel hidden layers, LCN added to depth.
-    "paper": {"inputs": "depth+lcn", "channels": (32, 64, 128), "hidden": 500},
+    "paper": {"inputs": "depth+lcn", "channels": (32, 64, 128), "hidden": 500, "full_depth": 0},
     # fast: 48x48 stem maps, 24x24 maps, 12x12 context maps; 32-unit per-pixel head.
-    "fast": {"inputs": "depth", "channels": (8, 32, 64), "hidden": 32},
+    "fast": {"inputs": "depth", "channels": (16, 32, 64), "hidden": 32, "full_depth": 3},
 }
 
 
@@ -69,7 +78,8 @@ class SegNetConfig:
     ``num_classes``: 21 (background + 20 parts); ``inputs``: "depth", "lcn" or
     "depth+lcn"; ``lcn_kernel``: odd Gaussian window of the LCN channel;
     ``channels``: three widths (see the module docstring); ``hidden``: per-pixel hidden
-    units of the head.
+    units of the head; ``full_depth``: 3x3 convolutions of the fast preset's 48x48 path
+    (0 for ``paper``, which has no such path).
     """
 
     preset: str = "fast"
@@ -79,6 +89,7 @@ class SegNetConfig:
     lcn_kernel: int = 9
     channels: tuple[int, int, int] | None = None
     hidden: int | None = None
+    full_depth: int | None = None
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -91,6 +102,8 @@ class SegNetConfig:
             raise ValueError(f"unknown segnet inputs {self.inputs!r}; expected one of {INPUTS}")
         if len(self.channels) != 3 or min(self.channels) < 1 or self.hidden < 1:
             raise ValueError(f"segnet channels must be 3 positive widths, got {self.channels}")
+        if self.preset == "fast" and self.full_depth < 1:
+            raise ValueError(f"fast segnet needs full_depth >= 1, got {self.full_depth}")
         if self.in_size < 8 or self.in_size % 4:
             raise ValueError(f"segnet in_size must be a multiple of 4 >= 8, got {self.in_size}")
         if self.num_classes < 2:
@@ -114,6 +127,8 @@ class SegNetConfig:
         if unknown:
             raise ValueError(f"unknown SegNetConfig fields: {sorted(unknown)}")
         d = dict(d)
+        if d.get("preset") == "fast" and "full_depth" not in d:
+            d["full_depth"] = 1  # checkpoints from before the field: one 48x48 convolution
         if d.get("channels") is not None:
             d["channels"] = tuple(d["channels"])
         return cls(**d)
@@ -314,7 +329,10 @@ class FastSegNet(SegNet):
         super().__init__(config)
         c0, c1, c2 = config.channels
         cin = config.in_channels
-        self.full = ConvNormReLU(cin, c0, 3)                      # 48x48 detail for the head
+        # 48x48 detail for the head (one conv: a ConvNormReLU, as checkpoints before
+        # full_depth store it; more: a Sequential of them)
+        full = [ConvNormReLU(cin if i == 0 else c0, c0, 3) for i in range(config.full_depth)]
+        self.full = full[0] if len(full) == 1 else nn.Sequential(*full)
         self.down1 = nn.Sequential(ConvNormReLU(cin, c1, 5, stride=2),   # 24x24
                                    ConvNormReLU(c1, c1, 3))
         self.down2 = nn.Sequential(ConvNormReLU(c1, c2, 3, stride=2),    # 12x12

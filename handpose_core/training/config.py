@@ -51,7 +51,7 @@ class TrainConfig:
     """
 
     # Defaults: the bundled fast f_s on a 40k-crop store (see training/segmentation.py).
-    epochs: int = 4
+    epochs: int = 6
     batch_size: int = 32
     optimizer: str = "adamw"
     lr: float = 6e-3

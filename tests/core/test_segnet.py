@@ -42,6 +42,20 @@ def test_preset_defaults_are_resolved_and_round_trip():
         SegNetConfig("fast", in_size=46)
     with pytest.raises(ValueError, match="unknown SegNetConfig fields"):
         SegNetConfig.from_dict({"preset": "fast", "depth": 3})
+    with pytest.raises(ValueError, match="full_depth"):
+        SegNetConfig("fast", full_depth=0)
+
+
+def test_fast_checkpoint_configs_from_before_full_depth_keep_their_architecture():
+    """Configs saved before ``full_depth`` existed had one 48x48 convolution; they must
+    rebuild exactly that network (same state-dict keys), not today's default."""
+    old = {"preset": "fast", "in_size": 48, "num_classes": 21, "inputs": "depth",
+           "lcn_kernel": 9, "channels": [8, 32, 64], "hidden": 32}
+    cfg = SegNetConfig.from_dict(old)
+    assert cfg.full_depth == 1 and SegNetConfig().full_depth == 3
+    keys = set(build_segnet(cfg).state_dict())
+    assert "full.0.weight" in keys and not any(k.startswith("full.1.0") for k in keys)
+    assert "full.2.0.weight" in build_segnet(SegNetConfig()).state_dict()
 
 
 @pytest.mark.parametrize("preset", ["paper", "fast"])
