@@ -29,7 +29,7 @@ pixels touch another part, and 95 % of the errors of a model with a single 8-map
 2,000 held-out clean crops). Measured on the project's renders after the same
 2,500-step schedule: one 8-map conv 76.7 % per pixel (held-out clean), two 16-map
 convs 77.5 %, three 79.1 % at 0.9x the training speed, four 79.1 % (slower), three
-24-map 79.0 % (0.77x speed); a 3x3 head instead of the 1x1 one 79.0 % at 0.7x speed;
+24-map 79.0 % (0.77x speed); two 16-map convs and a 3x3 head instead of the 1x1 one 79.0 % at 0.7x speed;
 learned pixel-shuffle upsampling instead of bilinear 75.4 %. Earlier, at equal
 training time, a wider encoder (16/48/96 maps) did worse: on a CPU, more optimiser
 steps beat encoder capacity (see ``training/segmentation.py``). Checkpoints saved
