@@ -147,17 +147,21 @@ def _render_grid(prims, bg, seed, ucol, vrow, step, sensor, fx, fy, cx, cy, z, l
                      fat_lab, mlist, clist)
 
 
+@numba.njit(cache=True, nogil=True)
+def _grid_buffers(h, w):
+    """Buffers of :func:`_render_grid` for an ``h x w`` grid, allocated once per batch
+    slice: (z, lab, meas, cs, near) then :func:`.sensor.scratch`'s six."""
+    return (np.empty((h, w), np.float32), np.empty((h, w), np.uint8),
+            np.zeros((h, w), np.float32), np.empty((h, w), np.float32),
+            np.zeros((h, w), np.uint8), *scratch(h, w))
+
+
 @numba.njit(cache=True, nogil=True, fastmath=FAST, error_model="numpy")
 def _crops_kernel(prims, bg, seeds, crops, sensor, i0, i1, fx, fy, cx, cy, out_depth,
                   out_labels):
     """Crops ``i0:i1`` of a batch (one thread; buffers allocated once for all of them)."""
     s = out_depth.shape[1]
-    z = np.empty((s, s), np.float32)
-    lab = np.empty((s, s), np.uint8)
-    meas = np.zeros((s, s), np.float32)
-    cs = np.empty((s, s), np.float32)
-    near = np.zeros((s, s), np.uint8)
-    miss, fat_k, fat_z, fat_lab, mlist, clist = scratch(s, s)
+    z, lab, meas, cs, near, miss, fat_k, fat_z, fat_lab, mlist, clist = _grid_buffers(s, s)
     ucol = np.empty(s)
     vrow = np.empty(s)
     for i in range(i0, i1):
@@ -190,12 +194,7 @@ def _frames_kernel(prims, bg, seeds, sensor, i0, i1, fx, fy, cx, cy, out_depth, 
     h, w = out_depth.shape[1], out_depth.shape[2]
     ucol = np.arange(w).astype(np.float64)
     vrow = np.arange(h).astype(np.float64)
-    z = np.empty((h, w), np.float32)
-    lab = np.empty((h, w), np.uint8)
-    meas = np.zeros((h, w), np.float32)
-    cs = np.empty((h, w), np.float32)
-    near = np.zeros((h, w), np.uint8)
-    miss, fat_k, fat_z, fat_lab, mlist, clist = scratch(h, w)
+    z, lab, meas, cs, near, miss, fat_k, fat_z, fat_lab, mlist, clist = _grid_buffers(h, w)
     for i in range(i0, i1):
         _render_grid(prims[i], bg[i], seeds[i], ucol, vrow, 1.0, sensor, fx, fy, cx, cy, z,
                      lab, meas, cs, near, miss, fat_k, fat_z, fat_lab, mlist, clist)

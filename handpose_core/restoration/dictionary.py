@@ -84,7 +84,7 @@ class SearchParams:
     Pooling and propagation need a dictionary built from label maps (PatchMatch-style:
     if pixel k matched the patch at x of a source map, the patch at ``x + (j - k)`` is a
     natural candidate for pixel j). All candidates are ranked by
-    :func:`.patches.match_key`. Figures: ``bench restore`` and the README.
+    :func:`.patches.match_key`. Figures: ``bench restore`` and the module docstring.
     """
 
     n_candidates: int = 64
@@ -376,18 +376,6 @@ class Dictionary:
             with ThreadPoolExecutor(threads) as pool:
                 list(pool.map(work, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
         return cand
-
-    def search(self, queries: np.ndarray, params: SearchParams | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Approximate nearest patch of each query ``(Q, P, P)`` uint8, query by query.
-
-        Returns ``(ids (Q,) int64, distances (Q,) int64)``: the best of annoy's
-        ``n_candidates`` neighbours under :func:`.patches.match_key`, and its label
-        Hamming distance. (A restoration also pools neighbouring pixels' candidates and
-        propagates matches, see :func:`.restore.restore_many`.)
-        """
-        queries = np.asarray(queries, dtype=np.uint8)
-        return self.rerank(queries, self.candidates(queries, params))
 
     def rerank(self, queries: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best of ``cand`` ``(Q, C)`` (-1 = none) by :func:`.patches.match_key` (label
