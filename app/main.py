@@ -34,6 +34,7 @@ def run_studio(project_dir: str | None = None) -> int:
 def build_window(project):
     """The main window over an open project."""
     from PySide6.QtCore import Qt
+    from PySide6.QtGui import QAction, QKeySequence
     from PySide6.QtWidgets import QLabel, QMainWindow
 
     win = QMainWindow()
@@ -46,12 +47,21 @@ def build_window(project):
             f"labels, {len(runs)} training runs recorded.</p><p>The studio views (frame browser, "
             "raw / restored / fine-tuned segmentations, quality check, training) arrive with the "
             "studio issue; every stage already runs from the command line "
-            "(<code>handpose-studio --help</code>).</p>")
+            "(<code>handpose-studio --help</code>). Ctrl+Q quits.</p>")
     lab = QLabel(text)
     lab.setObjectName("summary")
     lab.setMargin(24)
     lab.setWordWrap(True)
     lab.setAlignment(Qt.AlignTop | Qt.AlignLeft)  # reads from the top at any window size
+    # paths can be selected and copied with the mouse or the keyboard
+    lab.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
+    lab.setFocusPolicy(Qt.StrongFocus)
     win.setCentralWidget(lab)
+    quit_action = QAction("Quit", win)
+    quit_action.setObjectName("quit")
+    # explicit: the platform "Quit" binding is empty on Windows and offscreen
+    quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+    quit_action.triggered.connect(win.close)
+    win.addAction(quit_action)
     win.resize(720, 320)
     return win
