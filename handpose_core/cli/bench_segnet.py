@@ -4,7 +4,7 @@ Per preset: inference milliseconds per frame at batch 1 and at batch 64 (forward
 to logits, ``torch.inference_mode``, BatchNorm folded, channels-last, the batch split
 into the preset's cache-friendly chunks as ``SegNet.predict`` does), and training
 images per second (one optimiser step -- forward, backward, AdamW -- of the stage's own
-``train_step`` on an augmented batch), each the median over repeated runs after
+``train_step`` on a batch the stage prepared), each the median over repeated runs after
 warm-up (batch 1 also reports its 10th percentile, what an otherwise idle machine
 does). Shared machines are noisy: compare medians, and mind the load average printed.
 """
@@ -98,7 +98,7 @@ def measure(preset: str, size: int, repeats: int) -> dict:
     params = sum(p.numel() for p in model.parameters())
     depth, labels = _crops(64, size)
 
-    # Training: the stage's own step on augmented batches of the stage's batch size.
+    # Training: the stage's own step on batches it prepared (TrainConfig's defaults).
     b = TRAIN_BATCH[preset]
     train_cfg = TrainConfig(batch_size=b)
     model = model.to(memory_format=torch.channels_last).train()

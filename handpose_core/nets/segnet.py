@@ -27,13 +27,14 @@ Why the 48x48 path: at 48x48 a hand's parts are a few pixels wide, so 69 % of ha
 pixels touch another part, and 95 % of the errors of a model with a single 8-map
 48x48 convolution sat on those boundary pixels (22 % error there, 2.7 % inside parts;
 2,000 held-out clean crops). Measured on the project's renders after the same
-2,500-step schedule: one 8-map conv 76.7 % per pixel (held-out clean), two 16-map
-convs 77.5 %, three 79.1 % at 0.9x the training speed, four 79.1 % (slower), three
-24-map 79.0 % (0.77x speed); two 16-map convs and a 3x3 head instead of the 1x1 one 79.0 % at 0.7x speed;
-learned pixel-shuffle upsampling instead of bilinear 75.4 %. Earlier, at equal
-training time, a wider encoder (16/48/96 maps) did worse: on a CPU, more optimiser
-steps beat encoder capacity (see ``training/segmentation.py``). Checkpoints saved
-before ``full_depth`` existed rebuild with their single 8-map convolution.
+2,500-step schedule (with the augmentation then on by default): one 8-map conv 76.7 %
+per pixel (held-out clean), two 16-map convs 77.5 %, three 79.1 % at 0.9x the training
+speed, four 79.1 % (slower), three 24-map 79.0 % (0.77x speed); two 16-map convs and a
+3x3 head instead of the 1x1 one 79.0 % at 0.7x speed; learned pixel-shuffle upsampling
+instead of bilinear 75.4 %. Earlier, at equal training time, a wider encoder (16/48/96
+maps) did worse: on a CPU, more optimiser steps beat encoder capacity (see
+``training/segmentation.py``). Checkpoints saved before ``full_depth`` existed rebuild
+with their single 8-map convolution.
 
 Inputs: channel "depth" is the crop itself (float32 in [-1, 1], +1 = background);
 channel "lcn" is its local contrast normalisation (Gaussian window, kernel 9 as in the

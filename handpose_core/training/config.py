@@ -40,7 +40,11 @@ class TrainConfig:
     in-plane rotation up to ``rotate_deg`` degrees about the crop centre (nearest
     neighbour, so depth and labels stay aligned; no flips: a left hand is not a right
     hand), and a depth offset of up to ``depth_jitter`` (normalised units) on hand
-    pixels, standing in for errors of the crop centre's depth.
+    pixels, standing in for errors of the crop centre's depth. All three are off by
+    default: the synthetic renders already cover every roll, and their crops are cut
+    around the ground-truth palm centre as every later crop is, so on the project's
+    renders augmentation only cost accuracy (see ``training/segmentation.py``); turn
+    them on for data that lacks that variety.
     ``background_weight`` scales the loss of ground-truth background pixels.
 
     ``val_every`` > 0 validates every that many steps as well as after each epoch;
@@ -63,9 +67,9 @@ class TrainConfig:
     lr_decay: float = 1e-5
     seed: int = 0
     max_samples: int = 0
-    shift_px: float = 3.0
-    rotate_deg: float = 15.0
-    depth_jitter: float = 0.05
+    shift_px: float = 0.0
+    rotate_deg: float = 0.0
+    depth_jitter: float = 0.0
     background_weight: float = 0.2
     val_every: int = 0
     val_max: int = 2000
