@@ -17,13 +17,11 @@ Augmentation is off because it cost accuracy on both. The renders already cover 
 roll, and every crop the project cuts (synthetic, demo, NYU) is a cube around the
 ground-truth palm centre, so shifting, rotating (nearest neighbour: jagged part
 boundaries) and depth-offsetting crops only moved the training data away from what the
-network is tested on. Same
-2,500-step schedule, held-out clean per pixel: shift 3 px + rotation 15 deg + depth
-offset 0.05 (the earlier default) 78.6 %, without the rotation 79.3 %, shift alone
-79.7 %, depth offset alone 81.8 %, none 82.0 %: the shift costs most (likely because
-the palm centre's fixed place in the crop is information the network uses). 6 epochs
-with all three:
-83.8 % clean, 51.4 % real-like; none: 85.9 % and 66.8 %.
+network is tested on. Same 2,500-step schedule, held-out clean per pixel: shift 3 px +
+rotation 15 deg + depth offset 0.05 (the earlier default) 78.6 %, without the rotation
+79.3 %, shift alone 79.7 %, depth offset alone 81.8 %, none 82.0 %: the shift costs most
+(likely because the palm centre's fixed place in the crop is information the network
+uses). 6 epochs with all three: 83.8 % clean, 51.4 % real-like; none: 85.9 % and 66.8 %.
 
 Earlier measurements on the project's renders: at equal time, unique crops did no
 better than repeated ones (optimiser steps, not data, are the limit), background
