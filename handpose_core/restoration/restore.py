@@ -171,18 +171,17 @@ def pool_candidates(dictionary: Dictionary, cand: np.ndarray, frame: np.ndarray,
 
 def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
               centers: np.ndarray, ids: np.ndarray, dist: np.ndarray, stride: int,
-              rounds: int, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+              rounds: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Refine matches with their neighbours' (PatchMatch-style propagation).
 
     Each round re-ranks every query's match against its 8 grid neighbours' current
     matches, shifted as in :func:`pool_candidates`, by :func:`.patches.match_key`, so
     distances never grow. ``frame`` (Q,) says which map each query belongs to,
-    ``centers`` (Q, 2) its pixel, ``size`` the map side (default: from ``centers``).
+    ``centers`` (Q, 2) its pixel, ``size`` the map side.
     """
     if dictionary.where is None or dictionary.sources is None or rounds <= 0 \
             or len(ids) == 0:
         return ids, dist
-    size = int(centers.max()) + 1 if size is None else int(size)
     for _ in range(rounds):
         cand = pool_candidates(dictionary, ids[:, None], frame, centers, size, stride, 1)
         new_ids, dist = dictionary.rerank(queries, cand)

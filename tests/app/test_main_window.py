@@ -22,7 +22,7 @@ def test_window_summarises_project(qtbot, tmp_path):
 
 def test_summary_text_is_selectable_and_ctrl_q_closes(qtbot, tmp_path):
     """Real mouse and key events: the project path can be selected and copied, and the
-    standard Quit shortcut closes the window."""
+    Ctrl+Q shortcut closes the window."""
     uvd = np.full((1, 36, 3), 500.0)
     write_nyu_split(tmp_path / "nyu", "test", [np.full((480, 640), 2001, np.uint16)], uvd, uvd)
     p = Project.create(tmp_path / "proj", tmp_path / "nyu", kind="nyu")
