@@ -52,6 +52,7 @@ def build_window(project):
     lab.setObjectName("summary")
     lab.setMargin(24)
     lab.setWordWrap(True)
+    lab.setMaximumWidth(760)  # lines of readable length when the window is wide
     lab.setAlignment(Qt.AlignTop | Qt.AlignLeft)  # reads from the top at any window size
     # paths can be selected and copied with the mouse or the keyboard
     lab.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
