@@ -149,3 +149,30 @@ def load_segnet(path: str | os.PathLike, *, device: str | torch.device = "cpu"):
     model.to(device).eval()
     meta = {k: ck.get(k) for k in ("metrics", "epoch", "step", "created", "torch", "extra")}
     return model, config, meta
+
+
+def load_regnet(path: str | os.PathLike, *, variant: str | None = None,
+                device: str | torch.device = "cpu"):
+    """Load a joint regression network f_r: ``(model in eval mode, RegNetConfig, meta)``.
+
+    ``variant`` (a, b, c, d): refuse, with a ``ValueError`` naming the file, a model
+    trained as another variant (its inputs and crops differ). Other errors as in
+    :func:`load_checkpoint` (a segmentation network's checkpoint is refused by its
+    architecture name).
+    """
+    from ..nets.regnet import ARCHITECTURE, RegNetConfig, build_regnet
+
+    ck = load_checkpoint(path, architecture=ARCHITECTURE)
+    try:
+        config = RegNetConfig.from_dict(ck["config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: invalid regression network config ({e})") from e
+    if variant is not None and config.variant != variant:
+        raise ValueError(f"{path}: holds an f_r of variant '{config.variant}', expected variant "
+                         f"'{variant}' (train it with 'train train-reg --variant {variant}')")
+    model = build_regnet(config)
+    state = {k: v for k, v in ck["model"].items() if not k.startswith("guidance_head.")}
+    load_state(model, state, path)
+    model.to(device).eval()
+    meta = {k: ck.get(k) for k in ("metrics", "epoch", "step", "created", "torch", "extra")}
+    return model, config, meta

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handpose_core.camera import NYU_CAMERA, NO_RETURN
+from handpose_core.camera import NO_RETURN, NYU_CAMERA
 from handpose_core.datasets.crop import center_of_mass, crop_transform
 from handpose_core.datasets.nyu import read_depth
 from handpose_core.detection import DetectSettings, NoHandError, detect_center, detect_hand

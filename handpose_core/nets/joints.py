@@ -1,0 +1,149 @@
+"""Joint prediction with a project's trained f_r: crops -> full-frame u, v, d.
+
+:class:`JointPredictor` holds what one variant of Table 4 needs at test time -- its
+f_r, the f_s whose segmentation feeds it (variants c and d), and for the cascade (b) the
+first step -- and maps depth frames with hand centres to 14 joints ``(N, 14, 3)``
+(u px, v px, d mm). The stages, ``evaluate``, ``predict`` and the pipeline benchmark all
+predict through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.crop import crop_depth, crop_transform
+from ..progress import check_cancel
+from .regnet import VARIANTS, RegNet, target_to_uvd
+
+PALM_14 = 13
+"""The palm centre in the 14-joint order."""
+
+_META = {v: f"regnet_{v}" for v in VARIANTS}
+
+
+def regnet_path(project, variant: str) -> Path | None:
+    """The project's f_r checkpoint of ``variant`` (None until train-reg ran for it)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
+    rel = project.get_meta(_META[variant])
+    if not rel:
+        return None
+    p = Path(rel)
+    return p if p.is_absolute() else project.root / p
+
+
+def set_regnet_path(project, variant: str, path: str | os.PathLike) -> None:
+    """Make ``path`` the project's f_r of ``variant`` (stored relative to the project)."""
+    p = Path(path)
+    try:
+        rel = os.path.relpath(p, project.root)
+    except ValueError:
+        rel = str(p.resolve())
+    project.set_meta(_META[variant], rel if not rel.startswith("..") else str(p.resolve()))
+
+
+def trained_variants(project) -> list[str]:
+    """Variants with a trained f_r in the project, in Table 4 order."""
+    return [v for v in VARIANTS if regnet_path(project, v) is not None]
+
+
+@dataclass
+class JointPredictor:
+    """f_r of one variant with what it needs: ``segnet`` (c, d), ``first`` and
+    ``first_cube_mm`` (b: the first step and its crop cube; ``cube_mm`` is then the
+    refinement's tighter cube)."""
+
+    regnet: RegNet
+    cube_mm: float
+    segnet: object | None = None
+    first: RegNet | None = None
+    first_cube_mm: float = 0.0
+
+    @property
+    def variant(self) -> str:
+        return self.regnet.config.variant
+
+    @property
+    def size(self) -> int:
+        return self.regnet.config.in_size
+
+    @classmethod
+    def for_project(cls, project, variant: str) -> JointPredictor:
+        """Load the project's trained ``variant``; ``ValueError`` when it is not trained
+        (or a model it needs is missing), naming the command that makes it."""
+        from ..training.checkpoint import load_regnet
+        from .inference import load_segnet_model, segnet_path
+
+        path = regnet_path(project, variant)
+        if path is None:
+            raise ValueError(f"{project.root}: no f_r of variant '{variant}' yet; run "
+                             f"'handpose-studio train train-reg --project {project.root} "
+                             f"--variant {variant}'")
+        model, _, _ = load_regnet(path, variant=variant)
+        segnet, first, first_cube = None, None, 0.0
+        cube = project.cube_mm
+        if variant in ("c", "d"):
+            which = "pretrained" if variant == "c" else "finetuned"
+            sp = segnet_path(project, which)
+            if sp is None:
+                raise ValueError(f"{project.root}: variant d needs the fine-tuned f_s; run "
+                                 "'handpose-studio train finetune-seg' first")
+            segnet = load_segnet_model(sp)
+        if variant == "b":
+            info_p = path.parent / "cascade.json"
+            try:
+                info = json.loads(info_p.read_text())
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{info_p}: cascade description missing or unreadable ({e})") \
+                    from None
+            first, _, _ = load_regnet(info["first"] if Path(info["first"]).is_absolute()
+                                      else project.root / info["first"], variant="a")
+            first_cube, cube = float(info["first_cube_mm"]), float(info["cube_mm"])
+        return cls(model, cube, segnet, first, first_cube)
+
+    # ------------------------------------------------------------------ prediction
+    def predict_crops(self, crops: np.ndarray, tfs: np.ndarray, *, model: RegNet | None = None,
+                      batch: int = 256) -> np.ndarray:
+        """One network step on crops ``(N, S, S)`` with transforms ``(N, 11)`` ->
+        full-frame ``(N, 14, 3)`` u, v, d (segmenting first for variants c, d)."""
+        model = model or self.regnet
+        labels = None
+        if model.config.segmented:
+            labels, _ = self.segnet.predict(np.asarray(crops, np.float32), batch=batch,
+                                            probabilities=False)
+        return target_to_uvd(model.predict(crops, labels, batch=batch), tfs)
+
+    def predict_frames(self, depths, centres: np.ndarray, *, batch: int = 64, progress=None,
+                       cancel=None) -> np.ndarray:
+        """Depth frames (a sequence of ``(480, 640)`` uint16 mm, or a callable ``i ->
+        frame`` with ``len(centres)`` frames) and hand centres ``(N, 3)`` (u, v, d) ->
+        ``(N, 14, 3)`` full-frame u, v, d."""
+        centres = np.asarray(centres, np.float64)
+        n = len(centres)
+        get = depths if callable(depths) else (lambda i: depths[i])
+        out = np.empty((n, 14, 3), np.float64)
+        for s in range(0, n, batch):
+            check_cancel(cancel)
+            idx = range(s, min(n, s + batch))
+            frames = [get(i) for i in idx]
+            out[s:s + len(frames)] = self._predict_batch(frames, centres[s:s + len(frames)])
+            if progress is not None:
+                progress(s + len(frames), n, "predicting joints")
+        return out
+
+    def _predict_batch(self, frames, centres) -> np.ndarray:
+        if self.first is not None:  # cascade: step 1 on the standard crop
+            uvd1 = self._step(frames, centres, self.first, self.first_cube_mm)
+            centres = uvd1[:, PALM_14]
+        return self._step(frames, centres, self.regnet, self.cube_mm)
+
+    def _step(self, frames, centres, model: RegNet, cube: float) -> np.ndarray:
+        s = model.config.in_size
+        tfs = [crop_transform(c, cube, s) for c in centres]
+        crops = np.stack([crop_depth(f, tf) for f, tf in zip(frames, tfs)])
+        return self.predict_crops(crops, np.stack([tf.to_array() for tf in tfs]), model=model)

@@ -1,0 +1,281 @@
+"""The joint regression network f_r: depth crop (+ part segmentation) -> 14 joints in 3D.
+
+Figure 4 of Neverova et al., built from one frozen :class:`RegNetConfig`:
+
+- a **trunk** on the depth crop: convolution c1 (``channels`` maps, 3x3), 2x2 max
+  pooling to S/2 x S/2, ``convs - 1`` further 3x3 convolutions at that size (BatchNorm +
+  ReLU) and 2x2 max pooling to S/4 x S/4; :meth:`RegNet.features` returns its maps (the
+  hook a guidance head plugs onto);
+- per joint j a **region of interest**: the pixels of the parts nearest that joint
+  (:data:`handpose_core.parts.JOINT_PARTS_14`; the wrist joints, which have no part of
+  their own, take the palm), morphologically opened (3x3 erosion then dilation, so that
+  stray pixels of a noisy segmentation do not count), max-pooled to the trunk's
+  resolution (S/4). Where a joint's opened mask is empty the unopened one is used, and where
+  that is empty too the hand silhouette;
+- per joint the masked maps and the full maps (2 x ``channels``) go through an
+  **Inception-like module** (a 1x1 and a 3x3 branch of ``inception`` / 2 maps each),
+  2x2 max pooling, a **fully connected layer** of ``hidden`` units and an output of 3
+  numbers. Every joint has its own weights (the paper found separate per-joint networks
+  better than shared ones); they run as grouped convolutions and batched matrix products.
+
+Variants (the rows of Table 4): ``a`` direct regression from depth only -- the same
+network with every joint's mask the hand silhouette (depth < background), so that the
+ablation changes the segmentation input and nothing else; ``b`` the cascade's
+refinement step (same as ``a``, on a tighter crop around the first step's palm
+centre); ``c`` / ``d`` masks from the synthetic-only / fine-tuned f_s.
+
+Coordinates: outputs are per joint (gx, gy, z): gx, gy are the crop pixel position in
+``grid_sample``'s normalised convention (``(2 x + 1) / S - 1``, x the crop pixel
+coordinate of :class:`~handpose_core.datasets.crop.CropTransform`), z the crop's
+normalised depth (-1..1 over the cube). :func:`uvd_to_target` and
+:func:`target_to_uvd` convert exactly to and from full-frame u, v (px), d (mm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..datasets.crop import CropTransform
+from ..parts import JOINT_PARTS_14, NUM_CLASSES
+
+ARCHITECTURE = "regnet"
+VARIANTS = ("a", "b", "c", "d")
+VARIANT_TITLES = {"a": "direct regression (depth only)",
+                  "b": "cascade (refined on a tighter crop)",
+                  "c": "f_r with the synthetic-only f_s",
+                  "d": "f_r with the fine-tuned f_s (full method)"}
+SEGMENTED = ("c", "d")
+"""Variants whose masks come from a segmentation; the others use the silhouette."""
+
+PALM = 1
+"""Part id of the palm: the region of interest of the wrist joints."""
+
+
+@dataclass(frozen=True)
+class RegNetConfig:
+    """Architecture of f_r (see the module docstring).
+
+    ``variant``: a, b, c or d (stored in checkpoints: a model of one variant is never
+    loaded as another); ``in_size``: crop side S (a multiple of 8); ``channels``: trunk maps (paper
+    32); ``convs``: trunk convolutions (paper 1); ``inception``: maps out of each joint's
+    Inception module, split evenly between its 1x1 and 3x3 branches (paper 8-16);
+    ``hidden``: units of each joint's fully connected layer (paper 1200);
+    ``dropout``: before the output layer; ``open_size``: side of the opening's square
+    structuring element (1 disables the opening).
+    """
+
+    variant: str = "d"
+    in_size: int = 48
+    num_joints: int = 14
+    num_classes: int = NUM_CLASSES
+    channels: int = 32
+    convs: int = 2
+    inception: int = 16
+    hidden: int = 256
+    dropout: float = 0.0
+    open_size: int = 3
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown f_r variant {self.variant!r}; expected one of {VARIANTS}")
+        if self.in_size < 16 or self.in_size % 8:
+            raise ValueError(f"f_r in_size must be a multiple of 8 >= 16, got {self.in_size}")
+        if self.num_joints != len(JOINT_PARTS_14):
+            raise ValueError(f"f_r regresses {len(JOINT_PARTS_14)} joints, got {self.num_joints}")
+        if min(self.channels, self.convs, self.hidden) < 1 or self.inception < 2 \
+                or self.inception % 2:
+            raise ValueError("f_r channels, convs, hidden must be >= 1 and inception even >= 2")
+        if not 0.0 <= self.dropout < 1.0 or self.open_size < 1 or self.open_size % 2 == 0:
+            raise ValueError("f_r dropout must be in [0, 1) and open_size odd >= 1")
+
+    @property
+    def segmented(self) -> bool:
+        """Whether the masks come from part labels (c, d) or the silhouette (a, b)."""
+        return self.variant in SEGMENTED
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RegNetConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown RegNetConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+def _part_lut(num_classes: int) -> torch.Tensor:
+    """``(J, num_classes)`` float: 1 where a part belongs to a joint's region."""
+    lut = torch.zeros(len(JOINT_PARTS_14), num_classes)
+    for j, parts in enumerate(JOINT_PARTS_14):
+        for p in (parts or (PALM,)):
+            lut[j, p] = 1.0
+    return lut
+
+
+class RegNet(nn.Module):
+    """f_r. ``forward(depth (B, 1, S, S), labels (B, S, S) int64 or None) -> (B, J, 3)``.
+
+    ``labels`` are needed by the segmented variants (c, d) and ignored by a, b.
+    ``guidance_head``: an optional module on :meth:`features` (see
+    :meth:`forward_features`); it is part of the model's state when set.
+    """
+
+    architecture = ARCHITECTURE
+
+    def __init__(self, config: RegNetConfig):
+        super().__init__()
+        self.config = c = config
+        layers: list[nn.Module] = [nn.Conv2d(1, c.channels, 3, padding=1, bias=False),
+                                   nn.BatchNorm2d(c.channels), nn.ReLU(inplace=True),
+                                   nn.MaxPool2d(2)]
+        for _ in range(c.convs - 1):
+            layers += [nn.Conv2d(c.channels, c.channels, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(c.channels), nn.ReLU(inplace=True)]
+        layers.append(nn.MaxPool2d(2))
+        self.trunk = nn.Sequential(*layers)
+        j, cin, half = c.num_joints, 2 * c.channels, c.inception // 2
+        self.branch1 = nn.Conv2d(j * cin, j * half, 1, groups=j)
+        self.branch3 = nn.Conv2d(j * cin, j * half, 3, padding=1, groups=j)
+        side = c.in_size // 8
+        n_in = c.inception * side * side
+        self.fc_w = nn.Parameter(torch.empty(j, n_in, c.hidden))
+        self.fc_b = nn.Parameter(torch.zeros(j, c.hidden))
+        self.out_w = nn.Parameter(torch.empty(j, c.hidden, 3))
+        self.out_b = nn.Parameter(torch.zeros(j, 3))
+        # nn.Linear's default initialisation, per joint: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        nn.init.uniform_(self.fc_w, -n_in ** -0.5, n_in ** -0.5)
+        nn.init.uniform_(self.out_w, -c.hidden ** -0.5, c.hidden ** -0.5)
+        self.dropout = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
+        self.register_buffer("lut", _part_lut(c.num_classes), persistent=False)
+        self.guidance_head: nn.Module | None = None
+
+    # ------------------------------------------------------------------ pieces
+    def features(self, depth: torch.Tensor) -> torch.Tensor:
+        """Trunk maps ``(B, channels, S/4, S/4)`` of depth crops ``(B, 1, S, S)``: the
+        intermediate feature map a guidance head (HandMap's GMS) plugs onto."""
+        s = self.config.in_size
+        if depth.dim() != 4 or depth.shape[1] != 1 or depth.shape[-1] != s \
+                or depth.shape[-2] != s:
+            raise ValueError(f"f_r expects (B, 1, {s}, {s}) depth crops, got {tuple(depth.shape)}")
+        return self.trunk(depth)
+
+    def joint_masks(self, depth: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """``(B, J, S/4, S/4)`` float regions of interest (see the module docstring)."""
+        sil = (depth < 1.0).float()  # (B, 1, S, S)
+        j = self.config.num_joints
+        if not self.config.segmented:
+            m = sil.expand(-1, j, -1, -1)
+        else:
+            if labels is None:
+                raise ValueError(f"f_r variant {self.config.variant} needs part labels")
+            lab = labels.long().clamp(0, self.config.num_classes - 1)
+            raw = self.lut.t()[lab].permute(0, 3, 1, 2)  # (B, J, S, S)
+            k = self.config.open_size
+            m = raw
+            if k > 1:
+                p = k // 2
+                eroded = -F.max_pool2d(-raw, k, 1, p)
+                m = F.max_pool2d(eroded, k, 1, p)
+            has = m.amax((2, 3), keepdim=True) > 0
+            m = torch.where(has, m, raw)
+            has = m.amax((2, 3), keepdim=True) > 0
+            m = torch.where(has, m, sil.expand_as(m))
+        return F.max_pool2d(m, 4)
+
+    def forward_features(self, depth: torch.Tensor, labels: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(joints (B, J, 3), trunk features (B, C, S/4, S/4))``: what a guidance
+        loss needs besides the joint loss."""
+        c = self.config
+        feats = self.features(depth)
+        masks = self.joint_masks(depth, labels)  # (B, J, h, w)
+        b, ch, h, w = feats.shape
+        j = c.num_joints
+        masked = feats.unsqueeze(1) * masks.unsqueeze(2)  # (B, J, C, h, w)
+        x = torch.cat([masked, feats.unsqueeze(1).expand(-1, j, -1, -1, -1)], dim=2)
+        x = x.reshape(b, j * 2 * ch, h, w)
+        half = c.inception // 2
+        y = torch.cat([self.branch1(x).view(b, j, half, h, w),
+                       self.branch3(x).view(b, j, half, h, w)], dim=2)
+        y = F.max_pool2d(F.relu(y).view(b, j * c.inception, h, w), 2)
+        y = y.view(b, j, -1)
+        hid = F.relu(torch.einsum("bjf,jfh->bjh", y, self.fc_w) + self.fc_b)
+        out = torch.einsum("bjh,jho->bjo", self.dropout(hid), self.out_w) + self.out_b
+        return out, feats
+
+    def forward(self, depth: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_features(depth, labels)[0]
+
+    def attach_guidance(self, head: nn.Module | None) -> None:
+        """Plug a guidance head onto :meth:`features` (None removes it). It becomes part
+        of the model: trained with it and saved in its checkpoints."""
+        self.guidance_head = head
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def predict(self, depth_crops: np.ndarray, labels: np.ndarray | None = None, *,
+                batch: int = 256) -> np.ndarray:
+        """``(N, S, S)`` float32 crops (+ ``(N, S, S)`` uint8 labels) -> ``(N, J, 3)``
+        float64 targets (crop coordinates; see :func:`target_to_uvd`). Eval mode."""
+        a = np.asarray(depth_crops, np.float32)
+        if a.ndim != 3:
+            raise ValueError(f"f_r predict expects (N, S, S) crops, got shape {a.shape}")
+        if self.config.segmented and labels is None:
+            raise ValueError(f"f_r variant {self.config.variant} needs part labels")
+        self.eval()
+        out = np.empty((a.shape[0], self.config.num_joints, 3), np.float64)
+        dev = self.device
+        with torch.inference_mode():
+            for s in range(0, a.shape[0], batch):
+                x = torch.from_numpy(a[s:s + batch].copy()).unsqueeze(1).to(dev)
+                lab = None
+                if labels is not None and self.config.segmented:
+                    lab = torch.from_numpy(np.asarray(labels[s:s + batch], np.int64)).to(dev)
+                out[s:s + batch] = self(x, lab).double().cpu().numpy()
+        return out
+
+
+def build_regnet(config: RegNetConfig) -> RegNet:
+    """A freshly initialised f_r for ``config`` (float32, CPU, training mode)."""
+    if not isinstance(config, RegNetConfig):
+        raise TypeError(f"build_regnet needs a RegNetConfig, got {type(config).__name__}")
+    return RegNet(config)
+
+
+# ----------------------------------------------------------------------------- coordinates
+
+def uvd_to_target(uvd: np.ndarray, tfs: np.ndarray) -> np.ndarray:
+    """Full-frame joints ``(N, J, 3)`` (u, v px, d mm) and crop transforms ``(N, 11)`` ->
+    f_r targets ``(N, J, 3)`` float32 (see the module docstring)."""
+    uvd, tfs = np.asarray(uvd, np.float64), np.asarray(tfs, np.float64)
+    out = np.empty(uvd.shape, np.float32)
+    for i in range(len(uvd)):
+        tf = CropTransform.from_array(tfs[i])
+        c = tf.frame_to_crop(uvd[i])
+        out[i, :, 0] = (2 * c[:, 0] + 1) / tf.size - 1
+        out[i, :, 1] = (2 * c[:, 1] + 1) / tf.size - 1
+        out[i, :, 2] = c[:, 2]
+    return out
+
+
+def target_to_uvd(target: np.ndarray, tfs: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`uvd_to_target`: ``(N, J, 3)`` -> full-frame u, v, d float64."""
+    target, tfs = np.asarray(target, np.float64), np.asarray(tfs, np.float64)
+    out = np.empty(target.shape, np.float64)
+    for i in range(len(target)):
+        tf = CropTransform.from_array(tfs[i])
+        c = np.empty(target[i].shape)
+        c[:, 0] = ((target[i, :, 0] + 1) * tf.size - 1) / 2
+        c[:, 1] = ((target[i, :, 1] + 1) * tf.size - 1) / 2
+        c[:, 2] = target[i, :, 2]
+        out[i] = tf.crop_to_frame(c)
+    return out

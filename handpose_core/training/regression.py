@@ -1,0 +1,169 @@
+"""Stage core for f_r: train the joint regression network on cropped frames.
+
+:class:`RegressionTask` is the f_r stage for :func:`engine.run_stage`: L2 loss on the
+joint targets of :func:`handpose_core.nets.regnet.uvd_to_target`, optional in-plane
+rotation / shift / depth-offset augmentation applied to the crop, its part labels and
+its joints alike (``TrainConfig.rotate_deg``, ``shift_px``, ``depth_jitter``), and
+validation in millimetres (``val_mm``: mean 3D joint error on the held-out frames;
+``val_score = -val_mm`` selects ``best.pt``).
+
+**Guidance hook** (HandMap's dense guidance maps). A :class:`GuidanceHook` brings a head
+that reads :meth:`RegNet.features` and its own loss; the task attaches the head to the
+model (so the optimiser trains it and checkpoints keep it) and adds
+``weight * hook.loss(head(features), hook.targets(...))`` to the joint loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..camera import NYU_CAMERA
+from ..nets.regnet import ARCHITECTURE, RegNet, target_to_uvd
+from ..progress import check_cancel
+from .config import TrainConfig
+
+REG_TRAIN = TrainConfig(epochs=40, batch_size=32, optimizer="adam", lr=1e-3, weight_decay=0.0,
+                        schedule="cosine", warmup_steps=50, final_lr_fraction=0.02,
+                        rotate_deg=0.0, shift_px=0.0, depth_jitter=0.0,
+                        background_weight=1.0, val_max=500)
+"""Default training of f_r: Adam (as the paper), cosine decay."""
+
+
+class GuidanceHook(Protocol):
+    """A dense-guidance module for f_r (built by ``handpose_core.guidance``).
+
+    ``head``: module mapping trunk features ``(B, C, S/4, S/4)`` to guidance maps;
+    ``weight``: factor of its loss; ``targets(joints, labels, depth)``: the target maps
+    of a batch as a tensor, from its (augmented) joints ``(B, J, 3)`` in f_r target
+    coordinates, part labels ``(B, S, S)`` int64 and depth crops ``(B, 1, S, S)``;
+    ``loss(pred, target)``: a scalar tensor.
+    """
+
+    head: nn.Module
+    weight: float
+
+    def targets(self, joints: torch.Tensor, labels: torch.Tensor,
+                depth: torch.Tensor) -> torch.Tensor: ...
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class Batch:
+    depth: torch.Tensor    # (B, 1, S, S) float32
+    labels: torch.Tensor   # (B, S, S) int64 (zeros when the variant needs none)
+    target: torch.Tensor   # (B, J, 3) float32
+
+
+def augment(depth, labels, target, rng: np.random.Generator, config: TrainConfig) -> Batch:
+    """Rotate (about the crop centre), shift and depth-offset crops, labels and joints
+    together. ``depth`` (B, S, S) float32, ``labels`` (B, S, S) uint8, ``target``
+    (B, J, 3) float32 (f_r coordinates) -> a :class:`Batch`."""
+    x = torch.from_numpy(np.ascontiguousarray(depth, np.float32)).unsqueeze(1)
+    y = torch.from_numpy(np.ascontiguousarray(labels)).long()
+    t = torch.from_numpy(np.ascontiguousarray(target, np.float32)).clone()
+    b, s = x.shape[0], x.shape[-1]
+    ang = np.deg2rad(rng.uniform(-config.rotate_deg, config.rotate_deg, b))
+    shift = rng.uniform(-config.shift_px, config.shift_px, (b, 2)) * 2.0 / s
+    offset = rng.uniform(-config.depth_jitter, config.depth_jitter, b)
+    if config.rotate_deg > 0 or config.shift_px > 0:
+        c, sn = np.cos(ang), np.sin(ang)
+        a = np.stack([np.stack([c, -sn], 1), np.stack([sn, c], 1)], 1)  # (B, 2, 2)
+        theta = torch.tensor(np.concatenate([a, shift[:, :, None]], 2), dtype=torch.float32)
+        grid = F.affine_grid(theta, [b, 1, s, s], align_corners=False)
+        both = torch.cat([x - 1.0, y.unsqueeze(1).float()], 1)
+        both = F.grid_sample(both, grid, mode="nearest", padding_mode="zeros",
+                             align_corners=False)
+        x, y = both[:, :1] + 1.0, both[:, 1].round().long()
+        # output p samples input A p + t: a joint at input q moves to A^-1 (q - t)
+        ainv = torch.tensor(np.linalg.inv(a), dtype=torch.float32)
+        q = t[:, :, :2] - torch.tensor(shift, dtype=torch.float32)[:, None, :]
+        t[:, :, :2] = torch.einsum("bij,bkj->bki", ainv, q)
+    if config.depth_jitter > 0:
+        off = torch.tensor(offset, dtype=torch.float32)
+        fg = x < 1.0
+        x = torch.where(fg, (x + off.view(b, 1, 1, 1)).clamp(-1.0, 0.999), x)
+        t[:, :, 2] += off.view(b, 1)
+    return Batch(x, y, t)
+
+
+class RegressionTask:
+    """The f_r training stage for :func:`engine.run_stage`.
+
+    ``depth`` (N, S, S) float32 crops, ``labels`` (N, S, S) uint8 (f_s maps, or None for
+    the silhouette variants), ``target`` (N, J, 3) float32, ``tfs`` (N, 11) crop
+    transforms and ``gt_uvd`` (N, J, 3) full-frame joints for validation in mm.
+    """
+
+    architecture = ARCHITECTURE
+    select_metric = "val_score"
+
+    def __init__(self, model: RegNet, depth, labels, target, tfs, gt_uvd, train_idx, val_idx,
+                 config: TrainConfig, describe: dict, stage: str,
+                 guidance: GuidanceHook | None = None):
+        self.model, self.model_config = model, model.config
+        self.depth = depth
+        self.labels = labels if labels is not None else np.zeros(depth.shape, np.uint8)
+        self.target, self.tfs, self.gt_uvd = target, tfs, gt_uvd
+        self.train_idx, self.val_idx = np.asarray(train_idx), np.asarray(val_idx)
+        self.config, self.stage, self._describe = config, stage, describe
+        self.guidance = guidance
+        if guidance is not None:
+            model.attach_guidance(guidance.head)
+        self.images_per_batch = min(config.batch_size, len(self.train_idx))
+        self.steps_per_epoch = max(1, len(self.train_idx) // config.batch_size)
+
+    def describe(self) -> dict:
+        return {**self._describe, "train": len(self.train_idx), "val": len(self.val_idx),
+                "guidance": None if self.guidance is None else type(self.guidance).__name__}
+
+    def batches(self, epoch: int, start: int):
+        cfg = self.config
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(self.train_idx)
+        bs = min(cfg.batch_size, len(order))
+        for k in range(start, self.steps_per_epoch):
+            idx = np.sort(order[k * bs:(k + 1) * bs])
+            rng = np.random.default_rng([cfg.seed, epoch, k, 2])
+            yield augment(self.depth[idx], self.labels[idx], self.target[idx], rng, cfg)
+
+    def train_step(self, model, batch: Batch, cancel) -> float:
+        check_cancel(cancel)
+        dev = next(model.parameters()).device
+        x, lab, t = batch.depth.to(dev), batch.labels.to(dev), batch.target.to(dev)
+        pred, feats = model.forward_features(x, lab)
+        loss = F.mse_loss(pred, t)
+        if self.guidance is not None and model.guidance_head is not None:
+            g = self.guidance
+            loss = loss + g.weight * g.loss(model.guidance_head(feats), g.targets(t, lab, x))
+        loss.backward()
+        return float(loss.detach())
+
+    def predict_uvd(self, model, idx, cancel=None) -> np.ndarray:
+        """Full-frame predictions ``(len(idx), J, 3)`` of samples ``idx``."""
+        model.eval()
+        out = []
+        step = max(1, self.config.val_batch)
+        for s in range(0, len(idx), step):
+            check_cancel(cancel)
+            sel = idx[s:s + step]
+            out.append(model.predict(self.depth[sel], self.labels[sel]))
+        pred = np.concatenate(out) if out else np.zeros((0, model.config.num_joints, 3))
+        return target_to_uvd(pred, self.tfs[idx])
+
+    def validate(self, model, cancel) -> dict:
+        if len(self.val_idx) == 0:
+            return {}
+        uvd = self.predict_uvd(model, self.val_idx, cancel)
+        gt = self.gt_uvd[self.val_idx]
+        e = np.linalg.norm(NYU_CAMERA.uvd_to_xyz(uvd) - NYU_CAMERA.uvd_to_xyz(gt), axis=-1)
+        px = np.linalg.norm(uvd[..., :2] - gt[..., :2], axis=-1)
+        mm = float(e.mean())
+        return {"val_mm": mm, "val_px": float(px.mean()),
+                "val_score": -mm if math.isfinite(mm) else -math.inf}
