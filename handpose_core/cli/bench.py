@@ -11,6 +11,8 @@ TARGETS = (
      "segmentation network presets: inference ms/frame and training images/s"),
     ("restore", "handpose_core.cli.bench_restore",
      "patchwise restoration: ms/frame, annoy vs exact agreement, build and load time"),
+    ("pipeline", "handpose_core.cli.bench_pipeline",
+     "whole inference path per frame at batch 1: hand centre, crop, f_s, f_r"),
 )
 
 

@@ -8,11 +8,17 @@ import sys
 
 def add_arguments(parser) -> None:
     parser.add_argument("--project", required=True, help="project directory")
-    parser.add_argument("--what", required=True, choices=("segmentation", "restoration"),
+    parser.add_argument("--what", required=True, choices=("segmentation", "restoration", "joints"),
                         help="segmentation: per-pixel / per-class accuracy of raw, restored and "
-                        "fine-tuned maps; restoration: the Table 2 ablation and the quality check "
-                        "(restores the labelled frames afresh, with and without integration)")
-    parser.add_argument("--split", default=None, help="restrict to a split (train/test)")
+                        "fine-tuned maps (Table 3); restoration: the Table 2 ablation and the "
+                        "quality check (restores the labelled frames afresh, with and without "
+                        "integration); joints: every trained f_r variant's 3D / 2D joint errors "
+                        "(Table 4)")
+    parser.add_argument("--split", default=None,
+                        help="restrict to a split (train/test; joints: default test)")
+    parser.add_argument("--centre", default="gt", choices=("gt", "detect"),
+                        help="joints: crop around the ground-truth palm centre or the hand "
+                        "centre detected from depth")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
@@ -26,6 +32,11 @@ def run(args) -> int:
         with Project.open(args.project) as project:
             if args.what == "segmentation":
                 rep = segmentation_report(project, args.split)
+            elif args.what == "joints":
+                from ..stages.evaluate import joints_report
+
+                rep = joints_report(project, args.split or "test", centre=args.centre,
+                                    progress=TerminalProgress("predicting"))
             else:
                 n = len(project.labelled_crops(args.split)[0])
                 print(f"restoring the {n} labelled frames with and without integration "
@@ -53,6 +64,8 @@ def print_report(rep: dict) -> None:
         if not seg.get("restored_frames"):
             print("(no restored maps for these frames yet: run 'handpose-studio train restore "
                   f"--split {seg['splits'][0]}')")
+    if rep.get("joints"):
+        print_joints(rep["joints"])
     r = rep.get("restoration")
     if not r:
         return
@@ -74,3 +87,23 @@ def print_report(rep: dict) -> None:
             print(f"  {name:<9} frames: per-pixel raw {pct(sec['raw']['per_pixel'])} -> restored "
                   f"{pct(sec['restored']['per_pixel'])} %, per-class raw "
                   f"{pct(sec['raw']['per_class'])} -> restored {pct(sec['restored']['per_class'])} %")
+
+
+def print_joints(rep: dict) -> None:
+    """Table 4: one row per trained variant, then per-joint mean errors."""
+    from ..skeleton import EVAL_SHORT
+
+    vs = rep["variants"]
+    n = next(iter(vs.values()))["frames"] if vs else 0
+    print(f"joint errors on {n} frames of split {rep['split']!r}, {rep['centre']} hand centres:")
+    print(f"{'variant':<46} {'3D mm':>7} {'median':>7} {'2D px':>6} "
+          f"{'<=20mm':>7} {'<=30mm':>7} {'<=40mm':>7}")
+    for v, r in vs.items():
+        s = r["success_max_frame"]
+        print(f"{v + ' ' + r['title']:<46} {r['mean_mm']:7.2f} {r['median_mm']:7.2f} "
+              f"{r['mean_px']:6.2f} {100 * s['20']:6.1f}% {100 * s['30']:6.1f}% "
+              f"{100 * s['40']:6.1f}%")
+    print("\nper-joint mean 3D error (mm):")
+    print(f"{'':8}" + "".join(f"{n:>7}" for n in EVAL_SHORT))
+    for v, r in vs.items():
+        print(f"{v:<8}" + "".join(f"{e:7.1f}" for e in r["per_joint_mm"]))

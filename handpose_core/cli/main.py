@@ -22,10 +22,13 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("init", "handpose_core.cli.init", "create a project from the demo set or an NYU root"),
     ("synth", "handpose_core.cli.synth", "render synthetic hands: store, NYU layout, preview"),
     ("train", "handpose_core.cli.train",
-     "run a stage of the pipeline (synthetic, pretrain-seg, build-dictionary, restore, evaluate)"),
+     "run a stage of the pipeline (synthetic, pretrain-seg, build-dictionary, restore, "
+     "finetune-seg, train-reg, evaluate)"),
     ("evaluate", "handpose_core.cli.evaluate", "measure segmentation / restoration / joints on a project"),
+    ("predict", "handpose_core.cli.predict",
+     "predict joints of a split, a depth PNG or a folder of them (community format)"),
     ("compare", "handpose_core.cli.compare", "compare prediction files against NYU ground truth"),
-    ("bench", "handpose_core.cli.bench", "measure speed: render, segnet, restore"),
+    ("bench", "handpose_core.cli.bench", "measure speed: render, segnet, restore, pipeline"),
 )
 
 

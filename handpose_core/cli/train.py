@@ -44,15 +44,17 @@ def add_arguments(parser) -> None:
             else:
                 sp.add_argument(flag, dest=f.name, type=str, default=None,
                                 help=f"{help_} (default {f.default!r})" if help_ else None)
-        if st.name == "pretrain-seg":
+        has_train = any(f.name == "train" for f in dataclasses.fields(st.settings_cls))
+        if has_train:
             sp.add_argument("--epochs", type=int, default=None, help="training epochs")
+        if st.name == "pretrain-seg":
             sp.add_argument("--export-bundle", metavar="PATH.pt",
                             help="also copy the best checkpoint to PATH.pt with a manifest "
                             "PATH.json: how resources/models/segnet_fast.pt is made")
         sp.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="set any setting"
                         + (" or training hyper-parameter (lr, batch_size, seed, ...)"
-                           if st.name == "pretrain-seg" else ""))
+                           if has_train else ""))
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -154,6 +156,20 @@ def print_result(name: str, r: dict) -> None:
               + f": accepted {r['accepted']} ({100 * r['acceptance']:.1f} %), no hand "
               f"{r['no_hand']}; barycenter score (mean per scored joint) raw "
               f"{r['mean_raw_mm']:.1f} mm, restored {r['mean_restored_mm']:.1f} mm")
+    elif name == "finetune-seg":
+        t3 = r.get("table3", {}).get("results", {})
+        print(f"fine-tuned f_s on {r['frames_used']} accepted restored frames + "
+              f"{r['synthetic_used']} synthetic crops: {r['epochs']} epochs, {r['steps']} steps, "
+              f"{r['elapsed_s']:.0f} s -> {r['checkpoint']}")
+        for k, v in t3.items():
+            print(f"  {k:<11} per pixel {100 * v['per_pixel']:.2f} %, per class "
+                  f"{100 * v['per_class']:.2f} %")
+    elif name == "train-reg":
+        t = r["test"]
+        print(f"f_r variant {r['variant']} ({r['title']}): {r['epochs']} epochs, {r['steps']} "
+              f"steps, {r['elapsed_s']:.0f} s -> {r['checkpoint']}")
+        print(f"  {t['split']} split, {t['frames']} frames, ground-truth centres: mean "
+              f"{t['mean_mm']:.2f} mm, median {t['median_mm']:.2f} mm, 2D {t['mean_px']:.2f} px")
     elif name == "evaluate":
         from .evaluate import print_report
 

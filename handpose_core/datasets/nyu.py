@@ -51,7 +51,10 @@ class Joints:
 
 
 def decode_depth(img: np.ndarray, path: str | os.PathLike = "<array>") -> np.ndarray:
-    """BGR uint8 ``(480, 640, 3)`` as read by OpenCV -> uint16 depth in mm."""
+    """BGR uint8 ``(480, 640, 3)`` as read by OpenCV -> uint16 depth in mm.
+
+    ``ValueError`` naming ``path`` when the image is not an NYU depth image: unreadable,
+    not 3 channels of 8 bits, not 640x480, or with a non-zero red channel."""
     if img is None:
         raise ValueError(f"{path}: not a readable PNG image (corrupt or truncated)")
     if img.ndim != 3 or img.shape[2] < 3 or img.dtype != np.uint8:
@@ -59,6 +62,9 @@ def decode_depth(img: np.ndarray, path: str | os.PathLike = "<array>") -> np.nda
                          f"{img.shape} {img.dtype}")
     if img.shape[:2] != DEPTH_SHAPE:
         raise ValueError(f"{path}: NYU depth must be 640x480, got {img.shape[1]}x{img.shape[0]}")
+    if img[..., 2].any():
+        raise ValueError(f"{path}: not an NYU depth image: its red channel is not zero (NYU "
+                         "depth is stored as G << 8 | B with R = 0; is this a colour frame?)")
     return (img[..., 1].astype(np.uint16) << 8) | img[..., 0]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import build_dictionary, evaluate, pretrain_seg, restore, synthetic
+from . import build_dictionary, evaluate, finetune_seg, pretrain_seg, restore, synthetic, train_reg
 from .base import RunHandle, Stage, recorded_run
 
 STAGES: tuple[Stage, ...] = (
@@ -32,6 +32,15 @@ STAGES: tuple[Stage, ...] = (
           (build_dictionary.NAME,), "raw and restored maps, barycenter scores and decisions",
           restore.headline, restore.done,
           "3. restore f_s predictions patchwise and apply the barycenter quality check"),
+    Stage(finetune_seg.NAME, "Fine-tune f_s", finetune_seg.FinetuneSegSettings, finetune_seg.run,
+          (restore.NAME,), "the fine-tuned f_s (PROJECT/models/finetune-seg), the frames used "
+          "and Table 3", finetune_seg.headline, finetune_seg.done,
+          "4. fine-tune f_s on the accepted restored maps mixed 9:1 with synthetic samples"),
+    Stage(train_reg.NAME, "Train f_r", train_reg.TrainRegSettings, train_reg.run, (),
+          "the f_r of a Table 4 variant (PROJECT/models/train-reg-<variant>) and its test "
+          "error", train_reg.headline, train_reg.done,
+          "5. train the joint regression network f_r: --variant a (direct), b (cascade), "
+          "c (synthetic-only f_s) or d (fine-tuned f_s)"),
     Stage(evaluate.NAME, "Evaluate", evaluate.EvaluateSettings, evaluate.run, (),
           "accuracy tables (segmentation, Table 2 ablation, quality check)",
           evaluate.headline, evaluate.done,

@@ -128,6 +128,59 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
     return out
 
 
+def predict_split(project, variant: str, split: str = "test", *, centre: str = "gt",
+                  progress=None, cancel=None) -> np.ndarray:
+    """``(N, 14, 3)`` u, v, d of the project's ``variant`` on the frames of ``split`` (frame
+    order), with crops around the ground-truth palm centre (``gt``) or the hand centre
+    detected from depth alone (``detect``)."""
+    from ..detection import detect_center
+    from ..nets.joints import PALM_14, JointPredictor
+
+    frames = project.frames(split)
+    if not frames:
+        raise ValueError(f"{project.root}: no frames in split {split!r}")
+    pred = JointPredictor.for_project(project, variant)
+    if centre == "gt":
+        centres = np.stack([joints_36_to_14(project.joints_uvd(f))[PALM_14] for f in frames])
+    elif centre == "detect":
+        centres = np.stack([detect_center(project.depth(f), name=f.key) for f in frames])
+    else:
+        raise ValueError(f"centre must be gt or detect, got {centre!r}")
+    return pred.predict_frames(lambda i: project.depth(frames[i]), centres, progress=progress,
+                               cancel=cancel)
+
+
+def measure_variant(project, variant: str, split: str = "test", *, centre: str = "gt",
+                    progress=None, cancel=None) -> dict:
+    """Joint errors of the project's ``variant`` on ``split``: mean / median mm, mean px,
+    per-joint mm and the max-frame success curve (0..80 mm)."""
+    from ..evaluation import evaluate_joints
+
+    uvd = predict_split(project, variant, split, centre=centre, progress=progress,
+                        cancel=cancel)
+    gt = np.stack([joints_36_to_14(project.joints_uvd(f)) for f in project.frames(split)])
+    return {**evaluate_joints(uvd, gt, name=variant).to_dict(), "centre": centre,
+            "split": split}
+
+
+def joints_report(project, split: str = "test", *, centre: str = "gt", progress=None,
+                  cancel=None) -> dict:
+    """Table 4 on the project: :func:`measure_variant` for every trained f_r variant."""
+    from ..nets.joints import regnet_path, trained_variants
+    from ..nets.regnet import VARIANT_TITLES
+
+    variants = trained_variants(project)
+    if not variants:
+        raise ValueError(f"{project.root}: no trained f_r yet; run 'handpose-studio train "
+                         "train-reg --variant a|b|c|d'")
+    out = {"split": split, "centre": centre, "variants": {}}
+    for v in variants:
+        out["variants"][v] = {"title": VARIANT_TITLES[v], "checkpoint": str(regnet_path(project, v)),
+                              **measure_variant(project, v, split, centre=centre,
+                                                progress=progress, cancel=cancel)}
+    return out
+
+
 def run(project, settings: EvaluateSettings = EvaluateSettings(), *, progress=None,
         cancel=None, on_item=None) -> dict:
     """Both reports (the restoration one when asked and a dictionary exists)."""

@@ -45,7 +45,8 @@ def small_dictionary(project):
 
 def test_stage_table_is_in_pipeline_order_and_complete():
     names = [s.name for s in STAGES]
-    assert names == ["synthetic", "pretrain-seg", "build-dictionary", "restore", "evaluate"]
+    assert names == ["synthetic", "pretrain-seg", "build-dictionary", "restore", "finetune-seg",
+                     "train-reg", "evaluate"]
     for s in STAGES:
         assert all(n in names[:names.index(s.name)] for n in s.needs), s.name
         s.settings_cls()  # every setting has a default

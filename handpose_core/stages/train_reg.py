@@ -1,0 +1,229 @@
+"""Stage ``train-reg`` (seed paper, step 5 and Table 4): the joint regression network f_r.
+
+``--variant`` picks the row of Table 4:
+
+- ``a`` direct regression from the depth crop only (f_r with the hand silhouette as
+  every joint's region of interest);
+- ``b`` the cascade: the project's variant ``a`` is the first step; a second f_r is
+  trained on tighter crops (``cascade_cube_mm``) around the first step's palm centre,
+  jittered by ``cascade_jitter_mm`` (the first step fits its own training frames better
+  than it will fit new ones); at test time it refines the first step;
+- ``c`` f_r fed by the segmentation of the synthetic-only f_s (the project's
+  pre-trained one);
+- ``d`` f_r fed by the fine-tuned f_s (stage ``finetune-seg``): the full method.
+
+It trains on the ``split`` frames' crops around the ground-truth palm centre (a seeded
+``val_fraction`` held out for choosing the best epoch), then measures the mean 3D / 2D
+joint error on the test split's frames and makes the model the project's f_r of that
+variant. ``guidance`` plugs HandMap's dense guidance head (``handpose_core.guidance``)
+onto f_r's trunk for variants a and d. A run with the same settings resumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..camera import NYU_CAMERA
+from ..datasets.crop import crop_depth, crop_transform
+from ..fileio import write_json_atomic
+from ..nets.joints import PALM_14, JointPredictor, regnet_path, set_regnet_path
+from ..nets.regnet import VARIANT_TITLES, VARIANTS, RegNetConfig, uvd_to_target
+from ..progress import check_cancel
+from ..skeleton import joints_36_to_14
+from ..training.config import TrainConfig
+from ..training.regression import REG_TRAIN
+from .base import recorded_run
+from .evaluate import measure_variant
+
+NAME = "train-reg"
+GUIDANCE = ("none", "heatmap", "euclidean", "geodesic")
+
+
+@dataclass(frozen=True)
+class TrainRegSettings:
+    variant: str = field(default="d", metadata={
+        "help": "a: direct regression, b: cascade, c: f_r + synthetic-only f_s, "
+                "d: f_r + fine-tuned f_s (Table 4)"})
+    split: str = field(default="train", metadata={"help": "frames to train on"})
+    test_split: str = field(default="test", metadata={"help": "frames to measure on"})
+    val_fraction: float = field(default=0.05, metadata={
+        "help": "share of the training frames held out to choose the best epoch"})
+    channels: int = field(default=32, metadata={"help": "f_r trunk maps (paper 32)"})
+    hidden: int = field(default=256, metadata={"help": "units of each joint's FC layer "
+                                                      "(paper 1200)"})
+    inception: int = field(default=16, metadata={"help": "maps of each joint's Inception "
+                                                         "module"})
+    cascade_cube_mm: float = field(default=200.0, metadata={
+        "help": "variant b: cube of the refinement's tighter crop (mm)"})
+    cascade_jitter_mm: float = field(default=10.0, metadata={
+        "help": "variant b: std of the noise added to the first step's centres (mm)"})
+    cascade_copies: int = field(default=3, metadata={
+        "help": "variant b: jittered crops per training frame"})
+    guidance: str = field(default="none", metadata={
+        "help": "dense guidance head on f_r's trunk (variants a, d): none, heatmap, "
+                "euclidean or geodesic"})
+    guidance_weight: float = field(default=0.1, metadata={"help": "weight of the guidance loss"})
+    run_name: str = field(default="", metadata={
+        "help": "folder under PROJECT/models (default train-reg-<variant>)"})
+    restart: bool = field(default=False, metadata={
+        "help": "train from scratch instead of resuming or re-evaluating a finished run"})
+    train: TrainConfig = field(default_factory=lambda: REG_TRAIN, metadata={
+        "help": "training hyper-parameters (--set key=value)"})
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        if self.guidance not in GUIDANCE:
+            raise ValueError(f"guidance must be one of {', '.join(GUIDANCE)}, "
+                             f"got {self.guidance!r}")
+        if self.guidance != "none" and self.variant not in ("a", "d"):
+            raise ValueError("guidance plugs onto variants a and d only")
+
+    def folder(self) -> str:
+        return self.run_name or f"{NAME}-{self.variant}" + (
+            f"-{self.guidance}" if self.guidance != "none" else "")
+
+    def net(self, size: int) -> RegNetConfig:
+        return RegNetConfig(variant=self.variant, in_size=size, channels=self.channels,
+                            hidden=self.hidden, inception=self.inception)
+
+
+def frame_set(project, split: str, *, progress=None, cancel=None):
+    """``(frames, depth crops (N,S,S), transforms (N,11), joints (N,14,3) uvd)`` of a
+    split's frames, cropped around the ground-truth palm centre."""
+    frames = project.frames(split)
+    if not frames:
+        raise ValueError(f"{project.root}: no frames in split {split!r}")
+    depth, tfs, _ = project.crops(frames, progress=progress, cancel=cancel)
+    gt = np.stack([joints_36_to_14(project.joints_uvd(f)) for f in frames])
+    return frames, depth, tfs, gt
+
+
+def _segmentation(project, variant: str, depth, cancel):
+    from ..nets.inference import load_segnet_model, predict_labels, segnet_path
+
+    if variant not in ("c", "d"):
+        return None, None
+    which = "pretrained" if variant == "c" else "finetuned"
+    path = segnet_path(project, which)
+    if path is None:
+        raise ValueError(f"{project.root}: variant d needs the fine-tuned f_s; run "
+                         f"'handpose-studio train finetune-seg --project {project.root}' first")
+    return predict_labels(load_segnet_model(path), depth, cancel=cancel), str(path)
+
+
+def _cascade_crops(project, frames, gt, settings, first_path, cancel):
+    """Variant b's training crops: tighter cubes around the first step's palm centre,
+    jittered. Returns depth (N*K,S,S), tfs (N*K,11), indices into frames (N*K,)."""
+    from ..training.checkpoint import load_regnet
+
+    first, _, _ = load_regnet(first_path, variant="a")
+    pred = JointPredictor(first, project.cube_mm)
+    rng = np.random.default_rng([settings.train.seed, 31])
+    depth, tfs, src = [], [], []
+    for s in range(0, len(frames), 64):
+        check_cancel(cancel)
+        chunk = list(range(s, min(len(frames), s + 64)))
+        ds = [project.depth(frames[i]) for i in chunk]
+        c0 = pred.predict_frames(ds, gt[chunk, PALM_14])[:, PALM_14]
+        for k, i in enumerate(chunk):
+            for _ in range(settings.cascade_copies):
+                xyz = NYU_CAMERA.uvd_to_xyz(c0[k]) + rng.normal(0, settings.cascade_jitter_mm, 3)
+                tf = crop_transform(NYU_CAMERA.xyz_to_uvd(xyz), settings.cascade_cube_mm,
+                                    project.crop_size)
+                depth.append(crop_depth(ds[k], tf))
+                tfs.append(tf.to_array())
+                src.append(i)
+    return np.stack(depth), np.stack(tfs), np.array(src)
+
+
+def _guidance_hook(settings, net: RegNetConfig):
+    if settings.guidance == "none":
+        return None
+    try:
+        from ..guidance import make_guidance_hook
+    except ImportError as e:
+        raise ValueError(f"guidance {settings.guidance!r} needs handpose_core.guidance "
+                         f"(not in this build: {e})") from None
+    return make_guidance_hook(settings.guidance, channels=net.channels,
+                              size=net.in_size // 4, weight=settings.guidance_weight)
+
+
+def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=None,
+        cancel=None, on_item=None) -> dict:
+    """Train f_r of ``settings.variant`` and measure it on the test split."""
+    import torch
+
+    from ..nets.regnet import build_regnet
+    from ..training.engine import run_stage
+    from ..training.regression import RegressionTask
+    from ..training.segmentation import split_indices
+
+    def phase(name):
+        return (lambda d, t, m="": progress(d, t, f"{name}: {m}")) if progress else None
+
+    v, config = settings.variant, settings.train
+    out = project.path("models") / settings.folder()
+    net = settings.net(project.crop_size)
+    first_path = None
+    if v == "b":
+        first_path = regnet_path(project, "a")
+        if first_path is None:
+            raise ValueError(f"{project.root}: the cascade (b) refines variant a; run "
+                             "'handpose-studio train train-reg --variant a' first")
+    with recorded_run(project, NAME, asdict(settings), run_dir=str(out)) as rec:
+        frames, depth, tfs, gt = frame_set(project, settings.split,
+                                           progress=phase("cropping"), cancel=cancel)
+        src = np.arange(len(frames))
+        if v == "b":
+            depth, tfs, src = _cascade_crops(project, frames, gt, settings, first_path, cancel)
+            gt = gt[src]
+        labels, seg_path = _segmentation(project, v, depth, cancel)
+        target = uvd_to_target(gt, tfs)
+        # hold out whole frames (all copies of a frame on one side)
+        tr_f, va_f = split_indices(len(frames), settings.val_fraction, config.seed,
+                                   config.val_max)
+        va_set = set(va_f.tolist())
+        in_val = np.array([s in va_set for s in src])
+        train_idx, val_idx = np.nonzero(~in_val)[0], np.nonzero(in_val)[0]
+        torch.manual_seed(config.seed)
+        model = build_regnet(net)
+        desc = {"variant": v, "title": VARIANT_TITLES[v], "split": settings.split,
+                "frames": len(frames), "samples": len(depth), "segnet": seg_path,
+                **({"first": str(first_path)} if first_path else {})}
+        task = RegressionTask(model, depth, labels, target, tfs, gt, train_idx, val_idx,
+                              config, desc, NAME, guidance=_guidance_hook(settings, net))
+        result = run_stage(task, config, out, progress=phase("training"), cancel=cancel,
+                           resume=not settings.restart)
+        ckpt = result.best_checkpoint or result.last_checkpoint
+        rec.checkpoint = str(ckpt)
+        if v == "b":
+            write_json_atomic(out / "cascade.json", {
+                "first": str(first_path), "first_cube_mm": project.cube_mm,
+                "cube_mm": settings.cascade_cube_mm})
+        set_regnet_path(project, v, ckpt)
+        test = measure_variant(project, v, settings.test_split, cancel=cancel,
+                               progress=phase("measuring"))
+        report = {"stage": NAME, "variant": v, "title": VARIANT_TITLES[v],
+                  "checkpoint": str(ckpt), "settings": {k: val for k, val in
+                                                       asdict(settings).items() if k != "train"},
+                  "train": config.to_dict(), "epochs": result.epochs, "steps": result.steps,
+                  "elapsed_s": result.elapsed_s, "already_done": result.already_done,
+                  "val": result.metrics, "test": test}
+        write_json_atomic(out / "eval.json", report)
+        rec.metrics = {"variant": v, "test_mean_mm": test["mean_mm"],
+                       "test_mean_px": test["mean_px"], "epochs": result.epochs,
+                       "steps": result.steps, "elapsed_s": result.elapsed_s,
+                       **{k: val for k, val in result.metrics.items()
+                          if isinstance(val, (int, float))}}
+    return report
+
+
+def headline(m: dict) -> str:
+    return f"variant {m['variant']}: {m['test_mean_mm']:.1f} mm / {m['test_mean_px']:.1f} px (test)"
+
+
+def done(project) -> bool:
+    return any(regnet_path(project, v) is not None for v in VARIANTS)

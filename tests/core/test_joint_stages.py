@@ -1,0 +1,192 @@
+"""Stages finetune-seg and train-reg, predict, evaluate --what joints, bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from handpose_core.cli.main import main
+from handpose_core.datasets.nyu import encode_depth
+from handpose_core.evaluation import evaluate_joints, read_predictions
+from handpose_core.nets.inference import bundled_segnet_path, load_segnet_model, segnet_path
+from handpose_core.nets.joints import regnet_path, set_regnet_path
+from handpose_core.project import Project, create_demo_project
+from handpose_core.skeleton import joints_36_to_14
+
+TINY = ["--epochs", "1", "--set", "batch_size=4", "--set", "val_fraction=0.2", "--hidden", "8"]
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jdemo") / "proj"
+    create_demo_project(root, n_train=10, n_test=3, seed=5)
+    return root
+
+
+def test_train_reg_a_then_predict_evaluate_and_compare_agree(tiny_demo, capsys, tmp_path):
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a", *TINY,
+                 "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["variant"] == "a" and rep["epochs"] == 1 and rep["test"]["frames"] == 3
+    with Project.open(tiny_demo) as p:
+        assert regnet_path(p, "a") == tiny_demo / "models" / "train-reg-a" / "best.pt"
+        run = p.runs("train-reg")[-1]
+        assert run.status == "completed" and run.metrics["test_mean_mm"] == rep["test"]["mean_mm"]
+        gt = np.stack([joints_36_to_14(p.joints_uvd(f)) for f in p.frames("test")])
+    # evaluate --what joints measures the same model the same way
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "joints", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["variants"]["a"]["mean_mm"] == pytest.approx(rep["test"]["mean_mm"])
+    # predict writes the community format; its errors are those evaluate reported
+    out = tmp_path / "a.txt"
+    assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "a",
+                 "--out", str(out)]) == 0
+    pred = read_predictions(out)
+    assert pred.shape == (3, 14, 3)
+    assert evaluate_joints(pred, gt).mean_mm == pytest.approx(rep["test"]["mean_mm"], abs=0.01)
+    # with detected centres: another crop, other numbers, same file format
+    assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "a",
+                 "--centre", "detect", "--out", str(tmp_path / "det.txt")]) == 0
+    assert read_predictions(tmp_path / "det.txt").shape == (3, 14, 3)
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "joints"]) == 0
+    assert "a direct regression" in capsys.readouterr().out
+    # a finished run is not trained again
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a", *TINY,
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["already_done"] is True
+
+
+@pytest.mark.slow
+def test_cascade_needs_a_and_refines_it(tiny_demo, capsys):
+    with Project.open(tiny_demo) as p:
+        have_a = regnet_path(p, "a") is not None
+    if not have_a:
+        assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "b",
+                     *TINY]) == 2
+        assert "run 'handpose-studio train train-reg --variant a' first" in \
+            capsys.readouterr().err
+        assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a",
+                     *TINY]) == 0
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "b", *TINY,
+                 "--set", "cascade_copies=2", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    info = json.loads((tiny_demo / "models" / "train-reg-b" / "cascade.json").read_text())
+    assert info["cube_mm"] == 200.0 and info["first"].endswith("train-reg-a/best.pt")
+    assert rep["test"]["frames"] == 3 and np.isfinite(rep["test"]["mean_mm"])
+
+
+def _restore_with_bundled_fs(project):
+    """Real restorations of the train frames (bundled f_s, a small dictionary of the test
+    frames' label patches)."""
+    from handpose_core.restoration import Dictionary
+    from handpose_core.stages.restore import RestoreSettings, restore_frames
+
+    labels = project.crops(project.frames("test"))[2]
+    d = Dictionary.build(labels, project.path("dictionary"), max_patches=5000, n_trees=2)
+    model = load_segnet_model(bundled_segnet_path())
+    return restore_frames(project, project.frames("train"), model, d, RestoreSettings(),
+                          model_name="bundled")
+
+
+def test_weak_labels_are_the_accepted_restorations_overrides_first(make_nyu_project):
+    from handpose_core.project import Score
+    from handpose_core.stages.finetune_seg import weak_labels
+
+    p = make_nyu_project(4)
+    frames = p.frames("train")
+    with pytest.raises(ValueError, match="no accepted restorations in split 'train' "
+                                         r"\(0 restored\)"):
+        weak_labels(p, "train")
+    depth, _, labels = p.crops(frames)
+    for k, f in enumerate(frames):  # restored map = true crop shifted by k ids (recognisable)
+        restored = np.where(labels[k] > 0, (labels[k] + k - 1) % 20 + 1, 0).astype(np.uint8)
+        p.save_restoration(f, model="m", raw=labels[k], restored=restored,
+                           score_raw=Score(10.0, 1.0), score_restored=Score(5.0, 0.5),
+                           auto_accept=k < 2)
+    p.set_override(frames[0].id, False)
+    p.set_override(frames[3].id, True)
+    got, d, maps = weak_labels(p, "train")
+    assert [f.id for f in got] == [frames[1].id, frames[3].id]
+    np.testing.assert_array_equal(d, depth[[1, 3]])
+    np.testing.assert_array_equal(maps[1], p.restored_maps(p.restoration(frames[3].id))[1])
+
+
+@pytest.mark.slow
+def test_finetune_uses_accepted_frames_with_overrides_then_d_trains(tiny_demo, capsys):
+    with Project.open(tiny_demo) as p:
+        assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "d",
+                     *TINY]) == 2
+        assert "variant d needs the fine-tuned f_s" in capsys.readouterr().err
+        recs = _restore_with_bundled_fs(p)
+        acc = [r for r in recs if r.auto_accept]
+        rej = [r for r in recs if not r.auto_accept]
+        assert acc, "the quality check accepted no restoration"
+        p.set_override(acc[0].frame_id, False)     # a person rejects one the check accepted
+        if rej:
+            p.set_override(rej[0].frame_id, True)  # and accepts one it rejected
+        want = sorted(r.frame_id for r in p.restorations().values() if r.accepted)
+    assert main(["train", "finetune-seg", "--project", str(tiny_demo), "--samples", "24",
+                 "--synthetic-ratio", "2", "--epochs", "1", "--set", "batch_size=8",
+                 "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    used = json.loads((tiny_demo / "models" / "finetune-seg" / "frames.json").read_text())
+    assert used["frame_ids"] == want and rep["frames_used"] == len(want)
+    assert rep["synthetic_used"] == min(24, 2 * len(want))
+    assert set(rep["table3"]["results"]) == {"supervised", "finetuned"}
+    with Project.open(tiny_demo) as p:
+        assert segnet_path(p, "finetuned") == tiny_demo / "models" / "finetune-seg" / "best.pt"
+        assert p.runs("finetune-seg")[-1].metrics["frames_used"] == len(want)
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "d", *TINY,
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test"]["frames"] == 3
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "segmentation",
+                 "--json"]) == 0
+    assert "fine-tuned" in json.loads(capsys.readouterr().out)["results"]
+
+
+def test_bad_inputs_are_named(tiny_demo, capsys, tmp_path, real_sample):
+    if main(["evaluate", "--project", str(tiny_demo), "--what", "joints", "--json"]) != 0:
+        assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a",
+                     *TINY]) == 0
+    capsys.readouterr()
+    base = ["predict", "--project", str(tiny_demo), "--variant", "a", "--out",
+            str(tmp_path / "o.txt"), "--input"]
+    # the real NYU frame, from depth alone
+    assert main([*base, str(real_sample / "depth_1_0000001.png")]) == 0
+    assert read_predictions(tmp_path / "o.txt").shape == (1, 14, 3)
+    # a colour frame is not a depth image
+    assert main([*base, str(real_sample / "rgb_1_0000001.png")]) == 2
+    err = capsys.readouterr().err
+    assert "rgb_1_0000001.png: not an NYU depth image" in err
+    # a depth image with no valid pixel
+    empty = tmp_path / "depth_1_0000009.png"
+    cv2.imwrite(str(empty), encode_depth(np.full((480, 640), 2001, np.uint16)))
+    assert main([*base, str(empty)]) == 2
+    assert "depth_1_0000009.png: no valid depth pixel" in capsys.readouterr().err
+    # a 16-bit single-channel PNG (another dataset's layout)
+    gray = tmp_path / "depth_gray.png"
+    cv2.imwrite(str(gray), np.full((480, 640), 800, np.uint16))
+    assert main([*base, str(gray)]) == 2
+    assert "depth_gray.png: NYU depth must be a 3-channel 8-bit PNG" in capsys.readouterr().err
+    # --centre gt has no ground truth for PNGs
+    assert main([*base, str(empty), "--centre", "gt"]) == 2
+    assert "--centre gt needs ground truth" in capsys.readouterr().err
+    # a checkpoint of another variant registered as d
+    with Project.open(tiny_demo) as p:
+        old = regnet_path(p, "d")
+        set_regnet_path(p, "d", regnet_path(p, "a"))
+    try:
+        assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "d",
+                     "--out", str(tmp_path / "d.txt")]) == 2
+        assert "best.pt: holds an f_r of variant 'a', expected variant 'd'" in \
+            capsys.readouterr().err
+    finally:
+        with Project.open(tiny_demo) as p:
+            if old is not None:
+                set_regnet_path(p, "d", old)
+            else:
+                p.set_meta("regnet_d", "")  # no f_r of variant d, as before
+            assert regnet_path(p, "d") == old
