@@ -55,6 +55,8 @@ class DetectSettings:
     surface_step_mm: float = 20.0
     """Largest depth step between neighbours on one surface (finds where the hand's
     object is cut off from the body by the band)."""
+    max_points: int = 3000
+    """At most this many (evenly subsampled) hand points enter the mean shift."""
     step: int = 2
     """Work on every ``step``-th pixel (speed; the centre keeps full-frame coordinates)."""
 
@@ -72,10 +74,6 @@ class HandDetection:
     mask: np.ndarray
     near_mm: float
     iterations: int
-
-
-def _component_area_mm2(count: int, depth_mm: float, camera: Camera) -> float:
-    return count * (depth_mm / camera.fx) * (depth_mm / camera.fy)
 
 
 def detect_hand(depth_mm: np.ndarray, settings: DetectSettings = DEFAULT_DETECT, *,
@@ -107,19 +105,26 @@ def detect_hand(depth_mm: np.ndarray, settings: DetectSettings = DEFAULT_DETECT,
         near = float(med[remaining].min())
         band = remaining & (med <= near + s.band_mm)
         n, comp, stats, _ = cv2.connectedComponentsWithStats(band.astype(np.uint8), connectivity=8)
+        counts = stats[:, cv2.CC_STAT_AREA].astype(np.float64) * st * st
+        # surface of each component at its mean depth (one pass over the labels)
+        mean_d = np.bincount(comp.ravel(), weights=med.ravel(), minlength=n) / np.maximum(
+            stats[:, cv2.CC_STAT_AREA], 1)
+        area = counts * (mean_d / camera.fx) * (mean_d / camera.fy)
+        small = area < s.min_area_mm2
+        small[0] = False
+        if small.any():
+            remaining &= ~small[comp]  # noise nearer than the hand: skip it
         best, best_near = None, np.inf
-        for k in range(1, n):
-            sel = comp == k
-            area = _component_area_mm2(int(stats[k, cv2.CC_STAT_AREA]) * st * st,
-                                       float(np.median(med[sel])), camera)
-            if area < s.min_area_mm2:
-                remaining &= ~sel  # noise nearer than the hand: skip it
+        for k in np.nonzero(~small)[0]:
+            if k == 0:
                 continue
-            kn = float(med[sel].min())
+            x0, y0, w, h = stats[k, :4]
+            win = comp[y0:y0 + h, x0:x0 + w] == k
+            kn = float(med[y0:y0 + h, x0:x0 + w][win].min())
             if kn < best_near:
-                best, best_near = sel, kn
+                best, best_near = k, kn
         if best is not None:
-            return _refine(med, ok, best, best_near, s, camera, st)
+            return _refine(med, ok, comp == best, best_near, s, camera, st)
     raise NoHandError(f"{name}: no object of a hand's size (>= {s.min_area_mm2:.0f} mm^2) "
                       "in the depth image")
 
@@ -152,6 +157,8 @@ def _refine(med: np.ndarray, ok: np.ndarray, hand: np.ndarray, near: float, s: D
         c = pts[np.sum((pts - far_pt) ** 2, axis=1) <= s.radius_mm ** 2].mean(axis=0)
     else:
         c = pts.mean(axis=0)
+    k = -(-len(pts) // s.max_points)  # a regular subsample bounds the mean shift's cost
+    pts = pts[::k]
     it = 0
     while it < s.max_iterations:
         it += 1

@@ -57,10 +57,10 @@ def _networks(variant: str):
     from ..nets.regnet import RegNetConfig, build_regnet
 
     torch.manual_seed(0)
-    seg = build_segnet(SegNetConfig("fast", 48)).eval() if variant in ("c", "d") else None
-    first = build_regnet(RegNetConfig(variant="a")).eval() if variant == "b" else None
-    return JointPredictor(build_regnet(RegNetConfig(variant=variant)).eval(), 300.0, seg, first,
-                          300.0 if first is not None else 0.0)
+    seg = build_segnet(SegNetConfig("fast", 48)).eval().fuse() if variant in ("c", "d") else None
+    first = build_regnet(RegNetConfig(variant="a")).eval().fuse() if variant == "b" else None
+    return JointPredictor(build_regnet(RegNetConfig(variant=variant)).eval().fuse(), 300.0, seg,
+                          first, 300.0 if first is not None else 0.0)
 
 
 def measure(predictor, frames, repeats: int) -> dict:

@@ -9,6 +9,7 @@ predict through it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class JointPredictor:
                              f"'handpose-studio train train-reg --project {project.root} "
                              f"--variant {variant}'")
         model, _, _ = load_regnet(path, variant=variant)
+        model.fuse()
         segnet, first, first_cube = None, None, 0.0
         cube = project.cube_mm
         if variant in ("c", "d"):
@@ -93,7 +95,8 @@ class JointPredictor:
             if sp is None:
                 raise ValueError(f"{project.root}: variant d needs the fine-tuned f_s; run "
                                  "'handpose-studio train finetune-seg' first")
-            segnet = load_segnet_model(sp)
+            # a private copy with BatchNorm folded (the cached model is shared)
+            segnet = copy.deepcopy(load_segnet_model(sp)).eval().fuse()
         if variant == "b":
             info_p = path.parent / "cascade.json"
             try:
@@ -103,6 +106,7 @@ class JointPredictor:
                     from None
             first, _, _ = load_regnet(info["first"] if Path(info["first"]).is_absolute()
                                       else project.root / info["first"], variant="a")
+            first.fuse()
             first_cube, cube = float(info["first_cube_mm"]), float(info["cube_mm"])
         return cls(model, cube, segnet, first, first_cube)
 

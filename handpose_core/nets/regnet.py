@@ -76,7 +76,7 @@ class RegNetConfig:
     channels: int = 32
     convs: int = 2
     inception: int = 16
-    hidden: int = 256
+    hidden: int = 128
     dropout: float = 0.0
     open_size: int = 3
 
@@ -176,18 +176,18 @@ class RegNet(nn.Module):
             if labels is None:
                 raise ValueError(f"f_r variant {self.config.variant} needs part labels")
             lab = labels.long().clamp(0, self.config.num_classes - 1)
-            raw = self.lut.t()[lab].permute(0, 3, 1, 2)  # (B, J, S, S)
+            raw = self.lut[:, lab].transpose(0, 1)  # (B, J, S, S)
             k = self.config.open_size
             m = raw
-            if k > 1:
+            if k > 1:  # binary opening with box filters (no pooling indices: faster)
                 p = k // 2
-                eroded = -F.max_pool2d(-raw, k, 1, p)
-                m = F.max_pool2d(eroded, k, 1, p)
+                eroded = (F.avg_pool2d(raw, k, 1, p, count_include_pad=False) > 0.999).float()
+                m = (F.avg_pool2d(eroded, k, 1, p) > 0.0).float()
             has = m.amax((2, 3), keepdim=True) > 0
             m = torch.where(has, m, raw)
             has = m.amax((2, 3), keepdim=True) > 0
             m = torch.where(has, m, sil.expand_as(m))
-        return F.max_pool2d(m, 4)
+        return (F.avg_pool2d(m, 4) > 0).float()  # max pooling of a binary mask
 
     def forward_features(self, depth: torch.Tensor, labels: torch.Tensor | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,13 +205,25 @@ class RegNet(nn.Module):
         y = torch.cat([self.branch1(x).view(b, j, half, h, w),
                        self.branch3(x).view(b, j, half, h, w)], dim=2)
         y = F.max_pool2d(F.relu(y).view(b, j * c.inception, h, w), 2)
-        y = y.view(b, j, -1)
-        hid = F.relu(torch.einsum("bjf,jfh->bjh", y, self.fc_w) + self.fc_b)
-        out = torch.einsum("bjh,jho->bjo", self.dropout(hid), self.out_w) + self.out_b
-        return out, feats
+        y = y.view(b, j, -1).transpose(0, 1)  # (J, B, F): one matrix product per joint
+        hid = F.relu(torch.baddbmm(self.fc_b.unsqueeze(1), y, self.fc_w))
+        out = torch.baddbmm(self.out_b.unsqueeze(1), self.dropout(hid), self.out_w)
+        return out.transpose(0, 1), feats
 
     def forward(self, depth: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_features(depth, labels)[0]
+
+    def fuse(self) -> RegNet:
+        """Fold the trunk's BatchNorm into its convolutions (eval mode only); ``self``."""
+        if self.training:
+            raise RuntimeError("fuse() is for inference: call model.eval() first")
+        mods = list(self.trunk)
+        for i in range(len(mods) - 1):
+            if isinstance(mods[i], nn.Conv2d) and isinstance(mods[i + 1], nn.BatchNorm2d):
+                mods[i] = torch.nn.utils.fusion.fuse_conv_bn_eval(mods[i], mods[i + 1])
+                mods[i + 1] = nn.Identity()
+        self.trunk = nn.Sequential(*mods)
+        return self
 
     def attach_guidance(self, head: nn.Module | None) -> None:
         """Plug a guidance head onto :meth:`features` (None removes it). It becomes part

@@ -51,7 +51,7 @@ class TrainRegSettings:
     val_fraction: float = field(default=0.05, metadata={
         "help": "share of the training frames held out to choose the best epoch"})
     channels: int = field(default=32, metadata={"help": "f_r trunk maps (paper 32)"})
-    hidden: int = field(default=256, metadata={"help": "units of each joint's FC layer "
+    hidden: int = field(default=128, metadata={"help": "units of each joint's FC layer "
                                                       "(paper 1200)"})
     inception: int = field(default=16, metadata={"help": "maps of each joint's Inception "
                                                          "module"})
