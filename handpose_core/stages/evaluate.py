@@ -1,5 +1,6 @@
-"""Stage ``evaluate``: segmentation accuracy (raw / restored / fine-tuned) and the Table 2
-restoration ablation with the quality check, on the project's labelled frames.
+"""Stage ``evaluate``: segmentation accuracy (raw / restored / fine-tuned), the Table 2
+restoration ablation with the quality check, on the project's labelled frames, and the
+joint errors of every trained f_r variant (Table 4).
 
 On the labelled frames (the test split's when it has any): per-pixel and per-class
 accuracy of the raw f_s prediction, of the stored restorations where they exist and of
@@ -19,6 +20,7 @@ import numpy as np
 from ..datasets.crop import CropTransform
 from ..evaluation import segmentation_accuracy
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
+from ..nets.joints import trained_variants
 from ..restoration.dictionary import Dictionary
 from ..restoration.quality import accept_restoration, quality_score
 from ..restoration.restore import apply_matches, restore_many
@@ -34,6 +36,8 @@ class EvaluateSettings:
         "help": "labelled frames of this split (default: the test split's, else all)"})
     restoration: bool = field(default=True, metadata={
         "help": "also run the Table 2 restoration ablation (restores the labelled frames)"})
+    joint_split: str = field(default="test", metadata={
+        "help": "frames on which every trained f_r variant is measured (Table 4)"})
 
 
 def _no_frames(project, split):
@@ -166,7 +170,7 @@ def measure_variant(project, variant: str, split: str = "test", *, centre: str =
 def joints_report(project, split: str = "test", *, centre: str = "gt", progress=None,
                   cancel=None) -> dict:
     """Table 4 on the project: :func:`measure_variant` for every trained f_r variant."""
-    from ..nets.joints import regnet_path, trained_variants
+    from ..nets.joints import regnet_path
     from ..nets.regnet import VARIANT_TITLES
 
     variants = trained_variants(project)
@@ -191,8 +195,14 @@ def run(project, settings: EvaluateSettings = EvaluateSettings(), *, progress=No
         if settings.restoration and (project.root / "dictionary" / "meta.json").exists():
             rep["restoration"] = restoration_report(project, split, progress=progress,
                                                     cancel=cancel)
+        if trained_variants(project):
+            rep["joints"] = joints_report(project, settings.joint_split, progress=progress,
+                                          cancel=cancel)
+            rec.metrics.update({f"joints_{v}_mean_mm": r["mean_mm"]
+                                for v, r in rep["joints"]["variants"].items()})
         seg = rep["segmentation"]["results"]
-        rec.metrics = {k.replace(" ", "_") + "_per_pixel": v["per_pixel"] for k, v in seg.items()}
+        rec.metrics.update({k.replace(" ", "_") + "_per_pixel": v["per_pixel"]
+                            for k, v in seg.items()})
         rec.metrics.update({k.replace(" ", "_") + "_per_class": v["per_class"]
                             for k, v in seg.items()})
         if "restoration" in rep:
@@ -204,7 +214,10 @@ def run(project, settings: EvaluateSettings = EvaluateSettings(), *, progress=No
 def headline(m: dict) -> str:
     parts = [f"{k[:-10]} {100 * v:.1f} %" for k, v in m.items()
              if k.endswith("_per_pixel") and isinstance(v, float) and "same" not in k]
-    return "per pixel: " + ", ".join(parts) if parts else ""
+    joints = [f"{k[7]} {v:.1f}" for k, v in m.items()
+              if k.startswith("joints_") and k.endswith("_mean_mm")]
+    s = "per pixel: " + ", ".join(parts) if parts else ""
+    return s + (("; " if s else "") + "joints mm: " + ", ".join(joints) if joints else "")
 
 
 def done(project) -> bool:
