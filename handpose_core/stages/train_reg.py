@@ -16,7 +16,9 @@ It trains on the ``split`` frames' crops around the ground-truth palm centre (a 
 ``val_fraction`` held out for choosing the best epoch), then measures the mean 3D / 2D
 joint error on the test split's frames and makes the model the project's f_r of that
 variant. ``guidance`` plugs HandMap's dense guidance head (``handpose_core.guidance``)
-onto f_r's trunk for variants a and d. A run with the same settings resumes.
+onto f_r's trunk (:meth:`RegNet.features`, S/4 x S/4 maps) for variants a and d: its
+maps of the batch's crops are an extra L2 loss weighted ``guidance_weight``
+(:class:`HandMapGuidance`). A run with the same settings resumes.
 """
 
 from __future__ import annotations
@@ -139,16 +141,38 @@ def _cascade_crops(project, frames, gt, settings, first_path, cancel):
     return np.stack(depth), np.stack(tfs), np.array(src)
 
 
+class HandMapGuidance:
+    """HandMap's dense guidance supervision as a :class:`~handpose_core.training.regression.
+    GuidanceHook`: ``handpose_core.guidance.head.GuidanceHead`` on f_r's trunk features,
+    target maps of ``kind`` from each batch's (augmented) crops and joints, L2 loss."""
+
+    def __init__(self, kind: str, channels: int, size: int, weight: float):
+        from ..guidance.head import GuidanceHead, guidance_loss, guidance_targets
+
+        self.kind, self.size, self.weight = kind, size, weight
+        self.head = GuidanceHead(channels, n_joints=14, out_size=size)
+        self._loss, self._targets = guidance_loss, guidance_targets
+
+    def targets(self, joints, labels, depth):
+        import torch
+
+        xy = ((joints[..., :2].detach().cpu().numpy() + 1) * self.size - 1) / 2  # crop px
+        maps = self._targets(depth[:, 0].detach().cpu().numpy(), xy, kind=self.kind)
+        return torch.from_numpy(np.ascontiguousarray(maps, np.float32)).to(depth.device)
+
+    def loss(self, pred, target):
+        return self._loss(pred, target, weight=1.0)
+
+
 def _guidance_hook(settings, net: RegNetConfig):
     if settings.guidance == "none":
         return None
     try:
-        from ..guidance import make_guidance_hook
+        return HandMapGuidance(settings.guidance, net.channels, net.in_size,
+                               settings.guidance_weight)
     except ImportError as e:
-        raise ValueError(f"guidance {settings.guidance!r} needs handpose_core.guidance "
+        raise ValueError(f"guidance {settings.guidance!r} needs handpose_core.guidance.head "
                          f"(not in this build: {e})") from None
-    return make_guidance_hook(settings.guidance, channels=net.channels,
-                              size=net.in_size // 4, weight=settings.guidance_weight)
 
 
 def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=None,

@@ -78,6 +78,21 @@ def test_cascade_needs_a_and_refines_it(tiny_demo, capsys):
     assert rep["test"]["frames"] == 3 and np.isfinite(rep["test"]["mean_mm"])
 
 
+def test_train_reg_with_handmap_guidance(tiny_demo, capsys):
+    pytest.importorskip("handpose_core.guidance.head")  # h18's GMS module, once merged
+    import torch
+
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a", *TINY,
+                 "--guidance", "geodesic", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["checkpoint"].endswith("train-reg-a-geodesic/best.pt")
+    state = torch.load(rep["checkpoint"], weights_only=True)["model"]
+    assert any(k.startswith("guidance_head.") for k in state)
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "c",
+                 "--guidance", "heatmap"]) == 2
+    assert "guidance plugs onto variants a and d only" in capsys.readouterr().err
+
+
 def _restore_with_bundled_fs(project):
     """Real restorations of the train frames (bundled f_s, a small dictionary of the test
     frames' label patches)."""
