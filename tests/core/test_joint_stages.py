@@ -205,3 +205,17 @@ def test_bad_inputs_are_named(tiny_demo, capsys, tmp_path, real_sample):
             else:
                 p.set_meta("regnet_d", "")  # no f_r of variant d, as before
             assert regnet_path(p, "d") == old
+
+
+def test_bench_pipeline_times_every_step(capsys, make_nyu_project):
+    assert main(["bench", "pipeline", "--json", "--repeats", "3", "--variant", "b"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    steps = r["steps"]
+    assert set(steps) == {"detect", "crop", "segment", "regress", "total"}
+    parts = sum(steps[k]["median_ms"] for k in ("detect", "crop", "segment", "regress"))
+    assert steps["total"]["median_ms"] > 0 and parts > 0.5 * steps["total"]["median_ms"]
+    assert r["target_ms"] == 15.0 and r["meets_target"] == (steps["total"]["median_ms"] <= 15.0)
+    # on a project without the variant's model: a clear error
+    p = make_nyu_project(1)
+    assert main(["bench", "pipeline", "--project", str(p.root), "--variant", "d"]) == 2
+    assert "no f_r of variant 'd' yet" in capsys.readouterr().err
