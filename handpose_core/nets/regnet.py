@@ -140,9 +140,16 @@ class RegNet(nn.Module):
                        nn.BatchNorm2d(c.channels), nn.ReLU(inplace=True)]
         layers.append(nn.MaxPool2d(2))
         self.trunk = nn.Sequential(*layers)
-        j, cin, half = c.num_joints, 2 * c.channels, c.inception // 2
-        self.branch1 = nn.Conv2d(j * cin, j * half, 1, groups=j)
-        self.branch3 = nn.Conv2d(j * cin, j * half, 3, padding=1, groups=j)
+        j, ch, half = c.num_joints, c.channels, c.inception // 2
+        # Each branch's convolution of the per-joint [masked, full] maps is split into its
+        # two halves (the same function): the full maps are the same for every joint, so
+        # their half is one ordinary convolution to J x half maps; the masked half of the
+        # 3x3 branch is a grouped convolution (one group per joint); and a 1x1 convolution
+        # commutes with a per-pixel mask, so the masked 1x1 half is W f masked afterwards.
+        self.b1_masked = nn.Conv2d(ch, j * half, 1, bias=False)
+        self.b1_full = nn.Conv2d(ch, j * half, 1)
+        self.b3_masked = nn.Conv2d(j * ch, j * half, 3, padding=1, groups=j, bias=False)
+        self.b3_full = nn.Conv2d(ch, j * half, 3, padding=1)
         side = c.in_size // 8
         n_in = c.inception * side * side
         self.fc_w = nn.Parameter(torch.empty(j, n_in, c.hidden))
@@ -198,12 +205,14 @@ class RegNet(nn.Module):
         masks = self.joint_masks(depth, labels)  # (B, J, h, w)
         b, ch, h, w = feats.shape
         j = c.num_joints
-        masked = feats.unsqueeze(1) * masks.unsqueeze(2)  # (B, J, C, h, w)
-        x = torch.cat([masked, feats.unsqueeze(1).expand(-1, j, -1, -1, -1)], dim=2)
-        x = x.reshape(b, j * 2 * ch, h, w)
         half = c.inception // 2
-        y = torch.cat([self.branch1(x).view(b, j, half, h, w),
-                       self.branch3(x).view(b, j, half, h, w)], dim=2)
+        m = masks.unsqueeze(2)  # (B, J, 1, h, w)
+        masked = (feats.unsqueeze(1) * m).reshape(b, j * ch, h, w)
+        y1 = self.b1_masked(feats).view(b, j, half, h, w) * m \
+            + self.b1_full(feats).view(b, j, half, h, w)
+        y3 = self.b3_masked(masked).view(b, j, half, h, w) \
+            + self.b3_full(feats).view(b, j, half, h, w)
+        y = torch.cat([y1, y3], dim=2)  # (B, J, inception, h, w)
         y = F.max_pool2d(F.relu(y).view(b, j * c.inception, h, w), 2)
         y = y.view(b, j, -1).transpose(0, 1)  # (J, B, F): one matrix product per joint
         hid = F.relu(torch.baddbmm(self.fc_b.unsqueeze(1), y, self.fc_w))
