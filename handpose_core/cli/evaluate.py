@@ -8,12 +8,14 @@ import sys
 
 def add_arguments(parser) -> None:
     parser.add_argument("--project", required=True, help="project directory")
-    parser.add_argument("--what", required=True, choices=("segmentation", "restoration", "joints"),
+    parser.add_argument("--what", required=True,
+                        choices=("segmentation", "restoration", "joints", "detection"),
                         help="segmentation: per-pixel / per-class accuracy of raw, restored and "
                         "fine-tuned maps (Table 3); restoration: the Table 2 ablation and the "
                         "quality check (restores the labelled frames afresh, with and without "
                         "integration); joints: every trained f_r variant's 3D / 2D joint errors "
-                        "(Table 4)")
+                        "(Table 4); detection: the hand centre found from depth alone against "
+                        "the ground-truth palm centre")
     parser.add_argument("--split", default=None,
                         help="restrict to a split (train/test; joints: default test)")
     parser.add_argument("--centre", default="gt", choices=("gt", "detect"),
@@ -32,6 +34,11 @@ def run(args) -> int:
         with Project.open(args.project) as project:
             if args.what == "segmentation":
                 rep = segmentation_report(project, args.split)
+            elif args.what == "detection":
+                from ..stages.evaluate import detection_report
+
+                rep = detection_report(project, args.split or "test",
+                                       progress=TerminalProgress("detecting"))
             elif args.what == "joints":
                 from ..stages.evaluate import joints_report
 
@@ -64,6 +71,18 @@ def print_report(rep: dict) -> None:
         if not seg.get("restored_frames"):
             print("(no restored maps for these frames yet: run 'handpose-studio train restore "
                   f"--split {seg['splits'][0]}')")
+    if rep.get("detection"):
+        d = rep["detection"]
+        print(f"hand centre from depth alone vs ground-truth palm centre, {d['frames']} frames "
+              f"of split {d['split']!r} (3D error):")
+        print(f"  mean {d['mean_mm']:.1f} mm, median {d['median_mm']:.1f} mm, 90th percentile "
+              f"{d['p90_mm']:.1f} mm, max {d['max_mm']:.1f} mm")
+        print(f"  within 20 mm {100 * d['within_20mm']:.1f} %, within 40 mm "
+              f"{100 * d['within_40mm']:.1f} %; crop holds all 14 joints "
+              f"{100 * d['crop_holds_all_joints']:.1f} %; mean offset x, y, z "
+              + ", ".join(f"{v:+.1f}" for v in d["mean_offset_xyz_mm"]) + " mm (y up)")
+        if d["no_hand"]:
+            print(f"  no hand found in {len(d['no_hand'])} frames: {', '.join(d['no_hand'][:5])}")
     if rep.get("joints"):
         print_joints(rep["joints"])
     r = rep.get("restoration")

@@ -167,6 +167,47 @@ def measure_variant(project, variant: str, split: str = "test", *, centre: str =
             "split": split}
 
 
+def detection_report(project, split: str = "test", *, progress=None, cancel=None) -> dict:
+    """How far the hand centre detected from depth alone lies from the ground-truth palm
+    centre on the frames of ``split`` (3D, mm): mean, median, 90th percentile, maximum,
+    the share within 20 / 40 mm, the share of frames whose crop (the project's cube around
+    the detected centre) holds all 14 joints, and the mean offset (x, y, z mm, y up)."""
+    from ..camera import NYU_CAMERA
+    from ..datasets.crop import crop_transform
+    from ..detection import NoHandError, detect_center
+    from ..nets.joints import PALM_14
+    from ..progress import check_cancel
+
+    frames = project.frames(split)
+    if not frames:
+        raise ValueError(f"{project.root}: no frames in split {split!r}")
+    err, held, failed = [], [], []
+    for k, f in enumerate(frames):
+        check_cancel(cancel)
+        gt = joints_36_to_14(project.joints_uvd(f))
+        try:
+            c = detect_center(project.depth(f), name=f.key)
+        except NoHandError:
+            failed.append(f.key)
+            continue
+        err.append(NYU_CAMERA.uvd_to_xyz(c) - NYU_CAMERA.uvd_to_xyz(gt[PALM_14]))
+        x = crop_transform(c, project.cube_mm, project.crop_size).frame_to_crop(gt)
+        held.append(bool((x[:, :2] >= 0).all() and (x[:, :2] <= project.crop_size - 1).all()
+                         and (np.abs(x[:, 2]) <= 1).all()))
+        if progress is not None:
+            progress(k + 1, len(frames), "detecting hands")
+    e = np.array(err).reshape(-1, 3)
+    n = np.linalg.norm(e, axis=1)
+    if not len(n):
+        raise ValueError(f"{project.root}: no hand detected in any frame of split {split!r}")
+    return {"split": split, "frames": len(frames), "no_hand": failed,
+            "mean_mm": float(n.mean()), "median_mm": float(np.median(n)),
+            "p90_mm": float(np.percentile(n, 90)), "max_mm": float(n.max()),
+            "within_20mm": float((n <= 20).mean()), "within_40mm": float((n <= 40).mean()),
+            "crop_holds_all_joints": float(np.mean(held)),
+            "mean_offset_xyz_mm": [float(v) for v in e.mean(axis=0)]}
+
+
 def joints_report(project, split: str = "test", *, centre: str = "gt", progress=None,
                   cancel=None) -> dict:
     """Table 4 on the project: :func:`measure_variant` for every trained f_r variant."""

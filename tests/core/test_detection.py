@@ -79,3 +79,22 @@ def test_frames_without_a_hand_raise_naming_the_frame():
         detect_hand(tiny, name="z.png")
     with pytest.raises(NoHandError, match="2D image"):
         detect_hand(np.zeros((4, 480, 640)), name="w")
+
+
+def test_evaluate_detection_reports_the_error_distribution(make_nyu_project, capsys):
+    import json
+
+    from handpose_core.cli.main import main
+
+    p = make_nyu_project(4, seed=29)
+    assert main(["evaluate", "--project", str(p.root), "--what", "detection", "--split", "train",
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    errs = [_err_mm(detect_center(p.depth(f)), p.joints_uvd(f)[PALM_CENTRE])
+            for f in p.frames("train")]
+    assert r["frames"] == 4 and r["no_hand"] == []
+    assert r["median_mm"] == pytest.approx(float(np.median(errs)))
+    assert r["within_40mm"] == pytest.approx(float(np.mean(np.array(errs) <= 40)))
+    assert main(["evaluate", "--project", str(p.root), "--what", "detection", "--split",
+                 "nope"]) == 2
+    assert "no frames in split 'nope'" in capsys.readouterr().err
