@@ -65,6 +65,8 @@ def _annotate(img, pts, centre, width: int) -> None:
         return int(h[4:6], 16), int(h[2:4], 16), int(h[0:2], 16)
 
     pts = [(int(round(u)), int(round(v))) for u, v in pts]
+    for a, b in EDGES_14:  # a dark outline keeps the grey palm edges visible on grey depth
+        cv2.line(img, pts[a], pts[b], (0, 0, 0), width + 2, cv2.LINE_AA)
     for (a, b), col in zip(EDGES_14, edge_colours_14()):
         cv2.line(img, pts[a], pts[b], bgr(col), width, cv2.LINE_AA)
     for k, p in enumerate(pts):
