@@ -219,3 +219,38 @@ def test_bench_pipeline_times_every_step(capsys, make_nyu_project):
     p = make_nyu_project(1)
     assert main(["bench", "pipeline", "--project", str(p.root), "--variant", "d"]) == 2
     assert "no f_r of variant 'd' yet" in capsys.readouterr().err
+
+
+def test_train_reg_cancelled_then_resumed_continues_from_its_checkpoint(tiny_demo):
+    import threading
+    from dataclasses import replace
+
+    import torch
+
+    from handpose_core.progress import Cancelled
+    from handpose_core.stages.train_reg import TrainRegSettings
+    from handpose_core.stages.train_reg import run as train_reg
+    from handpose_core.training.regression import REG_TRAIN
+
+    s = TrainRegSettings(variant="a", hidden=8, run_name="resume-a", val_fraction=0.2,
+                         train=replace(REG_TRAIN, epochs=3, batch_size=4,
+                                       checkpoint_every_s=0.0))
+    cancel = threading.Event()
+
+    def progress(done, total, msg):
+        if msg.startswith("training") and done >= 3:
+            cancel.set()
+
+    with Project.open(tiny_demo) as p:
+        with pytest.raises(Cancelled):
+            train_reg(p, s, progress=progress, cancel=cancel)
+        assert p.runs("train-reg")[-1].status == "cancelled"
+        last = torch.load(tiny_demo / "models" / "resume-a" / "last.pt", weights_only=True)
+        stopped = last["step"]
+        assert 3 <= stopped < 6  # 2 steps per epoch (8 frames / batch 4), 3 epochs
+        rep = train_reg(p, s)
+        assert rep["steps"] == 6 and rep["epochs"] == 3
+        assert p.runs("train-reg")[-1].status == "completed"
+    lines = (tiny_demo / "models" / "resume-a" / "metrics.jsonl").read_text().splitlines()
+    vals = [json.loads(x) for x in lines if '"val"' in x]
+    assert [v["epoch"] for v in vals] == [1.0, 2.0, 3.0]  # no epoch validated twice
