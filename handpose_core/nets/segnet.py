@@ -50,13 +50,14 @@ the same 2-minute run) and costs time.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..configs import check_known_fields
 from ..datasets.crop import DEFAULT_CROP_SIZE
 
 PRESETS = ("paper", "fast")
@@ -125,10 +126,7 @@ class SegNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SegNetConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown SegNetConfig fields: {sorted(unknown)}")
+        check_known_fields(cls, d)
         d = dict(d)
         if d.get("preset") == "fast" and "full_depth" not in d:
             d["full_depth"] = 1  # checkpoints from before the field: one 48x48 convolution
