@@ -15,15 +15,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..datasets.crop import CropSpec
     from ..progress import TerminalProgress
-    from ..projects import create_demo_project, create_nyu_project
+    from ..project import create_demo_project, create_nyu_project
 
     try:
         if args.demo:
             p = create_demo_project(args.dir, progress=TerminalProgress("demo dataset"),
-                                    cube_mm=args.cube)
+                                    crop=CropSpec(cube_mm=args.cube))
         else:
-            p = create_nyu_project(args.dir, args.nyu, cube_mm=args.cube)
+            p = create_nyu_project(args.dir, args.nyu, crop=CropSpec(cube_mm=args.cube))
     except (ValueError, FileNotFoundError) as e:
         print(f"handpose-studio init: {e}", file=sys.stderr)
         return 2

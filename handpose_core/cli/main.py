@@ -22,9 +22,8 @@ from ._dispatch import add_module_parsers, resolve
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("init", "handpose_core.cli.init", "create a project from the demo set or an NYU root"),
     ("synth", "handpose_core.cli.synth", "render synthetic hands: store, NYU layout, preview"),
-    ("train", "handpose_core.cli.train", "run a training stage (pretrain-seg, restore, ...)"),
-    ("predict", "handpose_core.cli.predict",
-     "write a project model's predictions (community format; comes with joint regression)"),
+    ("train", "handpose_core.cli.train",
+     "run a stage of the pipeline (synthetic, pretrain-seg, build-dictionary, restore, evaluate)"),
     ("evaluate", "handpose_core.cli.evaluate", "measure segmentation / restoration / joints on a project"),
     ("compare", "handpose_core.cli.compare", "compare prediction files against NYU ground truth"),
     ("bench", "handpose_core.cli.bench", "measure speed: render, segnet, restore"),
