@@ -83,11 +83,19 @@ class BenchGuiCommand:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``handpose-studio ARGV`` (default ``sys.argv[1:]``); returns the exit code."""
-    from handpose_core.cli.main import main as core_main
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["gui"]
+    if argv[0] == "gui":
+        # parsed on its own: building the full command line imports the stage table (torch),
+        # and the display check should answer at once
+        parser = argparse.ArgumentParser(prog="handpose-studio gui", description=GUI_HELP)
+        GuiCommand.add_arguments(parser)
+        args = parser.parse_args(argv[1:])
+        args._argv = argv
+        return GuiCommand.run(args)
+    from handpose_core.cli.main import main as core_main
+
     bench_gui = BenchGuiCommand(load=argv[:2] == ["bench", "gui"])
     return core_main(argv, extra_commands=(("gui", GuiCommand, GUI_HELP),),
                      extra_targets={"bench": (("gui", bench_gui, BENCH_GUI_HELP),)},
