@@ -17,18 +17,22 @@ _EXTRA_ATTR = "_handpose_extra_targets"
 
 
 def add_module_parsers(sub, entries, module_key: str, missing_key: str,
-                       extra_targets=None) -> None:
+                       extra_targets=None, only: str | None = None) -> None:
     """One sub-parser per ``(name, target, help)``; the target adds its own arguments.
 
     A module that does not exist yet (a later issue's command) is marked ``missing_key``
     so running it says so instead of failing with a traceback. ``extra_targets`` maps a
     command name to further ``(name, target, help)`` entries that the command's own
-    :func:`add_targets` call appends to its targets.
+    :func:`add_targets` call appends to its targets. With ``only``, the other entries get
+    a sub-parser with their help line but no arguments (their modules, and what those
+    import, are not loaded: ``compare`` never imports the stages, and so torch).
     """
     for name, target, help_ in entries:
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.set_defaults(**{module_key: target})
         setattr(sp, _EXTRA_ATTR, tuple((extra_targets or {}).get(name, ())))
+        if only is not None and name != only:
+            continue
         if isinstance(target, str):
             try:
                 target = importlib.import_module(target)

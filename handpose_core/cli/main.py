@@ -24,19 +24,20 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("synth", "handpose_core.cli.synth", "render synthetic hands: store, NYU layout, preview"),
     ("train", "handpose_core.cli.train",
      "run a stage of the pipeline (synthetic, pretrain-seg, build-dictionary, restore, evaluate)"),
-    ("evaluate", "handpose_core.cli.evaluate", "measure segmentation / restoration / joints on a project"),
+    ("evaluate", "handpose_core.cli.evaluate", "measure segmentation and restoration on a project"),
     ("compare", "handpose_core.cli.compare", "compare prediction files against NYU ground truth"),
     ("bench", "handpose_core.cli.bench", "measure speed: render, segnet, restore"),
 )
 
 
 def build_parser(extra_commands=(), extra_targets=None,
-                 description: str = "") -> argparse.ArgumentParser:
+                 description: str = "", only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command in :data:`COMMANDS`, after ``extra_commands``.
 
     ``extra_commands`` are ``(name, target, help)`` entries listed first; ``extra_targets``
     maps a command with targets (``bench``, ``train``) to entries appended to its targets.
-    A target is a module path or an object with ``add_arguments`` and ``run``.
+    A target is a module path or an object with ``add_arguments`` and ``run``. With
+    ``only``, only that command's arguments are built (the others keep their help line).
     """
     p = argparse.ArgumentParser(
         prog="handpose-studio",
@@ -45,7 +46,8 @@ def build_parser(extra_commands=(), extra_targets=None,
     )
     p.add_argument("--version", action="version", version=f"handpose-studio {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    add_module_parsers(sub, tuple(extra_commands) + COMMANDS, "_module", "_missing", extra_targets)
+    add_module_parsers(sub, tuple(extra_commands) + COMMANDS, "_module", "_missing", extra_targets,
+                       only)
     return p
 
 
@@ -56,7 +58,10 @@ def main(argv: list[str] | None = None, *, extra_commands=(), extra_targets=None
     Without a command it prints the help on stderr and returns 2.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(extra_commands, extra_targets, description)
+    names = {e[0] for e in tuple(extra_commands) + COMMANDS}
+    only = argv[0] if argv and argv[0] in names else None
+    parser = build_parser(extra_commands, extra_targets, description,
+                          only=only if only is not None else ("" if argv else None))
     if not argv:
         parser.print_help(sys.stderr)
         return 2
