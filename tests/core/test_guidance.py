@@ -1,0 +1,219 @@
+"""Dense guidance maps (HandMap): heatmap, normalised Euclidean and geodesic maps; the GMS head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handpose_core.guidance import (
+    Fallback,
+    crop_joints,
+    geodesic_distance,
+    guidance_maps,
+    guidance_maps_batch,
+    hand_mask,
+)
+
+PINKY_TIP, PINKY_PIP, RING_TIP, RING_PIP = 0, 1, 2, 3
+
+
+@pytest.fixture(scope="module")
+def open_hand():
+    """A rendered clean crop whose pinky and ring fingers are spread (seed 17, crop 0):
+    ``(depth (48,48), labels, joints (14,3) crop px)``."""
+    from handpose_core.render import render_crops
+
+    d = render_crops(2, seed=17)
+    joints = crop_joints(d["joints_uvd"], d["crop"])
+    return d["depth"][0], d["labels"][0], joints[0]
+
+
+def _pix(xy):
+    return int(round(xy[1])), int(round(xy[0]))
+
+
+def _bar_mask():
+    """A U: two 1-px-wide vertical bars (x = 2 and x = 6, y = 1..9) joined at y = 9."""
+    m = np.zeros((12, 12), bool)
+    m[1:10, 2] = m[1:10, 6] = True
+    m[9, 2:7] = True
+    return m
+
+
+def test_geodesic_distance_follows_the_mask_around_an_obstacle():
+    m = _bar_mask()
+    seeds = np.array([[[2, 1]]])  # top of the left bar
+    g = geodesic_distance(m[None], seeds)[0, 0]
+    assert g[1, 2] == 0.0
+    assert g[9, 2] == pytest.approx(8.0, abs=1e-6)  # straight down the bar
+    assert g[1, 6] == pytest.approx(8 + 4 + 8, abs=1e-6)  # down, across, up: not 4 px across
+    assert np.isinf(g[~m]).all()
+
+
+def test_geodesic_map_is_one_at_the_joint_and_decreases_away_from_it(open_hand):
+    depth, labels, joints = open_hand
+    g = guidance_maps(depth, joints, labels=labels, kind="geodesic")
+    mask = hand_mask(depth, labels)
+    assert g.fallback[PINKY_TIP] == Fallback.ON_MASK
+    m = g.maps[PINKY_TIP]
+    assert m[_pix(joints[PINKY_TIP])] == 1.0
+    assert m.max() == 1.0 and m[mask].min() == 0.0
+    # no local maximum but the joint: every other reached pixel has a higher 8-neighbour
+    reached = mask & (m > 0)
+    pad = np.pad(np.where(mask, m, -1.0), 1, constant_values=-1.0)
+    best = np.max([pad[1 + dy:49 + dy, 1 + dx:49 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                   if dy or dx], axis=0)
+    ys, xs = np.nonzero(reached)
+    for y, x in zip(ys, xs):
+        if (y, x) != _pix(joints[PINKY_TIP]):
+            assert best[y, x] > m[y, x], (y, x)
+    # and it falls monotonically along the pinky from its tip to its PIP joint
+    a, b = np.array(joints[PINKY_TIP, :2]), np.array(joints[PINKY_PIP, :2])
+    line = [_pix(a + t * (b - a)) for t in np.linspace(0, 1, 12)]
+    vals = [m[p] for p in line if mask[p]]
+    assert len(vals) >= 6 and all(v1 >= v2 for v1, v2 in zip(vals, vals[1:]))
+
+
+def test_geodesic_between_spread_fingertips_runs_through_the_web(open_hand):
+    depth, labels, joints = open_hand
+    mask = hand_mask(depth, labels)
+    tip_p, tip_r = _pix(joints[PINKY_TIP]), _pix(joints[RING_TIP])
+    assert mask[tip_p] and mask[tip_r]
+    # precondition: the fingers are apart in the image (background between the tips)
+    a, b = np.array(joints[PINKY_TIP, :2]), np.array(joints[RING_TIP, :2])
+    assert not all(mask[_pix(a + t * (b - a))] for t in np.linspace(0, 1, 20))
+    seeds = np.array([[[tip_p[1], tip_p[0]]]])
+    geo = geodesic_distance(mask[None], seeds)[0, 0][tip_r]
+    euclid = float(np.hypot(tip_p[0] - tip_r[0], tip_p[1] - tip_r[1]))
+    # the path goes down the pinky past its PIP, through the web, and up the ring finger
+    down_up = (np.linalg.norm(joints[PINKY_TIP, :2] - joints[PINKY_PIP, :2])
+               + np.linalg.norm(joints[RING_TIP, :2] - joints[RING_PIP, :2]))
+    assert geo > 2 * euclid
+    assert geo > down_up
+    # and the normalised maps tell the two tips apart where the Euclidean map does not
+    maps_g = guidance_maps(depth, joints, labels=labels, kind="geodesic").maps[PINKY_TIP]
+    maps_e = guidance_maps(depth, joints, labels=labels, kind="euclidean").maps[PINKY_TIP]
+    assert maps_e[tip_r] > 0.7 and maps_g[tip_r] < maps_e[tip_r] - 0.3
+
+
+def test_masked_out_pixels_are_zero_and_heatmap_peaks_at_the_joint(open_hand):
+    depth, labels, joints = open_hand
+    mask = hand_mask(depth, labels)
+    for kind in ("euclidean", "geodesic"):
+        g = guidance_maps(depth, joints, labels=labels, kind=kind)
+        assert g.maps.shape == (14, 48, 48) and g.maps.dtype == np.float32
+        assert (g.maps[:, ~mask] == 0).all()
+        assert g.maps.min() >= 0 and g.maps.max() <= 1
+    h = guidance_maps(depth, joints, labels=labels, kind="heatmap").maps
+    for j in range(14):
+        assert np.unravel_index(h[j].argmax(), h[j].shape) == _pix(joints[j])
+
+
+def test_labels_restrict_the_mask():
+    depth = np.full((16, 16), 1.0, np.float32)
+    depth[4:12, 4:12] = 0.0
+    labels = np.zeros((16, 16), np.uint8)
+    labels[4:12, 4:8] = 3  # only the left half is hand; the right half is arm / clutter
+    g = guidance_maps(depth, [[5.0, 6.0]], labels=labels, kind="geodesic")
+    assert (g.maps[0][:, 8:] == 0).all() and (g.maps[0][4:12, 4:8] > 0).sum() == 31
+    g2 = guidance_maps(depth, [[5.0, 6.0]], kind="geodesic")
+    assert (g2.maps[0][4:12, 4:12] > 0).sum() == 63  # all but the farthest pixel
+
+
+def test_joint_outside_the_mask_takes_the_documented_fallback():
+    depth = np.full((24, 24), 1.0, np.float32)
+    depth[8:16, 8:16] = 0.0
+    joints = np.array([[10.0, 10.0],   # on the mask
+                       [17.6, 12.0],   # 1.6 px right of the outline: snapped to (15, 12)
+                       [2.0, 2.0],     # far outside: Euclidean map
+                       [-30.0, 12.0]])  # outside the crop: Euclidean map
+    g = guidance_maps(depth, joints, kind="geodesic")
+    assert list(g.fallback) == [Fallback.ON_MASK, Fallback.SNAPPED, Fallback.EUCLIDEAN,
+                                Fallback.EUCLIDEAN]
+    assert tuple(g.seeds[1]) == (15, 12) and g.maps[1][12, 15] == 1.0
+    assert tuple(g.seeds[2]) == (-1, -1)
+    eu = guidance_maps(depth, joints, kind="euclidean").maps
+    np.testing.assert_array_equal(g.maps[2], eu[2])
+    np.testing.assert_array_equal(g.maps[3], eu[3])
+    assert g.maps[2].max() < 1.0  # the joint itself is off the hand: no pixel reaches 1
+    empty = guidance_maps(np.ones((24, 24), np.float32), joints, kind="geodesic")
+    assert (empty.fallback == Fallback.EMPTY).all() and not empty.maps.any()
+
+
+def test_batch_matches_single_crops(open_hand):
+    from handpose_core.render import render_crops
+
+    d = render_crops(3, seed=9, style="sensor")
+    joints = crop_joints(d["joints_uvd"], d["crop"])
+    for kind in ("heatmap", "euclidean", "geodesic"):
+        maps, code = guidance_maps_batch(d["depth"], joints, labels=d["labels"], kind=kind)
+        assert maps.shape == (3, 14, 48, 48) and maps.dtype == np.float32 and code.dtype == np.int8
+        for i in range(3):
+            one = guidance_maps(d["depth"][i], joints[i], labels=d["labels"][i], kind=kind)
+            np.testing.assert_array_equal(maps[i], one.maps)
+            np.testing.assert_array_equal(code[i], one.fallback)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: guidance_maps(np.zeros((4, 5), np.float32), [[1, 1]]), "(S, S)"),
+    (lambda: guidance_maps(np.zeros((8, 8), np.int16), [[1, 1]]), "float"),
+    (lambda: guidance_maps(np.zeros((8, 8), np.float32), [[1, 1, 1, 1]]), "(J, 2|3)"),
+    (lambda: guidance_maps(np.zeros((8, 8), np.float32), [[1, np.nan]]), "joint 0 of crop 0"),
+    (lambda: guidance_maps(np.zeros((8, 8), np.float32), [[1, 1]], kind="gauss"), "unknown"),
+    (lambda: guidance_maps(np.zeros((8, 8), np.float32), [[1, 1]], labels=np.zeros((7, 7))),
+     "labels shape"),
+    (lambda: guidance_maps_batch(np.zeros((2, 8, 8), np.float32), np.zeros((3, 14, 2))), "2 crop"),
+    (lambda: guidance_maps(np.zeros((8, 8), np.float32), [[1, 1]], speed="fast"), "speed"),
+])
+def test_bad_input_is_a_clear_value_error(call, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("|", r"\|")):
+        call()
+
+
+def test_guidance_head_learns_geodesic_maps_on_tiny_data():
+    import torch
+
+    from handpose_core.guidance.head import GuidanceHead, guidance_loss, guidance_targets
+    from handpose_core.render import render_crops
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on a shared 2-core machine two threads ran 20x slower
+    try:
+        _train_head_on_tiny_data(torch, GuidanceHead, guidance_loss, guidance_targets, render_crops)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_head_on_tiny_data(torch, GuidanceHead, guidance_loss, guidance_targets, render_crops):
+    d = render_crops(8, seed=21)
+    target = torch.from_numpy(guidance_targets(d["depth"], crop_joints(d["joints_uvd"], d["crop"]),
+                                               kind="geodesic", labels=d["labels"]))
+    assert target.shape == (8, 14, 48, 48) and target.dtype == torch.float32
+    trunk = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2))  # features at 24 x 24
+    head = GuidanceHead(16, n_joints=14, out_size=48)
+    opt = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=1e-2)
+    x = torch.from_numpy(d["depth"])[:, None]
+    losses = []
+    for _ in range(40):
+        pred = head(trunk(x))
+        loss = guidance_loss(pred, target, weight=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert pred.shape == (8, 14, 48, 48)
+    assert losses[-1] < 0.4 * losses[0], losses[::10]
+    # the weight scales the loss; a zero joint weight removes that joint from the mean
+    p = pred.detach()
+    assert float(guidance_loss(p, target, weight=0.5)) == pytest.approx(0.5 * losses[-1], rel=0.2)
+    jw = torch.zeros(8, 14)
+    jw[:, 0] = 1
+    only0 = ((p[:, 0] - target[:, 0]) ** 2).mean()
+    assert float(guidance_loss(p, target, joint_weight=jw)) == pytest.approx(float(only0), rel=1e-5)
+    with pytest.raises(ValueError, match="features"):
+        head(torch.zeros(1, 3, 24, 24))
+    with pytest.raises(ValueError, match="one shape"):
+        guidance_loss(p, target[:, :13])
