@@ -187,29 +187,29 @@ def test_guidance_head_learns_geodesic_maps_on_tiny_data():
 
 
 def _train_head_on_tiny_data(torch, GuidanceHead, guidance_loss, guidance_targets, render_crops):
-    d = render_crops(8, seed=21)
+    d = render_crops(4, seed=21)
     target = torch.from_numpy(guidance_targets(d["depth"], crop_joints(d["joints_uvd"], d["crop"]),
                                                kind="geodesic", labels=d["labels"]))
-    assert target.shape == (8, 14, 48, 48) and target.dtype == torch.float32
+    assert target.shape == (4, 14, 48, 48) and target.dtype == torch.float32
     trunk = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
                                 torch.nn.MaxPool2d(2))  # features at 24 x 24
     head = GuidanceHead(16, n_joints=14, out_size=48)
     opt = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=1e-2)
     x = torch.from_numpy(d["depth"])[:, None]
     losses = []
-    for _ in range(40):
+    for _ in range(25):
         pred = head(trunk(x))
         loss = guidance_loss(pred, target, weight=1.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-    assert pred.shape == (8, 14, 48, 48)
-    assert losses[-1] < 0.4 * losses[0], losses[::10]
+    assert pred.shape == (4, 14, 48, 48)
+    assert losses[-1] < 0.2 * losses[0], losses[::5]
     # the weight scales the loss; a zero joint weight removes that joint from the mean
     p = pred.detach()
     assert float(guidance_loss(p, target, weight=0.5)) == pytest.approx(0.5 * losses[-1], rel=0.2)
-    jw = torch.zeros(8, 14)
+    jw = torch.zeros(4, 14)
     jw[:, 0] = 1
     only0 = ((p[:, 0] - target[:, 0]) ** 2).mean()
     assert float(guidance_loss(p, target, joint_weight=jw)) == pytest.approx(float(only0), rel=1e-5)
