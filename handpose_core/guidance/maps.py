@@ -216,8 +216,11 @@ def _march(mask: np.ndarray, seeds: np.ndarray, speed: str, edt_clip: float) -> 
     d = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d))
     tiles = d[:, cols].transpose(1, 0, 2)  # (n, H, W)
     # the zero contour lies half a step from the seed, which gets -step/2: shift it to 0
-    tiles = tiles - tiles[np.arange(n), seeds[:, 1], seeds[:, 0]][:, None, None]
+    # (a seed with no hand pixel beside it is masked by scikit-fmm: it alone is reached)
+    at_seed = tiles[np.arange(n), seeds[:, 1], seeds[:, 0]]
+    tiles = tiles - np.where(np.isfinite(at_seed), at_seed, 0.0)[:, None, None]
     tiles[:, ~mask] = np.inf
+    tiles[np.arange(n), seeds[:, 1], seeds[:, 0]] = 0.0
     return tiles
 
 

@@ -217,3 +217,28 @@ def _train_head_on_tiny_data(torch, GuidanceHead, guidance_loss, guidance_target
         head(torch.zeros(1, 3, 24, 24))
     with pytest.raises(ValueError, match="one shape"):
         guidance_loss(p, target[:, :13])
+
+
+def test_an_isolated_hand_pixel_is_its_own_map():
+    depth = np.ones((10, 10), np.float32)
+    depth[5, 5] = 0.0
+    depth[2:4, 2:4] = 0.0
+    g = guidance_maps(depth, [[5, 5], [2, 2]], kind="geodesic")
+    assert list(g.fallback) == [Fallback.ON_MASK, Fallback.ON_MASK]
+    assert g.maps[0][5, 5] == 1.0 and g.maps[0].sum() == 1.0  # the 2x2 block is not reached
+    assert g.maps[1][2, 2] == 1.0 and g.maps[1][3, 3] == 0.0 and 0 < g.maps[1][2, 3] < 1
+
+
+def test_bench_guidance_reports_every_kind(capsys):
+    import json
+
+    from handpose_core.cli.main import main
+
+    assert main(["bench", "guidance", "--json", "--crops", "6", "--repeats", "1", "--batch", "3"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    kinds = {"heatmap", "euclidean", "geodesic", "geodesic_edt"}
+    assert set(info["single_crop_ms"]) == kinds == set(info["training_crops_per_s"])
+    assert all(v > 0 for v in info["single_crop_ms"].values())
+    assert all(v > 0 for v in info["training_crops_per_s"].values())
+    assert sum(info["fallback_fraction"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert info["cache_float16"]["bytes_per_crop"] >= 14 * 48 * 48 * 2
