@@ -57,7 +57,8 @@ class _Panel:
         self.box.addItem(self.dots)
         self.ring = pg.ScatterPlotItem(size=15, brush=None, pen=pg.mkPen("w", width=2.2))
         self.box.addItem(self.ring)
-        self.note = pg.TextItem("", color="#dddddd", anchor=(0.5, 0.5))
+        self.note = pg.TextItem("", color="#e0e0e0", anchor=(0.5, 0.5), fill=pg.mkBrush(25, 25, 28, 220))
+        self.note.textItem.setTextWidth(190)  # lines centred in a box of this width (px)
         self.box.addItem(self.note)
 
 
@@ -244,12 +245,14 @@ class GuidanceView(QWidget):
                 self._data.joints_crop(self._data.predicted_uvd)[:, :2]
             self._draw_dots(self.pred, pj)
             self.pred.note.setText("")
+            self.pred.note.setVisible(False)
         else:
             self.pred.image.setImage(compose_rgb(depth, None, np.zeros_like(depth)), autoLevels=False,
                                      levels=(0, 255))
             self.pred.dots.clear()
             self.pred.ring.clear()
             self.pred.note.setHtml(self._no_prediction_html())
+            self.pred.note.setVisible(True)
             self.pred.note.setPos(s / 2, s / 2)
         for panel in (self.gt, self.pred):
             panel.box.setRange(xRange=(0, s), yRange=(0, s), padding=0.02)
@@ -264,12 +267,11 @@ class GuidanceView(QWidget):
 
     def _no_prediction_html(self) -> str:
         if self._predicted is not None:
-            text = (f"the predicted maps are {KIND_TITLES[self._predicted_kind]} maps:<br>"
+            text = (f"the predicted maps are {KIND_TITLES[self._predicted_kind]} maps: "
                     "choose that map kind")
         else:
-            text = "no prediction for this frame:<br>train a regressor with<br>guidance maps"
-        return (f"<div style='text-align:center; color:#e0e0e0; background-color:#19191c;'>"
-                f"&nbsp;{text}&nbsp;</div>")
+            text = "no prediction for this frame: train a regressor with guidance maps"
+        return f"<div align='center' style='color:#e0e0e0;'>{text}</div>"
 
     def _caption(self) -> str:
         j = self.joint
