@@ -242,3 +242,34 @@ def test_bench_guidance_reports_every_kind(capsys):
     assert all(v > 0 for v in info["training_crops_per_s"].values())
     assert sum(info["fallback_fraction"].values()) == pytest.approx(1.0, abs=1e-3)
     assert info["cache_float16"]["bytes_per_crop"] >= 14 * 48 * 48 * 2
+
+
+def test_cache_builds_once_and_follows_the_inputs(tmp_path):
+    import threading
+
+    from handpose_core.guidance.cache import cached_guidance_maps
+    from handpose_core.progress import Cancelled
+    from handpose_core.render import render_crops
+
+    d = render_crops(5, seed=3, style="sensor")
+    joints = crop_joints(d["joints_uvd"], d["crop"])
+    calls = []
+    maps = cached_guidance_maps(tmp_path, d["depth"], joints, kind="geodesic", labels=d["labels"],
+                                progress=lambda *a: calls.append(a))
+    assert maps.shape == (5, 14, 48, 48) and maps.dtype == np.float16 and calls[-1][:2] == (5, 5)
+    direct, _ = guidance_maps_batch(d["depth"], joints, kind="geodesic", labels=d["labels"])
+    np.testing.assert_allclose(maps.astype(np.float32), direct, atol=1e-3)  # float16 rounding
+    files = sorted(tmp_path.glob("*.npy"))
+    assert len(files) == 1
+    mtime = files[0].stat().st_mtime_ns
+    again = cached_guidance_maps(tmp_path, d["depth"], joints, kind="geodesic", labels=d["labels"])
+    assert files[0].stat().st_mtime_ns == mtime and np.array_equal(again, maps)  # read, not rebuilt
+    moved = joints.copy()
+    moved[2, 0, 0] += 2.0  # one joint moved: other maps, another file
+    other = cached_guidance_maps(tmp_path, d["depth"], moved, kind="geodesic", labels=d["labels"])
+    assert len(list(tmp_path.glob("*.npy"))) == 2 and not np.array_equal(other[2, 0], maps[2, 0])
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        cached_guidance_maps(tmp_path, d["depth"], joints, kind="euclidean", cancel=stop)
+    assert len(list(tmp_path.glob("*.npy"))) == 2  # nothing half-written left behind
