@@ -1,8 +1,12 @@
 """Dense per-joint guidance maps (HandMap) and, in :mod:`.head`, the torch GMS module.
 
-Numpy / scikit-fmm only here; :mod:`handpose_core.guidance.head` imports torch.
+- :mod:`.maps`: heatmap, normalised Euclidean and geodesic maps of crops (numpy, scikit-fmm)
+- :mod:`.cache`: the maps of a fixed crop set, built once and memory-mapped
+- :mod:`.head`: ``GuidanceHead``, ``guidance_loss``, ``guidance_targets`` (imports torch;
+  not imported here)
 """
 
+from .cache import cached_guidance_maps
 from .maps import (
     DEFAULT_SIGMA_PX,
     DEFAULT_SNAP_PX,
@@ -18,6 +22,6 @@ from .maps import (
     heatmaps,
 )
 
-__all__ = ["DEFAULT_SIGMA_PX", "DEFAULT_SNAP_PX", "KINDS", "Fallback", "GuidanceMaps", "crop_joints",
-           "euclidean_distance", "geodesic_distance", "guidance_maps", "guidance_maps_batch",
-           "hand_mask", "heatmaps"]
+__all__ = ["DEFAULT_SIGMA_PX", "DEFAULT_SNAP_PX", "KINDS", "Fallback", "GuidanceMaps",
+           "cached_guidance_maps", "crop_joints", "euclidean_distance", "geodesic_distance",
+           "guidance_maps", "guidance_maps_batch", "hand_mask", "heatmaps"]
