@@ -98,3 +98,61 @@ def guidance_targets(depth: np.ndarray, joints: np.ndarray, *, kind: str,
     :mod:`~handpose_core.guidance.maps`."""
     maps, _ = guidance_maps_batch(depth, joints, kind=kind, labels=labels, mask=mask, sigma=sigma)
     return maps
+
+
+def target_to_crop_xy(joints: np.ndarray, size: int) -> np.ndarray:
+    """f_r's joint targets ``(..., 3)`` (x, y in [-1, 1] over the crop, as
+    ``nets.regnet.uvd_to_target`` makes them) -> ``(..., 2)`` crop pixels x, y."""
+    joints = np.asarray(joints, dtype=np.float64)
+    return ((joints[..., :2] + 1.0) * size - 1.0) / 2.0
+
+
+class DenseGuidance:
+    """The GMS module as f_r's training task takes it (``training.regression.GuidanceHook``).
+
+    ``head``: a :class:`GuidanceHead` on the trunk features; ``weight``: factor of its loss;
+    :meth:`targets` computes the target maps of a batch on the fly (after augmentation, so
+    they follow rotated / shifted crops); :meth:`loss` is :func:`guidance_loss` with weight 1
+    (the task multiplies by :attr:`weight`).
+    """
+
+    def __init__(self, kind: str, *, channels: int, size: int, weight: float = DEFAULT_GUIDANCE_WEIGHT,
+                 n_joints: int = 14, out_size: int | None = None):
+        if kind not in KINDS:
+            raise ValueError(f"guidance kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind
+        self.weight = float(weight)
+        self.out_size = int(out_size or 4 * size)
+        self.head = GuidanceHead(channels, n_joints=n_joints, out_size=self.out_size)
+
+    def targets(self, joints: torch.Tensor, labels: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """Target maps ``(B, J, S', S')`` float32 (S' = the head's ``out_size``) on the joints'
+        device, from joints ``(B, J, 3)`` in f_r target coordinates, part labels ``(B, S, S)``
+        (all zero for a crop = no segmentation: its mask is depth < 1 alone) and depth
+        crops ``(B, 1, S, S)`` or ``(B, S, S)``."""
+        d = depth.detach().float().cpu().numpy()
+        d = d[:, 0] if d.ndim == 4 else d
+        s = d.shape[-1]
+        lab = labels.detach().cpu().numpy()
+        mask = d < 1.0
+        has = lab.reshape(len(lab), -1).any(1)
+        mask[has] &= lab[has] > 0
+        xy = target_to_crop_xy(joints.detach().float().cpu().numpy(), s)
+        maps, _ = guidance_maps_batch(d, xy, kind=self.kind, mask=mask)
+        out = torch.from_numpy(maps)
+        if s != self.out_size:
+            out = F.interpolate(out, size=(self.out_size, self.out_size), mode="bilinear",
+                                align_corners=False)
+        return out.to(joints.device)
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return guidance_loss(pred, target, weight=1.0)
+
+
+def make_guidance_hook(kind: str, *, channels: int, size: int, weight: float = DEFAULT_GUIDANCE_WEIGHT,
+                       n_joints: int = 14, out_size: int | None = None) -> DenseGuidance:
+    """The GMS module for a regressor whose trunk features are ``(B, channels, size, size)``;
+    maps are predicted and supervised at ``out_size`` (default ``4 * size``, the crop side
+    of f_r). ``kind``: "heatmap", "euclidean" or "geodesic" ("none" means no hook)."""
+    return DenseGuidance(kind, channels=channels, size=size, weight=weight, n_joints=n_joints,
+                         out_size=out_size)

@@ -273,3 +273,32 @@ def test_cache_builds_once_and_follows_the_inputs(tmp_path):
     with pytest.raises(Cancelled):
         cached_guidance_maps(tmp_path, d["depth"], joints, kind="euclidean", cancel=stop)
     assert len(list(tmp_path.glob("*.npy"))) == 2  # nothing half-written left behind
+
+
+def test_guidance_hook_for_the_regressor_task_builds_targets_from_its_batch():
+    import torch
+
+    from handpose_core.guidance import make_guidance_hook
+    from handpose_core.render import render_crops
+
+    d = render_crops(3, seed=4, style="sensor")
+    xy = crop_joints(d["joints_uvd"], d["crop"])
+    s = 48
+    target = np.concatenate([(2 * xy[..., :2] + 1) / s - 1, xy[..., 2:]], -1)  # f_r's coordinates
+    labels = d["labels"].astype(np.int64)
+    labels[1] = 0  # a crop without segmentation: its mask is the depth alone
+    hook = make_guidance_hook("geodesic", channels=8, size=12, weight=0.25)
+    assert hook.weight == 0.25 and hook.out_size == 48
+    t = hook.targets(torch.from_numpy(target).float(), torch.from_numpy(labels),
+                     torch.from_numpy(d["depth"])[:, None])
+    assert t.shape == (3, 14, 48, 48) and t.dtype == torch.float32
+    with_labels, _ = guidance_maps_batch(d["depth"][[0, 2]], xy[[0, 2]], labels=d["labels"][[0, 2]])
+    np.testing.assert_allclose(t[[0, 2]].numpy(), with_labels, atol=1e-4)
+    depth_only = guidance_maps(d["depth"][1], xy[1]).maps
+    np.testing.assert_allclose(t[1].numpy(), depth_only, atol=1e-4)
+    pred = hook.head(torch.randn(3, 8, 12, 12))
+    loss = hook.loss(pred, t)
+    loss.backward()
+    assert loss.ndim == 0 and hook.head.out.weight.grad is not None
+    with pytest.raises(ValueError, match="guidance kind"):
+        make_guidance_hook("none", channels=8, size=12)
