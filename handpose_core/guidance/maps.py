@@ -207,20 +207,22 @@ def _march(mask: np.ndarray, seeds: np.ndarray, speed: str, edt_clip: float) -> 
     phi = np.ones((h, n * w))
     phi[seeds[:, 1], seeds[:, 0] + np.arange(n) * w] = -1.0
     marr = np.ma.MaskedArray(phi, obstacle)
+    rows, seed_cols = seeds[:, 1], seeds[:, 0] + np.arange(n) * w
     if speed == "uniform":
         d = skfmm.distance(marr, order=1)
+        half = np.full(n, 0.5)
     else:
         edt = ndimage.distance_transform_edt(np.pad(~obstacle, 1))[1:-1, 1:-1]
-        sp = np.ma.MaskedArray(np.clip(edt / edt_clip, 1.0 / edt_clip, 1.0), obstacle)
-        d = skfmm.travel_time(marr, sp, order=1)
-    d = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d))
+        f = np.clip(edt / edt_clip, 1.0 / edt_clip, 1.0)
+        d = skfmm.travel_time(marr, np.ma.MaskedArray(f, obstacle), order=1)
+        half = 0.5 / f[rows, seed_cols]
+    d = np.where(np.ma.getmaskarray(d), np.inf, np.abs(np.ma.getdata(d)))
     tiles = d[:, cols].transpose(1, 0, 2)  # (n, H, W)
-    # the zero contour lies half a step from the seed, which gets -step/2: shift it to 0
+    # the zero contour lies half a step from the seed: add the seed's half step, seed = 0
     # (a seed with no hand pixel beside it is masked by scikit-fmm: it alone is reached)
-    at_seed = tiles[np.arange(n), seeds[:, 1], seeds[:, 0]]
-    tiles = tiles - np.where(np.isfinite(at_seed), at_seed, 0.0)[:, None, None]
+    tiles = tiles + half[:, None, None]
     tiles[:, ~mask] = np.inf
-    tiles[np.arange(n), seeds[:, 1], seeds[:, 0]] = 0.0
+    tiles[np.arange(n), rows, seeds[:, 0]] = 0.0
     return tiles
 
 

@@ -50,6 +50,21 @@ def test_geodesic_distance_follows_the_mask_around_an_obstacle():
     assert np.isinf(g[~m]).all()
 
 
+def test_edt_speed_slows_the_front_near_the_outline():
+    m = np.zeros((16, 16), bool)
+    m[2:14, 2:14] = True  # a square: EDT 1 on the rim, up to 6 in the middle
+    seeds = np.array([[[2, 7]]])  # on the left edge
+    uni = geodesic_distance(m[None], seeds)[0, 0]
+    edt = geodesic_distance(m[None], seeds, speed="edt")[0, 0]
+    assert uni[7, 2] == edt[7, 2] == 0.0
+    assert (edt[m] >= 0).all() and (edt[m] >= uni[m] - 1e-9).all()  # speed <= 1 everywhere
+    # near the outline the front is slowed (speed EDT / 3), across the middle it is not:
+    # the corner, reached along the rim, is delayed far more than the opposite side
+    assert edt[2, 2] / uni[2, 2] > 1.5 * edt[7, 13] / uni[7, 13]
+    g = guidance_maps(np.where(m, 0.0, 1.0).astype(np.float32), [[2, 7]], speed="edt")
+    assert g.maps[0][7, 2] == 1.0 and (g.maps[0][~m] == 0).all()
+
+
 def test_geodesic_map_is_one_at_the_joint_and_decreases_away_from_it(open_hand):
     depth, labels, joints = open_hand
     g = guidance_maps(depth, joints, labels=labels, kind="geodesic")
