@@ -207,8 +207,8 @@ def _train_head_on_tiny_data(torch, GuidanceHead, guidance_loss, guidance_target
                                                kind="geodesic", labels=d["labels"]))
     assert target.shape == (4, 14, 48, 48) and target.dtype == torch.float32
     trunk = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
-                                torch.nn.MaxPool2d(2))  # features at 24 x 24
-    head = GuidanceHead(16, n_joints=14, out_size=48)
+                                torch.nn.MaxPool2d(4))  # features at 12 x 12, as f_r's trunk
+    head = GuidanceHead(16, n_joints=14, out_size=48, hidden=16)
     opt = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=1e-2)
     x = torch.from_numpy(d["depth"])[:, None]
     losses = []
