@@ -13,6 +13,7 @@ TARGETS = (
      "patchwise restoration: ms/frame, annoy vs exact agreement, build and load time"),
     ("pipeline", "handpose_core.cli.bench_pipeline",
      "whole inference path per frame at batch 1: hand centre, crop, f_s, f_r"),
+    ("guidance", "handpose_core.cli.bench_guidance", "guidance maps (HandMap): ms/crop per kind, crops/s"),
 )
 
 

@@ -22,8 +22,9 @@ import numba
 import numpy as np
 
 from ..camera import NYU_CAMERA
+from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
 from .background import fill_background
-from .jitcache import invalidate_if_changed
+from .jitcache import invalidate_if_changed, kernel_cached
 from .raycast import prepare_prims, raster_prims
 from .scene import Scenes, crop_arrays, make_rng, sample_scenes
 from .sensor import (
@@ -212,9 +213,18 @@ def _frames_kernel(prims, bg, seeds, sensor, i0, i1, fx, fy, cx, cy, out_depth, 
 
 invalidate_if_changed(_frames_kernel)
 
+COMPILING = "compiling the renderer (first run only)"  # short: it must fit an 80-column line
 
-def render_scene_crops(scenes: Scenes, *, size: int = 48, style: str = "clean",
-                       cube_mm: float = 300.0) -> dict:
+
+def kernels_compiled(kind: str) -> bool:
+    """Whether the kernel of ``kind`` ("frames": full frames, "crops": labelled crops) is
+    already compiled in numba's disk cache; when not, this process's first render of that
+    kind compiles it, which takes tens of seconds (see docs/measurements.md)."""
+    return kernel_cached({"frames": _frames_kernel, "crops": _crops_kernel}[kind])
+
+
+def render_scene_crops(scenes: Scenes, *, size: int = DEFAULT_CROP_SIZE, style: str = "clean",
+                       cube_mm: float = DEFAULT_CUBE_MM) -> dict:
     """Crops of given scenes (see :func:`render_crops` for the returned dict)."""
     sensor = _check_style(style)
     if size < 2:
@@ -231,8 +241,8 @@ def render_scene_crops(scenes: Scenes, *, size: int = 48, style: str = "clean",
             "joints_xyz": scenes.joints_xyz.astype(np.float32), "crop": crops}
 
 
-def render_crops(n: int, *, size: int = 48, seed=0, style: str = "clean",
-                 cube_mm: float = 300.0, scenes: Scenes | None = None) -> dict:
+def render_crops(n: int, *, size: int = DEFAULT_CROP_SIZE, seed=0, style: str = "clean",
+                 cube_mm: float = DEFAULT_CUBE_MM, scenes: Scenes | None = None) -> dict:
     """Labelled crops around the ground-truth palm centre, as the synthetic store holds them.
 
     Returns a dict of ``depth`` (n,S,S) float32 in [-1, 1] relative to the palm centre over

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
 from ..datasets.nyu import write_nyu_split
 from ..datasets.synthetic import SyntheticStoreWriter
 from ..progress import ProgressFn, check_cancel
 from .pose import ViewRange
-from .renderer import _check_style, render_frames, render_scene_crops
+from .renderer import COMPILING, _check_style, kernels_compiled, render_frames, render_scene_crops
 from .scene import sample_scenes
 
 RENDERER_VERSION = 2
@@ -31,8 +32,8 @@ def _chunk_seed(seed: int, start: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(start), 0x53544F]).generate_state(1)[0])
 
 
-def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = 48, seed: int = 0,
-                          style: str = "clean", cube_mm: float = 300.0, chunk: int = 512,
+def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = DEFAULT_CROP_SIZE, seed: int = 0,
+                          style: str = "clean", cube_mm: float = DEFAULT_CUBE_MM, chunk: int = 512,
                           view: ViewRange | None = None, progress: ProgressFn | None = None,
                           cancel=None) -> Path:
     """Render ``count`` labelled crops into a store at ``out`` (memory-mapped, chunk by
@@ -53,7 +54,7 @@ def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = 48,
         w = SyntheticStoreWriter(out, count, size, resume=False, **meta)
     start = (w.written // chunk) * chunk
     if progress:
-        progress(start, count, f"{style} crops")
+        progress(start, count, f"{style} crops" + ("" if kernels_compiled("crops") else f": {COMPILING}"))
     while start < count:
         check_cancel(cancel)
         n = min(chunk, count - start)

@@ -17,8 +17,8 @@ It trains on the ``split`` frames' crops around the ground-truth palm centre (a 
 joint error on the test split's frames and makes the model the project's f_r of that
 variant. ``guidance`` plugs HandMap's dense guidance head (``handpose_core.guidance``)
 onto f_r's trunk (:meth:`RegNet.features`, S/4 x S/4 maps) for variants a and d: its
-maps of the batch's crops are an extra L2 loss weighted ``guidance_weight``
-(:class:`HandMapGuidance`). A run with the same settings resumes.
+maps of the batch's crops are an extra L2 loss weighted ``guidance_weight``. A run with
+the same settings resumes.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ GUIDANCE = ("none", "heatmap", "euclidean", "geodesic")
 @dataclass(frozen=True)
 class TrainRegSettings:
     variant: str = field(default="d", metadata={
+        "choices": VARIANTS,
         "help": "a: direct regression, b: cascade, c: f_r + synthetic-only f_s, "
                 "d: f_r + fine-tuned f_s (Table 4)"})
     split: str = field(default="train", metadata={"help": "frames to train on"})
@@ -64,6 +65,7 @@ class TrainRegSettings:
     cascade_copies: int = field(default=3, metadata={
         "help": "variant b: jittered crops per training frame"})
     guidance: str = field(default="none", metadata={
+        "choices": GUIDANCE,
         "help": "dense guidance head on f_r's trunk (variants a, d): none, heatmap, "
                 "euclidean or geodesic"})
     guidance_weight: float = field(default=0.1, metadata={"help": "weight of the guidance loss"})
@@ -141,38 +143,15 @@ def _cascade_crops(project, frames, gt, settings, first_path, cancel):
     return np.stack(depth), np.stack(tfs), np.array(src)
 
 
-class HandMapGuidance:
-    """HandMap's dense guidance supervision as a :class:`~handpose_core.training.regression.
-    GuidanceHook`: ``handpose_core.guidance.head.GuidanceHead`` on f_r's trunk features,
-    target maps of ``kind`` from each batch's (augmented) crops and joints, L2 loss."""
-
-    def __init__(self, kind: str, channels: int, size: int, weight: float):
-        from ..guidance.head import GuidanceHead, guidance_loss, guidance_targets
-
-        self.kind, self.size, self.weight = kind, size, weight
-        self.head = GuidanceHead(channels, n_joints=14, out_size=size)
-        self._loss, self._targets = guidance_loss, guidance_targets
-
-    def targets(self, joints, labels, depth):
-        import torch
-
-        xy = ((joints[..., :2].detach().cpu().numpy() + 1) * self.size - 1) / 2  # crop px
-        maps = self._targets(depth[:, 0].detach().cpu().numpy(), xy, kind=self.kind)
-        return torch.from_numpy(np.ascontiguousarray(maps, np.float32)).to(depth.device)
-
-    def loss(self, pred, target):
-        return self._loss(pred, target, weight=1.0)
-
-
 def _guidance_hook(settings, net: RegNetConfig):
+    """HandMap's GMS module on f_r's trunk features ``(B, channels, S/4, S/4)``
+    (``handpose_core.guidance.make_guidance_hook``), or None."""
     if settings.guidance == "none":
         return None
-    try:
-        return HandMapGuidance(settings.guidance, net.channels, net.in_size,
-                               settings.guidance_weight)
-    except ImportError as e:
-        raise ValueError(f"guidance {settings.guidance!r} needs handpose_core.guidance.head "
-                         f"(not in this build: {e})") from None
+    from ..guidance import make_guidance_hook
+
+    return make_guidance_hook(settings.guidance, channels=net.channels, size=net.in_size // 4,
+                              weight=settings.guidance_weight)
 
 
 def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=None,
