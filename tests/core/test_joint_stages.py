@@ -59,7 +59,6 @@ def test_train_reg_a_then_predict_evaluate_and_compare_agree(tiny_demo, capsys, 
     assert json.loads(capsys.readouterr().out)["already_done"] is True
 
 
-@pytest.mark.slow
 def test_cascade_needs_a_and_refines_it(tiny_demo, capsys):
     with Project.open(tiny_demo) as p:
         have_a = regnet_path(p, "a") is not None
