@@ -125,7 +125,8 @@ def predict_files(project, files: list[Path], variant: str, *, progress=None,
         d = read_depth(f)
         centres.append(detect_center(d, name=str(f)))
         depths.append(d)
-    uvd = pred.predict_frames(depths, np.stack(centres), progress=progress, cancel=cancel)
+    uvd = pred.predict_frames(depths, np.stack(centres), progress=progress, cancel=cancel,
+                              names=[str(f) for f in files])
     if draw:
         Path(draw).mkdir(parents=True, exist_ok=True)
         for f, d, u, c in zip(files, depths, uvd, centres):

@@ -53,6 +53,12 @@ def trained_variants(project) -> list[str]:
     return [v for v in VARIANTS if regnet_path(project, v) is not None]
 
 
+class _EmptyCrop(Exception):
+    def __init__(self, index: int):
+        super().__init__(index)
+        self.index = index
+
+
 @dataclass
 class JointPredictor:
     """f_r of one variant with what it needs: ``segnet`` (c, d), ``first`` and
@@ -123,10 +129,11 @@ class JointPredictor:
         return target_to_uvd(model.predict(crops, labels, batch=batch), tfs)
 
     def predict_frames(self, depths, centres: np.ndarray, *, batch: int = 64, progress=None,
-                       cancel=None) -> np.ndarray:
+                       cancel=None, names=None) -> np.ndarray:
         """Depth frames (a sequence of ``(480, 640)`` uint16 mm, or a callable ``i ->
         frame`` with ``len(centres)`` frames) and hand centres ``(N, 3)`` (u, v, d) ->
-        ``(N, 14, 3)`` full-frame u, v, d."""
+        ``(N, 14, 3)`` full-frame u, v, d. A crop without one valid depth pixel raises a
+        ``ValueError`` naming the frame (``names[i]``, else its index)."""
         centres = np.asarray(centres, np.float64)
         n = len(centres)
         get = depths if callable(depths) else (lambda i: depths[i])
@@ -135,7 +142,14 @@ class JointPredictor:
             check_cancel(cancel)
             idx = range(s, min(n, s + batch))
             frames = [get(i) for i in idx]
-            out[s:s + len(frames)] = self._predict_batch(frames, centres[s:s + len(frames)])
+            try:
+                out[s:s + len(frames)] = self._predict_batch(frames, centres[s:s + len(frames)])
+            except _EmptyCrop as e:
+                k = s + e.index
+                name = names[k] if names is not None else f"frame {k}"
+                raise ValueError(f"{name}: no valid depth in the hand crop around "
+                                 f"({centres[k][0]:.0f}, {centres[k][1]:.0f}, "
+                                 f"{centres[k][2]:.0f} mm): nothing to predict from") from None
             if progress is not None:
                 progress(s + len(frames), n, "predicting joints")
         return out
@@ -150,4 +164,7 @@ class JointPredictor:
         s = model.config.in_size
         tfs = [crop_transform(c, cube, s) for c in centres]
         crops = np.stack([crop_depth(f, tf) for f, tf in zip(frames, tfs)])
+        empty = np.nonzero((crops >= 1.0).all(axis=(1, 2)))[0]
+        if len(empty):
+            raise _EmptyCrop(int(empty[0]))
         return self.predict_crops(crops, np.stack([tf.to_array() for tf in tfs]), model=model)

@@ -151,7 +151,8 @@ def predict_split(project, variant: str, split: str = "test", *, centre: str = "
     else:
         raise ValueError(f"centre must be gt or detect, got {centre!r}")
     return pred.predict_frames(lambda i: project.depth(frames[i]), centres, progress=progress,
-                               cancel=cancel)
+                               cancel=cancel, names=[str(project.dataset.path(
+                                   f.split, "depth", f.frame, f.kinect)) for f in frames])
 
 
 def measure_variant(project, variant: str, split: str = "test", *, centre: str = "gt",

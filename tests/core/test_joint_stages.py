@@ -188,6 +188,19 @@ def test_bad_inputs_are_named(tiny_demo, capsys, tmp_path, real_sample):
     # --centre gt has no ground truth for PNGs
     assert main([*base, str(empty), "--centre", "gt"]) == 2
     assert "--centre gt needs ground truth" in capsys.readouterr().err
+    # a project frame whose depth has no valid pixel in the crop: named, nothing written
+    png = tiny_demo / "dataset" / "test" / "depth_1_0000002.png"
+    original = png.read_bytes()
+    cv2.imwrite(str(png), encode_depth(np.full((480, 640), 2001, np.uint16)))
+    try:
+        out = tmp_path / "split.txt"
+        assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "a",
+                     "--out", str(out)]) == 2
+        assert "test/depth_1_0000002.png: no valid depth in the hand crop" in \
+            capsys.readouterr().err
+        assert not out.exists()
+    finally:
+        png.write_bytes(original)
     # a checkpoint of another variant registered as d
     with Project.open(tiny_demo) as p:
         old = regnet_path(p, "d")
