@@ -23,7 +23,7 @@ the same settings resumes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -64,6 +64,8 @@ class TrainRegSettings:
         "help": "variant b: std of the noise added to the first step's centres (mm)"})
     cascade_copies: int = field(default=3, metadata={
         "help": "variant b: jittered crops per training frame"})
+    cascade_init: bool = field(default=True, metadata={
+        "help": "variant b: start the refinement from the first step's weights"})
     guidance: str = field(default="none", metadata={
         "choices": GUIDANCE,
         "help": "dense guidance head on f_r's trunk (variants a, d): none, heatmap, "
@@ -193,6 +195,12 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
         train_idx, val_idx = np.nonzero(~in_val)[0], np.nonzero(in_val)[0]
         torch.manual_seed(config.seed)
         model = build_regnet(net)
+        if v == "b" and settings.cascade_init:
+            from ..training.checkpoint import load_regnet
+
+            first, first_cfg, _ = load_regnet(first_path, variant="a")
+            if replace(first_cfg, variant="b") == net:  # same shapes: start from its weights
+                model.load_state_dict(first.state_dict())
         desc = {"variant": v, "title": VARIANT_TITLES[v], "split": settings.split,
                 "frames": len(frames), "samples": len(depth), "segnet": seg_path,
                 **({"first": str(first_path)} if first_path else {})}

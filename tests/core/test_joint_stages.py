@@ -69,6 +69,7 @@ def test_cascade_needs_a_and_refines_it(tiny_demo, capsys):
             capsys.readouterr().err
         assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a",
                      *TINY]) == 0
+        capsys.readouterr()
     assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "b", *TINY,
                  "--set", "cascade_copies=2", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
