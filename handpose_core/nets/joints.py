@@ -53,6 +53,19 @@ def trained_variants(project) -> list[str]:
     return [v for v in VARIANTS if regnet_path(project, v) is not None]
 
 
+def _trained_with(regnet_ckpt: Path) -> Path | None:
+    """The f_s whose segmentations trained this f_r (its run's config.toml), if it is
+    still there: predicting with another f_s would feed f_r maps it never saw."""
+    from ..training.config import read_toml
+
+    cfg = regnet_ckpt.parent / "config.toml"
+    try:
+        seg = read_toml(cfg).get("data", {}).get("segnet")
+    except (OSError, ValueError):
+        return None
+    return Path(seg) if seg and Path(seg).is_file() else None
+
+
 class _EmptyCrop(Exception):
     def __init__(self, index: int):
         super().__init__(index)
@@ -97,7 +110,7 @@ class JointPredictor:
         cube = project.cube_mm
         if variant in ("c", "d"):
             which = "pretrained" if variant == "c" else "finetuned"
-            sp = segnet_path(project, which)
+            sp = _trained_with(path) or segnet_path(project, which)
             if sp is None:
                 raise ValueError(f"{project.root}: variant d needs the fine-tuned f_s; run "
                                  "'handpose-studio train finetune-seg' first")

@@ -267,3 +267,35 @@ def test_train_reg_cancelled_then_resumed_continues_from_its_checkpoint(tiny_dem
     lines = (tiny_demo / "models" / "resume-a" / "metrics.jsonl").read_text().splitlines()
     vals = [json.loads(x) for x in lines if '"val"' in x]
     assert [v["epoch"] for v in vals] == [1.0, 2.0, 3.0]  # no epoch validated twice
+
+
+def test_segmented_variant_predicts_with_the_f_s_it_was_trained_with(tiny_demo, capsys,
+                                                                     tmp_path):
+    import torch
+
+    from handpose_core.nets import SegNetConfig, build_segnet
+    from handpose_core.nets.inference import set_segnet_path
+    from handpose_core.nets.joints import JointPredictor
+    from handpose_core.training.checkpoint import save_checkpoint
+
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "c", *TINY,
+                 "--json"]) == 0
+    capsys.readouterr()
+    torch.manual_seed(3)
+    other = build_segnet(SegNetConfig("fast", 48))
+    other_p = save_checkpoint(tmp_path / "other.pt", other, other.config)
+    with Project.open(tiny_demo) as p:
+        before = segnet_path(p, "pretrained")
+        crops = p.crops(p.frames("test"))[0]
+        set_segnet_path(p, other_p, "pretrained")  # the project's f_s changes afterwards
+        try:
+            pred = JointPredictor.for_project(p, "c")
+        finally:
+            set_segnet_path(p, before, "pretrained")
+    import copy
+
+    bundled = copy.deepcopy(load_segnet_model(bundled_segnet_path())).eval().fuse()
+    want, _ = bundled.predict(crops, probabilities=False)
+    got, _ = pred.segnet.predict(crops, probabilities=False)
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(got, other.eval().predict(crops, probabilities=False)[0])
