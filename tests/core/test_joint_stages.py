@@ -51,6 +51,12 @@ def test_train_reg_a_then_predict_evaluate_and_compare_agree(tiny_demo, capsys, 
     assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "a",
                  "--centre", "detect", "--out", str(tmp_path / "det.txt")]) == 0
     assert read_predictions(tmp_path / "det.txt").shape == (3, 14, 3)
+    # a folder of depth PNGs (here the split's own folder) gives the same, in name order
+    assert main(["predict", "--project", str(tiny_demo), "--input",
+                 str(tiny_demo / "dataset" / "test"), "--variant", "a",
+                 "--out", str(tmp_path / "dir.txt")]) == 0
+    np.testing.assert_allclose(read_predictions(tmp_path / "dir.txt"),
+                               read_predictions(tmp_path / "det.txt"))
     assert main(["evaluate", "--project", str(tiny_demo), "--what", "joints"]) == 0
     assert "a direct regression" in capsys.readouterr().out
     # a finished run is not trained again
