@@ -110,7 +110,8 @@ def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progr
                   "elapsed_s": result.elapsed_s, "already_done": result.already_done,
                   "table3": table3}
         write_json_atomic(out / "eval.json", report)
-        rec.metrics = {"frames_used": len(frames), "synthetic_used": int(n_syn),
+        rec.metrics = {"frames_used": len(frames), "frames_file": str(out / "frames.json"),
+                       "synthetic_used": int(n_syn),
                        "epochs": result.epochs, "steps": result.steps,
                        "elapsed_s": result.elapsed_s,
                        **{f"{k}_{m}": v[m] for k, v in table3.get("results", {}).items()
