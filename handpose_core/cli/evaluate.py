@@ -18,9 +18,10 @@ def add_arguments(parser) -> None:
                         "the ground-truth palm centre")
     parser.add_argument("--split", default=None,
                         help="restrict to a split (train/test; joints: default test)")
-    parser.add_argument("--centre", default="gt", choices=("gt", "detect"),
-                        help="joints: crop around the ground-truth palm centre or the hand "
-                        "centre detected from depth")
+    parser.add_argument("--centre", default="gt", choices=("gt", "detect", "refine"),
+                        help="joints: crop around the ground-truth palm centre, the hand "
+                        "centre detected from depth, or that centre moved to the palm variant "
+                        "a predicts there")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 

@@ -4,8 +4,9 @@ in the community format (one line per frame, 14 joints x u v d).
 From a project's split (its frames in order; ``--centre gt`` cuts crops around the
 ground-truth palm centre, ``--centre detect`` finds the hand from depth alone), or from
 ``--input`` -- one NYU depth PNG or a folder of them (``depth_*.png`` in name order, no
-``joint_data.mat`` needed) -- with ``--centre detect``. The project supplies the trained
-networks of ``--variant``.
+``joint_data.mat`` needed) -- with ``--centre detect`` (or ``refine``: the detected centre
+moved to the palm that the project's variant a predicts there). The project supplies the
+trained networks of ``--variant``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--draw", default=None, metavar="DIR",
                         help="--input only: also write DIR/<name>_joints.png, the predicted "
                         "skeleton over each depth frame")
-    parser.add_argument("--centre", default=None, choices=("gt", "detect"),
-                        help="hand centre: ground-truth palm (project splits only) or detected "
-                        "from depth (default: gt for a split, detect for --input)")
+    parser.add_argument("--centre", default=None, choices=("gt", "detect", "refine"),
+                        help="hand centre: ground-truth palm (project splits only), detected "
+                        "from depth, or detected and moved to the palm that variant a predicts "
+                        "there (default: gt for a split, detect for --input)")
 
 
 def input_files(path: str | Path) -> list[Path]:
@@ -109,7 +111,7 @@ def draw_skeleton(depth_mm, uvd, path, *, centre=None, cube_mm: float = 300.0) -
 
 
 def predict_files(project, files: list[Path], variant: str, *, progress=None,
-                  cancel=None, draw: str | None = None):
+                  cancel=None, draw: str | None = None, refine: bool = False):
     """``(N, 14, 3)`` u, v, d of depth PNGs with detected hand centres; errors name the
     file (not an NYU depth image, no valid depth, no hand). ``draw``: a folder for
     :func:`draw_skeleton` pictures."""
@@ -125,8 +127,13 @@ def predict_files(project, files: list[Path], variant: str, *, progress=None,
         d = read_depth(f)
         centres.append(detect_center(d, name=str(f)))
         depths.append(d)
-    uvd = pred.predict_frames(depths, np.stack(centres), progress=progress, cancel=cancel,
-                              names=[str(f) for f in files])
+    names = [str(f) for f in files]
+    centres = np.stack(centres)
+    if refine:
+        from ..nets.joints import refine_centres
+
+        centres = refine_centres(project, depths, centres, names=names, cancel=cancel)
+    uvd = pred.predict_frames(depths, centres, progress=progress, cancel=cancel, names=names)
     if draw:
         Path(draw).mkdir(parents=True, exist_ok=True)
         for f, d, u, c in zip(files, depths, uvd, centres):
@@ -148,7 +155,8 @@ def run(args) -> int:
                                      "with --input are predicted with --centre detect")
                 files = input_files(args.input)
                 uvd = predict_files(project, files, args.variant,
-                                    progress=TerminalProgress("predict"), draw=args.draw)
+                                    progress=TerminalProgress("predict"), draw=args.draw,
+                                    refine=args.centre == "refine")
                 what = f"{len(files)} depth PNG(s) from {args.input} (name order)"
             else:
                 from ..stages.evaluate import predict_split

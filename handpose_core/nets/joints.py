@@ -181,3 +181,18 @@ class JointPredictor:
         if len(empty):
             raise _EmptyCrop(int(empty[0]))
         return self.predict_crops(crops, np.stack([tf.to_array() for tf in tfs]), model=model)
+
+
+CENTRES = ("gt", "detect", "refine")
+"""How crops are centred: ground-truth palm, detected from depth alone, or detected and
+then moved to the palm centre that the project's variant a predicts there."""
+
+
+def refine_centres(project, depths, centres: np.ndarray, *, names=None, cancel=None
+                   ) -> np.ndarray:
+    """``(N, 3)`` centres moved to the palm centre (u, v, d) that the project's variant a
+    (the cascade's first step) predicts on crops around ``centres``; ``depths`` as in
+    :meth:`JointPredictor.predict_frames`."""
+    first = JointPredictor.for_project(project, "a")
+    return first.predict_frames(depths, centres, names=names, cancel=cancel)[:, PALM_14]
+

@@ -135,24 +135,29 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
 def predict_split(project, variant: str, split: str = "test", *, centre: str = "gt",
                   progress=None, cancel=None) -> np.ndarray:
     """``(N, 14, 3)`` u, v, d of the project's ``variant`` on the frames of ``split`` (frame
-    order), with crops around the ground-truth palm centre (``gt``) or the hand centre
-    detected from depth alone (``detect``)."""
+    order), with crops around the ground-truth palm centre (``gt``), the hand centre
+    detected from depth alone (``detect``), or that centre moved to the palm predicted
+    there by the project's variant a (``refine``)."""
     from ..detection import detect_center
-    from ..nets.joints import PALM_14, JointPredictor
+    from ..nets.joints import CENTRES, PALM_14, JointPredictor, refine_centres
 
     frames = project.frames(split)
     if not frames:
         raise ValueError(f"{project.root}: no frames in split {split!r}")
     pred = JointPredictor.for_project(project, variant)
+    names = [str(project.dataset.path(f.split, "depth", f.frame, f.kinect)) for f in frames]
     if centre == "gt":
         centres = np.stack([joints_36_to_14(project.joints_uvd(f))[PALM_14] for f in frames])
-    elif centre == "detect":
-        centres = np.stack([detect_center(project.depth(f), name=f.key) for f in frames])
+    elif centre in ("detect", "refine"):
+        centres = np.stack([detect_center(project.depth(f), name=n)
+                            for f, n in zip(frames, names)])
+        if centre == "refine":
+            centres = refine_centres(project, lambda i: project.depth(frames[i]), centres,
+                                     names=names, cancel=cancel)
     else:
-        raise ValueError(f"centre must be gt or detect, got {centre!r}")
+        raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
     return pred.predict_frames(lambda i: project.depth(frames[i]), centres, progress=progress,
-                               cancel=cancel, names=[str(project.dataset.path(
-                                   f.split, "depth", f.frame, f.kinect)) for f in frames])
+                               cancel=cancel, names=names)
 
 
 def measure_variant(project, variant: str, split: str = "test", *, centre: str = "gt",

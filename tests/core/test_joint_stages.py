@@ -51,6 +51,11 @@ def test_train_reg_a_then_predict_evaluate_and_compare_agree(tiny_demo, capsys, 
     assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "a",
                  "--centre", "detect", "--out", str(tmp_path / "det.txt")]) == 0
     assert read_predictions(tmp_path / "det.txt").shape == (3, 14, 3)
+    # refined centres: variant a's palm on the detected crop re-centres the crop
+    assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "a",
+                 "--centre", "refine", "--out", str(tmp_path / "ref.txt")]) == 0
+    ref, det = read_predictions(tmp_path / "ref.txt"), read_predictions(tmp_path / "det.txt")
+    assert ref.shape == (3, 14, 3) and not np.allclose(ref, det)
     # a folder of depth PNGs (here the split's own folder) gives the same, in name order
     assert main(["predict", "--project", str(tiny_demo), "--input",
                  str(tiny_demo / "dataset" / "test"), "--variant", "a",
