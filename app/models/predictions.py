@@ -1,8 +1,9 @@
 """f_s predictions for the studio: the project's current and fine-tuned models, cached (no Qt).
 
-Loading a model imports torch and reads a checkpoint (seconds), so the session builds a
-:class:`SegPredictor` in a worker; predicting one 48 x 48 crop afterwards takes a few
-milliseconds and each frame's map is kept, so returning to a frame costs nothing.
+Loading a model imports torch and reads a checkpoint (seconds), and even one 48 x 48 crop
+takes f_s tens of milliseconds on a busy CPU, so both happen in workers: the session
+builds a :class:`SegPredictor` in one, and a prediction worker fills its cache in batches,
+the current frame and the frames after it first. The GUI thread only looks maps up.
 """
 
 from __future__ import annotations
@@ -77,6 +78,23 @@ class SegPredictor:
 
     def finetuned(self, frame_id: int, depth_crop: np.ndarray) -> np.ndarray | None:
         return self._predict("fine", self.finetuned_model, frame_id, depth_crop)
+
+    def lookup(self, which: str, frame_id: int) -> np.ndarray | None:
+        """A stored prediction (``which`` "raw" or "fine") or None; never predicts."""
+        with self._lock:
+            return self._cache[which].get(int(frame_id))
+
+    def has_model(self, which: str) -> bool:
+        return (self.raw_model if which == "raw" else self.finetuned_model) is not None
+
+    def predict_batch(self, which: str, frame_ids, depth: np.ndarray) -> None:
+        """Predict ``depth`` ``(N, S, S)`` float32 crops of ``frame_ids`` with one model and
+        store the maps (called from the prediction worker)."""
+        model = self.raw_model if which == "raw" else self.finetuned_model
+        if model is None or not len(frame_ids):
+            return
+        labels, _ = model.predict(np.asarray(depth, np.float32), probabilities=False)
+        self.put_many(which, frame_ids, labels)
 
     def put_many(self, which: str, frame_ids, maps: np.ndarray) -> None:
         """Store batch predictions (``which`` "raw" or "fine") made elsewhere."""
