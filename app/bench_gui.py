@@ -44,10 +44,8 @@ def add_arguments(parser) -> None:
 
 
 def _demo_project(folder: Path, frames: int, progress=None):
-    try:
-        from handpose_core.project import create_demo_project
-    except ImportError:
-        from handpose_core.projects import create_demo_project
+    from handpose_core.project import create_demo_project
+
     return create_demo_project(folder / "demo", n_train=max(frames, 1), n_test=8,
                                progress=progress)
 

@@ -190,7 +190,7 @@ class MainWindow(QMainWindow):
     def _on_restore_succeeded(self, rec) -> None:
         verdict = "accepted" if rec.auto_accept else "rejected"
         self.quality.set_restoring(False, f"frame {rec.frame_id} restored: {verdict} "
-                                          f"({rec.score_raw_mm:.0f} → {rec.score_restored_mm:.0f} mm)")
+                                          f"({rec.raw.mm:.1f} → {rec.restored.mm:.1f} mm)")
         self.session.notify("restoration", rec.frame_id)
 
     @Slot()

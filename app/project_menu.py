@@ -43,12 +43,8 @@ def _open_task(root):
 
 def _create_demo_task(root):
     def run(ctx):
-        from handpose_core.project import Project
+        from handpose_core.project import Project, create_demo_project
 
-        try:
-            from handpose_core.project import create_demo_project
-        except ImportError:
-            from handpose_core.projects import create_demo_project
         p = create_demo_project(root, progress=ctx.progress, cancel=ctx.cancel)
         p.close()
         return Project.open(root)
@@ -66,10 +62,8 @@ def _create_nyu_task(root, nyu_root):
 
 
 def default_demo_dir() -> Path:
-    try:
-        from handpose_core.project import default_demo_dir as d
-    except ImportError:
-        from handpose_core.projects import default_demo_dir as d
+    from handpose_core.project import default_demo_dir as d
+
     return Path(d())
 
 

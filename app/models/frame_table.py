@@ -14,13 +14,15 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 
+from handpose_core.project.records import N_SCORED
+
 COLUMNS = ("id", "split", "frame", "auto", "override", "raw mm", "restored mm", "labelled")
 COL_ID, COL_SPLIT, COL_FRAME, COL_AUTO, COL_OVERRIDE, COL_RAW, COL_RESTORED, COL_LABELLED = \
     range(len(COLUMNS))
 TIPS = ("project frame id", "dataset split", "frame number in the split",
         "automatic decision of the restore stage", "human override (A / R / C)",
-        "quality score of the raw f_s map (sum over 12 joints, mm)",
-        "quality score of the restored map (mm)", "frame has ground-truth part labels")
+        "barycenter score of the raw f_s map (mean distance over the 12 scored joints, mm)",
+        "barycenter score of the restored map (mm)", "frame has ground-truth part labels")
 
 FILTERS = {
     "all": "All frames",
@@ -189,7 +191,7 @@ class FrameTableModel(QAbstractTableModel):
                 return {-1: "", 0: "reject", 1: "accept"}[int(c["override"][k])]
             if col in (COL_RAW, COL_RESTORED):
                 v = c["raw" if col == COL_RAW else "restored"][k]
-                return "" if np.isnan(v) else f"{v:.0f}"
+                return "" if np.isnan(v) else f"{v / N_SCORED:.1f}"
             if col == COL_LABELLED:
                 return "✓" if c["labelled"][k] else ""
         elif role == Qt.DecorationRole and col == COL_AUTO and c["auto"][k] >= 0:
@@ -249,8 +251,9 @@ class FrameFilterProxy(QSortFilterProxyModel):
         self._recompute()
 
     def _recompute(self, *args) -> None:
+        self.beginFilterChange()
         self._mask = self.sourceModel().filter_mask(self.filter_name)
-        self.invalidateRowsFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
         return bool(self._mask[source_row]) if source_row < len(self._mask) else False

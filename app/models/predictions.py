@@ -16,33 +16,20 @@ import numpy as np
 
 
 def segnet_paths(project) -> tuple[Path | None, Path | None]:
-    """``(current f_s checkpoint, fine-tuned f_s checkpoint or None)`` of a project.
+    """``(current f_s checkpoint, fine-tuned f_s checkpoint or None)`` of a project, each
+    None when its file is missing. The current model is the project's own pre-trained
+    f_s, else the bundled one."""
+    from handpose_core.nets.inference import segnet_path
 
-    The current model is the project's own pretrained f_s, else the bundled model."""
-    try:
-        from handpose_core.nets.inference import segnet_path
-    except ImportError:  # before the inference module: the training package knows the path
-        from handpose_core.training.pretrain_seg import current_segnet
-
-        raw = current_segnet(project)
-        rel = project.get_meta("segnet_finetuned")
-        fine = None if not rel else (Path(rel) if Path(rel).is_absolute() else project.root / rel)
-    else:
-        raw = segnet_path(project, "pretrained")
-        fine = segnet_path(project, "finetuned")
-    raw = raw if raw is not None and Path(raw).exists() else None
-    fine = fine if fine is not None and Path(fine).exists() else None
-    return raw, fine
+    raw, fine = segnet_path(project, "pretrained"), segnet_path(project, "finetuned")
+    return (raw if raw is not None and Path(raw).exists() else None,
+            fine if fine is not None and Path(fine).exists() else None)
 
 
 def load_segnet(path: Path):
-    """The f_s network at ``path`` in eval mode (the core's loader, cached when it caches)."""
-    try:
-        from handpose_core.nets.inference import load_segnet_model
-    except ImportError:
-        from handpose_core.training.checkpoint import load_segnet as _load
+    """The f_s network at ``path`` in eval mode (loaded once per file by the core)."""
+    from handpose_core.nets.inference import load_segnet_model
 
-        return _load(path)[0]
     return load_segnet_model(path)
 
 

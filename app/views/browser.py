@@ -141,11 +141,13 @@ class BrowserPanel(QWidget):
             return
         if self.model.row_of(fid) is None:
             self.session.message_posted.emit(f"no frame with id {fid} in this project")
+            self.jump_edit.selectAll()  # typing replaces it
             return
         if self.proxy.row_of(fid) is None:  # hidden by the filter: show all
             self.set_filter("all")
         self.session.set_frame(fid)
         self.select_frame(fid)
+        self.jump_edit.clear()
         self.table.setFocus()
 
     def _on_table_row_changed(self, current, _previous) -> None:

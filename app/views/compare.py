@@ -184,8 +184,8 @@ class CompareView(QWidget):
                                          f"{'stored' if d.restoration else 'predicted'}</span>")
         self._draw_barycenters()
         rec = d.restoration
-        score = ("" if rec is None else f" · raw {rec.score_raw_mm:.0f} mm → restored "
-                 f"{rec.score_restored_mm:.0f} mm · {'accepted' if rec.accepted else 'rejected'}")
+        score = ("" if rec is None else f" · barycenter score raw {rec.raw.mm:.1f} mm → restored "
+                 f"{rec.restored.mm:.1f} mm · {'accepted' if rec.accepted else 'rejected'}")
         self.info.setText(f"<b>Frame {d.frame.id}</b> · {d.frame.split} {d.frame.kinect} "
                           f"#{d.frame.frame} · raw map: {src}{score}")
         if not self._fitted:

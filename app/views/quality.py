@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from handpose_core.project.records import N_SCORED
 from handpose_core.skeleton import EVAL_NAMES
 
 GOOD, BAD = QColor("#2e7d32"), QColor("#c62828")
@@ -42,7 +43,7 @@ def _set(table: QTableWidget, row: int, col: int, text: str,
         table.setItem(row, col, it)
     if it.text() != text:
         it.setText(text)
-    it.setTextAlignment(int(align))
+    it.setTextAlignment(Qt.Alignment(align) if isinstance(align, int) else align)
     it.setForeground(QBrush(colour if colour is not None else table.palette().text().color()))
 
 
@@ -130,13 +131,13 @@ class QualityPanel(QWidget):
         q_raw, q_res = d.raw_quality, d.restored_quality
         self._fill_table(q_raw, q_res)
         if q_raw is not None or q_res is not None:
-            def tot(q, attr, unit):
-                return "—" if q is None else f"{getattr(q, attr):.0f} {unit}"
+            def tot(q, attr, unit):  # the store's vocabulary: mean over the scored joints
+                return "—" if q is None else f"{getattr(q, attr) / N_SCORED:.1f} {unit}"
             self.totals.setText(
                 "<table cellspacing=4><tr><td></td><td><b>raw</b></td><td><b>restored</b></td></tr>"
-                f"<tr><td>3D total</td><td align=right>{tot(q_raw, 'total_mm', 'mm')}</td>"
+                f"<tr><td>3D score</td><td align=right>{tot(q_raw, 'total_mm', 'mm')}</td>"
                 f"<td align=right>{tot(q_res, 'total_mm', 'mm')}</td></tr>"
-                f"<tr><td>2D total</td><td align=right>{tot(q_raw, 'total_px', 'px')}</td>"
+                f"<tr><td>2D score</td><td align=right>{tot(q_raw, 'total_px', 'px')}</td>"
                 f"<td align=right>{tot(q_res, 'total_px', 'px')}</td></tr></table>")
         else:
             self.totals.setText("")
@@ -174,11 +175,11 @@ class QualityPanel(QWidget):
         if rec.details.get("no_hand"):
             why = "the raw map has no hand pixels, so nothing could be restored"
         elif rec.auto_accept:
-            why = (f"the restored map scores lower in 3D ({rec.score_restored_mm:.0f} mm "
-                   f"&lt; {rec.score_raw_mm:.0f} mm)")
+            why = (f"the restored map scores lower in 3D ({rec.restored.mm:.1f} mm "
+                   f"&lt; {rec.raw.mm:.1f} mm)")
         else:
-            why = (f"the restored map does not score lower in 3D ({rec.score_restored_mm:.0f} mm "
-                   f"≥ {rec.score_raw_mm:.0f} mm)")
+            why = (f"the restored map does not score lower in 3D ({rec.restored.mm:.1f} mm "
+                   f"≥ {rec.raw.mm:.1f} mm)")
         colour = "#2e7d32" if rec.accepted else "#c62828"
         text = (f"<b>Automatic: {auto}</b> — {why}.<br>")
         if rec.override is None:

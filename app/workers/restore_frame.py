@@ -16,26 +16,24 @@ def dictionary_missing(project) -> str | None:
 
 def restore_frame_task(frame_id: int):
     """A :class:`~.task_worker.TaskWorker` function restoring ``frame_id`` in the worker's
-    own project connection; returns the new ``RestorationRecord``."""
+    own project connection with the restore stage's own function and default settings
+    (so the result carries the stage's run key); returns the new ``RestorationRecord``."""
 
     def run(ctx):
+        from handpose_core.nets.inference import load_segnet_model, segnet_path
         from handpose_core.restoration import Dictionary
-        from handpose_core.restoration.frame import restore_frame
-
-        from ..models.predictions import load_segnet, segnet_paths
+        from handpose_core.stages.restore import RestoreSettings, restore_frames, run_key
 
         project = ctx.project
         ctx.progress(0, 3, "loading f_s and the dictionary")
-        raw_path, _ = segnet_paths(project)
-        if raw_path is None:
-            raise FileNotFoundError(f"{project.root}: no f_s checkpoint (and no bundled model)")
-        model = load_segnet(raw_path)
-        dictionary = Dictionary.load(project.path("dictionary"))
+        model_path = segnet_path(project)
+        model = load_segnet_model(model_path)
+        dictionary = Dictionary.load(project.root / "dictionary")
+        settings = RestoreSettings()
         ctx.progress(1, 3, f"restoring frame {frame_id}")
-        name = Path(raw_path).stem if Path(raw_path).parent.name == "models" else \
-            Path(raw_path).parent.name
-        rec = restore_frame(project, project.frame(frame_id), model, dictionary,
-                            model_name=name, cancel=ctx.cancel)
+        (rec,) = restore_frames(project, [project.frame(frame_id)], model, dictionary, settings,
+                                model_name=str(model_path),
+                                key=run_key(model_path, dictionary, settings), cancel=ctx.cancel)
         ctx.progress(3, 3, "stored")
         return rec
 
