@@ -207,7 +207,8 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Warning, "handpose-studio", message, QMessageBox.Ok, self)
         box.setObjectName("error_dialog")
         box.setAttribute(Qt.WA_DeleteOnClose)
-        box.open()
+        box.setWindowModality(Qt.NonModal)  # the studio stays usable behind it
+        box.show()
 
     # ------------------------------------------------------------------ session slots
     @Slot(object)

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 MAX_RECENT = 8
+DEMO_KWARGS: dict = {}
+"""Extra arguments for ``create_demo_project`` (tests make a tiny demo with them)."""
 
 
 def _open_task(root):
@@ -45,7 +47,7 @@ def _create_demo_task(root):
     def run(ctx):
         from handpose_core.project import Project, create_demo_project
 
-        p = create_demo_project(root, progress=ctx.progress, cancel=ctx.cancel)
+        p = create_demo_project(root, progress=ctx.progress, cancel=ctx.cancel, **DEMO_KWARGS)
         p.close()
         return Project.open(root)
     return run

@@ -168,7 +168,8 @@ class QualityPanel(QWidget):
         rec = d.restoration
         if rec is None:
             if d.raw_quality is None:
-                return "<b>Not restored.</b> f_s is still loading."
+                what = "predicting this frame" if d.raw_source == "pending" else "loading"
+                return f"<b>Not restored yet.</b> f_s is {what} …"
             return ("<b>Not restored yet.</b> The raw f_s map is scored below; press "
                     "<i>Restore this frame</i> or run <code>handpose-studio train restore</code>.")
         auto = "accept" if rec.auto_accept else "reject"
