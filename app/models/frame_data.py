@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def load_frame_data(project, frame_id: int, predictor=None) -> FrameData:
     if rec is not None:
         try:
             raw, restored = project.restored_maps(rec)
-            source = f"restore stage ({rec.model})"
+            source = f"restore stage ({Path(rec.model).name})"
         except (OSError, ValueError):  # maps deleted from disk: predict instead
             raw = restored = None
     finetuned = None

@@ -16,7 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 
 from handpose_core.project.records import N_SCORED
 
-COLUMNS = ("id", "split", "frame", "auto", "override", "raw mm", "restored mm", "labelled")
+COLUMNS = ("id", "split", "frame", "auto", "override", "raw", "restored", "labelled")
 COL_ID, COL_SPLIT, COL_FRAME, COL_AUTO, COL_OVERRIDE, COL_RAW, COL_RESTORED, COL_LABELLED = \
     range(len(COLUMNS))
 TIPS = ("project frame id", "dataset split", "frame number in the split",

@@ -61,8 +61,10 @@ class BrowserPanel(QWidget):
         hh.setSectionResizeMode(QHeaderView.Interactive)
         hh.setStretchLastSection(True)
         hh.setHighlightSections(False)
-        for col, w in enumerate((50, 46, 54, 76, 70, 58, 80, 60)):
+        widths = (48, 46, 52, 76, 68, 50, 66, 60)
+        for col, w in enumerate(widths):
             self.table.setColumnWidth(col, w)
+        self.table.setMinimumWidth(sum(widths) + 22)  # every column and the scroll bar
 
         top = QHBoxLayout()
         top.addWidget(self.filter_box, 1)

@@ -22,11 +22,12 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 PANELS = (("depth", "Depth crop"), ("raw", "Raw f_s"), ("restored", "Restored"),
           ("finetuned", "Fine-tuned f_s"), ("gt", "Ground truth"))
+TITLES = dict(PANELS)
 GRID = {"depth": (0, 0), "raw": (0, 1), "restored": (0, 2), "finetuned": (1, 0), "gt": (1, 1)}
-PLACEHOLDERS = {
+PLACEHOLDERS = {  # short: they go in the panel titles, which share the row's width
     "raw": "loading f_s …",
-    "restored": "not restored yet",
-    "finetuned": "no fine-tuned f_s yet",
+    "restored": "not yet",
+    "finetuned": "not trained yet",
     "gt": "not labelled",
 }
 
@@ -54,8 +55,6 @@ class _Panel:
         self.labels.setLevels([0, 255])
         self.vb.addItem(self.depth)
         self.vb.addItem(self.labels)
-        self.text = pg.TextItem("", color="#b0bec5", anchor=(0.5, 0.5))
-        self.vb.addItem(self.text, ignoreBounds=True)
         self.crop_box = pg.QtWidgets.QGraphicsRectItem()
         self.crop_box.setPen(pg.mkPen("#ffeb3b", width=2, cosmetic=True))
         self.crop_box.setVisible(False)
@@ -168,20 +167,22 @@ class CompareView(QWidget):
             p.depth.setImage(np.where(hand, depth, np.nan), levels=(hi + 0.05, lo - 0.05))
             m = maps[key]
             p.label_map = m
+            note = ""
             if m is None:
                 p.labels.clear()
                 p.labels.setVisible(False)
-                p.text.setText("" if key == "depth" else self._placeholder(key))
-                p.text.setPos(d.size / 2, d.size / 2)
+                note = "" if key == "depth" else self._placeholder(key)
             else:
                 p.labels.setImage(m, autoLevels=False)
                 p.labels.setVisible(True)
-                p.text.setText("")
+            if key == "raw" and m is not None:
+                note = "stored" if d.restoration else "predicted"
+            # what a panel lacks goes in its title, never over the hand
+            p.title.setText(f"<b>{TITLES[key]}</b>" + (f" <span style='color:#90a4ae'>· {note}</span>"
+                                                     if note else ""))
         if self.full_frame:
             self._draw_full(d)
         src = d.raw_source or "—"
-        self.panels["raw"].title.setText(f"<b>Raw f_s</b> <span style='color:#90a4ae'>"
-                                         f"{'stored' if d.restoration else 'predicted'}</span>")
         self._draw_barycenters()
         rec = d.restoration
         score = ("" if rec is None else f" · barycenter score raw {rec.raw.mm:.1f} mm → restored "
