@@ -103,6 +103,7 @@ class FrameTableModel(QAbstractTableModel):
                       "raw": col(6, np.float64, np.nan), "restored": col(7, np.float64, np.nan)}
         self._order = np.arange(n)
         self._row_of_id = {int(i): k for k, i in enumerate(self._cols["id"])}
+        self._text_cache: dict[int, tuple[str, ...]] = {}
 
     def refresh_frame(self, frame_id: int) -> None:
         """Re-read one frame's row from the store and repaint it."""
@@ -116,6 +117,7 @@ class FrameTableModel(QAbstractTableModel):
         c["override"][k] = -1 if r[5] is None else r[5]
         c["raw"][k] = np.nan if r[6] is None else r[6]
         c["restored"][k] = np.nan if r[7] is None else r[7]
+        self._text_cache.pop(k, None)
         row = int(np.flatnonzero(self._order == k)[0])
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
@@ -173,28 +175,29 @@ class FrameTableModel(QAbstractTableModel):
                 return TIPS[section]
         return None
 
+    def _texts(self, k: int) -> tuple[str, ...]:
+        """Display strings of data row ``k`` (made once; a repaint asks for each cell)."""
+        t = self._text_cache.get(k)
+        if t is None:
+            c = self._cols
+            raw, res = c["raw"][k], c["restored"][k]
+            t = (str(c["id"][k]), c["split"][k], str(c["frame"][k]),
+                 {-1: "—", 0: "reject", 1: "accept"}[int(c["auto"][k])],
+                 {-1: "", 0: "reject", 1: "accept"}[int(c["override"][k])],
+                 "" if np.isnan(raw) else f"{raw / N_SCORED:.1f}",
+                 "" if np.isnan(res) else f"{res / N_SCORED:.1f}",
+                 "✓" if c["labelled"][k] else "")
+            self._text_cache[k] = t
+        return t
+
     def data(self, index, role=Qt.DisplayRole):
+        if role == Qt.DisplayRole:
+            return self._texts(int(self._order[index.row()]))[index.column()]
         if not index.isValid():
             return None
         k = self._order[index.row()]
         c, col = self._cols, index.column()
-        if role == Qt.DisplayRole:
-            if col == COL_ID:
-                return str(c["id"][k])
-            if col == COL_SPLIT:
-                return c["split"][k]
-            if col == COL_FRAME:
-                return str(c["frame"][k])
-            if col == COL_AUTO:
-                return {-1: "—", 0: "reject", 1: "accept"}[int(c["auto"][k])]
-            if col == COL_OVERRIDE:
-                return {-1: "", 0: "reject", 1: "accept"}[int(c["override"][k])]
-            if col in (COL_RAW, COL_RESTORED):
-                v = c["raw" if col == COL_RAW else "restored"][k]
-                return "" if np.isnan(v) else f"{v / N_SCORED:.1f}"
-            if col == COL_LABELLED:
-                return "✓" if c["labelled"][k] else ""
-        elif role == Qt.DecorationRole and col == COL_AUTO and c["auto"][k] >= 0:
+        if role == Qt.DecorationRole and col == COL_AUTO and c["auto"][k] >= 0:
             if self._icons is None:
                 self._icons = (_decision_icon(False), _decision_icon(True))
             return self._icons[int(c["auto"][k])]

@@ -159,6 +159,11 @@ class BrowserPanel(QWidget):
     @Slot(int)
     def _on_session_frame_changed(self, frame_id: int) -> None:
         self.select_frame(frame_id)
+        row = self.proxy.row_of(frame_id)
+        if row is not None:  # read the next rows (and the one before) ahead, off the GUI thread
+            n = self.proxy.rowCount()
+            rows = [r for r in (*range(row + 1, row + 9), row - 1) if 0 <= r < n]
+            self.session.prefetch([self.proxy.frame_id(r) for r in rows])
 
     @Slot(str, object)
     def _on_session_data_changed(self, kind: str, frame_id) -> None:

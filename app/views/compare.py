@@ -18,7 +18,7 @@ from handpose_core.skeleton import FINGER_COLOURS, JOINT_FINGER_14
 
 from .legend import LegendWidget
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
 PANELS = (("depth", "Depth crop"), ("raw", "Raw f_s"), ("restored", "Restored"),
           ("finetuned", "Fine-tuned f_s"), ("gt", "Ground truth"))
@@ -145,7 +145,8 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ drawing
     def _add_bary_items(self, panel: _Panel) -> None:
-        panel.lines = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen("#ffffff", width=1.2))
+        panel.lines = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen("#ffffff", width=1.2),
+                                        antialias=True)
         panel.gt_pts = pg.ScatterPlotItem(size=7, pen=pg.mkPen("#ffffff", width=1.5),
                                           brush=pg.mkBrush(0, 0, 0, 0), symbol="o")
         panel.bary_pts = pg.ScatterPlotItem(size=9, symbol="x", pen=None)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from handpose_core.camera import NYU_CAMERA
 from handpose_core.skeleton import EDGES_14, EVAL_NAMES, edge_colours_14
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
 VIEWS = (("front", "Front (x, y mm)", (0, 1)), ("side", "Side (z, y mm)", (2, 1)),
          ("top", "Top (x, z mm)", (0, 2)))
@@ -39,7 +39,7 @@ class _Skeleton:
         style = Qt.DashLine if dashed else Qt.SolidLine
         self.edges = []
         for colour in edge_colours_14():
-            item = pg.PlotCurveItem(pen=pg.mkPen(colour, width=3, style=style))
+            item = pg.PlotCurveItem(pen=pg.mkPen(colour, width=3, style=style), antialias=True)
             vb.addItem(item, ignoreBounds=dashed)
             self.edges.append(item)
         self.dots = pg.ScatterPlotItem(size=6, brush=pg.mkBrush("#eceff1"), pen=None)

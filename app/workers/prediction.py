@@ -24,10 +24,12 @@ class PredictionQueue:
         self._lock = threading.Lock()
         self.wake = threading.Event()
 
-    def request(self, frame_ids) -> None:
+    def request(self, items) -> None:
+        """Put ``items`` (frame ids, or any hashable jobs) first, in this order."""
         with self._lock:
-            ids = [int(i) for i in frame_ids]
-            self._urgent = deque(ids + [i for i in self._urgent if i not in set(ids)])
+            items = list(items)
+            new = set(items)
+            self._urgent = deque(items + [i for i in self._urgent if i not in new])
         self.wake.set()
 
     def take_urgent(self, n: int) -> list[int]:
