@@ -17,6 +17,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 from handpose_core.project.records import N_SCORED
 
 COLUMNS = ("id", "split", "frame", "auto", "override", "raw", "restored", "labelled")
+_N_COLUMNS = len(COLUMNS)
 COL_ID, COL_SPLIT, COL_FRAME, COL_AUTO, COL_OVERRIDE, COL_RAW, COL_RESTORED, COL_LABELLED = \
     range(len(COLUMNS))
 TIPS = ("project frame id", "dataset split", "frame number in the split",
@@ -42,6 +43,10 @@ _QUERY = """SELECT f.id, f.split, f.frame,
     FROM frames f LEFT JOIN hand_labels h ON h.frame_id = f.id
     LEFT JOIN restorations r ON r.frame_id = f.id"""
 _ROOT = QModelIndex()
+_DISPLAY, _ALIGN = Qt.DisplayRole, Qt.TextAlignmentRole
+_ROLES = frozenset((Qt.DecorationRole, Qt.ForegroundRole, Qt.TextAlignmentRole))
+_RIGHT, _CENTRE = int(Qt.AlignRight | Qt.AlignVCenter), int(Qt.AlignCenter)
+_ALIGNMENT = (_RIGHT, None, _RIGHT, None, None, _RIGHT, _RIGHT, _CENTRE)
 
 
 def _decision_icon(ok: bool) -> QIcon:
@@ -165,14 +170,13 @@ class FrameTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._order)
 
     def columnCount(self, parent=_ROOT) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else _N_COLUMNS
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if orientation == Qt.Horizontal:
-            if role == Qt.DisplayRole:
-                return COLUMNS[section]
-            if role == Qt.ToolTipRole:
-                return TIPS[section]
+        if role == _DISPLAY and orientation == Qt.Horizontal:
+            return COLUMNS[section]
+        if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
+            return TIPS[section]
         return None
 
     def _texts(self, k: int) -> tuple[str, ...]:
@@ -191,23 +195,22 @@ class FrameTableModel(QAbstractTableModel):
         return t
 
     def data(self, index, role=Qt.DisplayRole):
-        if role == Qt.DisplayRole:
+        # a repaint asks every visible cell for about ten roles: answer the others at once
+        if role == _DISPLAY:
             return self._texts(int(self._order[index.row()]))[index.column()]
-        if not index.isValid():
+        if role not in _ROLES:
             return None
+        col = index.column()
+        if role == _ALIGN:
+            return _ALIGNMENT[col]
         k = self._order[index.row()]
-        c, col = self._cols, index.column()
+        c = self._cols
         if role == Qt.DecorationRole and col == COL_AUTO and c["auto"][k] >= 0:
             if self._icons is None:
                 self._icons = (_decision_icon(False), _decision_icon(True))
             return self._icons[int(c["auto"][k])]
         elif role == Qt.ForegroundRole and col == COL_OVERRIDE and c["override"][k] >= 0:
             return QBrush(QColor("#2e7d32" if c["override"][k] else "#c62828"))
-        elif role == Qt.TextAlignmentRole:
-            if col in (COL_ID, COL_FRAME, COL_RAW, COL_RESTORED):
-                return int(Qt.AlignRight | Qt.AlignVCenter)
-            if col == COL_LABELLED:
-                return int(Qt.AlignCenter)
         return None
 
     def sort(self, column: int, order=Qt.AscendingOrder) -> None:

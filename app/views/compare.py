@@ -23,6 +23,9 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt i
 PANELS = (("depth", "Depth crop"), ("raw", "Raw f_s"), ("restored", "Restored"),
           ("finetuned", "Fine-tuned f_s"), ("gt", "Ground truth"))
 TITLES = dict(PANELS)
+# made once: the scatter items cache a rendered symbol per pen and brush object
+_PENS = [pg.mkPen(FINGER_COLOURS[f], width=2) for f in JOINT_FINGER_14]
+_BRUSHES = [pg.mkBrush(FINGER_COLOURS[f]) for f in JOINT_FINGER_14]
 GRID = {"depth": (0, 0), "raw": (0, 1), "restored": (0, 2), "finetuned": (1, 0), "gt": (1, 1)}
 PLACEHOLDERS = {  # short: they go in the panel titles, which share the row's width
     "raw": "loading f_s …",
@@ -179,8 +182,10 @@ class CompareView(QWidget):
             if key == "raw" and m is not None:
                 note = "stored" if d.restoration else "predicted"
             # what a panel lacks goes in its title, never over the hand
-            p.title.setText(f"<b>{TITLES[key]}</b>" + (f" <span style='color:#90a4ae'>· {note}</span>"
-                                                     if note else ""))
+            title = f"<b>{TITLES[key]}</b>" + (f" <span style='color:#90a4ae'>· {note}</span>"
+                                               if note else "")
+            if title != p.title.text:  # re-laying out a label costs more than comparing
+                p.title.setText(title)
         if self.full_frame:
             self._draw_full(d)
         src = d.raw_source or "—"
@@ -221,10 +226,9 @@ class CompareView(QWidget):
             bary = d.transform.frame_to_crop(np.nan_to_num(q.barycenters_uvd))[:, :2] + 0.5
             ok = np.isfinite(q.barycenters_uvd[:, 0])
             p.gt_pts.setData(pos=gt[list(SCORED_JOINTS_14)])
-            p.bary_pts.setData(pos=bary[ok], brush=[pg.mkBrush(FINGER_COLOURS[JOINT_FINGER_14[j]])
-                                                    for j in np.flatnonzero(ok)],
-                               pen=[pg.mkPen(FINGER_COLOURS[JOINT_FINGER_14[j]], width=2)
-                                    for j in np.flatnonzero(ok)])
+            sel = np.flatnonzero(ok)
+            p.bary_pts.setData(pos=bary[ok], brush=[_BRUSHES[j] for j in sel],
+                               pen=[_PENS[j] for j in sel])
             pairs = np.stack([gt[ok], bary[ok]], axis=1).reshape(-1, 2)
             if len(pairs):
                 p.lines.setData(pairs[:, 0], pairs[:, 1])
