@@ -10,6 +10,7 @@ them in one batch. It reports each batch's frame ids through ``ctx.on_item``.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 BATCH = 64
@@ -23,6 +24,7 @@ class PredictionQueue:
         self._urgent: deque[int] = deque()
         self._lock = threading.Lock()
         self.wake = threading.Event()
+        self.last_request = 0.0  # time.monotonic() of the latest request
 
     def request(self, items) -> None:
         """Put ``items`` (frame ids, or any hashable jobs) first, in this order."""
@@ -30,7 +32,12 @@ class PredictionQueue:
             items = list(items)
             new = set(items)
             self._urgent = deque(items + [i for i in self._urgent if i not in new])
+            self.last_request = time.monotonic()
         self.wake.set()
+
+    def quiet_for(self) -> float:
+        """Seconds since the latest request."""
+        return time.monotonic() - self.last_request
 
     def take_urgent(self, n: int) -> list[int]:
         with self._lock:

@@ -10,6 +10,13 @@ change to the store made stale in the meantime.
 
 from __future__ import annotations
 
+import time
+
+IDLE_S = 0.06
+"""Read ahead only once the user has paused this long: while frames are switched back to
+back, a reader in another thread only takes the CPU and the GIL from the GUI thread
+(docs/studio.md has the measurements)."""
+
 
 def prefetch_task(queue, predictor_ref):
     """A TaskWorker function serving ``queue`` (a :class:`~.prediction.PredictionQueue` of
@@ -20,14 +27,15 @@ def prefetch_task(queue, predictor_ref):
         from ..models.frame_data import load_frame_data
 
         while not ctx.cancel.is_set():
-            jobs = queue.take_urgent(4)
+            if queue.quiet_for() < IDLE_S:
+                time.sleep(IDLE_S / 3)
+                continue
+            jobs = queue.take_urgent(1)
             if not jobs:
                 queue.wake.wait(0.5)
                 queue.wake.clear()
                 continue
             for fid, count in jobs:
-                if ctx.cancel.is_set():
-                    break
                 try:
                     d = load_frame_data(ctx.project, fid, predictor_ref())
                     d.raw_quality, d.restored_quality  # noqa: B018 - computed here, not on the GUI thread
