@@ -30,7 +30,7 @@ GRID = {"depth": (0, 0), "raw": (0, 1), "restored": (0, 2), "finetuned": (1, 0),
 PLACEHOLDERS = {  # short: they go in the panel titles, which share the row's width
     "raw": "loading f_s …",
     "restored": "not yet",
-    "finetuned": "not trained yet",
+    "finetuned": "none yet",
     "gt": "not labelled",
 }
 
