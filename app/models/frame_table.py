@@ -244,8 +244,15 @@ class FrameFilterProxy(QSortFilterProxyModel):
         super().setSourceModel(model)
         model.modelReset.connect(self._recompute)
         model.layoutChanged.connect(self._recompute)
-        model.dataChanged.connect(self._recompute)
+        model.dataChanged.connect(self._on_source_data_changed)
         self._recompute()
+
+    def _on_source_data_changed(self, *args) -> None:
+        # one row changed (an override): refilter only when the filter's answer changed,
+        # since refiltering asks every one of up to 72,757 rows again
+        mask = self.sourceModel().filter_mask(self.filter_name)
+        if mask.shape != self._mask.shape or not np.array_equal(mask, self._mask):
+            self._recompute()
 
     def set_filter(self, name: str) -> None:
         if name not in FILTERS:
