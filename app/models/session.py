@@ -182,9 +182,18 @@ class Session(QObject):
 
     # ------------------------------------------------------------------ frames
     def set_frame(self, frame_id: int) -> None:
-        """Make ``frame_id`` current and tell the views (nothing happens when it already is)."""
+        """Make ``frame_id`` current and tell the views (nothing happens when it already is).
+
+        A frame whose files cannot be read is reported through :attr:`error_raised` and the
+        current frame stays as it was."""
         frame_id = int(frame_id)
         if frame_id == self.frame_id:
+            return
+        try:
+            self.frame_data(frame_id)  # read it here, where a bad file can be reported
+        except Exception as e:  # noqa: BLE001 - a corrupt frame must not take the studio down
+            log.exception("reading frame %s", frame_id)
+            self.error_raised.emit(f"Cannot show frame {frame_id}: {e}")
             return
         self.frame_id = frame_id
         if self.predictor is not None:

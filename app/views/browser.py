@@ -6,7 +6,7 @@ session; when the session's frame changes elsewhere the row follows.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Slot
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -154,7 +154,10 @@ class BrowserPanel(QWidget):
 
     def _on_table_row_changed(self, current, _previous) -> None:
         if current.isValid():
-            self.session.set_frame(self.proxy.frame_id(current.row()))
+            fid = self.proxy.frame_id(current.row())
+            self.session.set_frame(fid)
+            if self.session.frame_id != fid:  # unreadable: the selection goes back
+                QTimer.singleShot(0, self._follow_session)
 
     @Slot(int)
     def _on_session_frame_changed(self, frame_id: int) -> None:

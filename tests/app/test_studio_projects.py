@@ -134,3 +134,26 @@ def test_layout_persists_and_skeleton_tab_draws(qtbot, studio, tmp_path):
     assert not again.quality.parentWidget().isVisible()  # the dock layout came back
     assert again.browser.parentWidget().isVisible()
     again.close()
+
+
+def test_a_corrupt_depth_file_is_reported_and_the_studio_carries_on(qtbot, tmp_path, capfd):
+    from handpose_core.project import Project
+    from handpose_core.render import write_nyu_layout
+
+    write_nyu_layout(tmp_path / "nyu", 3, split="train", seed=4)
+    bad = tmp_path / "nyu" / "train" / "depth_1_0000002.png"
+    bad.write_bytes(b"\x89PNG not really")
+    win = build_window(Project.create(tmp_path / "proj", tmp_path / "nyu", kind="nyu"))
+    qtbot.addWidget(win)
+    win.show()
+    assert win.session.frame_id == 1
+    table = win.browser.table
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key_Down)  # onto the frame whose depth file is corrupt
+    assert win.session.frame_id == 1  # it stays on the readable frame
+    assert "Cannot show frame 2" in win.statusBar().currentMessage()
+    assert "depth_1_0000002.png" in capfd.readouterr().err
+    qtbot.waitUntil(lambda: win.browser.table.currentIndex().row() == 0, timeout=2000)
+    win.browser.select_frame(3)  # and the next frame still shows
+    assert win.session.frame_id == 3 and "Frame 3" in win.compare.info.text()
+    win.close()
