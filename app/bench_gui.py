@@ -46,6 +46,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-wait", action="store_true",
                         help="start timing as soon as f_s is loaded, while the background "
                         "prediction of the project's frames still runs")
+    parser.add_argument("--table-rows", type=int, default=0, metavar="N",
+                        help="instead: time the frame table (load, filters, sort, one-row "
+                        "refresh) over a store of N frames (NYU train: 72757)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -95,6 +98,14 @@ def run(args) -> int:
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    if args.table_rows:
+        from .bench_table import measure_table
+
+        res = measure_table(args.table_rows)
+        res["load_average_1min"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(res, indent=2) if args.json else
+              "\n".join(f"{k:28s} {v}" for k, v in res.items()))
+        return 0
     tmp = None
     if args.project:
         project = Project.open(args.project)
