@@ -59,7 +59,11 @@ def prediction_task(predictor, queue: PredictionQueue):
         restored = set(project.restorations()) if hasattr(project, "restorations") else set()
         sweep = deque(sorted(frames)) if len(frames) <= SWEEP_MAX else deque()
 
+        unreadable: set[int] = set()
+
         def needs(fid: int) -> bool:
+            if fid in unreadable:
+                return False
             raw = fid not in restored and predictor.has_model("raw") and \
                 predictor.lookup("raw", fid) is None
             fine = predictor.has_model("fine") and predictor.lookup("fine", fid) is None
@@ -75,7 +79,20 @@ def prediction_task(predictor, queue: PredictionQueue):
                 queue.wake.wait(0.5)
                 queue.wake.clear()
                 continue
-            depth, _, _ = project.crops([frames[i] for i in batch], cancel=ctx.cancel)
+            try:
+                depth, _, _ = project.crops([frames[i] for i in batch], cancel=ctx.cancel)
+            except (OSError, ValueError):  # an unreadable frame: crop one by one, skip it
+                ok = []
+                for i in batch:
+                    try:
+                        project.crops([frames[i]], cancel=ctx.cancel)
+                        ok.append(i)
+                    except (OSError, ValueError):
+                        unreadable.add(i)  # the session reports it when the frame is shown
+                batch = ok
+                if not batch:
+                    continue
+                depth, _, _ = project.crops([frames[i] for i in batch], cancel=ctx.cancel)
             raw_ids = [k for k, i in enumerate(batch) if i not in restored]
             if raw_ids and predictor.has_model("raw"):
                 predictor.predict_batch("raw", [batch[k] for k in raw_ids], depth[raw_ids])

@@ -154,6 +154,8 @@ def test_a_corrupt_depth_file_is_reported_and_the_studio_carries_on(qtbot, tmp_p
     assert "Cannot show frame 2" in win.statusBar().currentMessage()
     assert "depth_1_0000002.png" in capfd.readouterr().err
     qtbot.waitUntil(lambda: win.browser.table.currentIndex().row() == 0, timeout=2000)
-    win.browser.select_frame(3)  # and the next frame still shows
+    win.browser.select_frame(3)  # and the next frame still shows, with its f_s map
     assert win.session.frame_id == 3 and "Frame 3" in win.compare.info.text()
+    qtbot.waitUntil(lambda: win.compare.panels["raw"].label_map is not None, timeout=30000)
+    assert not win.session.runner.busy("load f_s")
     win.close()
