@@ -128,7 +128,7 @@ class Session(QObject):
             self.request_predictions(self.frame_id)
         h = self.runner.run(prediction_task(predictor, self.prediction_queue),
                             name="predict f_s", project_root=self.project.root,
-                            on_failure=self._on_models_failed)
+                            on_failure=self._on_models_failed, service=True)
         h.item_done.connect(self._on_predictions_item_done)
 
     def request_predictions(self, frame_id: int, ahead: int = 48) -> None:
@@ -152,7 +152,8 @@ class Session(QObject):
 
         self.prefetch_queue = PredictionQueue()
         h = self.runner.run(prefetch_task(self.prefetch_queue, lambda: self.predictor),
-                            name="read frames ahead", project_root=self.project.root)
+                            name="read frames ahead", project_root=self.project.root,
+                            service=True)
         h.item_done.connect(self._on_prefetch_item_done)
 
     @Slot(object)

@@ -68,3 +68,21 @@ def test_errors_arrive_as_a_message_and_shutdown_waits(qtbot, tmp_path):
     runner.run(lambda ctx: gate.wait(0.3) or "late", name="slow")
     runner.shutdown()
     assert not runner.busy()
+
+
+def test_services_run_until_cancelled_and_do_not_count_as_busy(qtbot):
+    from handpose_core.progress import check_cancel
+
+    runner = TaskRunner()
+
+    def serve(ctx):
+        while True:
+            check_cancel(ctx.cancel)
+            time.sleep(0.01)
+
+    h = runner.run(serve, name="serve", service=True)
+    qtbot.wait(50)
+    assert not runner.busy() and runner.busy("serve")
+    with qtbot.waitSignal(h.cancelled, timeout=5000):
+        runner.shutdown()
+    assert not runner.busy("serve")
