@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -124,6 +125,15 @@ def test_layout_persists_and_skeleton_tab_draws(qtbot, studio, tmp_path):
     assert abs(xs[0] - (d.joints_crop()[a, 0] + 0.5)) < 1e-6
     assert abs(ys[1] - (d.joints_crop()[b, 1] + 0.5)) < 1e-6
     assert "No regression model yet" in win.skeleton.note.text()
+    # turning the 3D view by 90 degrees with the keyboard shows the side view's depth axis
+    turn = win.skeleton.turn
+    turn.setFocus()
+    for _ in range(90):
+        qtbot.keyClick(turn, Qt.Key_Right)
+    assert turn.value() == 90 and "turn 90°" in win.skeleton.angle_label.text()
+    front = win.skeleton.proj["front"][1].edges[0].getData()
+    side = win.skeleton.proj["side"][1].edges[0].getData()
+    assert np.allclose(front[0], side[0]) and np.allclose(front[1], side[1])
     quality_dock = win.quality.parentWidget()
     quality_dock.toggleViewAction().trigger()  # the View menu's entry: hide the dock
     assert not quality_dock.isVisible()
