@@ -77,7 +77,10 @@ class TaskWorker(QObject):
         except Cancelled:
             self.cancelled.emit()
         except Exception as e:  # noqa: BLE001 - every error reaches the user as a message
-            log.error("%s failed:\n%s", self.name, traceback.format_exc())
+            # bad files and folders are the user's to fix: their message says it all, the
+            # traceback goes to the log only; anything else is a bug and shows it on stderr
+            level = logging.INFO if isinstance(e, (OSError, ValueError)) else logging.ERROR
+            log.log(level, "%s failed:\n%s", self.name, traceback.format_exc())
             self.failed.emit(f"{self.name}: {e}" if str(e) else f"{self.name}: {type(e).__name__}")
         else:
             if self.cancel_event.is_set():
