@@ -14,11 +14,30 @@ SHARED = REPO.parent / "shared"
 REAL_SAMPLE = SHARED / "data" / "nyu-real-sample"
 
 
+REAL_SAMPLE_FILES = ("depth_1_0000001.png", "test_groundtruth_uvd_frame1.txt")
+"""Every file of the real sample a test reads."""
+
+
+def real_sample_or_skip(folder: Path) -> Path:
+    """``folder`` when it holds every file of :data:`REAL_SAMPLE_FILES`, readable; else
+    skip the test, naming what is missing (a partial ``../shared`` skips, never errors)."""
+    from handpose_core.datasets.nyu import read_depth
+    from handpose_core.evaluation import read_predictions
+
+    missing = [n for n in REAL_SAMPLE_FILES if not (folder / n).is_file()]
+    if missing:
+        pytest.skip(f"{folder}: real NYU sample not available (missing {', '.join(missing)})")
+    try:
+        read_depth(folder / "depth_1_0000001.png")
+        read_predictions(folder / "test_groundtruth_uvd_frame1.txt")
+    except ValueError as e:
+        pytest.skip(f"real NYU sample unreadable: {e}")
+    return folder
+
+
 @pytest.fixture
 def real_sample() -> Path:
-    if not (REAL_SAMPLE / "depth_1_0000001.png").exists():
-        pytest.skip("../shared/data/nyu-real-sample is not available")
-    return REAL_SAMPLE
+    return real_sample_or_skip(REAL_SAMPLE)
 
 
 def pytest_terminal_summary(terminalreporter):
