@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status: 0 success, 2 bad input (a message on
+    stderr naming the file and the problem), 130 interrupted (Ctrl-C or cancelled), 1 any
+    other failure (a bug: its traceback is printed). argparse's own usage errors and
+    ``--version`` exit through ``SystemExit`` (2 and 0)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["gui"]
@@ -53,11 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_missing", False):
         parser.error(f"'{args.command}' is not available in this build yet")
     mod = importlib.import_module(args._module)
+    from ..progress import Cancelled
+
     try:
         return int(mod.run(args) or 0)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         print("interrupted", file=sys.stderr)
         return 130
+    except (ValueError, FileNotFoundError) as e:  # bad input a command did not catch itself
+        print(f"handpose-studio {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

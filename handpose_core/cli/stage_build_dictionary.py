@@ -94,7 +94,7 @@ def run(args) -> int:
         except (ValueError, OSError) as e:
             project.finish_run(run_id, "failed", {"error": str(e)})
             print(f"handpose-studio train build-dictionary: {e}", file=sys.stderr)
-            return 1
+            return 2 if isinstance(e, ValueError) else 1  # bad input / the disk failed
         sizes = d.disk_bytes()
         metrics = {k: d.meta[k] for k in ("n_patches", "n_images", "n_extracted", "n_unique",
                                           "build_seconds", "index_seconds")}

@@ -68,7 +68,7 @@ def run(args) -> int:
         except (ValueError, OSError) as e:
             project.finish_run(run_id, "failed", {"error": str(e)})
             print(f"handpose-studio train restore: {e}", file=sys.stderr)
-            return 1
+            return 2 if isinstance(e, ValueError) else 1  # bad input / the disk failed
         project.finish_run(run_id, "completed", result.to_dict())
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
