@@ -110,6 +110,11 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
         raise FileNotFoundError(f"{path}: checkpoint file not found")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: checkpoint is empty (0 bytes)")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch's zip container / a pickle
+        raise ValueError(f"{path}: not a model checkpoint (neither torch's zip format nor a "
+                         "pickle)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError,
@@ -118,8 +123,6 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
         if "weights only load failed" in first.lower():
             raise ValueError(f"{path}: checkpoint holds Python objects besides weights and plain "
                              "data; refusing to load it (it could run code)") from e
-        with open(path, "rb") as f:
-            magic = f.read(4)
         if magic == b"PK\x03\x04":  # torch's zip container, cut short or damaged
             raise ValueError(f"{path}: corrupt or truncated checkpoint ({first})") from e
         raise ValueError(f"{path}: not a model checkpoint (unreadable by torch: {first})") from e

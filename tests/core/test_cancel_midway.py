@@ -83,8 +83,7 @@ def test_restore_many_cancelled_between_batches(maps, tmp_path):
 
 def test_demo_dataset_cancelled_midway_is_not_a_dataset_and_resumes(tmp_path):
     from handpose_core.datasets.nyu import NYUDataset
-    from handpose_core.project import DB_NAME
-    from handpose_core.projects import create_demo_project
+    from handpose_core.project import DB_NAME, create_demo_project
 
     small = dict(n_train=5, n_test=3, seed=11)
     cb = CancelAfter(3)  # call 1 says "preparing"; 2 and 3 are train frames

@@ -88,7 +88,7 @@ def test_version_and_bad_input_in_a_real_process(tmp_path):
     assert r.returncode == 2 and "p.txt:1: expected 42 numbers" in r.stderr
     assert "Traceback" not in r.stderr
     r = proc("train", "restore", "--project", tmp_path / "none")
-    assert r.returncode == 2 and "not a handpose-studio project" in r.stderr
+    assert r.returncode == 2 and "none: no such project folder" in r.stderr
 
 
 def test_ctrl_c_in_a_real_process_exits_130(tmp_path):
@@ -157,9 +157,9 @@ def test_train_and_evaluate_bad_input(project, tmp_path, capsys):
     none = tmp_path / "none"
     for argv in (["train", "pretrain-seg"], ["train", "build-dictionary"], ["train", "restore"],
                  ["evaluate", "--what", "segmentation"], ["evaluate", "--what", "restoration"]):
-        bad([*argv, "--project", none], capsys, "none", "not a handpose-studio project")
+        bad([*argv, "--project", none], capsys, "none", "no such project folder")
     pre = ["train", "pretrain-seg", "--project", project]
-    bad([*pre, "--set", "wings=2"], capsys, "unknown setting 'wings'")
+    bad([*pre, "--set", "wings=2"], capsys, "unknown training setting 'wings'")
     bad([*pre, "--set", "lr=fast"], capsys, "lr")
     bad([*pre, "--set", "lr"], capsys, "--set expects key=value")
     bd = ["train", "build-dictionary", "--project", project]
@@ -173,8 +173,10 @@ def test_train_and_evaluate_bad_input(project, tmp_path, capsys):
     rs = ["train", "restore", "--project", project]
     bad([*rs, "--model", tmp_path / "none.pt"], capsys, "none.pt", "not found")
     (tmp_path / "junk.pt").write_text("not weights")
-    bad([*rs, "--model", tmp_path / "junk.pt", "--dictionary", tmp_path / "nodict"], capsys,
-        "nodict", "meta.json missing")
+    bad([*rs, "--model", tmp_path / "junk.pt"], capsys, "junk.pt", "not a model checkpoint")
+    bundled = Path(REPO) / "resources" / "models" / "segnet_fast.pt"
+    bad([*rs, "--model", bundled, "--dictionary", tmp_path / "nodict"], capsys, "nodict",
+        "meta.json missing")
 
 
 def test_pipeline_codes_and_bad_stage_input(project, tmp_path, capsys):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from handpose_core.datasets.nyu import write_nyu_split
-from handpose_core.project import DB_NAME, Project, ProjectError
+from handpose_core.project import DB_NAME, SCHEMA_VERSION, Project, ProjectError, Score
 
 REPO = Path(__file__).resolve().parents[2]
 N = 6
@@ -75,9 +75,8 @@ def project(dataset, tmp_path):
 def _restore_all(p):
     lab = np.zeros((48, 48), np.uint8)
     for f in p.frames():
-        p.save_restoration(f, model="m", raw=lab, restored=lab, score_raw_mm=10.0,
-                           score_restored_mm=5.0, score_raw_px=1.0, score_restored_px=0.5,
-                           auto_accept=f.id % 2 == 0)
+        p.save_restoration(f, model="m", raw=lab, restored=lab, score_raw=Score(10.0, 1.0),
+                           score_restored=Score(5.0, 0.5), auto_accept=f.id % 2 == 0)
 
 
 def test_a_version_1_store_opens_with_its_data(dataset, tmp_path):
@@ -106,21 +105,24 @@ def test_a_version_1_store_opens_with_its_data(dataset, tmp_path):
     with Project.open(root) as p:
         assert [f.frame for f in p.frames()] == list(range(1, N + 1))
         r = p.restoration(2)
-        assert (r.model, r.score_raw_mm, r.score_restored_px, r.details) == ("old-model", 12.5,
-                                                                            1.5, {"n": 4})
+        assert (r.model, r.raw.total_mm, r.restored.total_mm, r.raw.total_px,
+                r.restored.total_px, r.details) == ("old-model", 12.5, 7.25, 3.0, 1.5, {"n": 4})
         assert r.auto_accept is False and r.override is True and r.accepted
         assert p.restoration(1) is None
         (run,) = p.runs()
-        assert run["stage"] == "pretrain-seg" and run["metrics"] == {"val_acc": 0.8}
-        assert run["config"] == {"lr": 0.01} and run["checkpoint"] == "models/x/best.pt"
+        assert run.stage == "pretrain-seg" and run.metrics == {"val_acc": 0.8}
+        assert run.config == {"lr": 0.01} and run.checkpoint == "models/x/best.pt"
+        assert run.status == "completed"
+        hl = p.hand_label_record(3)
+        assert (hl.strokes, hl.complete, hl.path) == (17, True, "labels/train_1_0000003.png")
+        assert hl.seconds == 0.0 and hl.author == ""  # columns a later schema added
+        assert p.eval_set() == []
         assert p.frame(3).has_labels and p.cube_mm == 300.0
         p.set_override(2, None)  # the migrated store takes writes
     with Project.open(root) as p:  # and opens again (the migration ran once)
         assert p.restoration(2).override is None and len(p.runs()) == 1
     with sqlite3.connect(db) as conn:
-        from handpose_core import project as project_module
-
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == project_module.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
     conn.close()
 
 
@@ -175,9 +177,9 @@ def test_two_threads_write_at_once(project):
     assert not errors
     runs = project.runs()
     for k in range(2):
-        mine = [r for r in runs if r["stage"] == f"thread{k}"]
-        assert sorted(r["metrics"]["i"] for r in mine) == list(range(40))
-        assert all(r["outcome"] == "completed" for r in mine)
+        mine = [r for r in runs if r.stage == f"thread{k}"]
+        assert sorted(r.metrics["i"] for r in mine) == list(range(40))
+        assert all(r.outcome == "completed" for r in mine)
 
 
 WRITER = """
@@ -208,7 +210,7 @@ def test_two_processes_write_at_once(project):
     with Project.open(project.root) as p:
         runs = p.runs()
         for k in range(2):
-            assert sorted(r["metrics"]["i"] for r in runs if r["stage"] == f"proc{k}") == \
+            assert sorted(r.metrics["i"] for r in runs if r.stage == f"proc{k}") == \
                 list(range(n))
         for f in p.frames():  # each frame's last override is the one its writer set last
             ids = [g.id for g in p.frames() if g.id % 2 == f.id % 2]
