@@ -313,8 +313,7 @@ def test_project_store_newer_schema_or_damaged(tmp_path, project_dir):
     conn.close()
     check("project store", "schema newer than the code", lambda: Project.open(p), db,
           watch=[db], match="newer handpose-studio .schema 99")
-    # Project.open leaves a refused connection open (reported to the lead), which would
-    # lock the next case's file: each case gets a folder of its own
+    # each case gets a folder of its own (no connection of one case can touch the next)
     for i, data in enumerate(truncations(good, np.random.default_rng(18), 40)):
         if len(data) < 2:
             continue  # sqlite takes a 0- or 1-byte file for a new one: test_project_store_empty_file
@@ -332,8 +331,9 @@ def test_project_store_newer_schema_or_damaged(tmp_path, project_dir):
           match="not a readable project store")
 
 
-@pytest.mark.xfail(strict=True, reason="handpose_core/project.py (the lead's): an empty "
-                   "project.sqlite is migrated into an empty store, then KeyError 'dataset_root'")
+@pytest.mark.xfail(strict=True, reason="handpose_core/project/store.py (the lead's): a 0- or "
+                   "1-byte project.sqlite is migrated into an empty store (the file is written), "
+                   "then Project() raises KeyError 'dataset_root'")
 def test_project_store_empty_file(tmp_path, project_dir):
     from handpose_core.project import DB_NAME, Project
 
