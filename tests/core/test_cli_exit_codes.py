@@ -161,7 +161,10 @@ def test_train_and_evaluate_bad_input(project, tmp_path, capsys):
     bad([*pre, "--set", "lr=fast"], capsys, "lr")
     bad([*pre, "--set", "lr"], capsys, "--set expects key=value")
     bd = ["train", "build-dictionary", "--project", project]
-    bad(bd, capsys, "no complete synthetic store")
+    for junk in (b"[1, 2]", b"\xff\xfe{", b'{"format": "handpose-synthetic", "count": "9"}'):
+        (project / "synthetic" / "junk").mkdir(parents=True, exist_ok=True)
+        (project / "synthetic" / "junk" / "meta.json").write_bytes(junk)
+        bad(bd, capsys, "no complete synthetic store")  # a damaged store is passed over
     bad([*bd, "--store", tmp_path / "nostore"], capsys, "nostore", "meta.json missing")
     store = tmp_path / "store"
     assert run(["synth", "--out", store, "--count", 8], capsys)[0] == 0
