@@ -95,10 +95,19 @@ def test_ctrl_c_in_a_real_process_exits_130(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "handpose_core.cli.main", "synth", "--out",
                           str(tmp_path / "s"), "--count", "200000"], cwd=REPO, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    while not (tmp_path / "s" / "meta.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # the store exists: the command is rendering
-    time.sleep(0.3)
+    deadline = time.monotonic() + 120
+
+    def written():
+        try:
+            return json.loads((tmp_path / "s" / "meta.json").read_text())["written"]
+        except (OSError, ValueError):
+            return 0
+
+    # the first chunk is written: the kernels are loaded and rendering is under way (a
+    # signal during numba's kernel loading would test numba, not the command)
+    while written() == 0 and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    assert written() > 0, "the command did not start rendering"
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
