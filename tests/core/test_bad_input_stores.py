@@ -331,9 +331,6 @@ def test_project_store_newer_schema_or_damaged(tmp_path, project_dir):
           match="not a readable project store")
 
 
-@pytest.mark.xfail(strict=True, reason="handpose_core/project/store.py (the lead's): a 0- or "
-                   "1-byte project.sqlite is migrated into an empty store (the file is written), "
-                   "then Project() raises KeyError 'dataset_root'")
 def test_project_store_empty_file(tmp_path, project_dir):
     from handpose_core.project import DB_NAME, Project
 

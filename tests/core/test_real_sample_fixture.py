@@ -1,9 +1,17 @@
 """The ``real_sample`` fixture skips, naming what is missing, on a partial ../shared."""
 
+import importlib.util
 import shutil
+from pathlib import Path
 
 import pytest
-from conftest import REAL_SAMPLE_FILES, real_sample_or_skip
+
+# tests/conftest.py by its path: "import conftest" may find tests/app/conftest.py instead
+_spec = importlib.util.spec_from_file_location(
+    "_tests_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+_root = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_root)
+REAL_SAMPLE_FILES, real_sample_or_skip = _root.REAL_SAMPLE_FILES, _root.real_sample_or_skip
 
 
 def _partial_copy(src, dst, drop=(), damage=()):
