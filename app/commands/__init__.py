@@ -1,0 +1,1 @@
+"""commands of the studio (see app/__init__.py)."""

@@ -1,0 +1,1 @@
+"""models of the studio (see app/__init__.py)."""

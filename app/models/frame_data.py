@@ -1,0 +1,116 @@
+"""Everything the studio shows for one frame, read from a project (no Qt here).
+
+:func:`load_frame_data` gathers a frame's depth crop, its crop transform, the ground-truth
+labels and joints, and the raw / restored / fine-tuned part maps into one frozen
+:class:`FrameData`. The session caches one per frame; views only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from handpose_core.datasets.crop import BACKGROUND_VALUE, CropTransform
+from handpose_core.project import Frame, RestorationRecord
+from handpose_core.restoration.quality import PENALTY_MM, PENALTY_PX, QualityScore, quality_score
+from handpose_core.skeleton import joints_36_to_14
+
+
+@dataclass(frozen=True, eq=False)
+class FrameData:
+    """One frame's data for display. All crops are ``(S, S)`` for the project's crop size S.
+
+    - ``depth_crop`` float32 in [-1, 1] (+1 = no surface), ``transform`` its crop window
+    - ``gt_labels`` uint8 part ids of the ground-truth labels (hand-painted or the dataset's),
+      or None when the frame is not labelled
+    - ``raw_labels``: f_s's prediction, from the restoration store when the frame was
+      restored (``raw_source`` says which), else predicted now; None when no model is loaded
+    - ``restored_labels`` / ``restoration``: the restore stage's result, or None
+    - ``finetuned_labels``: the fine-tuned f_s's prediction, or None
+    - ``joints_uvd`` ``(14, 3)`` float64 ground-truth evaluation joints (u px, v px, d mm)
+    - ``predicted_uvd`` ``(14, 3)`` of the regression model, or None
+    - ``full_depth`` ``(480, 640)`` uint16 mm, read on first use
+    """
+
+    frame: Frame
+    depth_crop: np.ndarray
+    transform: CropTransform
+    joints_uvd: np.ndarray
+    gt_labels: np.ndarray | None = None
+    raw_labels: np.ndarray | None = None
+    raw_source: str = ""
+    restored_labels: np.ndarray | None = None
+    finetuned_labels: np.ndarray | None = None
+    restoration: RestorationRecord | None = None
+    predicted_uvd: np.ndarray | None = None
+    _read_full_depth: object = field(default=None, repr=False)
+
+    @cached_property
+    def full_depth(self) -> np.ndarray:
+        """``(480, 640)`` uint16 depth (mm) of the whole frame."""
+        return self._read_full_depth(self.frame)
+
+    @property
+    def size(self) -> int:
+        return int(self.depth_crop.shape[0])
+
+    def depth_mm(self, x: int, y: int) -> float:
+        """Depth (mm) of crop pixel (x, y); NaN where the crop has no surface."""
+        z = float(self.depth_crop[y, x])
+        if z >= BACKGROUND_VALUE:
+            return float("nan")
+        return z * self.transform.cube[2] / 2.0 + self.transform.center[2]
+
+    def crop_to_uv(self, x: float, y: float) -> tuple[float, float]:
+        """Full-frame (u, v) pixel of crop position (x, y)."""
+        uv = self.transform.crop_to_frame(np.array([x, y, 0.0]))
+        return float(uv[0]), float(uv[1])
+
+    def joints_crop(self, uvd: np.ndarray | None = None) -> np.ndarray:
+        """``(14, 3)`` joints (ground truth by default) in crop pixels x, y and z in [-1, 1]."""
+        return self.transform.frame_to_crop(self.joints_uvd if uvd is None else uvd)
+
+    @cached_property
+    def raw_quality(self) -> QualityScore | None:
+        """Barycenter score of the raw map against the ground truth (stage's penalties)."""
+        return self._score(self.raw_labels)
+
+    @cached_property
+    def restored_quality(self) -> QualityScore | None:
+        return self._score(self.restored_labels)
+
+    def _score(self, labels) -> QualityScore | None:
+        if labels is None:
+            return None
+        settings = (self.restoration.details.get("settings", {}) if self.restoration else {})
+        return quality_score(labels, self.depth_crop, self.transform, self.joints_uvd,
+                             penalty_mm=settings.get("penalty_mm", PENALTY_MM),
+                             penalty_px=settings.get("penalty_px", PENALTY_PX))
+
+
+def load_frame_data(project, frame_id: int, predictor=None) -> FrameData:
+    """Read one frame of ``project``. ``predictor`` (a :class:`~.predictions.SegPredictor`
+    or None) supplies f_s maps for frames the restore stage has not seen."""
+    f = project.frame(frame_id)
+    depth, tf, gt = project.crop(f)
+    rec = project.restoration(f.id)
+    raw = restored = None
+    source = ""
+    if rec is not None:
+        try:
+            raw, restored = project.restored_maps(rec)
+            source = f"restore stage ({rec.model})"
+        except (OSError, ValueError):  # maps deleted from disk: predict instead
+            raw = restored = None
+    finetuned = None
+    if predictor is not None:
+        if raw is None:
+            raw = predictor.raw(f.id, depth)
+            if raw is not None:
+                source = f"f_s prediction ({predictor.raw_name})"
+        finetuned = predictor.finetuned(f.id, depth)
+    joints = joints_36_to_14(project.joints_uvd(f)).astype(np.float64)
+    return FrameData(f, depth, tf, joints, gt if f.has_labels else None, raw, source, restored,
+                     finetuned, rec, None, project.depth)

@@ -1,0 +1,199 @@
+"""The studio session: the open project, the current frame, the undo stack, cached frame data.
+
+Views read from the session and send user actions to it; no view writes to the project.
+Changes to the store reach every view through :attr:`Session.data_changed`, on the GUI
+thread: from ``Project.subscribe`` when the core offers it, and from the session itself
+after its own writes (overrides, a finished "restore this frame").
+
+Contract used by other panels (labelling, dashboard, training)::
+
+    session.project_opened(project | None)     after open_project / close_project
+    session.frame_changed(frame_id)            after set_frame
+    session.data_changed(kind, frame_id|None)  kinds: override, restoration, labels, run,
+                                               meta, eval_set, models (f_s loaded)
+    session.frame_data(frame_id=None) -> FrameData   cached per frame
+    session.undo_stack                         QUndoStack of the user's actions
+    session.runner                             TaskRunner for work off the GUI thread
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QUndoStack
+
+from .frame_data import FrameData, load_frame_data
+
+log = logging.getLogger(__name__)
+
+
+class Session(QObject):
+    """One open project and what the user is looking at."""
+
+    project_opened = Signal(object)
+    frame_changed = Signal(int)
+    data_changed = Signal(str, object)
+    message_posted = Signal(str)  # a one-line status message for the status bar
+    error_raised = Signal(str)  # a problem the user must see (the window shows a dialog)
+    _event_received = Signal(str, object)  # from Project.subscribe, any thread
+
+    CACHE_FRAMES = 256
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        from ..workers.task_worker import TaskRunner
+
+        self.project = None
+        self.frame_id: int | None = None
+        self.predictor = None  # SegPredictor once loaded in a worker
+        self.undo_stack = QUndoStack(self)
+        self.runner = TaskRunner(self)
+        self._cache: OrderedDict[int, FrameData] = OrderedDict()
+        self._unsubscribe = None
+        self._event_received.connect(self._on_project_event, Qt.QueuedConnection)
+
+    # ------------------------------------------------------------------ project
+    def open_project(self, project) -> None:
+        """Make ``project`` (an open :class:`~handpose_core.project.Project`) current.
+
+        The previous project is closed. f_s is loaded in a worker; until it is, frames
+        that the restore stage has not seen show no raw map."""
+        self.close_project(emit=False)
+        self.project = project
+        sub = getattr(project, "subscribe", None)
+        if sub is not None:
+            self._unsubscribe = sub(self._forward_event)
+        self.project_opened.emit(project)
+        self.load_models()
+
+    def close_project(self, *, emit: bool = True) -> None:
+        if self.project is None:
+            return
+        if self._unsubscribe is not None:
+            try:
+                self._unsubscribe()
+            except Exception:  # noqa: BLE001 - closing must not fail on a stale callback
+                log.exception("unsubscribe failed")
+            self._unsubscribe = None
+        self.runner.shutdown()
+        self.undo_stack.clear()
+        self._cache.clear()
+        self.predictor = None
+        self.project.close()
+        self.project = None
+        self.frame_id = None
+        if emit:
+            self.project_opened.emit(None)
+
+    def load_models(self) -> None:
+        """(Re)load the project's f_s models in a worker; views refresh when they arrive."""
+        if self.project is None:
+            return
+        from .predictions import SegPredictor
+
+        root = self.project.root
+
+        def build(ctx):
+            ctx.progress(0, 1, "loading f_s")
+            return SegPredictor.for_project(ctx.project)
+
+        self.message_posted.emit("loading the segmentation network f_s …")
+        self.runner.run(build, name="load f_s", project_root=root,
+                        on_success=self._on_models_loaded, on_failure=self._on_models_failed)
+
+    @Slot(object)
+    def _on_models_loaded(self, predictor) -> None:
+        if self.project is None:
+            return
+        self.predictor = predictor
+        self._cache = OrderedDict((k, v) for k, v in self._cache.items()
+                                  if v.raw_labels is not None)
+        self.message_posted.emit(f"f_s loaded: {predictor.raw_name}")
+        self.data_changed.emit("models", None)
+        if self.frame_id is not None:
+            self.frame_changed.emit(self.frame_id)
+
+    @Slot(str)
+    def _on_models_failed(self, message: str) -> None:
+        self.error_raised.emit(f"Could not load the segmentation network.\n\n{message}")
+
+    # ------------------------------------------------------------------ frames
+    def set_frame(self, frame_id: int) -> None:
+        """Make ``frame_id`` current and tell the views (nothing happens when it already is)."""
+        frame_id = int(frame_id)
+        if frame_id == self.frame_id:
+            return
+        self.frame_id = frame_id
+        self.frame_changed.emit(frame_id)
+
+    def frame_data(self, frame_id: int | None = None) -> FrameData:
+        """The data of ``frame_id`` (the current frame by default), cached per frame."""
+        fid = self.frame_id if frame_id is None else int(frame_id)
+        if self.project is None or fid is None:
+            raise LookupError("no project or no frame selected")
+        d = self._cache.get(fid)
+        if d is None:
+            d = load_frame_data(self.project, fid, self.predictor)
+            self._cache[fid] = d
+            while len(self._cache) > self.CACHE_FRAMES:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(fid)
+        return d
+
+    def invalidate(self, frame_id: int | None = None) -> None:
+        """Forget cached data of one frame (all frames for None)."""
+        if frame_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(int(frame_id), None)
+
+    # ------------------------------------------------------------------ user actions
+    def set_override(self, frame_id: int, accept: bool | None) -> bool:
+        """Record the human decision on a frame's restoration as an undoable command.
+
+        Returns False (and posts a message) when the frame has no restoration."""
+        from ..commands.override import OverrideCommand
+
+        rec = self.project.restoration(frame_id) if self.project else None
+        if rec is None:
+            self.message_posted.emit(f"frame {frame_id} has no restoration to accept or reject "
+                                     "(run the restore stage or 'Restore this frame')")
+            return False
+        if rec.override == accept:
+            return True
+        self.undo_stack.push(OverrideCommand(self, frame_id, rec.override, accept))
+        return True
+
+    def write_override(self, frame_id: int, accept: bool | None) -> None:
+        """Write an override to the store now (used by the undo command) and notify."""
+        self.project.set_override(frame_id, accept)
+        if self._unsubscribe is None:  # with Project.subscribe the store's own event follows
+            self.notify("override", frame_id)
+
+    def notify(self, kind: str, frame_id: int | None = None) -> None:
+        """The store changed (``kind`` as in ProjectEvent): forget caches, tell the views."""
+        if frame_id is None and kind in ("restoration", "labels", "meta"):
+            self.invalidate()
+        elif frame_id is not None and kind in ("restoration", "labels", "override"):
+            self.invalidate(frame_id)
+            if kind == "labels" and self.predictor is not None:
+                self.predictor.forget(frame_id)
+        self.data_changed.emit(kind, frame_id)
+
+    # ------------------------------------------------------------------ change events
+    def _forward_event(self, event) -> None:
+        """Project.subscribe callback: any thread; hops to the GUI thread (queued)."""
+        self._event_received.emit(event.kind, event.frame_id)
+
+    @Slot(str, object)
+    def _on_project_event(self, kind: str, frame_id) -> None:
+        if self.project is not None:
+            self.notify(kind, frame_id)
+
+    def shutdown(self) -> None:
+        """Cancel and wait for workers, then close the project (window close)."""
+        self.runner.shutdown()
+        self.close_project(emit=False)

@@ -1,0 +1,1 @@
+"""views of the studio (see app/__init__.py)."""

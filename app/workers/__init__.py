@@ -1,0 +1,1 @@
+"""workers of the studio (see app/__init__.py)."""

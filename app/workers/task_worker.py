@@ -1,0 +1,145 @@
+"""One worker that runs any core function off the GUI thread.
+
+A :class:`TaskWorker` is a QObject moved to its own QThread. It calls ``fn(ctx)`` where
+``ctx`` (:class:`TaskContext`) carries a ``progress(done, total, message)`` callback that
+emits :attr:`TaskWorker.progress`, the cancel ``threading.Event``, an ``on_item(obj)``
+callback that emits :attr:`TaskWorker.item_done`, and — when the worker was given a
+project root — the worker's own :class:`~handpose_core.project.Project` connection, opened
+in the thread and closed afterwards. Exactly one of ``succeeded(result)``, ``failed(message)``
+or ``cancelled()`` follows, then ``ended()``. Cancel only sets the event; a thread is
+never terminated. :class:`TaskRunner` keeps running workers alive and, on shutdown,
+cancels and waits for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from handpose_core.progress import Cancelled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskContext:
+    """What a task function receives: progress, cancel, per-item reporting, its project."""
+
+    progress: Callable[[int, int, str], None]
+    cancel: threading.Event
+    on_item: Callable[[object], None]
+    project: object | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class TaskWorker(QObject):
+    """Runs ``fn(ctx)`` once in a worker thread (see the module docstring)."""
+
+    progress = Signal(int, int, str)
+    item_done = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    ended = Signal()
+
+    def __init__(self, fn: Callable[[TaskContext], object], *, name: str = "task",
+                 project_root: str | Path | None = None):
+        super().__init__()
+        self.fn = fn
+        self.name = name
+        self.project_root = project_root
+        self.cancel_event = threading.Event()
+        self.running = False
+
+    def cancel(self) -> None:
+        """Ask the task to stop at its next cancel check."""
+        self.cancel_event.set()
+
+    @Slot()
+    def run(self) -> None:
+        self.running = True
+        project = None
+        try:
+            if self.project_root is not None:
+                from handpose_core.project import Project
+
+                project = Project.open(self.project_root)
+            ctx = TaskContext(lambda d, t, m="": self.progress.emit(int(d), int(t), str(m)),
+                              self.cancel_event, self.item_done.emit, project)
+            result = self.fn(ctx)
+        except Cancelled:
+            self.cancelled.emit()
+        except Exception as e:  # noqa: BLE001 - every error reaches the user as a message
+            log.error("%s failed:\n%s", self.name, traceback.format_exc())
+            self.failed.emit(f"{self.name}: {e}" if str(e) else f"{self.name}: {type(e).__name__}")
+        else:
+            if self.cancel_event.is_set():
+                self.cancelled.emit()
+            else:
+                self.succeeded.emit(result)
+        finally:
+            if project is not None:
+                project.close()
+            self.running = False
+            self.ended.emit()
+
+
+class TaskRunner(QObject):
+    """Starts workers in their own threads and keeps them until they end."""
+
+    started = Signal(object)  # the TaskWorker
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._running: dict[TaskWorker, QThread] = {}
+
+    def start(self, worker: TaskWorker) -> TaskWorker:
+        thread = QThread()
+        thread.setObjectName(worker.name)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.ended.connect(thread.quit)
+        worker.ended.connect(self._on_worker_ended)  # queued: runs on this (GUI) thread
+        self._running[worker] = thread
+        thread.start()
+        self.started.emit(worker)
+        return worker
+
+    def run(self, fn: Callable[[TaskContext], object], *, name: str = "task",
+            project_root=None, on_success=None, on_failure=None, on_cancel=None,
+            on_progress=None) -> TaskWorker:
+        """Convenience: build a worker, connect the given slots, start it."""
+        w = TaskWorker(fn, name=name, project_root=project_root)
+        for sig, slot in ((w.succeeded, on_success), (w.failed, on_failure),
+                          (w.cancelled, on_cancel), (w.progress, on_progress)):
+            if slot is not None:
+                sig.connect(slot)
+        return self.start(w)
+
+    def workers(self) -> list[TaskWorker]:
+        return list(self._running)
+
+    def busy(self, name: str | None = None) -> bool:
+        return any(name is None or w.name == name for w in self._running)
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Cancel every running worker and wait for its thread to end."""
+        for w in list(self._running):
+            w.cancel()
+        for w, t in list(self._running.items()):
+            t.wait(timeout_ms)
+            self._running.pop(w, None)
+
+    @Slot()
+    def _on_worker_ended(self) -> None:
+        worker = self.sender()
+        t = self._running.pop(worker, None)
+        if t is not None:
+            t.wait(5000)  # ended() is the worker's last act; quit follows at once
+            t.deleteLater()
