@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..datasets.crop import DEFAULT_CUBE_MM
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("dir", help="project directory to create")
@@ -11,7 +13,8 @@ def add_arguments(parser) -> None:
     src.add_argument("--demo", action="store_true",
                      help="generate the bundled demo dataset (NYU layout, rendered) inside DIR")
     src.add_argument("--nyu", metavar="ROOT", help="an NYU Hand Pose root (train/, test/)")
-    parser.add_argument("--cube", type=float, default=300.0, help="crop cube in mm (300)")
+    parser.add_argument("--cube", type=float, default=DEFAULT_CUBE_MM,
+                        help=f"crop cube in mm ({DEFAULT_CUBE_MM:g})")
 
 
 def run(args) -> int:

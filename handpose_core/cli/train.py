@@ -24,8 +24,7 @@ def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     for st in STAGES:
         sp = sub.add_parser(st.name, help=st.help, description=st.help + ". Produces: "
-                            + st.produces + ".",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            + st.produces + ".")
         sp.add_argument("--project", required=True, help="project directory")
         for f in dataclasses.fields(st.settings_cls):
             if dataclasses.is_dataclass(f.default_factory if f.default_factory is not
@@ -40,10 +39,16 @@ def add_arguments(parser) -> None:
                                     action="store_const", const=not f.default,
                                     help=argparse.SUPPRESS)
                 sp.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=f.default, help=help_)
+                                default=f.default,
+                                help=f"{help_} (default: {'on' if f.default else 'off'})")
             else:
-                sp.add_argument(flag, dest=f.name, type=str, default=None,
-                                help=f"{help_} (default {f.default!r})" if help_ else None)
+                shown = "none" if f.default in (None, "") else f.default
+                if "default" not in help_:
+                    help_ = f"{help_} (default: {shown})"
+                choices = f.metadata.get("choices")
+                sp.add_argument(flag, dest=f.name, type=str, default=None, choices=choices,
+                                metavar="{" + ",".join(choices) + "}" if choices
+                                else t.__name__.upper(), help=help_)
         if st.name == "pretrain-seg":
             sp.add_argument("--epochs", type=int, default=None, help="training epochs")
             sp.add_argument("--export-bundle", metavar="PATH.pt",

@@ -27,13 +27,15 @@ NAME = "pretrain-seg"
 @dataclass(frozen=True)
 class PretrainSegSettings:
     preset: str = field(default="fast", metadata={
-        "help": "f_s architecture (fast: the CPU default; paper: Table 1)"})
+        "help": "f_s architecture (fast: the CPU default; paper: Table 1)",
+        "choices": ("fast", "paper")})
     samples: int = field(default=40000, metadata={
         "help": "clean synthetic training crops to render or reuse"})
     test_samples: int = field(default=2000, metadata={"help": "held-out synthetic crops"})
     store_seed: int = field(default=1, metadata={"help": "seed of the training store"})
     test_seed: int = field(default=90001, metadata={"help": "seed of the held-out store"})
-    style: str = field(default="clean", metadata={"help": "clean or sensor training renders"})
+    style: str = field(default="clean", metadata={"help": "clean or sensor training renders",
+                                                  "choices": ("clean", "sensor")})
     run_name: str = field(default="", metadata={
         "help": "folder under PROJECT/models (default pretrain-seg-<preset>)"})
     restart: bool = field(default=False, metadata={

@@ -52,7 +52,8 @@ class RestoreSettings:
         "help": "W x W integration vote (off: centre label of each pixel's nearest patch)"})
     keep_silhouette: bool = field(default=True, metadata={
         "help": "keep the predicted hand silhouette (off: background may win the vote)"})
-    backend: str = field(default="annoy", metadata={"help": "annoy or exact search"})
+    backend: str = field(default="annoy", metadata={"help": "nearest-patch search",
+                                                    "choices": ("annoy", "exact")})
     n_candidates: int = field(default=SearchParams.n_candidates, metadata={
         "help": "annoy candidates per query"})
     search_k: int = field(default=SearchParams.search_k, metadata={"help": "annoy search_k"})

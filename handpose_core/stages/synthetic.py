@@ -24,7 +24,8 @@ class SyntheticSettings:
     test_samples: int = field(default=2000, metadata={"help": "held-out crops (another seed)"})
     store_seed: int = field(default=1, metadata={"help": "seed of the training store"})
     test_seed: int = field(default=90001, metadata={"help": "seed of the held-out store"})
-    style: str = field(default="clean", metadata={"help": "clean or sensor (real-like) renders"})
+    style: str = field(default="clean", metadata={"help": "clean or sensor (real-like) renders",
+                                                  "choices": ("clean", "sensor")})
 
 
 def store_path(folder: str | os.PathLike, count: int, *, size: int, seed: int,

@@ -161,3 +161,38 @@ def test_open_errors(tmp_path):
     (tmp_path / "project.sqlite").write_bytes(b"garbage" * 100)
     with pytest.raises(ProjectError, match="project.sqlite"):
         Project.open(tmp_path)
+
+
+def damage_middle(db) -> bytes:
+    """Overwrite one page in the middle of a store with garbage; returns the new bytes."""
+    data = bytearray(db.read_bytes())
+    page = 4096
+    mid = (len(data) // page // 2) * page
+    data[mid:mid + page] = bytes(range(256)) * (page // 256)
+    db.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_store_damaged_in_the_middle_is_refused_naming_it(tmp_path, capsys):
+    from handpose_core.cli.main import main
+    from handpose_core.render import write_nyu_layout
+
+    write_nyu_layout(tmp_path / "nyu", 30, split="test", seed=3)
+    p = Project.create(tmp_path / "proj", tmp_path / "nyu", kind="nyu")
+    for f in p.frames():  # enough rows for a store of several pages
+        p.save_hand_labels(f, np.zeros((480, 640), np.uint8), strokes=1, author="x" * 500)
+    p.close()
+    db = tmp_path / "proj" / "project.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    assert db.stat().st_size >= 4 * 4096
+    damaged = damage_middle(db)
+    with pytest.raises(ProjectError, match="project.sqlite: the project store is damaged"):
+        Project.open(tmp_path / "proj")
+    for argv in (["evaluate", "--what", "segmentation"], ["train", "restore"],
+                 ["train", "build-dictionary"]):
+        assert main([*argv, "--project", str(tmp_path / "proj")]) == 2
+        err = capsys.readouterr().err
+        assert "project.sqlite: the project store is damaged" in err and "Traceback" not in err
+    assert db.read_bytes() == damaged  # nothing was written
