@@ -147,15 +147,18 @@ def stage_task(stage, settings, info: StageJobInfo, *, threads: int = STUDIO_TOR
     """A :class:`~app.workers.task_worker.TaskWorker` function that runs ``stage`` with
     ``settings`` on the worker's own project connection.
 
-    Torch uses ``threads`` threads during the run; progress reaches the GUI at most every
-    ``min_interval_s`` seconds (and always at the end of a phase); the traceback of a
-    failure is kept in ``info.traceback`` before the worker reports it."""
+    Torch and the numba renderer use ``threads`` threads during the run; progress
+    reaches the GUI at most every ``min_interval_s`` seconds (and always at the end of a
+    phase); the traceback of a failure is kept in ``info.traceback`` before the worker
+    reports it."""
 
     def fn(ctx):
+        import numba
         import torch
 
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # this thread's
         last = [0.0]
         lock = threading.Lock()
 
@@ -179,3 +182,19 @@ def stage_task(stage, settings, info: StageJobInfo, *, threads: int = STUDIO_TOR
             torch.set_num_threads(before)
 
     return fn
+
+
+def warm_up_torch_training(ctx=None) -> None:
+    """Take one optimiser step on a tiny model (a TaskWorker function).
+
+    A process's first optimiser step imports ``torch._dynamo``, which holds the GIL for
+    stretches of a few hundred milliseconds; done in a worker when the panel opens, that
+    happens once at start-up instead of freezing the window just after the user pressed
+    Run. Trains nothing of the project's."""
+    import torch
+
+    m = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(m.parameters())
+    m(torch.zeros(1, 2)).sum().backward()
+    opt.step()
+

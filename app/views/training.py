@@ -12,12 +12,14 @@ ends (here or from the command line) the session's views reload what changed.
 
 from __future__ import annotations
 
+import html
 import time
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
@@ -36,11 +38,19 @@ from handpose_core.nets.inference import segnet_path
 from handpose_core.stages import STAGES, get_stage
 
 from ..models.stage_display import ProgressClock, duration, needs_text, row_texts
-from ..models.stages_model import StageJobInfo, StagesModel, stage_task, studio_defaults
+from ..models.stages_model import (
+    STUDIO_TORCH_THREADS,
+    StageJobInfo,
+    StagesModel,
+    stage_task,
+    studio_defaults,
+    warm_up_torch_training,
+)
 from .stage_form import StageSettingsForm
 from .training_curves import TrainingCurvesView
 
 RESUMABLE = ("cancelled", "interrupted", "failed")
+WARM_UP = "warm up torch training"
 
 
 class TrainingPanel(QWidget):
@@ -53,6 +63,7 @@ class TrainingPanel(QWidget):
         self.worker = None
         self.job: StageJobInfo | None = None
         self.queue: list[str] = []
+        self.torch_threads = STUDIO_TORCH_THREADS  # torch threads of a run (the GUI keeps a core)
         self.error_dialog: QMessageBox | None = None
         self.close_dialog: QMessageBox | None = None
         self._close_when_done = None
@@ -67,6 +78,15 @@ class TrainingPanel(QWidget):
         self.curves_timer.start()
         self._on_model_changed()
         self.table.setCurrentItem(self.table.topLevelItem(0))
+        self._warmed = False
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """The first time the panel shows, take the process's first optimiser step in a
+        worker (see :func:`~app.models.stages_model.warm_up_torch_training`)."""
+        if not self._warmed:
+            self._warmed = True
+            self.session.runner.run(warm_up_torch_training, name=WARM_UP)
+        super().showEvent(event)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -87,9 +107,12 @@ class TrainingPanel(QWidget):
             form = StageSettingsForm(st.settings_cls, studio_defaults(st))
             self.forms[st.name] = form
             self.form_stack.addWidget(form)
-        self.table.header().setStretchLastSection(True)
-        self.table.setColumnWidth(0, 170)
-        self.table.setColumnWidth(1, 190)
+        header = self.table.header()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(Qt.ElideRight)  # the full result is in the tooltip and the side
         self.table.currentItemChanged.connect(self._on_table_current_item_changed)
 
         self.title = QLabel()
@@ -144,8 +167,9 @@ class TrainingPanel(QWidget):
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(self.curves)
         bottom.addWidget(self.log_view)
-        bottom.setStretchFactor(0, 3)
-        bottom.setStretchFactor(1, 2)
+        bottom.setStretchFactor(0, 2)
+        bottom.setStretchFactor(1, 1)
+        bottom.setSizes([660, 340])
         prog = QHBoxLayout()
         prog.addWidget(self.progress, 1)
         prog.addWidget(self.eta_label)
@@ -192,8 +216,13 @@ class TrainingPanel(QWidget):
         name = self.selected_stage()
         st, stage = self.model.statuses.get(name), get_stage(name)
         self.form_stack.setCurrentWidget(self.forms[name])
+        last = ""
+        if st is not None and st.run is not None:
+            text, result, colour = row_texts(st)
+            last = f"<br><i>last run:</i> <span style='color:{colour}'>{text}</span>" + \
+                (f" — {html.escape(result)}" if result else "")
         self.title.setText(f"<b>{stage.title}</b> <span style='color:#666'>({stage.name})</span>"
-                           f"<br>{stage.help}<br><i>produces:</i> {stage.produces}")
+                           f"<br>{stage.help}<br><i>produces:</i> {stage.produces}{last}")
         self.needs_label.setText(needs_text(st))
         self.needs_label.setVisible(bool(self.needs_label.text()))
         busy = self.worker is not None
@@ -227,7 +256,7 @@ class TrainingPanel(QWidget):
         return self.worker is not None
 
     def job_cancelling(self) -> bool:
-        return self.worker is not None and self.worker.cancel_event.is_set()
+        return self.worker is not None and self.worker.worker.cancel_event.is_set()
 
     @Slot()
     def _on_run_button_clicked(self) -> None:
@@ -267,7 +296,7 @@ class TrainingPanel(QWidget):
         self.message_label.setText("")
         self.log(f"{stage.title}: started")
         self.worker = self.session.runner.run(
-            stage_task(stage, settings, self.job), name=stage.title,
+            stage_task(stage, settings, self.job, threads=self.torch_threads), name=stage.title,
             project_root=self.session.project.root, on_success=self._on_worker_succeeded,
             on_failure=self._on_worker_failed, on_cancel=self._on_worker_cancelled,
             on_progress=self._on_worker_progress)
@@ -332,12 +361,14 @@ class TrainingPanel(QWidget):
     @Slot()
     def _on_worker_ended(self) -> None:
         name, failure = self.job.stage, self.job.failure
-        self.worker, self.job = None, None
         if self._close_when_done is not None:  # closing: nothing to reload
+            self.worker, self.job = None, None
             win, self._close_when_done = self._close_when_done, None
             win.close()
             return
-        self.model.refresh()
+        self.model.refresh()  # with the job still set: its end is not "another process's"
+        self.worker, self.job = None, None
+        self.message_label.setText("")
         st = self.model.statuses.get(name)
         self._failed_early.pop(name, None)
         if failure is not None and st is not None and st.state != "failed":

@@ -38,30 +38,29 @@ class TrainingCurvesView(QWidget):
         self.caption.setWordWrap(True)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
+        self.graphics.setMinimumWidth(240)
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
         self.acc_plot = self.graphics.addPlot(row=0, col=1)
-        for p, title, unit in ((self.loss_plot, "loss", ""), (self.acc_plot,
-                                                              "validation accuracy", "%")):
+        titles = ("loss: <span style='color:#1565c0'>train</span> · "
+                  "<span style='color:#ef6c00'>validation</span>",
+                  "validation accuracy (%)")
+        for p, title in zip((self.loss_plot, self.acc_plot), titles):
+            # series named in the title: a legend box covered the curves in a narrow dock
             p.setTitle(title, color="#333", size="10pt")
             p.setLabel("bottom", "epoch")
             p.showGrid(x=True, y=True, alpha=0.25)
             p.setMouseEnabled(x=False, y=False)
-            p.addLegend(offset=(-10, 10), labelTextColor="#333")
-            if unit:
-                p.setLabel("left", unit)
         self.acc_plot.setYRange(0, 100)
-        self.train_curve = self.loss_plot.plot(pen=pg.mkPen("#1565c0", width=1.5), name="train")
+        self.train_curve = self.loss_plot.plot(pen=pg.mkPen("#1565c0", width=1.5))
         self.val_loss_curve = self.loss_plot.plot(
-            pen=pg.mkPen("#ef6c00", width=1.5), symbol="o", symbolSize=6, symbolBrush="#ef6c00",
-            name="validation")
+            pen=pg.mkPen("#ef6c00", width=1.5), symbol="o", symbolSize=6, symbolBrush="#ef6c00")
         self.acc_curve = self.acc_plot.plot(
-            pen=pg.mkPen("#2e7d32", width=1.5), symbol="o", symbolSize=6, symbolBrush="#2e7d32",
-            name="per pixel (hand)")
+            pen=pg.mkPen("#2e7d32", width=1.5), symbol="o", symbolSize=6, symbolBrush="#2e7d32")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.caption)
         lay.addWidget(self.graphics, 1)
-        self.caption.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        self.caption.setAlignment(Qt.AlignLeft | Qt.AlignTop)
 
     def set_run_dir(self, run_dir: str | Path | None) -> None:
         """Show the run in ``run_dir`` (None: no run); reads its log from the start."""
@@ -75,9 +74,11 @@ class TrainingCurvesView(QWidget):
 
     def poll(self) -> int:
         """Read the records appended since the last poll; returns how many were new."""
+        self.graphics.setVisible(self._tail is not None)
         if self._tail is None:
-            self.caption.setText("no training curves: the selected stage has not trained "
-                                 "a network")
+            self.caption.setText("No training curves: the selected stage does not train a "
+                                 "network. Select Pre-train f_s (or a running training stage) "
+                                 "to see its loss and validation accuracy.")
             return 0
         records, replaced = self._tail.poll()
         if replaced:

@@ -36,8 +36,6 @@ def studio(qtbot):
 
     yield make
     for s in sessions:
-        # let finished workers' threads quit first (their quit is queued on this thread)
-        qtbot.waitUntil(lambda s=s: not s.runner.busy(), timeout=WAIT_MS)
         s.shutdown()
 
 
@@ -217,3 +215,29 @@ def test_a_run_from_another_connection_shows_up(qtbot, make_nyu_project, studio,
     assert "run from another process" in panel.log_view.toPlainText()
     assert changes
     other.close()
+
+
+def test_the_studio_window_has_the_training_tab_and_asks_before_closing_a_run(
+        qtbot, make_nyu_project, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from app.main import build_window
+
+    project = make_nyu_project(2)
+    small_dictionary(project)
+    win = build_window(project, settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    panel = win.training
+    assert win.tabs.tabText(win.tabs.indexOf(panel)) == "Training"
+    win.tabs.setCurrentWidget(panel)
+    select(qtbot, panel, "restore")
+    click(qtbot, panel.run_button)
+    win.close()  # asks; "Keep running" leaves the window open and the run going
+    assert panel.close_dialog.isVisible()
+    qtbot.mouseClick(panel.close_dialog.button(QMessageBox.No), Qt.LeftButton)
+    assert win.isVisible()
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=WAIT_MS)
+    assert panel.state_text("restore").startswith("completed")
+    win.close()  # nothing runs: closes at once
+    assert not win.isVisible()
