@@ -39,6 +39,20 @@ def studio_defaults(stage):
     return s
 
 
+def project_outputs(project):
+    """What the views show that a stage may change: ``((f_s path, mtime) for the
+    pre-trained and fine-tuned f_s, number of restorations)``; None without a project."""
+    from handpose_core.nets.inference import segnet_path
+
+    if project is None:
+        return None
+    nets = []
+    for which in ("pretrained", "finetuned"):
+        path = segnet_path(project, which)
+        nets.append((str(path), path.stat().st_mtime if path and path.exists() else None))
+    return tuple(nets), project.n_restorations()
+
+
 class MetricsTail:
     """Reads a growing ``metrics.jsonl`` incrementally (only complete lines).
 

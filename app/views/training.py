@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import time
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from handpose_core.nets.inference import segnet_path
 from handpose_core.stages import STAGES, get_stage
 
 from ..models.stage_display import ProgressClock, duration, needs_text, row_texts
@@ -42,10 +41,12 @@ from ..models.stages_model import (
     STUDIO_TORCH_THREADS,
     StageJobInfo,
     StagesModel,
+    project_outputs,
     stage_task,
     studio_defaults,
     warm_up_torch_training,
 )
+from .close_guard import CloseGuard
 from .stage_form import StageSettingsForm
 from .training_curves import TrainingCurvesView
 
@@ -54,7 +55,12 @@ WARM_UP = "warm up torch training"
 
 
 class TrainingPanel(QWidget):
-    """Runs stages of the session's project (see the module docstring)."""
+    """Runs stages of the session's project (see the module docstring).
+
+    ``job_ended(stage)`` follows the end of every job it started (after the views were
+    told what changed)."""
+
+    job_ended = Signal(str)
 
     def __init__(self, session, parent=None, *, poll_ms: int = 1500):
         super().__init__(parent)
@@ -65,8 +71,8 @@ class TrainingPanel(QWidget):
         self.queue: list[str] = []
         self.torch_threads = STUDIO_TORCH_THREADS  # torch threads of a run (the GUI keeps a core)
         self.error_dialog: QMessageBox | None = None
-        self.close_dialog: QMessageBox | None = None
-        self._close_when_done = None
+        self.close_guard = None
+        self.closing = False  # the window closes once the running job has ended
         self._failed_early: dict[str, tuple[int | None, str]] = {}
         self.clock = ProgressClock()
         self._build()
@@ -289,7 +295,7 @@ class TrainingPanel(QWidget):
             self._show_error(f"{stage.title}: invalid setting", str(e), None)
             return False
         self.job = StageJobInfo(name, settings)
-        self._before = self._snapshot()
+        self._before = project_outputs(self.session.project)
         self.clock = ProgressClock()
         self.progress.setRange(0, 0)
         self.eta_label.setText("starting …")
@@ -361,10 +367,9 @@ class TrainingPanel(QWidget):
     @Slot()
     def _on_worker_ended(self) -> None:
         name, failure = self.job.stage, self.job.failure
-        if self._close_when_done is not None:  # closing: nothing to reload
+        if self.closing:  # the close guard closes the window: nothing to reload
             self.worker, self.job = None, None
-            win, self._close_when_done = self._close_when_done, None
-            win.close()
+            self.job_ended.emit(name)
             return
         self.model.refresh()  # with the job still set: its end is not "another process's"
         self.worker, self.job = None, None
@@ -375,21 +380,11 @@ class TrainingPanel(QWidget):
             self._failed_early[name] = (st.run.id if st.run else None, failure)
         self._reload_views(name)
         self._on_model_changed()
+        self.job_ended.emit(name)
         if self.queue:
             self.start(self.queue.pop(0))
 
     # ------------------------------------------------------------------ views, log, errors
-    def _snapshot(self):
-        """(f_s files with their mtimes, number of restorations) of the project."""
-        p = self.session.project
-        if p is None:
-            return None
-        nets = []
-        for which in ("pretrained", "finetuned"):
-            path = segnet_path(p, which)
-            nets.append((str(path), path.stat().st_mtime if path and path.exists() else None))
-        return (tuple(nets), p.n_restorations())
-
     @Slot(str, str)
     def _on_model_run_ended(self, name: str, state: str) -> None:
         if self.job is None:  # a run of another process ended: reload what it made
@@ -400,7 +395,7 @@ class TrainingPanel(QWidget):
     def _reload_views(self, name: str) -> None:
         """Tell the session's views what the run changed: a new f_s is loaded, and every
         cached frame (maps, scores) is read again."""
-        after, before = self._snapshot(), getattr(self, "_before", None)
+        after, before = project_outputs(self.session.project), getattr(self, "_before", None)
         if after is None:
             return
         if before is None or after[0] != before[0]:
@@ -421,34 +416,10 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ closing
     def guard_close(self, window: QWidget) -> None:
         """Closing ``window`` while a stage runs asks first, then cancels and closes the
-        window once the worker has stopped (its checkpoint saved)."""
-        window.installEventFilter(self)
-        self._guarded = window
+        window once the worker has stopped (see :mod:`app.views.close_guard`)."""
+        self.close_guard = CloseGuard(self, window)
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
-        if event.type() == QEvent.Close and obj is getattr(self, "_guarded", None) \
-                and self.worker is not None:
-            event.ignore()
-            if self._close_when_done is None:
-                self._ask_close(obj)
-            return True
-        return super().eventFilter(obj, event)
-
-    def _ask_close(self, window) -> None:
-        box = QMessageBox(QMessageBox.Question, "Stop the running stage?",
-                          f"{get_stage(self.job.stage).title} is running. Stop it and close? "
-                          "It keeps its last checkpoint and resumes from it next time.",
-                          QMessageBox.Yes | QMessageBox.No, self)
-        box.setObjectName("close_dialog")
-        box.button(QMessageBox.Yes).setText("Stop and close")
-        box.button(QMessageBox.No).setText("Keep running")
-        box.finished.connect(lambda r: self._on_close_dialog_finished(r, window))
-        self.close_dialog = box
-        box.open()
-
-    def _on_close_dialog_finished(self, _result: int, window) -> None:
-        box = self.close_dialog
-        if box.clickedButton() is box.button(QMessageBox.Yes) and self.worker is not None:
-            self._close_when_done = window
-            self.cancel()
-            self.log("closing once the stage has stopped")
+    @property
+    def close_dialog(self):
+        """The open "stop the running stage?" question, if one was asked."""
+        return self.close_guard.dialog if self.close_guard is not None else None

@@ -241,3 +241,26 @@ def test_the_studio_window_has_the_training_tab_and_asks_before_closing_a_run(
     assert panel.state_text("restore").startswith("completed")
     win.close()  # nothing runs: closes at once
     assert not win.isVisible()
+
+
+@pytest.mark.slow
+def test_run_all_remaining_runs_the_pipeline_in_order(qtbot, make_nyu_project, studio):
+    """Every stage on tiny settings, one after another, from one click."""
+    project = make_nyu_project(3)
+    win, panel, session = studio(project)
+    tiny = {"synthetic": {"samples": "96", "test_samples": "32"},
+            "pretrain-seg": {"samples": "96", "test_samples": "32", "train.epochs": "1"},
+            "build-dictionary": {"images": "96", "patches": "20000", "trees": "4"},
+            "restore": {"stride": "2"}}
+    for stage, values in tiny.items():
+        select(qtbot, panel, stage)
+        for name, text in values.items():
+            type_into(qtbot, panel.forms[stage].editor(name), text)
+    started = []
+    session.runner.started.connect(lambda h: started.append(h.name))
+    click(qtbot, panel.run_all_button)
+    qtbot.waitUntil(lambda: not panel.busy() and not panel.queue, timeout=600_000)
+    titles = [s.title for s in STAGES]
+    assert [n for n in started if n in titles] == titles
+    assert all(panel.state_text(s.name).startswith("completed") for s in STAGES), \
+        [panel.state_text(s.name) for s in STAGES]
