@@ -217,6 +217,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ session slots
     @Slot(object)
     def _on_session_project_opened(self, project) -> None:
+        for panel in (self.browser, self.quality):
+            panel.setEnabled(project is not None)
         if project is None:
             self.setWindowTitle("handpose-studio")
             self.stack.setCurrentWidget(self.welcome)

@@ -154,7 +154,8 @@ class ProjectMenu:
             return
         root = QFileDialog.getExistingDirectory(self.window, "Folder for the new project")
         if root:
-            self._run(_create_nyu_task(root, nyu), f"creating a project over {nyu}", root)
+            self._run(_create_nyu_task(root, nyu), "cannot create the project", root,
+                      status=f"creating a project over {nyu}")
 
     @Slot()
     def open_demo(self) -> None:
@@ -167,12 +168,13 @@ class ProjectMenu:
 
     def open_path(self, root) -> None:
         """Open the project at ``root`` in a worker; errors leave the studio usable."""
-        self._run(_open_task(root), f"opening {root}", root)
+        self._run(_open_task(root), "cannot open the project", root, status=f"opening {root}")
 
     # ------------------------------------------------------------------ worker plumbing
-    def _run(self, fn, what: str, root, *, dialog: bool = False):
+    def _run(self, fn, what: str, root, *, dialog: bool = False, status: str | None = None):
+        """Run ``fn`` in a worker; ``what`` names it in progress and as the prefix of an error."""
         w = self.window
-        w.statusBar().showMessage(what + " …")
+        w.statusBar().showMessage((status or what) + " …")
         if dialog:
             pd = QProgressDialog(what, "Cancel", 0, 0, w)
             pd.setObjectName("create_progress")

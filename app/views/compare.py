@@ -18,16 +18,19 @@ from handpose_core.skeleton import FINGER_COLOURS, JOINT_FINGER_14
 
 from .legend import LegendWidget
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
 PANELS = (("depth", "Depth crop"), ("raw", "Raw f_s"), ("restored", "Restored"),
           ("finetuned", "Fine-tuned f_s"), ("gt", "Ground truth"))
 TITLES = dict(PANELS)
+# made once: the scatter items cache a rendered symbol per pen and brush object
+_PENS = [pg.mkPen(FINGER_COLOURS[f], width=2) for f in JOINT_FINGER_14]
+_BRUSHES = [pg.mkBrush(FINGER_COLOURS[f]) for f in JOINT_FINGER_14]
 GRID = {"depth": (0, 0), "raw": (0, 1), "restored": (0, 2), "finetuned": (1, 0), "gt": (1, 1)}
 PLACEHOLDERS = {  # short: they go in the panel titles, which share the row's width
     "raw": "loading f_s …",
     "restored": "not yet",
-    "finetuned": "not trained yet",
+    "finetuned": "none yet",
     "gt": "not labelled",
 }
 
@@ -145,7 +148,8 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ drawing
     def _add_bary_items(self, panel: _Panel) -> None:
-        panel.lines = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen("#ffffff", width=1.2))
+        panel.lines = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen("#ffffff", width=1.2),
+                                        antialias=True)
         panel.gt_pts = pg.ScatterPlotItem(size=7, pen=pg.mkPen("#ffffff", width=1.5),
                                           brush=pg.mkBrush(0, 0, 0, 0), symbol="o")
         panel.bary_pts = pg.ScatterPlotItem(size=9, symbol="x", pen=None)
@@ -178,8 +182,10 @@ class CompareView(QWidget):
             if key == "raw" and m is not None:
                 note = "stored" if d.restoration else "predicted"
             # what a panel lacks goes in its title, never over the hand
-            p.title.setText(f"<b>{TITLES[key]}</b>" + (f" <span style='color:#90a4ae'>· {note}</span>"
-                                                     if note else ""))
+            title = f"<b>{TITLES[key]}</b>" + (f" <span style='color:#90a4ae'>· {note}</span>"
+                                               if note else "")
+            if title != p.title.text:  # re-laying out a label costs more than comparing
+                p.title.setText(title)
         if self.full_frame:
             self._draw_full(d)
         src = d.raw_source or "—"
@@ -220,10 +226,9 @@ class CompareView(QWidget):
             bary = d.transform.frame_to_crop(np.nan_to_num(q.barycenters_uvd))[:, :2] + 0.5
             ok = np.isfinite(q.barycenters_uvd[:, 0])
             p.gt_pts.setData(pos=gt[list(SCORED_JOINTS_14)])
-            p.bary_pts.setData(pos=bary[ok], brush=[pg.mkBrush(FINGER_COLOURS[JOINT_FINGER_14[j]])
-                                                    for j in np.flatnonzero(ok)],
-                               pen=[pg.mkPen(FINGER_COLOURS[JOINT_FINGER_14[j]], width=2)
-                                    for j in np.flatnonzero(ok)])
+            sel = np.flatnonzero(ok)
+            p.bary_pts.setData(pos=bary[ok], brush=[_BRUSHES[j] for j in sel],
+                               pen=[_PENS[j] for j in sel])
             pairs = np.stack([gt[ok], bary[ok]], axis=1).reshape(-1, 2)
             if len(pairs):
                 p.lines.setData(pairs[:, 0], pairs[:, 1])

@@ -2,8 +2,9 @@
 
 Ground truth is drawn solid, the regression model's prediction (when a model exists)
 dashed, both with the standard edges and per-finger colours. pyqtgraph's GL view needs
-PyOpenGL, which offscreen and headless installs lack, so 3D is shown as three orthographic
-projections in millimetres around the palm centre. A table lists each joint's error.
+PyOpenGL, which offscreen and headless installs lack, so 3D is shown as orthographic
+projections in millimetres around the palm centre: fixed side and top views and one view
+the user turns and tilts with two sliders. A table lists each joint's error.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QSlider,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -24,9 +26,9 @@ from PySide6.QtWidgets import (
 from handpose_core.camera import NYU_CAMERA
 from handpose_core.skeleton import EDGES_14, EVAL_NAMES, edge_colours_14
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
-VIEWS = (("front", "Front (x, y mm)", (0, 1)), ("side", "Side (z, y mm)", (2, 1)),
+VIEWS = (("front", "3D, turned (x, y mm)", (0, 1)), ("side", "Side (z, y mm)", (2, 1)),
          ("top", "Top (x, z mm)", (0, 2)))
 GRID = {"crop": (0, 0), "front": (0, 1), "side": (1, 0), "top": (1, 1)}
 HALF_MM = 120.0  # half the side of the projection windows around the palm centre
@@ -39,7 +41,7 @@ class _Skeleton:
         style = Qt.DashLine if dashed else Qt.SolidLine
         self.edges = []
         for colour in edge_colours_14():
-            item = pg.PlotCurveItem(pen=pg.mkPen(colour, width=3, style=style))
+            item = pg.PlotCurveItem(pen=pg.mkPen(colour, width=3, style=style), antialias=True)
             vb.addItem(item, ignoreBounds=dashed)
             self.edges.append(item)
         self.dots = pg.ScatterPlotItem(size=6, brush=pg.mkBrush("#eceff1"), pen=None)
@@ -79,6 +81,22 @@ class SkeletonView(QWidget):
         self.errors.verticalHeader().setDefaultSectionSize(20)
         self.errors.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.errors.setMaximumWidth(280)
+        self.turn = QSlider(Qt.Horizontal)
+        self.turn.setObjectName("turn")
+        self.turn.setRange(-180, 180)
+        self.tilt = QSlider(Qt.Horizontal)
+        self.tilt.setObjectName("tilt")
+        self.tilt.setRange(-90, 90)
+        self.angle_label = QLabel()
+        angles = QHBoxLayout()
+        angles.addWidget(QLabel("Turn the 3D view:"))
+        angles.addWidget(self.turn, 2)
+        angles.addWidget(QLabel("tilt:"))
+        angles.addWidget(self.tilt, 1)
+        angles.addWidget(self.angle_label)
+        for sl in (self.turn, self.tilt):
+            sl.setToolTip("Rotate the skeleton in the top-right view (arrow keys step by 1°)")
+            sl.valueChanged.connect(self._on_angle_changed)
         row = QHBoxLayout()
         row.addWidget(self.glw, 1)
         row.addWidget(self.errors)
@@ -86,6 +104,7 @@ class SkeletonView(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.note)
         lay.addLayout(row, 1)
+        lay.addLayout(angles)
         session.frame_changed.connect(self._on_session_frame_changed)
         session.data_changed.connect(self._on_session_data_changed)
 
@@ -112,15 +131,33 @@ class SkeletonView(QWidget):
         gt3 = NYU_CAMERA.uvd_to_xyz(d.joints_uvd)
         pred3 = None if d.predicted_uvd is None else NYU_CAMERA.uvd_to_xyz(d.predicted_uvd)
         centre = gt3[13]
-        for key, _title, axes in VIEWS:
-            vb, sk_gt, sk_pred = self.proj[key]
-            sk_gt.set((gt3 - centre)[:, axes])
-            sk_pred.set(None if pred3 is None else (pred3 - centre)[:, axes])
+        self._points = (gt3 - centre, None if pred3 is None else pred3 - centre)
+        self._project()
         QTimer.singleShot(0, self._fit)  # aspect-locked views fit once laid out
         self._fill_errors(d, gt3, pred3)
         self.note.setText("Ground truth solid" + ("; prediction dashed." if pred3 is not None else
                           ". No regression model yet: the prediction appears here once the "
                           "joint-regression stage has run."))
+
+    def _project(self) -> None:
+        """Draw the fixed side and top views and the turned front view (turn about the
+        vertical axis, then tilt about the horizontal one, by the sliders' angles)."""
+        gt, pred = self._points
+        a, b = np.radians(self.turn.value()), np.radians(self.tilt.value())
+        turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+        tilt = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+        rot = tilt @ turn
+        for key, _title, axes in VIEWS:
+            _vb, sk_gt, sk_pred = self.proj[key]
+            g, p = (gt @ rot.T, None if pred is None else pred @ rot.T) if key == "front" \
+                else (gt, pred)
+            sk_gt.set(g[:, axes])
+            sk_pred.set(None if p is None else p[:, axes])
+        self.angle_label.setText(f"turn {self.turn.value()}°, tilt {self.tilt.value()}°")
+
+    def _on_angle_changed(self, _value: int) -> None:
+        if getattr(self, "_points", None) is not None:
+            self._project()
 
     def _fit(self) -> None:
         self.crop_vb.setRange(QRectF(0, 0, self._size, self._size), padding=0.02)

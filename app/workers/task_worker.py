@@ -49,10 +49,11 @@ class TaskWorker(QObject):
     ended = Signal()
 
     def __init__(self, fn: Callable[[TaskContext], object], *, name: str = "task",
-                 project_root: str | Path | None = None):
+                 project_root: str | Path | None = None, service: bool = False):
         super().__init__()
         self.fn = fn
         self.name = name
+        self.service = service  # runs until cancelled (background predictions, reading ahead)
         self.project_root = project_root
         self.cancel_event = threading.Event()
         self.running = False
@@ -164,10 +165,11 @@ class TaskRunner(QObject):
 
     def run(self, fn: Callable[[TaskContext], object], *, name: str = "task",
             project_root=None, on_success=None, on_failure=None, on_cancel=None,
-            on_progress=None) -> TaskHandle:
+            on_progress=None, service: bool = False) -> TaskHandle:
         """Build a worker for ``fn``, start it, and connect the given callables to its
-        handle's signals (they run on the GUI thread)."""
-        w = TaskWorker(fn, name=name, project_root=project_root)
+        handle's signals (they run on the GUI thread). A ``service`` runs until cancelled and
+        does not count as :meth:`busy`."""
+        w = TaskWorker(fn, name=name, project_root=project_root, service=service)
         h = TaskHandle(w, self)
         for sig, slot in ((h.succeeded, on_success), (h.failed, on_failure),
                           (h.cancelled, on_cancel), (h.progress, on_progress)):
@@ -179,7 +181,9 @@ class TaskRunner(QObject):
         return list(self._running)
 
     def busy(self, name: str | None = None) -> bool:
-        return any(name is None or w.name == name for w in self._running)
+        """Whether a worker named ``name`` runs; for None, whether any task (not counting
+        services) runs."""
+        return any(w.name == name if name is not None else not w.service for w in self._running)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel every running worker and wait for its thread to end."""

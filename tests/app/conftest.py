@@ -11,8 +11,6 @@ import shutil
 
 import pytest
 
-import app  # noqa: F401  (pins the singletons PySide6 6.12 releases on Python 3.11)
-
 N_FRAMES = 8
 N_RESTORED = 5
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -124,6 +125,15 @@ def test_layout_persists_and_skeleton_tab_draws(qtbot, studio, tmp_path):
     assert abs(xs[0] - (d.joints_crop()[a, 0] + 0.5)) < 1e-6
     assert abs(ys[1] - (d.joints_crop()[b, 1] + 0.5)) < 1e-6
     assert "No regression model yet" in win.skeleton.note.text()
+    # turning the 3D view by 90 degrees with the keyboard shows the side view's depth axis
+    turn = win.skeleton.turn
+    turn.setFocus()
+    for _ in range(90):
+        qtbot.keyClick(turn, Qt.Key_Right)
+    assert turn.value() == 90 and "turn 90°" in win.skeleton.angle_label.text()
+    front = win.skeleton.proj["front"][1].edges[0].getData()
+    side = win.skeleton.proj["side"][1].edges[0].getData()
+    assert np.allclose(front[0], side[0]) and np.allclose(front[1], side[1])
     quality_dock = win.quality.parentWidget()
     quality_dock.toggleViewAction().trigger()  # the View menu's entry: hide the dock
     assert not quality_dock.isVisible()
@@ -134,3 +144,28 @@ def test_layout_persists_and_skeleton_tab_draws(qtbot, studio, tmp_path):
     assert not again.quality.parentWidget().isVisible()  # the dock layout came back
     assert again.browser.parentWidget().isVisible()
     again.close()
+
+
+def test_a_corrupt_depth_file_is_reported_and_the_studio_carries_on(qtbot, tmp_path, capfd):
+    from handpose_core.project import Project
+    from handpose_core.render import write_nyu_layout
+
+    write_nyu_layout(tmp_path / "nyu", 3, split="train", seed=4)
+    bad = tmp_path / "nyu" / "train" / "depth_1_0000002.png"
+    bad.write_bytes(b"\x89PNG not really")
+    win = build_window(Project.create(tmp_path / "proj", tmp_path / "nyu", kind="nyu"))
+    qtbot.addWidget(win)
+    win.show()
+    assert win.session.frame_id == 1
+    table = win.browser.table
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key_Down)  # onto the frame whose depth file is corrupt
+    assert win.session.frame_id == 1  # it stays on the readable frame
+    assert "Cannot show frame 2" in win.statusBar().currentMessage()
+    assert "depth_1_0000002.png" in capfd.readouterr().err
+    qtbot.waitUntil(lambda: win.browser.table.currentIndex().row() == 0, timeout=2000)
+    win.browser.select_frame(3)  # and the next frame still shows, with its f_s map
+    assert win.session.frame_id == 3 and "Frame 3" in win.compare.info.text()
+    qtbot.waitUntil(lambda: win.compare.panels["raw"].label_map is not None, timeout=30000)
+    assert not win.session.runner.busy("load f_s")
+    win.close()
