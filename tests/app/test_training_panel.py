@@ -221,6 +221,7 @@ def test_the_studio_window_has_the_training_tab_and_asks_before_closing_a_run(
     from PySide6.QtCore import QSettings
 
     from app.main import build_window
+    from app.models.frame_table import COLUMNS
 
     project = make_nyu_project(2)
     small_dictionary(project)
@@ -230,6 +231,13 @@ def test_the_studio_window_has_the_training_tab_and_asks_before_closing_a_run(
     panel = win.training
     assert win.tabs.tabText(win.tabs.indexOf(panel)) == "Training"
     win.tabs.setCurrentWidget(panel)
+    table = win.browser.model
+    col = COLUMNS.index("restored")
+
+    def restored_column():
+        return [table.data(table.index(r, col)) for r in range(table.rowCount())]
+
+    assert not any(restored_column())
     select(qtbot, panel, "restore")
     click(qtbot, panel.run_button)
     win.close()  # asks; "Keep running" leaves the window open and the run going
@@ -238,6 +246,9 @@ def test_the_studio_window_has_the_training_tab_and_asks_before_closing_a_run(
     assert win.isVisible()
     qtbot.waitUntil(lambda: not panel.busy(), timeout=WAIT_MS)
     assert panel.state_text("restore").startswith("completed")
+    # the browser's score column shows the new restorations without a restart
+    qtbot.waitUntil(lambda: all(restored_column()), timeout=5000)
+    assert all(float(v) >= 0 for v in restored_column())
     win.close()  # nothing runs: closes at once
     assert not win.isVisible()
 
