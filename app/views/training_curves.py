@@ -30,7 +30,8 @@ class TrainingCurvesView(QWidget):
         self._tail: MetricsTail | None = None
         self.train_x: list[float] = []
         self.train_loss: list[float] = []
-        self.val_x: list[float] = []
+        self.val_x: list[float] = []  # epochs of val_acc
+        self.val_loss_x: list[float] = []
         self.val_loss: list[float] = []
         self.val_acc: list[float] = []
         self.caption = QLabel("no training curves: the selected stage has not trained a network")
@@ -89,19 +90,22 @@ class TrainingCurvesView(QWidget):
                 self.train_x.append(x)
                 self.train_loss.append(float(r["train_loss"]))
             elif r.get("kind") == "val":
-                self.val_x.append(x)
-                self.val_loss.append(float(r.get("val_loss", float("nan"))))
-                self.val_acc.append(100.0 * float(r.get("val_acc", float("nan"))))
+                if "val_loss" in r:
+                    self.val_loss_x.append(x)
+                    self.val_loss.append(float(r["val_loss"]))
+                if "val_acc" in r:
+                    self.val_x.append(x)
+                    self.val_acc.append(100.0 * float(r["val_acc"]))
         if records or replaced:
             self.train_curve.setData(self.train_x, self.train_loss)
-            self.val_loss_curve.setData(self.val_x, self.val_loss)
+            self.val_loss_curve.setData(self.val_loss_x, self.val_loss)
             self.acc_curve.setData(self.val_x, self.val_acc)
         self._caption()
         return len(records)
 
     def _caption(self) -> None:
         name = self.run_dir.name if self.run_dir else ""
-        if not self.train_x and not self.val_x:
+        if not self.train_x and not self.val_x and not self.val_loss_x:
             self.caption.setText(f"run {name}: no metrics yet")
             return
         text = f"run <b>{name}</b>: {len(self.train_x)} loss points"
@@ -112,7 +116,8 @@ class TrainingCurvesView(QWidget):
         self.caption.setText(text)
 
     def _clear(self) -> None:
-        for lst in (self.train_x, self.train_loss, self.val_x, self.val_loss, self.val_acc):
+        for lst in (self.train_x, self.train_loss, self.val_x, self.val_loss_x, self.val_loss,
+                    self.val_acc):
             lst.clear()
         for c in (self.train_curve, self.val_loss_curve, self.acc_curve):
             c.setData([], [])

@@ -213,6 +213,18 @@ def test_a_run_from_another_connection_shows_up(qtbot, make_nyu_project, studio)
     qtbot.waitUntil(lambda: panel.state_text("evaluate").startswith("completed"), timeout=5000)
     assert "run from another process" in panel.log_view.toPlainText()
     assert changes
+    # a training run of another process: its curves are drawn from its metric log as it grows
+    run_dir = project.root / "models" / "cli-run"
+    run_dir.mkdir(parents=True)
+    log = run_dir / "metrics.jsonl"
+    log.write_text('{"kind": "train", "step": 1, "epoch": 0.5, "train_loss": 2.5}\n')
+    run_id = other.start_run("pretrain-seg", {}, run_dir=str(run_dir))
+    qtbot.waitUntil(lambda: panel.curves.train_loss == [2.5], timeout=5000)
+    with open(log, "a") as f:
+        f.write('{"kind": "val", "step": 2, "epoch": 1.0, "train_loss": 2.0, "val_acc": 0.4}\n')
+    qtbot.waitUntil(lambda: panel.curves.val_acc == [40.0], timeout=5000)
+    other.finish_run(run_id, "cancelled")
+    qtbot.waitUntil(lambda: panel.state_text("pretrain-seg").startswith("cancelled"), timeout=5000)
     other.close()
 
 
