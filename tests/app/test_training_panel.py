@@ -286,3 +286,19 @@ def test_run_all_remaining_runs_the_pipeline_in_order(qtbot, make_nyu_project, s
     assert [n for n in started if n in titles] == titles
     assert all(panel.state_text(s.name).startswith("completed") for s in STAGES), \
         [panel.state_text(s.name) for s in STAGES]
+
+
+def test_a_run_whose_process_died_reads_interrupted_and_offers_resume(qtbot, make_nyu_project,
+                                                                      studio):
+    import sqlite3
+
+    from handpose_core.project import DB_NAME
+
+    project = make_nyu_project(1)
+    rid = project.start_run("pretrain-seg", {})
+    with sqlite3.connect(project.root / DB_NAME) as db:  # as if its process had been killed
+        db.execute("UPDATE runs SET pid = 999999999, heartbeat = 0 WHERE id = ?", (rid,))
+    win, panel, _ = studio(project)
+    select(qtbot, panel, "pretrain-seg")
+    assert panel.state_text("pretrain-seg") == "interrupted"
+    assert panel.run_button.text() == "Resume" and panel.run_button.isEnabled()
