@@ -50,6 +50,9 @@ def add_arguments(parser) -> None:
                         help="instead: time the frame table (load, filters, sort, one-row "
                         "refresh) over a store of N frames (NYU train: 72757)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--during-training", action="store_true",
+                        help="instead: the event loop's longest stall and p99 while the training "
+                        "panel runs a short pre-train f_s (app/bench_training.py)")
 
 
 def _demo_project(folder: Path, frames: int, progress=None):
@@ -90,6 +93,11 @@ def measure(window, frame_ids, app, pause_s: float = 0.0) -> tuple[np.ndarray, n
 
 def run(args) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if getattr(args, "during_training", False):
+        from .bench_training import measure_during_training, report
+
+        report(measure_during_training(args.project, baseline_s=5.0), args.json)
+        return 0
     from PySide6.QtWidgets import QApplication
 
     from handpose_core.progress import TerminalProgress

@@ -28,6 +28,7 @@ from .views.browser import BrowserPanel
 from .views.compare import CompareView
 from .views.quality import QualityPanel
 from .views.skeleton import SkeletonView
+from .views.training import TrainingPanel
 from .workers.restore_frame import dictionary_missing, restore_frame_task
 
 LAYOUT_VERSION = 1
@@ -61,6 +62,9 @@ class MainWindow(QMainWindow):
         self.skeleton = SkeletonView(self.session)
         self.add_tab("Compare", self.compare)
         self.add_tab("Skeleton", self.skeleton)
+        self.training = TrainingPanel(self.session)
+        self.add_tab("Training", self.training)
+        self.training.guard_close(self)  # closing during a run asks, cancels, then closes
         self.welcome = WelcomePanel()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
