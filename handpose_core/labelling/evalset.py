@@ -73,3 +73,37 @@ def parse_frame_list(text: str, frames, *, source: str = "frame list",
     if not out:
         raise ValueError(f"{source}: no frames listed")
     return out
+
+
+def get_eval_set(project) -> list[int]:
+    """The project's evaluation set (frame ids, in order); empty when none was chosen."""
+    get = getattr(project, "eval_set", None)
+    if get is not None:
+        return list(get())
+    import json  # a store without the eval_set table keeps the list in its meta table
+
+    return list(json.loads(project.get_meta("eval_set", "[]")))
+
+
+def store_eval_set(project, frame_ids) -> None:
+    """Replace the project's evaluation set (one committed transaction)."""
+    ids = [int(i) for i in frame_ids]
+    put = getattr(project, "set_eval_set", None)
+    if put is not None:
+        put(ids)
+        return
+    import json
+
+    project.set_meta("eval_set", json.dumps(ids))
+
+
+def labelling_progress(project, eval_ids: list[int] | None = None) -> tuple[int, int]:
+    """``(done, total)``: evaluation-set frames whose hand labels are marked done."""
+    from .editor import label_record
+
+    ids = get_eval_set(project) if eval_ids is None else eval_ids
+    done = 0
+    for i in ids:
+        rec = label_record(project, i)
+        done += bool(rec and rec[1])
+    return done, len(ids)
