@@ -13,7 +13,7 @@ import sys
 def run_studio(project_dir: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from handpose_core.projects import default_demo_dir, open_or_create_demo
+    from handpose_core.project import default_demo_dir, open_or_create_demo
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("handpose-studio")

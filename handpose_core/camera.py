@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+NO_RETURN = 2001
+"""Depth value (mm) NYU's Kinect files use for "no return" (0 means the same)."""
+
 
 @dataclass(frozen=True)
 class Camera:

@@ -14,6 +14,9 @@ JOINT_NAMES_36: tuple[str, ...] = tuple(
 )
 """The 36 names of ``joint_data.mat``, in file order."""
 
+PALM_CENTRE = 32
+"""Index of PALM_3 in the 36-joint table: the palm centre that crops are cut around."""
+
 EVAL_INDICES: tuple[int, ...] = (0, 3, 6, 9, 12, 15, 18, 21, 24, 25, 27, 30, 31, 32)
 """Indices of the 14 evaluation joints into the 36."""
 

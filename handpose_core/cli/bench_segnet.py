@@ -15,6 +15,8 @@ import json
 import os
 import sys
 
+from ..datasets.crop import DEFAULT_CROP_SIZE
+
 TARGET_MS = {"fast": 5.0, "paper": 25.0}
 TARGET_TRAIN = {"fast": 150.0}
 TRAIN_BATCH = {"fast": 64, "paper": 16}
@@ -27,7 +29,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--repeats", type=int, default=30,
                         help="timed runs at batch 1 (batch 64 and training use a third)")
-    parser.add_argument("--size", type=int, default=48, help="crop side in pixels")
+    parser.add_argument("--size", type=int, default=DEFAULT_CROP_SIZE, help="crop side in pixels")
 
 
 def _crops(n: int, size: int, seed: int = 0):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..datasets.crop import DEFAULT_CUBE_MM
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("dir", help="project directory to create")
@@ -11,19 +13,21 @@ def add_arguments(parser) -> None:
     src.add_argument("--demo", action="store_true",
                      help="generate the bundled demo dataset (NYU layout, rendered) inside DIR")
     src.add_argument("--nyu", metavar="ROOT", help="an NYU Hand Pose root (train/, test/)")
-    parser.add_argument("--cube", type=float, default=300.0, help="crop cube in mm (300)")
+    parser.add_argument("--cube", type=float, default=DEFAULT_CUBE_MM,
+                        help=f"crop cube in mm ({DEFAULT_CUBE_MM:g})")
 
 
 def run(args) -> int:
+    from ..datasets.crop import CropSpec
     from ..progress import TerminalProgress
-    from ..projects import create_demo_project, create_nyu_project
+    from ..project import create_demo_project, create_nyu_project
 
     try:
         if args.demo:
             p = create_demo_project(args.dir, progress=TerminalProgress("demo dataset"),
-                                    cube_mm=args.cube)
+                                    crop=CropSpec(cube_mm=args.cube))
         else:
-            p = create_nyu_project(args.dir, args.nyu, cube_mm=args.cube)
+            p = create_nyu_project(args.dir, args.nyu, crop=CropSpec(cube_mm=args.cube))
     except (ValueError, FileNotFoundError) as e:
         print(f"handpose-studio init: {e}", file=sys.stderr)
         return 2

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import sys
 
+from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", help="store directory (or NYU root with --nyu-layout)")
     parser.add_argument("--count", type=int, default=None,
                         help="number of crops / frames (preview: 64)")
-    parser.add_argument("--size", type=int, default=48, help="crop side in pixels (48)")
+    parser.add_argument("--size", type=int, default=DEFAULT_CROP_SIZE,
+                        help=f"crop side in pixels ({DEFAULT_CROP_SIZE})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--style", choices=("clean", "sensor"), default=None,
                         help="clean renders, or real-like ones through the Kinect-like sensor "
                         "model (store and preview: clean; NYU layout: sensor)")
-    parser.add_argument("--cube", type=float, default=300.0, help="crop cube in mm (300)")
+    parser.add_argument("--cube", type=float, default=DEFAULT_CUBE_MM,
+                        help=f"crop cube in mm ({DEFAULT_CUBE_MM:g})")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--nyu-layout", action="store_true",
                       help="write full 640x480 frames in the NYU layout (depth PNGs, "

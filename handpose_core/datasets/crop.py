@@ -14,13 +14,35 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..camera import NYU_CAMERA, Camera
+from ..camera import NO_RETURN, NYU_CAMERA, Camera
 
-INVALID_DEPTHS = (0, 2001)
+INVALID_DEPTHS = (0, NO_RETURN)
 """Depth values (mm) that mean "no return" in NYU files."""
 
 BACKGROUND_VALUE = 1.0
 """Normalised depth written where the crop has no hand-cube surface."""
+
+
+DEFAULT_CUBE_MM = 300.0
+"""Side of the metric cube cut around the hand (mm)."""
+
+DEFAULT_CROP_SIZE = 48
+"""Side of a crop in pixels (the seed paper's f_s input)."""
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How a project cuts hand crops: ``size`` x ``size`` pixels of a ``cube_mm`` cube."""
+
+    size: int = DEFAULT_CROP_SIZE
+    cube_mm: float = DEFAULT_CUBE_MM
+
+    def __post_init__(self):
+        if int(self.size) < 8 or not (float(self.cube_mm) > 0):
+            raise ValueError(f"invalid crop spec: size {self.size}, cube {self.cube_mm} mm")
+
+
+DEFAULT_CROP = CropSpec()
 
 
 @dataclass(frozen=True)
@@ -86,7 +108,7 @@ class CropTransform:
                          [0.0, 1.0 / self.sv, -self.v0 / self.sv]])
 
 
-def crop_transform(center_uvd, cube_mm=300.0, size: int = 48,
+def crop_transform(center_uvd, cube_mm=DEFAULT_CUBE_MM, size: int = DEFAULT_CROP_SIZE,
                    camera: Camera = NYU_CAMERA) -> CropTransform:
     """The crop window of a metric cube around ``center_uvd`` (u px, v px, d mm)."""
     cu, cv, cd = (float(c) for c in center_uvd)
@@ -101,7 +123,7 @@ def crop_transform(center_uvd, cube_mm=300.0, size: int = 48,
 def valid_mask(depth: np.ndarray) -> np.ndarray:
     """True where a depth value (mm) is a real return (not 0, not 2001)."""
     d = np.asarray(depth)
-    return (d > 0) & (d != 2001)
+    return (d > 0) & (d != NO_RETURN)
 
 
 def crop_depth(depth_mm: np.ndarray, tf: CropTransform) -> np.ndarray:
@@ -137,7 +159,7 @@ def crop_points_mm(crop: np.ndarray, tf: CropTransform, camera: Camera = NYU_CAM
     return xyz
 
 
-def center_of_mass(depth_mm: np.ndarray, cube_mm: float = 300.0, iterations: int = 5,
+def center_of_mass(depth_mm: np.ndarray, cube_mm: float = DEFAULT_CUBE_MM, iterations: int = 5,
                    camera: Camera = NYU_CAMERA) -> np.ndarray:
     """Estimate the hand centre (u, v, d) as the refined centre of mass of near pixels.
 

@@ -27,7 +27,6 @@ from .labelio import read_label_png, write_label_png
 
 SPLITS = ("train", "test")
 DEPTH_SHAPE = (480, 640)
-NO_RETURN = 2001
 
 
 def frame_file(kind: str, kinect: int, frame: int) -> str:

@@ -57,6 +57,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..datasets.crop import DEFAULT_CROP_SIZE
+
 PRESETS = ("paper", "fast")
 INPUTS = ("depth", "lcn", "depth+lcn")
 ARCHITECTURE = "segnet"
@@ -84,7 +86,7 @@ class SegNetConfig:
     """
 
     preset: str = "fast"
-    in_size: int = 48
+    in_size: int = DEFAULT_CROP_SIZE
     num_classes: int = 21
     inputs: str | None = None
     lcn_kernel: int = 9

@@ -71,7 +71,6 @@ PALM_HALF_THICKNESS = 14.0
 # pinky-side palm, lower palm)
 PALM_JOINTS = np.array([[-14.5, -3.0, 0.0], [14.5, -3.0, 0.0], [0.0, 54.0, 0.0],
                         [22.0, 60.0, 0.0], [-22.0, 56.0, 0.0], [0.0, 20.0, 0.0]])
-PALM_CENTRE = 32  # NYU index of PALM_3
 
 PART_IDS = {"thumb": (2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12),
             "ring": (13, 14, 15, 16), "pinky": (17, 18, 19, 20)}

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..camera import NO_RETURN
 from ..parts import colourise
 
 
@@ -18,7 +19,7 @@ def depth_to_rgb(depth: np.ndarray, *, normalised: bool = False) -> np.ndarray:
     invalid. The colours span the image's own 1st..99th percentile (near = red).
     """
     d = np.asarray(depth, dtype=np.float64)
-    valid = d < 1.0 if normalised else (d > 0) & (d < 2001)
+    valid = d < 1.0 if normalised else (d > 0) & (d < NO_RETURN)
     out = np.zeros((*d.shape, 3), np.uint8)
     if valid.any():
         lo, hi = np.percentile(d[valid], 1), np.percentile(d[valid], 99)
@@ -34,7 +35,7 @@ def frame_to_rgb(depth_mm: np.ndarray, near: float = 600.0, far: float = 2000.0)
     d = np.asarray(depth_mm, dtype=np.float64)
     g = np.clip((d - near) / (far - near), 0, 1)
     out = cv2.applyColorMap((255 * (1 - g)).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].copy()
-    out[(d <= 0) | (d >= 2001)] = (40, 40, 40)
+    out[(d <= 0) | (d >= NO_RETURN)] = (40, 40, 40)
     return out
 
 

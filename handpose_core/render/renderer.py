@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from ..camera import NYU_CAMERA
+from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
 from .background import fill_background
 from .jitcache import invalidate_if_changed
 from .raycast import prepare_prims, raster_prims
@@ -213,8 +214,8 @@ def _frames_kernel(prims, bg, seeds, sensor, i0, i1, fx, fy, cx, cy, out_depth, 
 invalidate_if_changed(_frames_kernel)
 
 
-def render_scene_crops(scenes: Scenes, *, size: int = 48, style: str = "clean",
-                       cube_mm: float = 300.0) -> dict:
+def render_scene_crops(scenes: Scenes, *, size: int = DEFAULT_CROP_SIZE, style: str = "clean",
+                       cube_mm: float = DEFAULT_CUBE_MM) -> dict:
     """Crops of given scenes (see :func:`render_crops` for the returned dict)."""
     sensor = _check_style(style)
     if size < 2:
@@ -231,8 +232,8 @@ def render_scene_crops(scenes: Scenes, *, size: int = 48, style: str = "clean",
             "joints_xyz": scenes.joints_xyz.astype(np.float32), "crop": crops}
 
 
-def render_crops(n: int, *, size: int = 48, seed=0, style: str = "clean",
-                 cube_mm: float = 300.0, scenes: Scenes | None = None) -> dict:
+def render_crops(n: int, *, size: int = DEFAULT_CROP_SIZE, seed=0, style: str = "clean",
+                 cube_mm: float = DEFAULT_CUBE_MM, scenes: Scenes | None = None) -> dict:
     """Labelled crops around the ground-truth palm centre, as the synthetic store holds them.
 
     Returns a dict of ``depth`` (n,S,S) float32 in [-1, 1] relative to the palm centre over

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ..camera import NYU_CAMERA
+from ..skeleton import PALM_CENTRE
 from .background import (
     BG_BODY,
     BG_HEAD_DX,
@@ -38,7 +39,7 @@ from .background import (
     BG_ZW,
     NBG,
 )
-from .hand_model import PALM_CENTRE, PALM_JOINTS, pose_hands, rot_x, rot_z
+from .hand_model import PALM_JOINTS, pose_hands, rot_x, rot_z
 from .pose import D, ViewRange, sample_articulations, sample_shapes, sample_views
 
 DEFAULT_VIEW = ViewRange()

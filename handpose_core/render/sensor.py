@@ -38,12 +38,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..camera import NO_RETURN
+
 FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 """numba fast-math flags: everything but 'no NaNs / no infs' (inf marks "nothing hit")."""
 F_PX = 580.0
 BASELINE_MM = 75.0
 FB = F_PX * BASELINE_MM
-NO_RETURN = 2001
 Z_MIN, Z_MAX = 350.0, 2000.0
 JITTER_SIGMA = 0.65  # x ~0.88 -> 0.57 px rms per axis, 0.8 px in all (the spec's "about 0.8")
 EDGE_BAND = (0.3, 2.0)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
 from ..datasets.nyu import write_nyu_split
 from ..datasets.synthetic import SyntheticStoreWriter
 from ..progress import ProgressFn, check_cancel
@@ -31,8 +32,8 @@ def _chunk_seed(seed: int, start: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(start), 0x53544F]).generate_state(1)[0])
 
 
-def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = 48, seed: int = 0,
-                          style: str = "clean", cube_mm: float = 300.0, chunk: int = 512,
+def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = DEFAULT_CROP_SIZE, seed: int = 0,
+                          style: str = "clean", cube_mm: float = DEFAULT_CUBE_MM, chunk: int = 512,
                           view: ViewRange | None = None, progress: ProgressFn | None = None,
                           cancel=None) -> Path:
     """Render ``count`` labelled crops into a store at ``out`` (memory-mapped, chunk by

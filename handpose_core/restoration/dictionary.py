@@ -54,7 +54,7 @@ import numpy as np
 
 from ..fileio import write_json_atomic as _write_json_atomic
 from ..progress import ProgressFn, check_cancel
-from .patches import ENCODINGS, PatchEncoding, extract_patches
+from .patches import DEFAULT_PATCH, ENCODINGS, PatchEncoding, extract_patches
 
 FORMAT = "handpose-patch-dictionary"
 VERSION = 1
@@ -150,7 +150,7 @@ class Dictionary:
 
     # ------------------------------------------------------------------ build
     @classmethod
-    def build(cls, label_maps: np.ndarray, out_dir: str | os.PathLike, *, patch: int = 27,
+    def build(cls, label_maps: np.ndarray, out_dir: str | os.PathLike, *, patch: int = DEFAULT_PATCH,
               encoding: PatchEncoding | str = DEFAULT_ENCODING,
               n_trees: int = DEFAULT_N_TREES, n_images: int | None = None,
               max_patches: int | None = DEFAULT_MAX_PATCHES, dedupe: bool = True,

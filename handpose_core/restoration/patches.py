@@ -45,6 +45,9 @@ from ..parts import NUM_CLASSES
 
 N_HAND = NUM_CLASSES - 1
 
+DEFAULT_PATCH = 27
+"""Patch side P in pixels at 48x48 crops (the seed paper's)."""
+
 
 def _code_tables() -> dict[str, np.ndarray]:
     cw6 = [[0] * 6] + [[1 if j in c else 0 for j in range(6)]
@@ -82,7 +85,7 @@ def hand_pixels(labels: np.ndarray, stride: int = 1) -> np.ndarray:
     return np.argwhere(mask).astype(np.int64)
 
 
-def extract_patches(labels: np.ndarray, centers: np.ndarray, patch: int = 27,
+def extract_patches(labels: np.ndarray, centers: np.ndarray, patch: int = DEFAULT_PATCH,
                     image_index: np.ndarray | None = None) -> np.ndarray:
     """``P x P`` label patches centred on ``centers``, background-padded at borders.
 
@@ -163,7 +166,7 @@ class PatchEncoding:
     ``code`` (:data:`CODES`), position-major: bit ``b * k + j`` for position k.
     """
 
-    patch: int = 27
+    patch: int = DEFAULT_PATCH
     stride: int = 2
     core: int = 0
     code: str = "cw6"

@@ -124,6 +124,13 @@ def quality_score(labels: np.ndarray, depth_crop: np.ndarray, tf: CropTransform,
                         bary, missing, float(penalty_mm), float(penalty_px))
 
 
-def accept_restoration(raw: QualityScore, restored: QualityScore) -> bool:
-    """The paper's rule: keep the restored map if it scores lower (3D) than the raw one."""
+def accept_restoration(raw: QualityScore, restored: QualityScore, *,
+                       n_queries: int | None = None) -> bool:
+    """The paper's rule: keep the restored map if it scores lower (3D) than the raw one.
+
+    A restoration that queried no patch (``n_queries`` 0: no hand pixel predicted) is
+    never accepted. This is the one accept rule of the project: the restore stage,
+    ``evaluate`` and the studio all decide through it."""
+    if n_queries is not None and n_queries <= 0:
+        return False
     return bool(restored.total_mm < raw.total_mm)

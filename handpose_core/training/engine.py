@@ -3,8 +3,9 @@
 A stage describes itself as a :class:`Task` (its model, how to draw batch ``k`` of
 epoch ``e``, one training step, validation); :func:`run_stage` does the rest:
 optimiser and learning-rate schedule, ``progress=`` / ``cancel=``, the JSON-lines
-metric log, atomic ``last.pt`` / ``best.pt`` checkpoints, resumption, ``config.toml``,
-and the run record in the project store through an optional ``recorder``.
+metric log, atomic ``last.pt`` / ``best.pt`` checkpoints, resumption and ``config.toml``.
+The run's record in the project store belongs to the stage that calls it
+(:func:`handpose_core.stages.base.recorded_run`).
 
 Batches are a pure function of (seed, epoch, batch index), so a run resumed from
 ``last.pt`` -- saved at epoch ends, every ``checkpoint_every_s`` seconds and on cancel
@@ -24,7 +25,6 @@ Files in ``out_dir``::
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -41,15 +41,6 @@ from torch import nn
 from ..progress import Cancelled, ProgressFn, check_cancel
 from .checkpoint import load_checkpoint, load_state, save_checkpoint
 from .config import TrainConfig, write_toml
-
-
-class Recorder(Protocol):
-    """What the project store offers to record runs (``Project`` implements it)."""
-
-    def start_run(self, stage: str, config: dict) -> Any: ...
-
-    def finish_run(self, run_id: Any, outcome: str, metrics: dict,
-                   checkpoint: str | None) -> None: ...
 
 
 class Task(Protocol):
@@ -93,9 +84,10 @@ class TrainResult:
     best_metric: float
     best_epoch: int
     metrics: dict = field(default_factory=dict)
-    run_id: Any = None
     elapsed_s: float = 0.0
     resumed: bool = False
+    already_done: bool = False
+    resumed_from_step: int = 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -175,12 +167,12 @@ class _Loop:
 
 
 def run_stage(task: Task, config: TrainConfig, out_dir: str | os.PathLike, *,
-              progress: ProgressFn | None = None, cancel=None, recorder: Recorder | None = None,
+              progress: ProgressFn | None = None, cancel=None,
               resume: bool = True) -> TrainResult:
     """Train ``task.model`` per ``config``, writing checkpoints and logs to ``out_dir``.
 
     With ``resume`` and an ``out_dir/last.pt`` of the same stage, architecture and
-    config, training continues from it (a finished run returns at once); a different
+    config, training continues from it (a finished run returns at once, ``already_done``); a different
     config raises ``ValueError``. Without ``resume``, earlier files are replaced.
     Raises ``Cancelled`` when ``cancel`` is set (checked before every batch and inside
     steps and validation), after saving ``last.pt`` at the last completed step.
@@ -189,12 +181,12 @@ def run_stage(task: Task, config: TrainConfig, out_dir: str | os.PathLike, *,
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
     try:
-        return _run(task, config, Path(out_dir), progress, cancel, recorder, resume)
+        return _run(task, config, Path(out_dir), progress, cancel, resume)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(task: Task, config: TrainConfig, out: Path, progress, cancel, recorder,
+def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
          resume: bool) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -213,16 +205,10 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel, recorder,
     toml = {"run": run_info, "train": config.to_dict(), "net": net_dict, "data": task.describe()}
     total = config.epochs * task.steps_per_epoch
     if resumed and loop.epoch >= config.epochs:
-        return _result(out, loop, None, resumed)
+        return _result(out, loop, resumed, already_done=True)
+    start_step = loop.step
     write_toml(out / "config.toml", toml)
     log = MetricLog(out / "metrics.jsonl", keep_until_step=loop.step if resumed else None)
-    run_id = None
-    if recorder is not None:
-        rec_cfg = {**toml, "resumed_from_step": loop.step}
-        if "run_dir" in inspect.signature(recorder.start_run).parameters:
-            run_id = recorder.start_run(task.stage, rec_cfg, run_dir=str(out))
-        else:
-            run_id = recorder.start_run(task.stage, rec_cfg)
 
     # Wall time of training (data, steps, validation) summed over resumed sessions.
     t_session, elapsed_before = time.perf_counter(), loop.elapsed_s
@@ -300,41 +286,26 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel, recorder,
             loop.epoch, loop.batch, loop.loss_sum, loop.loss_n = loop.epoch + 1, 0, 0.0, 0
             save(last_path)
             last_save = time.perf_counter()
-    except Cancelled:
+    except (Cancelled, KeyboardInterrupt):
         model.train()
         save(last_path)  # the weights are those after the last completed step
-        _finish(recorder, run_id, "cancelled", loop, last_path)
-        raise
-    except BaseException as e:
-        _finish(recorder, run_id, "failed", loop, None, error=f"{type(e).__name__}: {e}")
         raise
     finally:
         log.close()
-    result = _result(out, loop, run_id, resumed)
-    _finish(recorder, run_id, "completed", loop, str(result.best_checkpoint or last_path))
-    return result
+    return _result(out, loop, resumed, resumed_from_step=start_step)
 
 
 def _epoch_float(loop: _Loop, task: Task) -> float:
     return loop.epoch + loop.batch / max(1, task.steps_per_epoch)
 
 
-def _finish(recorder, run_id, outcome: str, loop: _Loop, checkpoint, error: str | None = None):
-    if recorder is None or run_id is None:
-        return
-    metrics = {**loop.last_val, "step": loop.step, "epochs_done": loop.epoch,
-               "best_metric": loop.best if math.isfinite(loop.best) else None,
-               "best_epoch": loop.best_epoch}
-    if error:
-        metrics["error"] = error
-    recorder.finish_run(run_id, outcome, metrics, str(checkpoint) if checkpoint else None)
-
-
-def _result(out: Path, loop: _Loop, run_id, resumed: bool) -> TrainResult:
+def _result(out: Path, loop: _Loop, resumed: bool, *, already_done: bool = False,
+            resumed_from_step: int = 0) -> TrainResult:
     best = out / "best.pt"
     return TrainResult(out, out / "last.pt", best if best.exists() else None, loop.epoch,
                        loop.step, loop.best if math.isfinite(loop.best) else math.nan,
-                       loop.best_epoch, dict(loop.last_val), run_id, loop.elapsed_s, resumed)
+                       loop.best_epoch, dict(loop.last_val), loop.elapsed_s, resumed,
+                       already_done, resumed_from_step)
 
 
 def _restore(path: Path, task: Task, config: TrainConfig, net_dict: dict, model: nn.Module,

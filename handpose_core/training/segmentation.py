@@ -48,7 +48,7 @@ from ..nets.segnet import ARCHITECTURE, SegNet, SegNetConfig, build_segnet
 from ..progress import ProgressFn, check_cancel
 from .checkpoint import load_segnet
 from .config import TrainConfig
-from .engine import Recorder, TrainResult, run_stage
+from .engine import TrainResult, run_stage
 
 
 def _open_source(store_or_arrays) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -195,7 +195,7 @@ def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str
                        *, net: SegNetConfig | None = None, init_from: str | os.PathLike | None = None,
                        stage: str = "pretrain-seg", val_fraction: float = 0.05,
                        progress: ProgressFn | None = None, cancel=None,
-                       recorder: Recorder | None = None, resume: bool = True) -> TrainResult:
+                       resume: bool = True) -> TrainResult:
     """Train f_s on ``store_or_arrays`` and write a run to ``out_dir``.
 
     ``store_or_arrays``: a ``SyntheticStore``, its directory, or ``(depth, labels)``
@@ -204,7 +204,7 @@ def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str
     checkpoint to start from (fine-tuning; its architecture is used and ``net`` must
     agree). A seeded ``val_fraction`` of the samples (at most ``config.val_max``) is held
     out; ``best.pt`` has the best per-pixel accuracy on their hand pixels. See
-    :func:`engine.run_stage` for files, resuming, cancelling and ``recorder``.
+    :func:`engine.run_stage` for files, resuming, cancelling.
     """
     config = config or TrainConfig()
     depth, labels, desc = _open_source(store_or_arrays)
@@ -231,22 +231,4 @@ def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str
     train_idx, val_idx = split_indices(n, val_fraction, config.seed, config.val_max)
     desc = {**desc, "val_fraction": val_fraction, **({"init_from": init} if init else {})}
     task = SegmentationTask(model, depth, labels, train_idx, val_idx, config, desc, stage)
-    return run_stage(task, config, out_dir, progress=progress, cancel=cancel, recorder=recorder,
-                     resume=resume)
-
-
-def predict_labels(model: SegNet, depth_crops: np.ndarray, batch: int = 256, *,
-                   progress: ProgressFn | None = None, cancel=None) -> np.ndarray:
-    """Part labels ``(N, S, S)`` uint8 for depth crops ``(N, S, S)`` (memmaps are fine).
-
-    Reads ``batch`` crops at a time; checks ``cancel`` between batches.
-    """
-    n = int(depth_crops.shape[0])
-    out = np.empty(depth_crops.shape, np.uint8)
-    for s in range(0, n, batch):
-        check_cancel(cancel)
-        out[s:s + batch], _ = model.predict(np.asarray(depth_crops[s:s + batch], np.float32),
-                                            batch=batch, probabilities=False)
-        if progress is not None:
-            progress(min(n, s + batch), n, "segmenting")
-    return out
+    return run_stage(task, config, out_dir, progress=progress, cancel=cancel, resume=resume)

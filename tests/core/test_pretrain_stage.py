@@ -1,10 +1,11 @@
+"""Stage pretrain-seg and the evaluate command on a tiny demo project."""
+
 import json
 
 import pytest
 
 from handpose_core.cli.main import main
-from handpose_core.project import Project
-from handpose_core.projects import create_demo_project
+from handpose_core.project import Project, create_demo_project
 
 
 @pytest.fixture(scope="module")
@@ -14,39 +15,53 @@ def tiny_demo(tmp_path_factory):
     return root
 
 
+TINY = ["--samples", "96", "--epochs", "1", "--set", "test_samples=32", "--set",
+        "batch_size=32", "--set", "run_name=tiny"]
+
+
 def test_pretrain_seg_then_evaluate(tiny_demo, capsys, tmp_path):
-    rc = main(["train", "pretrain-seg", "--project", str(tiny_demo), "--samples", "96",
-               "--epochs", "1", "--set", "test_samples=32", "--set", "batch_size=32",
-               "--set", "run_name=tiny", "--json", "--export-bundle", str(tmp_path / "m.pt")])
+    rc = main(["train", "pretrain-seg", "--project", str(tiny_demo), *TINY, "--json",
+               "--export-bundle", str(tmp_path / "m.pt")])
     assert rc == 0
     rep = json.loads(capsys.readouterr().out)
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["accuracy"]["synthetic_heldout"]["frames"] == 32
     assert "pretrain-seg" in manifest["command"] and manifest["settings"]["samples"] == 96
-    assert (tmp_path / "m.pt").stat().st_size > 1000
-    assert rep["synthetic_heldout"]["frames"] == 32
+    assert (tmp_path / "m.pt").read_bytes() == (tiny_demo / "models" / "tiny" /
+                                                 "best.pt").read_bytes()
+    assert rep["synthetic_heldout"]["frames"] == 32 and not rep["already_done"]
     assert rep["real"]["frames"] == 4 and rep["real"]["split"] == ["test"]
-    assert 0.0 <= rep["real"]["per_pixel"] <= 1.0
-    p = Project.open(tiny_demo)
-    assert p.get_meta("segnet") == "models/tiny/best.pt"
-    runs = p.runs("pretrain-seg")
-    assert runs[-1]["outcome"] == "completed"
-    assert "synthetic_per_pixel" in runs[-1]["metrics"]
+    with Project.open(tiny_demo) as p:
+        assert p.get_meta("segnet") == "models/tiny/best.pt"
+        run = p.runs("pretrain-seg")[-1]
+        assert run.status == "completed" and run.checkpoint.endswith("models/tiny/best.pt")
+        assert run.metrics["synthetic_per_pixel"] == rep["synthetic_heldout"]["per_pixel"]
     assert (tiny_demo / "models" / "tiny" / "metrics.jsonl").exists()
+    # evaluate measures the project's current f_s: the same figure the stage reported
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "segmentation",
+                 "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["results"]["raw"]["per_pixel"] == pytest.approx(rep["real"]["per_pixel"])
+    assert ev["results"]["raw"]["checkpoint"].endswith("models/tiny/best.pt")
     assert main(["evaluate", "--project", str(tiny_demo), "--what", "segmentation"]) == 0
     out = capsys.readouterr().out
-    assert "per-pixel %" in out and "pinky distal" in out and "raw" in out
+    assert "per-pixel %" in out and "pinky distal" in out and "train restore" in out
+    # a finished run is not trained again, and says so
+    assert main(["train", "pretrain-seg", "--project", str(tiny_demo), *TINY]) == 0
+    assert "already trained" in capsys.readouterr().out
 
 
-def test_bad_override(tiny_demo, capsys):
+def test_bad_settings_exit_2_naming_them(tiny_demo, capsys):
     assert main(["train", "pretrain-seg", "--project", str(tiny_demo), "--set", "nonsense=1"]) == 2
-    assert "unknown setting 'nonsense'" in capsys.readouterr().err
+    assert "unknown training setting 'nonsense'" in capsys.readouterr().err
     assert main(["train", "pretrain-seg", "--project", str(tiny_demo), "--set", "lr=abc"]) == 2
+    assert "lr: cannot read 'abc' as float" in capsys.readouterr().err
+    assert main(["train", "restore", "--project", str(tiny_demo), "--window", "x"]) == 2
+    assert "window: cannot read 'x' as int" in capsys.readouterr().err
 
 
-def test_restoration_ablation_after_pretraining(tiny_demo, capsys):
-    # runs after test_pretrain_seg_then_evaluate in this module: the project has an f_s
-    assert Project.open(tiny_demo).get_meta("segnet")
+@pytest.mark.slow
+def test_restoration_ablation_and_quality_check(tiny_demo, capsys):
     assert main(["train", "build-dictionary", "--project", str(tiny_demo),
                  "--patches", "20000"]) == 0
     capsys.readouterr()
@@ -56,6 +71,11 @@ def test_restoration_ablation_after_pretraining(tiny_demo, capsys):
     assert set(rep["table2"]) == {"no restoration", "NN, no integration", "NN, integration"}
     q = rep["quality_check"]
     assert q["accepted"] + q["rejected"] == rep["frames"] == 4
-    assert 0.0 <= q["rejection_rate"] <= 1.0
+    s = q["separation"]
+    assert s["accepted_helped"] + s["accepted_hurt"] <= q["accepted"]
     assert main(["evaluate", "--project", str(tiny_demo), "--what", "restoration"]) == 0
     assert "quality check:" in capsys.readouterr().out
+    # the dictionary is kept when asked again with the same settings
+    assert main(["train", "build-dictionary", "--project", str(tiny_demo),
+                 "--patches", "20000"]) == 0
+    assert "already built" in capsys.readouterr().out

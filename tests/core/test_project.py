@@ -1,10 +1,13 @@
+import os
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from handpose_core.datasets.nyu import write_nyu_split
-from handpose_core.project import SCHEMA_VERSION, Project, ProjectError
+from handpose_core.project import SCHEMA_VERSION, Project, ProjectError, Score
 
 
 @pytest.fixture
@@ -55,9 +58,9 @@ def test_override_persists(tmp_path, nyu_root):
     p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
     f = p.frames("train")[1]
     m = np.zeros((48, 48), np.uint8)
-    rec = p.save_restoration(f, model="m", raw=m, restored=m + 1, score_raw_mm=50.0,
-                             score_restored_mm=40.0, score_raw_px=5, score_restored_px=4,
-                             auto_accept=True, details={"per_joint_mm": [1.0]})
+    rec = p.save_restoration(f, model="m", raw=m, restored=m + 1, score_raw=Score(50.0, 5),
+                             score_restored=Score(40.0, 4), auto_accept=True,
+                             details={"per_joint_mm": [1.0]})
     assert rec.accepted and rec.override is None
     p.set_override(f.id, False)
     p.close()
@@ -68,9 +71,8 @@ def test_override_persists(tmp_path, nyu_root):
     raw, res = p.restored_maps(rec)
     assert res.max() == 1
     # re-running the stage keeps the human decision
-    p.save_restoration(f, model="m2", raw=m, restored=m, score_raw_mm=50.0,
-                       score_restored_mm=60.0, score_raw_px=5, score_restored_px=6,
-                       auto_accept=False)
+    p.save_restoration(f, model="m2", raw=m, restored=m, score_raw=Score(50.0, 5),
+                       score_restored=Score(60.0, 6), auto_accept=False)
     assert p.restoration(f.id).override is False
     with pytest.raises(ProjectError, match="no restoration"):
         p.set_override(p.frames("test")[0].id, True)
@@ -79,10 +81,65 @@ def test_override_persists(tmp_path, nyu_root):
 def test_runs_recorded(tmp_path, nyu_root):
     p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
     rid = p.start_run("pretrain-seg", {"epochs": 2})
-    assert p.runs()[0]["outcome"] == "running"
-    p.finish_run(rid, "succeeded", {"val_acc": np.float32(0.9)}, "models/x/best.pt")
+    r = p.runs()[0]
+    assert r.outcome == "running" and r.status == "running" and r.pid == os.getpid()
+    p.finish_run(rid, "completed", {"val_acc": np.float32(0.9)}, "models/x/best.pt")
     r = p.runs("pretrain-seg")[0]
-    assert r["outcome"] == "succeeded" and r["metrics"]["val_acc"] == pytest.approx(0.9)
+    assert r.outcome == r.status == "completed"
+    assert r.metrics["val_acc"] == pytest.approx(0.9) and r.checkpoint == "models/x/best.pt"
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        p.finish_run(rid, "succeeded")
+
+
+def test_run_of_a_dead_process_reads_as_interrupted(tmp_path, nyu_root):
+    p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid that no longer runs
+    rid = p.start_run("restore", {})
+    with p._lock, p._conn:
+        p._conn.execute("UPDATE runs SET pid = ? WHERE id = ?", (child.pid, rid))
+    assert p.run_record(rid).status == "interrupted"
+    with p._lock, p._conn:  # a live pid with a stale heartbeat: interrupted too
+        p._conn.execute("UPDATE runs SET pid = ?, heartbeat = heartbeat - 3600 WHERE id = ?",
+                        (os.getpid(), rid))
+    assert p.run_record(rid).status == "interrupted"
+
+
+def test_changes_are_announced_after_commit(tmp_path, nyu_root):
+    p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+    seen = []
+
+    def on_event(e):
+        # committed before the callback: a second connection already sees it
+        con = sqlite3.connect(tmp_path / "proj" / "project.sqlite")
+        n = con.execute("SELECT count(*) FROM restorations").fetchone()[0]
+        con.close()
+        seen.append((e.kind, e.frame_id, n))
+
+    unsubscribe = p.subscribe(on_event)
+    f = p.frames("train")[0]
+    m = np.zeros((48, 48), np.uint8)
+    p.save_restoration(f, model="m", raw=m, restored=m, score_raw=Score(1, 1),
+                       score_restored=Score(2, 2), auto_accept=False)
+    p.set_override(f.id, True)
+    p.set_eval_set([f.id])
+    unsubscribe()
+    p.set_override(f.id, None)
+    assert seen == [("restoration", f.id, 1), ("override", f.id, 1), ("eval_set", None, 1)]
+
+
+def test_eval_set_round_trip(tmp_path, nyu_root):
+    p = Project.create(tmp_path / "proj", nyu_root, kind="nyu")
+    ids = [f.id for f in p.frames()][::-1][:3]
+    p.set_eval_set(ids)
+    p.close()
+    p = Project.open(tmp_path / "proj")
+    assert p.eval_set() == ids
+    with pytest.raises(ProjectError, match="no frames with ids"):
+        p.set_eval_set([999])
+    with pytest.raises(ProjectError, match="twice"):
+        p.set_eval_set([ids[0], ids[0]])
+    assert p.eval_set() == ids  # a refused change leaves the set as it was
 
 
 def test_hand_labels_count_as_labelled(tmp_path, nyu_root):
@@ -91,8 +148,10 @@ def test_hand_labels_count_as_labelled(tmp_path, nyu_root):
     assert not f.has_labels and p.labels(f) is None
     lab = np.zeros((480, 640), np.uint8)
     lab[200:280, 280:360] = 3
-    p.save_hand_labels(f, lab, strokes=2, complete=True)
+    p.save_hand_labels(f, lab, strokes=2, complete=True, seconds=12.5, author="ann")
     assert p.frame(f.id).has_labels
+    rec = p.hand_label_record(f.id)
+    assert (rec.strokes, rec.complete, rec.seconds, rec.author) == (2, True, 12.5, "ann")
     assert (p.labels(f) == 3).sum() == 6400
 
 
@@ -102,3 +161,38 @@ def test_open_errors(tmp_path):
     (tmp_path / "project.sqlite").write_bytes(b"garbage" * 100)
     with pytest.raises(ProjectError, match="project.sqlite"):
         Project.open(tmp_path)
+
+
+def damage_middle(db) -> bytes:
+    """Overwrite one page in the middle of a store with garbage; returns the new bytes."""
+    data = bytearray(db.read_bytes())
+    page = 4096
+    mid = (len(data) // page // 2) * page
+    data[mid:mid + page] = bytes(range(256)) * (page // 256)
+    db.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_store_damaged_in_the_middle_is_refused_naming_it(tmp_path, capsys):
+    from handpose_core.cli.main import main
+    from handpose_core.render import write_nyu_layout
+
+    write_nyu_layout(tmp_path / "nyu", 30, split="test", seed=3)
+    p = Project.create(tmp_path / "proj", tmp_path / "nyu", kind="nyu")
+    for f in p.frames():  # enough rows for a store of several pages
+        p.save_hand_labels(f, np.zeros((480, 640), np.uint8), strokes=1, author="x" * 500)
+    p.close()
+    db = tmp_path / "proj" / "project.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    assert db.stat().st_size >= 4 * 4096
+    damaged = damage_middle(db)
+    with pytest.raises(ProjectError, match="project.sqlite: the project store is damaged"):
+        Project.open(tmp_path / "proj")
+    for argv in (["evaluate", "--what", "segmentation"], ["train", "restore"],
+                 ["train", "build-dictionary"]):
+        assert main([*argv, "--project", str(tmp_path / "proj")]) == 2
+        err = capsys.readouterr().err
+        assert "project.sqlite: the project store is damaged" in err and "Traceback" not in err
+    assert db.read_bytes() == damaged  # nothing was written

@@ -7,10 +7,9 @@ from handpose_core.camera import NYU_CAMERA
 from handpose_core.datasets.crop import crop_transform
 from handpose_core.parts import JOINT_PARTS_14, SCORED_JOINTS_14
 from handpose_core.render import render_crops, render_frame, render_frames, sample_scenes
-from handpose_core.render.hand_model import PALM_CENTRE
 from handpose_core.render.pose import GESTURES, HI, LO, sample_articulations
 from handpose_core.render.scene import posed_scenes
-from handpose_core.skeleton import EVAL_INDICES
+from handpose_core.skeleton import EVAL_INDICES, PALM_CENTRE
 
 
 def _open_frontal(style="clean", depth=600.0):

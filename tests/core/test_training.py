@@ -55,18 +55,6 @@ def make_store(root, n=64, size=48, seed=0):
     return SyntheticStore.open(root)
 
 
-class FakeRecorder:
-    def __init__(self):
-        self.started, self.finished = [], []
-
-    def start_run(self, stage, config):
-        self.started.append((stage, config))
-        return len(self.started)
-
-    def finish_run(self, run_id, outcome, metrics, checkpoint):
-        self.finished.append((run_id, outcome, metrics, checkpoint))
-
-
 def cfg(**kw):
     # One thread: on a shared 2-core machine two threads per op stall on each other.
     base = dict(epochs=2, batch_size=16, lr=3e-3, warmup_steps=2, log_every=1,
@@ -170,15 +158,14 @@ def test_split_is_seeded_disjoint_and_capped():
 
 # --- the stage ---------------------------------------------------------------------------
 
-def test_train_writes_run_files_and_records(tmp_path):
+def test_train_writes_run_files(tmp_path):
     store = make_store(tmp_path / "store", 64)
-    rec = FakeRecorder()
     calls = []
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         res = train_segmentation(store, cfg(num_threads=1), tmp_path / "run", net=SMALL,
-                                 val_fraction=0.25, recorder=rec,
+                                 val_fraction=0.25,
                                  progress=lambda d, t, m: calls.append((d, t)))
         assert torch.get_num_threads() == 2  # the run's setting does not leak out
     finally:
@@ -199,10 +186,7 @@ def test_train_writes_run_files_and_records(tmp_path):
     toml = read_toml(run / "config.toml")
     assert toml["run"]["stage"] == "pretrain-seg" and toml["data"]["val"] == 16
     assert TrainConfig.from_dict(toml["train"]) == cfg(num_threads=1)
-    assert [s for s, _ in rec.started] == ["pretrain-seg"]
-    (run_id, outcome, metrics, ck), = rec.finished
-    assert outcome == "completed" and ck == str(res.best_checkpoint)
-    assert metrics["val_acc"] == val[-1]["val_acc"]
+    assert res.metrics["val_acc"] == val[-1]["val_acc"] and not res.already_done
     labels = predict_labels(model, store.depth[:5], batch=2)
     assert np.array_equal(labels, model.predict(store.depth[:5], probabilities=False)[0])
 
@@ -217,19 +201,15 @@ def test_cancel_keeps_checkpoint_and_resume_matches_uninterrupted(tmp_path):
         if done == 4:
             cancel.set()
 
-    rec = FakeRecorder()
     with pytest.raises(Cancelled):
         train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25,
-                           progress=stop_after_4, cancel=cancel, recorder=rec)
-    assert rec.finished[0][1] == "cancelled"
+                           progress=stop_after_4, cancel=cancel)
     _, _, meta = load_segnet(tmp_path / "cut" / "last.pt")
     assert meta["step"] == 4 and meta["epoch"] == 1  # mid-epoch 2 of 2
     assert max(r["step"] for r in read_metrics(tmp_path / "cut" / "metrics.jsonl")) == 4
 
-    res = train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25,
-                             recorder=rec)
-    assert res.resumed and res.steps == full.steps
-    assert rec.started[1][1]["resumed_from_step"] == 4 and rec.finished[1][1] == "completed"
+    res = train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25)
+    assert res.resumed and res.steps == full.steps and res.resumed_from_step == 4
     a, b = weights(full.last_checkpoint), weights(res.last_checkpoint)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-5)
@@ -237,9 +217,8 @@ def test_cancel_keeps_checkpoint_and_resume_matches_uninterrupted(tmp_path):
              if r["kind"] == "train"]
     assert steps == list(range(1, full.steps + 1))  # no duplicate records after resuming
 
-    again = train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25,
-                               recorder=rec)
-    assert again.steps == full.steps and len(rec.started) == 2  # finished: nothing to do
+    again = train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25)
+    assert again.steps == full.steps and again.already_done  # finished: nothing to do
 
 
 def test_resume_refuses_other_settings_and_restart_starts_over(tmp_path):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .project import DB_NAME, Project, ProjectError
+from ..datasets.crop import DEFAULT_CROP, CropSpec
+from .schema import DB_NAME, ProjectError
+from .store import Project
 
 
 def default_demo_dir() -> Path:
-    """Where the studio keeps its demo project (the user's data folder)."""
+    """Where the studio keeps its demo project (the user's data folder;
+    ``HANDPOSE_DEMO_DIR`` overrides it)."""
     from platformdirs import user_data_dir
 
     return Path(os.environ.get("HANDPOSE_DEMO_DIR") or
@@ -17,21 +20,24 @@ def default_demo_dir() -> Path:
 
 
 def create_demo_project(root: str | os.PathLike, *, progress=None, cancel=None,
-                        cube_mm: float = 300.0, **demo_kwargs) -> Project:
-    """Render the deterministic demo dataset into ``root/dataset`` and open a project on it."""
-    from .render import make_demo_dataset
+                        crop: CropSpec = DEFAULT_CROP, **demo_kwargs) -> Project:
+    """Render the deterministic demo dataset into ``root/dataset`` and open a project on it.
+
+    ``demo_kwargs`` go to :func:`handpose_core.render.make_demo_dataset` (frame counts)."""
+    from ..render import make_demo_dataset
 
     root = Path(root)
     if (root / DB_NAME).exists():
         raise ProjectError(f"{root}: a project already exists here")
     ds = root / "dataset"
     make_demo_dataset(ds, progress=progress, cancel=cancel, **demo_kwargs)
-    return Project.create(root, ds, kind="demo", cube_mm=cube_mm)
+    return Project.create(root, ds, kind="demo", crop=crop)
 
 
 def create_nyu_project(root: str | os.PathLike, nyu_root: str | os.PathLike, *,
-                       cube_mm: float = 300.0) -> Project:
-    return Project.create(root, nyu_root, kind="nyu", cube_mm=cube_mm)
+                       crop: CropSpec = DEFAULT_CROP) -> Project:
+    """A project over a real NYU root (nothing is copied; frames are read lazily)."""
+    return Project.create(root, nyu_root, kind="nyu", crop=crop)
 
 
 def open_or_create_demo(root: str | os.PathLike | None = None, *, progress=None,

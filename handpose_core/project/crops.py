@@ -1,0 +1,46 @@
+"""The per-project crop cache: memory-mapped arrays over all frames with a done flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class CropCache:
+    """``crops_<size>_<cube>_{depth,tf,labels,done}.npy`` in ``folder``, one row per frame
+    (in frame-id order). A row is valid once its done flag is set; the flag is flushed
+    after the data, so an interrupted write leaves the row recomputed, never stale."""
+
+    def __init__(self, folder: Path, n: int, size: int, cube: float):
+        stem = folder / f"crops_{size}_{int(cube)}"
+        self.depth = _open_mm(Path(f"{stem}_depth.npy"), np.float32, (n, size, size))
+        self.tf = _open_mm(Path(f"{stem}_tf.npy"), np.float64, (n, 11))
+        self.labels = _open_mm(Path(f"{stem}_labels.npy"), np.uint8, (n, size, size))
+        self.done = _open_mm(Path(f"{stem}_done.npy"), np.uint8, (n,))
+
+    def put(self, i: int, depth, tf, labels) -> None:
+        self.depth[i] = depth
+        self.tf[i] = tf
+        self.labels[i] = 0 if labels is None else labels
+        self.done[i] = 1
+
+    def forget(self, i: int) -> None:
+        self.done[i] = 0
+        self.done.flush()
+
+    def flush(self) -> None:
+        # data first, then the flags that say it is there
+        for a in (self.depth, self.tf, self.labels, self.done):
+            a.flush()
+
+
+def _open_mm(p: Path, dtype, shape) -> np.ndarray:
+    if p.exists():
+        try:
+            a = np.load(p, mmap_mode="r+")
+            if a.shape == shape and a.dtype == dtype:
+                return a
+        except (OSError, ValueError):
+            pass  # unreadable or of another shape: rebuilt below
+    return np.lib.format.open_memmap(p, mode="w+", dtype=dtype, shape=shape)

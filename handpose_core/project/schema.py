@@ -1,0 +1,104 @@
+"""The project store's SQLite schema, its forward migrations and the connection settings.
+
+The schema has a version (``PRAGMA user_version``); :func:`migrate` applies every
+migration between the file's version and :data:`SCHEMA_VERSION`, each in one
+transaction. A file made by a newer handpose-studio is refused, never altered.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+DB_NAME = "project.sqlite"
+
+MIGRATIONS: tuple[str, ...] = (
+    # version 1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE frames (
+        id INTEGER PRIMARY KEY,
+        split TEXT NOT NULL, kinect INTEGER NOT NULL, frame INTEGER NOT NULL,
+        has_labels INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (split, kinect, frame));
+    CREATE TABLE restorations (
+        frame_id INTEGER PRIMARY KEY REFERENCES frames(id),
+        model TEXT NOT NULL,
+        raw_path TEXT NOT NULL, restored_path TEXT NOT NULL,
+        score_raw_mm REAL, score_restored_mm REAL, score_raw_px REAL, score_restored_px REAL,
+        details TEXT NOT NULL DEFAULT '{}',
+        auto_accept INTEGER NOT NULL,
+        override INTEGER, override_time TEXT,
+        updated TEXT NOT NULL);
+    CREATE TABLE hand_labels (
+        frame_id INTEGER PRIMARY KEY REFERENCES frames(id),
+        path TEXT NOT NULL, strokes INTEGER NOT NULL DEFAULT 0,
+        complete INTEGER NOT NULL DEFAULT 0, updated TEXT NOT NULL);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stage TEXT NOT NULL, config TEXT NOT NULL,
+        started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL,
+        metrics TEXT NOT NULL DEFAULT '{}', checkpoint TEXT, run_dir TEXT);
+    """,
+    # version 2: interrupted runs (process, host, heartbeat), resumable restorations (the
+    # key of the model, dictionary and settings that made them), labelling effort, and the
+    # hand-labelled evaluation set
+    """
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat REAL;
+    ALTER TABLE restorations ADD COLUMN run_key TEXT;
+    ALTER TABLE hand_labels ADD COLUMN seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE hand_labels ADD COLUMN author TEXT NOT NULL DEFAULT '';
+    CREATE TABLE eval_set (
+        frame_id INTEGER PRIMARY KEY REFERENCES frames(id),
+        position INTEGER NOT NULL);
+    CREATE INDEX restorations_run_key ON restorations(run_key);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class ProjectError(ValueError):
+    """A project folder or its store cannot be used; the message names the path."""
+
+
+def now() -> str:
+    """Local time as ISO 8601 with the UTC offset (what the store records)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def connect(db: Path) -> sqlite3.Connection:
+    """A connection in WAL mode with full sync and foreign keys, usable from any thread
+    (callers serialise access)."""
+    conn = sqlite3.connect(str(db), check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, db: Path) -> None:
+    """Bring ``conn`` to :data:`SCHEMA_VERSION`; :class:`ProjectError` if it is newer."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ProjectError(f"{db}: made by a newer handpose-studio (schema {version} > "
+                           f"{SCHEMA_VERSION}); update handpose-studio to open it")
+    for v in range(version, SCHEMA_VERSION):
+        with conn:
+            conn.executescript("BEGIN;" + MIGRATIONS[v] + f"PRAGMA user_version = {v + 1};"
+                               "COMMIT;")
+
+
+def check_integrity(conn: sqlite3.Connection, db: Path) -> None:
+    """:class:`ProjectError` naming ``db`` unless SQLite's quick check passes."""
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as e:
+        raise ProjectError(f"{db}: the project store is damaged ({e}); restore it from a "
+                           "backup or create a new project") from None
+    if rows != [("ok",)]:
+        detail = "; ".join(str(r[0]) for r in rows[:3])
+        raise ProjectError(f"{db}: the project store is damaged ({detail}); restore it from "
+                           "a backup or create a new project")

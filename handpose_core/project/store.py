@@ -1,0 +1,340 @@
+"""A handpose-studio project: a folder with a SQLite store and the stages' outputs.
+
+::
+
+    DIR/project.sqlite       frames, restoration results with the automatic decision and the
+                             human override, hand labels and the evaluation set, training
+                             runs and their metrics
+    DIR/dataset/             the demo dataset in the NYU layout (demo projects only)
+    DIR/labels/              hand-painted label maps (palette PNGs, index = part id)
+    DIR/models/<run>/        checkpoints, config.toml, metrics.jsonl of training runs
+    DIR/dictionary/          the patch dictionary and its annoy index
+    DIR/restoration/         raw/ and restored/ label maps of the restore stage (palette PNGs)
+    DIR/synthetic/           synthetic training stores
+    DIR/cache/               crops cached as memory-mapped arrays
+
+SQLite runs in WAL mode and every user action is one committed transaction, so a crash
+loses at most the action in flight. Changes made through a :class:`Project` are announced
+to its subscribers (:meth:`Project.subscribe`) after they are committed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.crop import DEFAULT_CROP, CropSpec, CropTransform, crop_depth, crop_labels, crop_transform
+from ..datasets.labelio import read_label_png, write_label_png
+from ..datasets.nyu import NYUDataset
+from ..progress import check_cancel
+from ..skeleton import PALM_CENTRE
+from .crops import CropCache
+from .records import Frame, HandLabelRecord, ProjectEvent
+from .restorations import RestorationsMixin
+from .runs import RunsMixin
+from .schema import DB_NAME, ProjectError, check_integrity, connect, migrate, now
+
+SUBFOLDERS = ("labels", "models", "dictionary", "restoration", "synthetic", "cache")
+
+_FRAME_SQL = ("SELECT f.id, f.split, f.kinect, f.frame, "
+              "(f.has_labels OR h.complete IS NOT NULL AND h.complete) "
+              "FROM frames f LEFT JOIN hand_labels h ON h.frame_id = f.id")
+
+
+class Project(RestorationsMixin, RunsMixin):
+    """An open project. Thread-safe: one SQLite connection guarded by a lock."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection):
+        self.root = root
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._subscribers: list[Callable[[ProjectEvent], None]] = []
+        self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        self.dataset = NYUDataset(self.dataset_root)
+
+    # ------------------------------------------------------------------ create / open
+    @classmethod
+    def create(cls, root: str | os.PathLike, dataset_root: str | os.PathLike, *, kind: str,
+               crop: CropSpec = DEFAULT_CROP, kinect: int = 1) -> Project:
+        """Create a project over an NYU-layout dataset root (``kind``: demo or nyu).
+
+        The store is written under a temporary name and moved into place when complete,
+        so an interrupted create leaves no half-made project."""
+        root = Path(root)
+        if (root / DB_NAME).exists():
+            raise ProjectError(f"{root}: a project already exists here")
+        ds = NYUDataset(dataset_root)  # validates the root
+        root.mkdir(parents=True, exist_ok=True)
+        for sub in SUBFOLDERS:
+            (root / sub).mkdir(exist_ok=True)
+        tmp_db = root / (DB_NAME + ".creating")
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(tmp_db) + suffix).unlink(missing_ok=True)
+        conn = connect(tmp_db)
+        migrate(conn, tmp_db)
+        ds_root = Path(dataset_root).resolve()
+        try:
+            rel = os.path.relpath(ds_root, root.resolve())
+        except ValueError:
+            rel = str(ds_root)
+        meta = {"kind": kind, "dataset_root": rel if not rel.startswith("..") else str(ds_root),
+                "created": now(), "cube_mm": str(float(crop.cube_mm)),
+                "crop_size": str(int(crop.size)), "kinect": str(kinect)}
+        with conn:
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            for split in ds.splits:
+                frames = ds.frames(split, kinect)
+                lab = {int(n.split("_")[2][:7]) for n in os.listdir(ds.split_dir(split))
+                       if n.startswith(f"labels_{kinect}_")}
+                conn.executemany(
+                    "INSERT INTO frames (split, kinect, frame, has_labels) VALUES (?, ?, ?, ?)",
+                    [(split, kinect, int(f), int(int(f) in lab)) for f in frames])
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        for suffix in ("-wal", "-shm"):
+            Path(str(tmp_db) + suffix).unlink(missing_ok=True)
+        os.replace(tmp_db, root / DB_NAME)
+        return cls.open(root)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> Project:
+        """Open a project folder; :class:`ProjectError` naming the file if it is not a
+        project, its store is damaged or newer than this code, or its dataset is gone."""
+        root = Path(root)
+        db = root / DB_NAME
+        if not root.is_dir():
+            raise ProjectError(f"{root}: no such project folder")
+        if not db.exists():
+            raise ProjectError(f"{root}: not a handpose-studio project ({DB_NAME} missing)")
+        conn = None
+        try:
+            conn = connect(db)
+            check_integrity(conn, db)
+            migrate(conn, db)
+            return cls(root, conn)
+        except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
+            raise ProjectError(f"{db}: not a readable project store ({e})") from None
+        except (ProjectError, FileNotFoundError, ValueError):
+            if conn is not None:
+                conn.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ change events
+    def subscribe(self, callback: Callable[[ProjectEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` after every committed change; returns a function
+        that unsubscribes. Callbacks run in the thread that made the change."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+        return unsubscribe
+
+    def _emit(self, kind: str, *, frame_id: int | None = None, run_id: int | None = None):
+        event = ProjectEvent(kind, frame_id, run_id)
+        with self._lock:
+            subs = list(self._subscribers)
+        for cb in subs:
+            cb(event)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dataset_root(self) -> Path:
+        p = Path(self.meta["dataset_root"])
+        return p if p.is_absolute() else (self.root / p)
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    @property
+    def crop_spec(self) -> CropSpec:
+        """The crop size and cube of this project (fixed at creation)."""
+        return CropSpec(int(self.meta["crop_size"]), float(self.meta["cube_mm"]))
+
+    @property
+    def cube_mm(self) -> float:
+        return self.crop_spec.cube_mm
+
+    @property
+    def crop_size(self) -> int:
+        return self.crop_spec.size
+
+    def path(self, sub: str) -> Path:
+        p = self.root / sub
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        return self.meta.get(key, default)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+        self.meta[key] = str(value)
+        self._emit("meta")
+
+    # ------------------------------------------------------------------ frames
+    def frames(self, split: str | None = None, *, labelled: bool | None = None) -> list[Frame]:
+        q, args = _FRAME_SQL + " WHERE 1", []
+        if split is not None:
+            q += " AND f.split = ?"
+            args.append(split)
+        with self._lock:
+            rows = self._conn.execute(q + " ORDER BY f.id", args).fetchall()
+        out = [Frame(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+        if labelled is not None:
+            out = [f for f in out if f.has_labels == labelled]
+        return out
+
+    def frame(self, frame_id: int) -> Frame:
+        with self._lock:
+            r = self._conn.execute(_FRAME_SQL + " WHERE f.id = ?", (frame_id,)).fetchone()
+        if r is None:
+            raise ProjectError(f"{self.root}: no frame with id {frame_id}")
+        return Frame(r[0], r[1], r[2], r[3], bool(r[4]))
+
+    def depth(self, f: Frame) -> np.ndarray:
+        """``(480, 640)`` uint16 depth (mm) of a frame."""
+        return self.dataset.depth(f.split, f.frame, f.kinect)
+
+    def joints_uvd(self, f: Frame) -> np.ndarray:
+        """``(36, 3)`` ground-truth joints (u, v px, d mm)."""
+        return self.dataset.joints_uvd(f.split, f.frame, f.kinect)
+
+    def labels(self, f: Frame) -> np.ndarray | None:
+        """Ground-truth part labels (480, 640) uint8: hand-painted, else the dataset's."""
+        hp = self.root / "labels" / f"{f.key}.png"
+        if hp.exists():
+            return read_label_png(hp)
+        return self.dataset.labels(f.split, f.frame, f.kinect)
+
+    def crop_transform(self, f: Frame, size: int | None = None) -> CropTransform:
+        """Crop window around the ground-truth palm centre with the project's cube."""
+        return crop_transform(self.joints_uvd(f)[PALM_CENTRE], self.cube_mm,
+                              size or self.crop_size)
+
+    def crop(self, f: Frame, size: int | None = None):
+        """``(depth crop (S,S) float32 in [-1,1], CropTransform, label crop or None)``."""
+        tf = self.crop_transform(f, size)
+        lab = self.labels(f)
+        return crop_depth(self.depth(f), tf), tf, (crop_labels(lab, tf) if lab is not None
+                                                   else None)
+
+    def crops(self, frames: list[Frame], size: int | None = None, *, progress=None,
+              cancel=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Depth crops, transforms and label crops of many frames, cached on disk.
+
+        Returns ``(depth (N,S,S) float32, transforms (N,11) float64, labels (N,S,S) uint8)``;
+        frames without labels get an all-zero label crop (check ``Frame.has_labels``).
+        """
+        size = size or self.crop_size
+        cache = CropCache(self.path("cache"), len(self._all_ids()), size, self.cube_mm)
+        idx = self._row_index([f.id for f in frames])
+        todo = [(i, f) for i, f in zip(idx, frames) if not cache.done[i]]
+        for k, (i, f) in enumerate(todo):
+            check_cancel(cancel)
+            d, tf, lab = self.crop(f, size)
+            cache.put(i, d, tf.to_array(), lab)
+            if progress and (k % 16 == 0 or k + 1 == len(todo)):
+                progress(k + 1, len(todo), f"cropping {f.key}")
+        cache.flush()
+        return (np.asarray(cache.depth[idx]), np.asarray(cache.tf[idx]),
+                np.asarray(cache.labels[idx]))
+
+    def labelled_crops(self, split: str | None = None, *, progress=None, cancel=None):
+        """``(frames, depth (N,S,S) float32, labels (N,S,S) uint8)`` of labelled frames.
+
+        ``split`` None takes the test split's labelled frames when there are any (the
+        paper's hand-labelled evaluation set is from the test set), else all of them."""
+        frames = self.frames(split, labelled=True)
+        if split is None:
+            frames = [f for f in frames if f.split == "test"] or frames
+        if not frames:
+            s = self.crop_size
+            return [], np.zeros((0, s, s), np.float32), np.zeros((0, s, s), np.uint8)
+        depth, _, labels = self.crops(frames, progress=progress, cancel=cancel)
+        return frames, depth, labels
+
+    def invalidate_crop(self, f: Frame) -> None:
+        """Forget a cached crop (after the frame's labels changed)."""
+        cache = CropCache(self.path("cache"), len(self._all_ids()), self.crop_size, self.cube_mm)
+        cache.forget(self._row_index([f.id])[0])
+
+    def _all_ids(self) -> list[int]:
+        if not hasattr(self, "_ids"):
+            with self._lock:
+                self._ids = [r[0] for r in self._conn.execute("SELECT id FROM frames ORDER BY id")]
+            self._pos = {fid: i for i, fid in enumerate(self._ids)}
+        return self._ids
+
+    def _row_index(self, ids: list[int]) -> list[int]:
+        self._all_ids()
+        return [self._pos[i] for i in ids]
+
+    # ------------------------------------------------------------------ hand labels
+    def save_hand_labels(self, f: Frame, labels: np.ndarray, *, strokes: int = 0,
+                         complete: bool = False, seconds: float = 0.0,
+                         author: str = "") -> Path:
+        """Save a hand-painted full-frame label map: PNG first (atomic), then the store row."""
+        p = self.path("labels") / f"{f.key}.png"
+        write_label_png(p, labels)
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO hand_labels (frame_id, path, strokes, complete, updated, "
+                "seconds, author) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (f.id, str(p.relative_to(self.root)), int(strokes), int(complete), now(),
+                 float(seconds), str(author)))
+        self.invalidate_crop(f)
+        self._emit("labels", frame_id=f.id)
+        return p
+
+    def hand_label_record(self, frame_id: int) -> HandLabelRecord | None:
+        with self._lock:
+            r = self._conn.execute(
+                "SELECT frame_id, path, strokes, complete, updated, seconds, author "
+                "FROM hand_labels WHERE frame_id = ?", (frame_id,)).fetchone()
+        if r is None:
+            return None
+        return HandLabelRecord(r[0], r[1], int(r[2]), bool(r[3]), r[4], float(r[5]), r[6])
+
+    # ------------------------------------------------------------------ evaluation set
+    def eval_set(self) -> list[int]:
+        """Frame ids of the hand-labelled evaluation set, in their chosen order."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute(
+                "SELECT frame_id FROM eval_set ORDER BY position")]
+
+    def set_eval_set(self, frame_ids: list[int]) -> None:
+        """Replace the evaluation set (one transaction); unknown frame ids are refused."""
+        ids = [int(i) for i in frame_ids]
+        if len(set(ids)) != len(ids):
+            raise ProjectError("the evaluation set lists a frame twice")
+        known = set(self._all_ids())
+        bad = [i for i in ids if i not in known]
+        if bad:
+            raise ProjectError(f"{self.root}: no frames with ids {bad[:5]}")
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM eval_set")
+            self._conn.executemany("INSERT INTO eval_set VALUES (?, ?)",
+                                   [(i, k) for k, i in enumerate(ids)])
+        self._emit("eval_set")

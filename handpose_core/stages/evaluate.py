@@ -1,0 +1,159 @@
+"""Stage ``evaluate``: segmentation accuracy (raw / restored / fine-tuned) and the Table 2
+restoration ablation with the quality check, on the project's labelled frames.
+
+On the labelled frames (the test split's when it has any): per-pixel and per-class
+accuracy of the raw f_s prediction, of the stored restorations where they exist and of
+the fine-tuned f_s; then, when the project has a dictionary, nearest-neighbour
+restoration without integration (centre labels) and with the paper's W x W integration
+from the same matches, and the barycenter quality check: how many restorations it
+rejects, and whether the accepted ones really gained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.crop import CropTransform
+from ..evaluation import segmentation_accuracy
+from ..nets.inference import load_segnet_model, predict_labels, segnet_path
+from ..restoration.dictionary import Dictionary
+from ..restoration.quality import accept_restoration, quality_score
+from ..restoration.restore import apply_matches, restore_many
+from ..skeleton import joints_36_to_14
+from .base import recorded_run
+
+NAME = "evaluate"
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    split: str = field(default="", metadata={
+        "help": "labelled frames of this split (default: the test split's, else all)"})
+    restoration: bool = field(default=True, metadata={
+        "help": "also run the Table 2 restoration ablation (restores the labelled frames)"})
+
+
+def _no_frames(project, split):
+    return ValueError(f"{project.root}: no labelled frames to evaluate on"
+                      + (f" in split {split!r}" if split else ""))
+
+
+def segmentation_report(project, split: str | None = None, *, progress=None,
+                        cancel=None) -> dict:
+    """Accuracy of the raw, restored (stored) and fine-tuned maps on labelled frames."""
+    frames, depth, labels = project.labelled_crops(split, progress=progress, cancel=cancel)
+    if not frames:
+        raise _no_frames(project, split)
+    out = {"frames": len(frames), "splits": sorted({f.split for f in frames}), "results": {}}
+    ckpt = segnet_path(project)
+    raw = predict_labels(load_segnet_model(ckpt), depth, cancel=cancel)
+    out["results"]["raw"] = {"frames": len(frames), "checkpoint": str(ckpt),
+                             **segmentation_accuracy(raw, labels).to_dict()}
+    recs = [project.restoration(f.id) for f in frames]
+    have = [i for i, r in enumerate(recs) if r is not None]
+    out["restored_frames"] = len(have)
+    if have:
+        restored = np.stack([project.restored_maps(recs[i])[1] for i in have])
+        out["results"]["restored"] = {
+            "frames": len(have), **segmentation_accuracy(restored, labels[have]).to_dict()}
+        if len(have) < len(frames):
+            out["results"]["raw (same frames)"] = {
+                "frames": len(have), **segmentation_accuracy(raw[have], labels[have]).to_dict()}
+    ft = segnet_path(project, "finetuned")
+    if ft is not None:
+        out["results"]["fine-tuned"] = {
+            "frames": len(frames), "checkpoint": str(ft),
+            **segmentation_accuracy(predict_labels(load_segnet_model(ft), depth, cancel=cancel),
+                                    labels).to_dict()}
+    return out
+
+
+def restoration_report(project, split: str | None = None, *, dictionary_dir=None,
+                       backend: str = "annoy", progress=None, cancel=None) -> dict:
+    """Table 2 (raw, NN without and with integration, from the same matches) and the
+    quality check on the labelled frames. Restores those frames afresh (the stored
+    restorations hold only the integrated maps)."""
+    frames, depth, gt = project.labelled_crops(split, cancel=cancel)
+    if not frames:
+        raise _no_frames(project, split)
+    dictionary = Dictionary.load(Path(dictionary_dir) if dictionary_dir
+                                 else project.root / "dictionary")
+    ckpt = segnet_path(project)
+    raw = predict_labels(load_segnet_model(ckpt), depth, cancel=cancel)
+    rest = restore_many(raw, dictionary, backend=backend, progress=progress, cancel=cancel)
+    integ = np.stack([r.labels for r in rest])
+    plain = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
+                                    integrate=False)[0] for i, r in enumerate(rest)])
+    _, tfs, _ = project.crops(frames)
+    accepted = np.zeros(len(frames), bool)
+    score_raw = np.zeros(len(frames))
+    score_res = np.zeros(len(frames))
+    for i, f in enumerate(frames):
+        tf = CropTransform.from_array(tfs[i])
+        j14 = joints_36_to_14(project.joints_uvd(f))
+        qr = quality_score(raw[i], depth[i], tf, j14)
+        qs = quality_score(integ[i], depth[i], tf, j14)
+        score_raw[i], score_res[i] = qr.mean_mm, qs.mean_mm
+        accepted[i] = accept_restoration(qr, qs, n_queries=rest[i].n_queries)
+
+    def acc(pred, sel=slice(None)):
+        return segmentation_accuracy(pred[sel], gt[sel]).to_dict()
+
+    # per frame: did restoration help (per-pixel accuracy up) or hurt?
+    gain = np.array([acc(integ, [i])["per_pixel"] - acc(raw, [i])["per_pixel"]
+                     for i in range(len(frames))])
+    out = {"frames": len(frames), "splits": sorted({f.split for f in frames}),
+           "checkpoint": str(ckpt), "dictionary": str(dictionary.path),
+           "dictionary_patches": int(dictionary.meta.get("n_patches", len(dictionary.patches))),
+           "backend": backend,
+           "table2": {"no restoration": acc(raw), "NN, no integration": acc(plain),
+                      "NN, integration": acc(integ)},
+           "quality_check": {
+               "accepted": int(accepted.sum()), "rejected": int((~accepted).sum()),
+               "rejection_rate": float((~accepted).mean()),
+               "mean_score_raw_mm": float(score_raw.mean()),
+               "mean_score_restored_mm": float(score_res.mean()),
+               "separation": {
+                   "accepted_helped": int((accepted & (gain > 0)).sum()),
+                   "accepted_hurt": int((accepted & (gain < 0)).sum()),
+                   "rejected_helped": int((~accepted & (gain > 0)).sum()),
+                   "rejected_hurt": int((~accepted & (gain < 0)).sum())}}}
+    for name, sel in (("accepted", accepted), ("rejected", ~accepted)):
+        if sel.any():
+            out["quality_check"][name + "_frames"] = {
+                "raw": acc(raw, sel), "restored": acc(integ, sel)}
+    return out
+
+
+def run(project, settings: EvaluateSettings = EvaluateSettings(), *, progress=None,
+        cancel=None, on_item=None) -> dict:
+    """Both reports (the restoration one when asked and a dictionary exists)."""
+    split = settings.split or None
+    with recorded_run(project, NAME, asdict(settings)) as rec:
+        rep = {"segmentation": segmentation_report(project, split, progress=progress,
+                                                   cancel=cancel)}
+        if settings.restoration and (project.root / "dictionary" / "meta.json").exists():
+            rep["restoration"] = restoration_report(project, split, progress=progress,
+                                                    cancel=cancel)
+        seg = rep["segmentation"]["results"]
+        rec.metrics = {k.replace(" ", "_") + "_per_pixel": v["per_pixel"] for k, v in seg.items()}
+        rec.metrics.update({k.replace(" ", "_") + "_per_class": v["per_class"]
+                            for k, v in seg.items()})
+        if "restoration" in rep:
+            t2 = rep["restoration"]["table2"]
+            rec.metrics["table2_per_pixel"] = {k: v["per_pixel"] for k, v in t2.items()}
+    return rep
+
+
+def headline(m: dict) -> str:
+    parts = [f"{k[:-10]} {100 * v:.1f} %" for k, v in m.items()
+             if k.endswith("_per_pixel") and isinstance(v, float) and "same" not in k]
+    return "per pixel: " + ", ".join(parts) if parts else ""
+
+
+def done(project) -> bool:
+    r = project.last_run(NAME)
+    return r is not None and r.outcome == "completed"

@@ -1,0 +1,156 @@
+"""Stage ``pretrain-seg`` (seed paper, step 1): f_s on synthetic renders, and the domain gap.
+
+Renders (or reuses) the clean synthetic training store and the held-out store, trains
+f_s with :func:`~handpose_core.training.segmentation.train_segmentation`, then measures
+per-pixel and per-class accuracy on the held-out clean crops *and* on the project's
+labelled real(-like) frames. The best checkpoint becomes the project's current f_s.
+A run with the same settings resumes from its last checkpoint; a finished one is only
+re-evaluated (``restart`` trains again).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ..evaluation import segmentation_accuracy
+from ..fileio import write_json_atomic
+from ..nets.inference import load_segnet_model, predict_labels, set_segnet_path
+from ..training.config import TrainConfig
+from .base import recorded_run
+from .synthetic import SyntheticSettings, stores
+
+NAME = "pretrain-seg"
+
+
+@dataclass(frozen=True)
+class PretrainSegSettings:
+    preset: str = field(default="fast", metadata={
+        "help": "f_s architecture (fast: the CPU default; paper: Table 1)",
+        "choices": ("fast", "paper")})
+    samples: int = field(default=40000, metadata={
+        "help": "clean synthetic training crops to render or reuse"})
+    test_samples: int = field(default=2000, metadata={"help": "held-out synthetic crops"})
+    store_seed: int = field(default=1, metadata={"help": "seed of the training store"})
+    test_seed: int = field(default=90001, metadata={"help": "seed of the held-out store"})
+    style: str = field(default="clean", metadata={"help": "clean or sensor training renders",
+                                                  "choices": ("clean", "sensor")})
+    run_name: str = field(default="", metadata={
+        "help": "folder under PROJECT/models (default pretrain-seg-<preset>)"})
+    restart: bool = field(default=False, metadata={
+        "help": "train from scratch instead of resuming or re-evaluating a finished run"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={
+        "help": "training hyper-parameters (--set key=value)"})
+
+    def folder(self) -> str:
+        return self.run_name or f"{NAME}-{self.preset}"
+
+    def synthetic(self) -> SyntheticSettings:
+        return SyntheticSettings(self.samples, self.test_samples, self.store_seed,
+                                 self.test_seed, self.style)
+
+
+def run(project, settings: PretrainSegSettings = PretrainSegSettings(), *, progress=None,
+        cancel=None, on_item=None) -> dict:
+    """Run the stage on an open project; returns the report (also saved as eval.json)."""
+    from ..nets import SegNetConfig
+    from ..training.segmentation import train_segmentation
+
+    def phase(name):
+        return (lambda d, t, m="": progress(d, t, f"{name}: {m}")) if progress else None
+
+    config = settings.train
+    out = project.path("models") / settings.folder()
+    with recorded_run(project, NAME, asdict(settings), run_dir=str(out)) as rec:
+        store, test = stores(project, settings.synthetic(), progress=progress, cancel=cancel)
+        result = train_segmentation(store, config, out,
+                                    net=SegNetConfig(settings.preset, project.crop_size),
+                                    stage=NAME, progress=phase("training"), cancel=cancel,
+                                    resume=not settings.restart)
+        ckpt = result.best_checkpoint or result.last_checkpoint
+        rec.checkpoint = str(ckpt)
+        model = load_segnet_model(ckpt)
+        syn = segmentation_accuracy(
+            predict_labels(model, test.depth, progress=phase("held-out synthetic"),
+                           cancel=cancel), test.labels)
+        frames, depth, labels = project.labelled_crops(
+            progress=phase("cropping real frames"), cancel=cancel)
+        real = None
+        if frames:
+            real = segmentation_accuracy(predict_labels(model, depth, cancel=cancel), labels)
+        report = {
+            "stage": NAME, "project_kind": project.kind, "checkpoint": str(ckpt),
+            "settings": {k: v for k, v in asdict(settings).items() if k != "train"},
+            "train": config.to_dict(), "epochs": result.epochs, "steps": result.steps,
+            "elapsed_s": result.elapsed_s, "already_done": result.already_done,
+            "resumed_from_step": result.resumed_from_step,
+            "synthetic_heldout": {"frames": len(test), **syn.to_dict()},
+            "real": None if real is None else {"frames": len(frames),
+                                               "split": sorted({f.split for f in frames}),
+                                               **real.to_dict()},
+        }
+        write_json_atomic(out / "eval.json", report)
+        rec.metrics = {"synthetic_per_pixel": syn.per_pixel, "synthetic_per_class": syn.per_class,
+                       **({"real_per_pixel": real.per_pixel, "real_per_class": real.per_class}
+                          if real else {}),
+                       "epochs": result.epochs, "steps": result.steps,
+                       "already_done": result.already_done, **result.metrics}
+        set_segnet_path(project, ckpt, "pretrained")
+    return report
+
+
+def headline(m: dict) -> str:
+    s = f"{100 * m['synthetic_per_pixel']:.1f} % synthetic" if "synthetic_per_pixel" in m else ""
+    if "real_per_pixel" in m:
+        s += f", {100 * m['real_per_pixel']:.1f} % real per pixel"
+    return s
+
+
+def done(project) -> bool:
+    return bool(project.get_meta("segnet"))
+
+
+def export_bundle(report: dict, path: str | os.PathLike, *, command: str) -> Path:
+    """Copy a pre-training run's checkpoint to ``path`` with a JSON manifest beside it."""
+    import platform
+    import shutil
+    import time
+
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.copyfile(report["checkpoint"], tmp)
+    os.replace(tmp, path)
+    manifest = {
+        "file": path.name, "made": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command,
+        "settings": report["settings"], "train": report["train"], "epochs": report["epochs"],
+        "steps": report["steps"], "elapsed_s": report["elapsed_s"],
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), "python": platform.python_version()},
+        "accuracy": {
+            "synthetic_heldout": {k: report["synthetic_heldout"][k]
+                                  for k in ("frames", "per_pixel", "per_class")},
+            "real": None if not report.get("real") else {
+                k: report["real"][k] for k in ("frames", "split", "per_pixel", "per_class")},
+            "real_kind": report.get("project_kind")},
+    }
+    write_json_atomic(path.with_suffix(".json"), manifest)
+    return path
+
+
+def with_train_overrides(settings: PretrainSegSettings, pairs: dict[str, str]
+                         ) -> PretrainSegSettings:
+    """``settings`` with ``key=value`` overrides of its TrainConfig fields."""
+    import dataclasses
+
+    from .base import parse_value
+
+    tc = {}
+    for k, v in pairs.items():
+        if k not in {f.name for f in dataclasses.fields(TrainConfig)}:
+            raise ValueError(f"unknown training setting {k!r}")
+        tc[k] = parse_value(TrainConfig, k, v)
+    return replace(settings, train=replace(settings.train, **tc))

@@ -1,0 +1,87 @@
+"""A stage run from the command line, stopped by Ctrl-C, SIGTERM and SIGKILL in real
+processes: recorded as cancelled / interrupted, and each next run continues."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from handpose_core.project import Project
+from handpose_core.render import render_crops
+from handpose_core.restoration import Dictionary
+from handpose_core.stages import restore as restore_stage
+from handpose_core.stages.restore import RestoreSettings
+
+REPO = Path(__file__).resolve().parents[2]
+N = 40
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def count(db: Path) -> int:
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute("SELECT count(*) FROM restorations").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+
+
+def start_and_signal(project_dir: Path, at_least: int, sig) -> tuple[subprocess.Popen, int]:
+    """Start ``train restore``; once ``at_least`` frames are stored, send ``sig``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "handpose_core.cli.main", "train", "restore", "--project",
+         str(project_dir), "--batch", "1"], cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    db = project_dir / "project.sqlite"
+    deadline = time.monotonic() + 120
+    while count(db) < at_least:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out, err = proc.communicate()
+            pytest.fail(f"restore ended early or hung (rc {proc.returncode}): {err[-2000:]}")
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    return proc, count(db)
+
+
+def test_ctrl_c_sigterm_sigkill_then_resume(make_nyu_project):
+    project = make_nyu_project(N, seed=21)
+    Dictionary.build(render_crops(100, seed=3)["labels"], project.path("dictionary"),
+                     max_patches=20000, n_trees=4)
+    root = project.root
+    project.close()
+
+    proc, n1 = start_and_signal(root, 2, signal.SIGINT)
+    assert proc.returncode == 130, proc.stderr.read()
+    assert "cancelled" in proc.stderr.read()
+    with Project.open(root) as p:
+        run = p.last_run("restore")
+        assert run.status == "cancelled" and 2 <= n1 < N
+        assert run.metrics["restored"] == n1
+
+    proc, n2 = start_and_signal(root, n1 + 2, signal.SIGTERM)
+    assert proc.returncode == 130
+    with Project.open(root) as p:
+        run = p.last_run("restore")
+        assert run.status == "cancelled" and run.config["already_restored"] == n1
+        assert n1 + 2 <= n2 < N and run.metrics["restored"] == n2 - n1
+
+    proc, n3 = start_and_signal(root, n2 + 2, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    with Project.open(root) as p:
+        run = p.last_run("restore")
+        assert run.outcome == "running" and run.status == "interrupted"
+        assert run.pid == proc.pid and run.pid != os.getpid()
+        assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        res = restore_stage.run(p, RestoreSettings())
+        assert (res.skipped, res.restored) == (n3, N - n3)
+        assert p.last_run("restore").status == "completed"
