@@ -64,7 +64,6 @@ class LabellingPanel(QWidget):
         self.tool, self.part = BRUSH, 1
         self.eval_ids: list[int] = []
         self._digit: int | None = None
-        self._own_write: int | None = None
         self._digit_timer = QTimer(self, singleShot=True, interval=DIGIT_MS)
         self._digit_timer.timeout.connect(self._on_digit_timer_timeout)
         self._build(undo_shortcuts)
@@ -278,10 +277,7 @@ class LabellingPanel(QWidget):
         self._after_save(frame_id)
 
     def _after_save(self, frame_id: int) -> None:
-        self._own_write = frame_id  # our own change: no reload from disk
-        if getattr(self.session.project, "subscribe", None) is None:
-            self.session.notify("labels", frame_id)
-        self._own_write = None
+        # the store tells the session (Project.subscribe), which tells the other views
         self.labels_saved.emit(frame_id)
         self._update_frame_label()
         self.update_progress()
@@ -342,9 +338,8 @@ class LabellingPanel(QWidget):
         elif kind == "labels":
             self.update_progress()
             ed = self.editor
-            if ed is not None and frame_id == ed.frame.id and not ed.stroke_active \
-                    and self._own_write != frame_id:
-                self._reload_if_changed()
+            if ed is not None and frame_id == ed.frame.id and not ed.stroke_active:
+                self._reload_if_changed()  # an import; our own saves match the disk
         elif kind in ("restoration", "models"):
             self._update_start_from()
 

@@ -62,8 +62,6 @@ class LabellingActions:
     def _store(self, ids, message: str) -> None:
         store_eval_set(self.project, ids)
         self.panel.eval_ids = get_eval_set(self.project)
-        if getattr(self.project, "subscribe", None) is None:
-            self.panel.session.notify("eval_set", None)
         self.panel.update_progress()
         self.panel._status(message)
 
@@ -105,9 +103,6 @@ class LabellingActions:
 
     def import_from(self, paths) -> list[int]:
         ids = import_labels(self.project, paths)
-        for fid in ids:
-            if getattr(self.project, "subscribe", None) is None:
-                self.panel.session.notify("labels", fid)
         self.panel.update_progress()
         self.panel._status(f"imported the labels of {len(ids)} frames")
         return ids

@@ -4,8 +4,8 @@ The rows are those of ``handpose-studio evaluate`` (Tables 2 and 3 of the seed p
 the raw f_s prediction, the restore stage's stored maps, nearest-neighbour restoration
 without and with integration (recomputed with the project's dictionary, as
 ``evaluate --what restoration`` does), and the fine-tuned f_s when the project has one.
-They are computed by the same calls as :mod:`handpose_core.cli.evaluate_segmentation`
-and :mod:`handpose_core.cli.evaluate_restoration` on the same frames, kept per frame as
+They are computed by the same calls as ``segmentation_report`` and
+``restoration_report`` of :mod:`handpose_core.stages.evaluate` on the same frames, kept per frame as
 confusion matrices; the totals (``accuracy_from_confusion`` of their sum) are the
 command's numbers exactly (tested), and the per-frame rows give the worst frames.
 """
@@ -79,10 +79,8 @@ def evaluation_frames(project, scope: str = "labelled", split: str | None = None
     labelled frames when there are any); "eval_set": the evaluation set's frames that are
     labelled (marked done, or labelled by the dataset).
     """
-    from ..training.pretrain_seg import labelled_real_crops
-
     if scope == "labelled":
-        return labelled_real_crops(project, split)
+        return project.labelled_crops(split)
     if scope != "eval_set":
         raise ValueError(f"unknown scope {scope!r} (labelled or eval_set)")
     ids = set(project.eval_set())
@@ -102,11 +100,9 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     ``restoration`` False skips the (slow) recomputed restorations. Raises ``ValueError``
     when there is no labelled frame.
     """
+    from ..nets.inference import load_segnet_model, predict_labels, segnet_path
     from ..restoration.dictionary import Dictionary
     from ..restoration.restore import apply_matches, restore_many
-    from ..training.checkpoint import load_segnet
-    from ..training.pretrain_seg import current_segnet
-    from ..training.segmentation import predict_labels
 
     frames, depth, gt = evaluation_frames(project, scope, split)
     if not frames:
@@ -118,9 +114,8 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     missing: dict[str, str] = {}
     if progress:
         progress(0, 4, "raw f_s")
-    ckpt = current_segnet(project)
-    model, _, _ = load_segnet(ckpt)
-    raw = predict_labels(model, depth, cancel=cancel)
+    ckpt = segnet_path(project)
+    raw = predict_labels(load_segnet_model(ckpt), depth, cancel=cancel)
     methods[RAW] = MethodScores(RAW, ids, _confusions(raw, gt), str(ckpt))
 
     recs = [project.restoration(f.id) for f in frames]
@@ -132,13 +127,12 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     else:
         missing[STORED] = "no frame restored yet (train restore)"
 
-    ft = project.get_meta("segnet_finetuned")
-    if ft:
+    ft = segnet_path(project, "finetuned")
+    if ft is not None:
         if progress:
             progress(1, 4, "fine-tuned f_s")
-        ftm, _, _ = load_segnet(project.root / ft)
-        methods[FINE] = MethodScores(FINE, ids, _confusions(predict_labels(ftm, depth,
-                                                                           cancel=cancel), gt), ft)
+        fine = predict_labels(load_segnet_model(ft), depth, cancel=cancel)
+        methods[FINE] = MethodScores(FINE, ids, _confusions(fine, gt), str(ft))
     else:
         missing[FINE] = "no fine-tuned f_s yet"
 

@@ -12,7 +12,6 @@ operation returns a :class:`~.edit.Patch` (its box before and after) for the und
 from __future__ import annotations
 
 import getpass
-import inspect
 import time
 
 import numpy as np
@@ -47,23 +46,14 @@ def load_hand_labels(project, frame) -> np.ndarray | None:
 def save_labels(project, frame, labels, *, strokes: int, complete: bool, seconds: float,
                 author: str) -> None:
     """Write a frame's hand labels and its store row (one committed transaction)."""
-    save = project.save_hand_labels
-    params = inspect.signature(save).parameters
-    kw = {"strokes": int(strokes), "complete": bool(complete)}
-    if "seconds" in params:
-        kw.update(seconds=float(seconds), author=author)
-    save(frame, labels, **kw)
+    project.save_hand_labels(frame, labels, strokes=int(strokes), complete=bool(complete),
+                             seconds=float(seconds), author=author)
 
 
 def label_record(project, frame_id):
     """``(strokes, complete, seconds, author)`` of the store's row, or None."""
-    get = getattr(project, "hand_label_record", None)
-    if get is not None:
-        r = get(frame_id)
-        return None if r is None else (r.strokes, bool(r.complete), float(r.seconds), r.author)
-    row = project._conn.execute("SELECT strokes, complete FROM hand_labels WHERE frame_id = ?",
-                                (frame_id,)).fetchone()
-    return None if row is None else (int(row[0]), bool(row[1]), 0.0, "")
+    r = project.hand_label_record(frame_id)
+    return None if r is None else (r.strokes, bool(r.complete), float(r.seconds), r.author)
 
 
 class LabelEditor:

@@ -77,24 +77,12 @@ def parse_frame_list(text: str, frames, *, source: str = "frame list",
 
 def get_eval_set(project) -> list[int]:
     """The project's evaluation set (frame ids, in order); empty when none was chosen."""
-    get = getattr(project, "eval_set", None)
-    if get is not None:
-        return list(get())
-    import json  # a store without the eval_set table keeps the list in its meta table
-
-    return list(json.loads(project.get_meta("eval_set", "[]")))
+    return list(project.eval_set())
 
 
 def store_eval_set(project, frame_ids) -> None:
     """Replace the project's evaluation set (one committed transaction)."""
-    ids = [int(i) for i in frame_ids]
-    put = getattr(project, "set_eval_set", None)
-    if put is not None:
-        put(ids)
-        return
-    import json
-
-    project.set_meta("eval_set", json.dumps(ids))
+    project.set_eval_set([int(i) for i in frame_ids])
 
 
 def labelling_progress(project, eval_ids: list[int] | None = None) -> tuple[int, int]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handpose_core.cli.evaluate_restoration import restoration_report
-from handpose_core.cli.evaluate_segmentation import segmentation_report
 from handpose_core.evaluation import segmentation_accuracy
 from handpose_core.labelling.accuracy import INTEG, PLAIN, RAW, REPORT_KEYS, STORED, dashboard_scores
 from handpose_core.project import Project
 from handpose_core.render import render_crops, write_nyu_layout
 from handpose_core.restoration import Dictionary
+from handpose_core.stages.evaluate import restoration_report, segmentation_report
 
 
 @pytest.fixture
@@ -24,11 +23,17 @@ def project(tmp_path):
 
 def _store_restorations(project, frames, lab):
     """Stored restorations for some frames, as the restore stage leaves them."""
+    from handpose_core.restoration.quality import quality_score
+    from handpose_core.skeleton import joints_36_to_14
+
     for f, gt in zip(frames, lab):
         noisy = gt.copy()
         noisy[::3, ::3] = 0
-        project.save_restoration(f, model="m", raw=gt, restored=noisy, score_raw_mm=1.0,
-                                 score_restored_mm=2.0, score_raw_px=1.0, score_restored_px=2.0,
+        depth, tf, _ = project.crop(f)
+        j14 = joints_36_to_14(project.joints_uvd(f))
+        project.save_restoration(f, model="m", raw=gt, restored=noisy,
+                                 score_raw=quality_score(gt, depth, tf, j14),
+                                 score_restored=quality_score(noisy, depth, tf, j14),
                                  auto_accept=False)
 
 
@@ -59,12 +64,10 @@ def test_segmentation_rows_and_worst_frames_equal_evaluate(project):
 
 
 def raw_pred(project):
-    from handpose_core.training.checkpoint import load_segnet
-    from handpose_core.training.pretrain_seg import current_segnet
-    from handpose_core.training.segmentation import predict_labels
+    from handpose_core.nets.inference import load_segnet_model, predict_labels, segnet_path
 
-    return predict_labels(load_segnet(current_segnet(project))[0], project.crops(
-        project.frames("test"))[0])
+    return predict_labels(load_segnet_model(segnet_path(project)),
+                          project.crops(project.frames("test"))[0])
 
 
 @pytest.mark.slow

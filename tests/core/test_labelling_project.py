@@ -52,8 +52,7 @@ def test_every_stroke_is_saved_and_reopening_restores_it(project):
     assert np.array_equal(on_disk, ed.labels) and (on_disk == 6).sum() == patch.changed_pixels
     rec = label_record(project, 1)
     assert rec[0] == 1 and rec[1] is False
-    if hasattr(project, "hand_label_record"):
-        assert rec[2] == pytest.approx(4.0) and rec[3] == "tester"
+    assert rec[2] == pytest.approx(4.0) and rec[3] == "tester"
     # eraser: removes labels, one more stroke on disk
     ed.begin_stroke(cx + 10, cy, tool="eraser", value=6, size=3)
     ed.end_stroke()
