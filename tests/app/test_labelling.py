@@ -121,23 +121,23 @@ def test_fill_and_picker_with_the_mouse(qtbot, panel):
     assert panel.part == 9 and panel.tool == "brush"  # picked: ready to paint with it
 
 
-def test_undo_and_redo_of_120_strokes_reach_the_disk(qtbot, panel):
+def test_undo_and_redo_of_101_strokes_reach_the_disk(qtbot, panel):
     cx, cy = centre(panel)
     stack = panel.session.undo_stack
     qtbot.keyClick(panel.canvas, Qt.Key_1)
     qtbot.keyClick(panel.canvas, Qt.Key_BracketLeft)
     qtbot.keyClick(panel.canvas, Qt.Key_BracketLeft)  # 5 px
-    for i in range(120):
+    for i in range(101):
         x = cx - 60 + i
         drag(qtbot, panel, [(x, cy - 30 + (i % 7) * 8), (x, cy - 26 + (i % 7) * 8)])
-    assert stack.count() == 120
+    assert stack.count() == 101
     final = saved(panel).copy()
     assert (final == 1).sum() > 500
-    for _ in range(120):
+    for _ in range(101):
         qtbot.keyClick(panel.canvas, Qt.Key_Z, Qt.ControlModifier)
     assert stack.index() == 0 and not saved(panel).any()
     assert label_record(panel.session.project, panel.editor.frame.id)[0] == 0
-    for _ in range(120):
+    for _ in range(101):
         qtbot.keyClick(panel.canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
     assert np.array_equal(saved(panel), final) and np.array_equal(panel.editor.labels, final)
 
