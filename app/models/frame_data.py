@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from handpose_core.datasets.crop import BACKGROUND_VALUE, CropTransform
+from handpose_core.datasets.crop import BACKGROUND_VALUE, CropTransform, crop_depth, crop_labels
 from handpose_core.project import Frame, RestorationRecord
 from handpose_core.restoration.quality import PENALTY_MM, PENALTY_PX, QualityScore, quality_score
 from handpose_core.skeleton import joints_36_to_14
@@ -26,7 +26,8 @@ class FrameData:
     - ``gt_labels`` uint8 part ids of the ground-truth labels (hand-painted or the dataset's),
       or None when the frame is not labelled
     - ``raw_labels``: f_s's prediction, from the restoration store when the frame was
-      restored (``raw_source`` says which), else predicted now; None when no model is loaded
+      restored (``raw_source`` says which), else the prediction worker's; None while
+      f_s is loading or the frame waits for its prediction (``raw_source`` "pending")
     - ``restored_labels`` / ``restoration``: the restore stage's result, or None
     - ``finetuned_labels``: the fine-tuned f_s's prediction, or None
     - ``joints_uvd`` ``(14, 3)`` float64 ground-truth evaluation joints (u px, v px, d mm)
@@ -92,9 +93,16 @@ class FrameData:
 
 def load_frame_data(project, frame_id: int, predictor=None) -> FrameData:
     """Read one frame of ``project``. ``predictor`` (a :class:`~.predictions.SegPredictor`
-    or None) supplies f_s maps for frames the restore stage has not seen."""
+    or None) supplies f_s maps already predicted for frames the restore stage has not
+    seen; a map not predicted yet is None with ``raw_source`` "pending"."""
     f = project.frame(frame_id)
-    depth, tf, gt = project.crop(f)
+    full = project.depth(f)  # read once: the crop and the full-frame panel share it
+    tf = project.crop_transform(f)
+    depth = crop_depth(full, tf)
+    gt = None
+    if f.has_labels:
+        lab = project.labels(f)
+        gt = None if lab is None else crop_labels(lab, tf)
     rec = project.restoration(f.id)
     raw = restored = None
     source = ""
@@ -107,10 +115,12 @@ def load_frame_data(project, frame_id: int, predictor=None) -> FrameData:
     finetuned = None
     if predictor is not None:
         if raw is None:
-            raw = predictor.raw(f.id, depth)
-            if raw is not None:
-                source = f"f_s prediction ({predictor.raw_name})"
-        finetuned = predictor.finetuned(f.id, depth)
+            raw = predictor.lookup("raw", f.id)
+            source = (f"f_s prediction ({predictor.raw_name})" if raw is not None else
+                      "pending" if predictor.has_model("raw") else "")
+        finetuned = predictor.lookup("fine", f.id)
     joints = joints_36_to_14(project.joints_uvd(f)).astype(np.float64)
-    return FrameData(f, depth, tf, joints, gt if f.has_labels else None, raw, source, restored,
-                     finetuned, rec, None, project.depth)
+    data = FrameData(f, depth, tf, joints, gt, raw, source, restored, finetuned, rec, None,
+                     project.depth)
+    data.__dict__["full_depth"] = full  # fills the cached_property
+    return data

@@ -48,6 +48,7 @@ class Session(QObject):
         self.project = None
         self.frame_id: int | None = None
         self.predictor = None  # SegPredictor once loaded in a worker
+        self.prediction_queue = None
         self.undo_stack = QUndoStack(self)
         self.runner = TaskRunner(self)
         self._cache: OrderedDict[int, FrameData] = OrderedDict()
@@ -81,6 +82,7 @@ class Session(QObject):
         self.undo_stack.clear()
         self._cache.clear()
         self.predictor = None
+        self.prediction_queue = None
         self.project.close()
         self.project = None
         self.frame_id = None
@@ -111,9 +113,34 @@ class Session(QObject):
         self._cache = OrderedDict((k, v) for k, v in self._cache.items()
                                   if v.raw_labels is not None)
         self.message_posted.emit(f"f_s loaded: {predictor.raw_name}")
+        self._start_predictions(predictor)
         self.data_changed.emit("models", None)
+
+    def _start_predictions(self, predictor) -> None:
+        from ..workers.prediction import PredictionQueue, prediction_task
+
+        self.prediction_queue = PredictionQueue()
         if self.frame_id is not None:
-            self.frame_changed.emit(self.frame_id)
+            self.request_predictions(self.frame_id)
+        h = self.runner.run(prediction_task(predictor, self.prediction_queue),
+                            name="predict f_s", project_root=self.project.root,
+                            on_failure=self._on_models_failed)
+        h.item_done.connect(self._on_predictions_item_done)
+
+    def request_predictions(self, frame_id: int, ahead: int = 48) -> None:
+        """Ask the prediction worker for ``frame_id`` and the ``ahead`` frames after it."""
+        q = getattr(self, "prediction_queue", None)
+        if q is not None:
+            q.request(range(frame_id, frame_id + ahead + 1))
+
+    @Slot(object)
+    def _on_predictions_item_done(self, frame_ids) -> None:
+        for fid in frame_ids:
+            d = self._cache.get(fid)
+            if d is not None and d.raw_source == "pending":
+                self._cache.pop(fid)
+        if self.frame_id in frame_ids:
+            self.data_changed.emit("models", self.frame_id)
 
     @Slot(str)
     def _on_models_failed(self, message: str) -> None:
@@ -126,6 +153,8 @@ class Session(QObject):
         if frame_id == self.frame_id:
             return
         self.frame_id = frame_id
+        if self.predictor is not None:
+            self.request_predictions(frame_id)
         self.frame_changed.emit(frame_id)
 
     def frame_data(self, frame_id: int | None = None) -> FrameData:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from handpose_core.progress import Cancelled
 
@@ -90,37 +90,90 @@ class TaskWorker(QObject):
             self.ended.emit()
 
 
+class TaskHandle(QObject):
+    """The GUI-thread face of a running worker: the same signals, re-emitted on the thread
+    that started it, so plain functions and lambdas connected here run on the GUI thread."""
+
+    progress = Signal(int, int, str)
+    item_done = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    ended = Signal()
+
+    def __init__(self, worker: TaskWorker, parent=None):
+        super().__init__(parent)
+        self.worker = worker
+        self.name = worker.name
+        # bound slots of a GUI-thread QObject: queued across threads
+        worker.progress.connect(self._on_worker_progress)
+        worker.item_done.connect(self._on_worker_item_done)
+        worker.succeeded.connect(self._on_worker_succeeded)
+        worker.failed.connect(self._on_worker_failed)
+        worker.cancelled.connect(self._on_worker_cancelled)
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    @Slot(int, int, str)
+    def _on_worker_progress(self, d, t, m):
+        self.progress.emit(d, t, m)
+
+    @Slot(object)
+    def _on_worker_item_done(self, obj):
+        self.item_done.emit(obj)
+
+    @Slot(object)
+    def _on_worker_succeeded(self, result):
+        self.succeeded.emit(result)
+
+    @Slot(str)
+    def _on_worker_failed(self, message):
+        self.failed.emit(message)
+
+    @Slot()
+    def _on_worker_cancelled(self):
+        self.cancelled.emit()
+
+
 class TaskRunner(QObject):
     """Starts workers in their own threads and keeps them until they end."""
 
-    started = Signal(object)  # the TaskWorker
+    started = Signal(object)  # the TaskHandle
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._running: dict[TaskWorker, QThread] = {}
+        self._handles: dict[TaskWorker, TaskHandle] = {}
 
-    def start(self, worker: TaskWorker) -> TaskWorker:
+    def start(self, worker: TaskWorker, handle: TaskHandle | None = None) -> TaskHandle:
+        """Run ``worker`` in a new thread; returns its :class:`TaskHandle`."""
+        handle = handle or TaskHandle(worker, self)
+        self._handles[worker] = handle
         thread = QThread()
         thread.setObjectName(worker.name)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.ended.connect(thread.quit)
+        # direct: quit() is thread-safe, and must not wait for a GUI thread blocked in shutdown()
+        worker.ended.connect(thread.quit, Qt.DirectConnection)
         worker.ended.connect(self._on_worker_ended)  # queued: runs on this (GUI) thread
         self._running[worker] = thread
         thread.start()
-        self.started.emit(worker)
-        return worker
+        self.started.emit(handle)
+        return handle
 
     def run(self, fn: Callable[[TaskContext], object], *, name: str = "task",
             project_root=None, on_success=None, on_failure=None, on_cancel=None,
-            on_progress=None) -> TaskWorker:
-        """Convenience: build a worker, connect the given slots, start it."""
+            on_progress=None) -> TaskHandle:
+        """Build a worker for ``fn``, start it, and connect the given callables to its
+        handle's signals (they run on the GUI thread)."""
         w = TaskWorker(fn, name=name, project_root=project_root)
-        for sig, slot in ((w.succeeded, on_success), (w.failed, on_failure),
-                          (w.cancelled, on_cancel), (w.progress, on_progress)):
+        h = TaskHandle(w, self)
+        for sig, slot in ((h.succeeded, on_success), (h.failed, on_failure),
+                          (h.cancelled, on_cancel), (h.progress, on_progress)):
             if slot is not None:
                 sig.connect(slot)
-        return self.start(w)
+        return self.start(w, h)
 
     def workers(self) -> list[TaskWorker]:
         return list(self._running)
@@ -135,6 +188,7 @@ class TaskRunner(QObject):
         for w, t in list(self._running.items()):
             t.wait(timeout_ms)
             self._running.pop(w, None)
+            self._handles.pop(w, None)
 
     @Slot()
     def _on_worker_ended(self) -> None:
@@ -143,3 +197,7 @@ class TaskRunner(QObject):
         if t is not None:
             t.wait(5000)  # ended() is the worker's last act; quit follows at once
             t.deleteLater()
+        h = self._handles.pop(worker, None)
+        if h is not None:
+            h.ended.emit()
+            h.deleteLater()

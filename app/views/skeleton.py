@@ -1,0 +1,146 @@
+"""Skeleton view: the 14-joint skeletons over the depth crop and in front / side / top views.
+
+Ground truth is drawn solid, the regression model's prediction (when a model exists)
+dashed, both with the standard edges and per-finger colours. pyqtgraph's GL view needs
+PyOpenGL, which offscreen and headless installs lack, so 3D is shown as three orthographic
+projections in millimetres around the palm centre. A table lists each joint's error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Slot
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from handpose_core.camera import NYU_CAMERA
+from handpose_core.skeleton import EDGES_14, EVAL_NAMES, edge_colours_14
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+VIEWS = (("front", "Front (x, y)", (0, 1)), ("side", "Side (z, y)", (2, 1)),
+         ("top", "Top (x, z)", (0, 2)))
+
+
+class _Skeleton:
+    """Edge lines (one item per edge, finger-coloured) and joint dots in one ViewBox."""
+
+    def __init__(self, vb: pg.ViewBox, dashed: bool):
+        style = Qt.DashLine if dashed else Qt.SolidLine
+        self.edges = []
+        for colour in edge_colours_14():
+            item = pg.PlotCurveItem(pen=pg.mkPen(colour, width=2.5, style=style))
+            vb.addItem(item, ignoreBounds=dashed)
+            self.edges.append(item)
+        self.dots = pg.ScatterPlotItem(size=6, brush=pg.mkBrush("#eceff1"), pen=None)
+        vb.addItem(self.dots, ignoreBounds=dashed)
+
+    def set(self, pts: np.ndarray | None) -> None:
+        for item, (a, b) in zip(self.edges, EDGES_14):
+            if pts is None:
+                item.setData([], [])
+            else:
+                item.setData([pts[a, 0], pts[b, 0]], [pts[a, 1], pts[b, 1]])
+        self.dots.setData(pos=[] if pts is None else pts[:, :2])
+
+
+class SkeletonView(QWidget):
+    """Skeletons of the current frame (see the module docstring)."""
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground("#1b2027")
+        self.crop_vb = self._view(0, "Over the depth crop", invert=True)
+        self.depth = pg.ImageItem()
+        self.crop_vb.addItem(self.depth)
+        self.crop_gt, self.crop_pred = _Skeleton(self.crop_vb, False), _Skeleton(self.crop_vb, True)
+        self.proj = {}
+        for i, (key, title, _axes) in enumerate(VIEWS, start=1):
+            vb = self._view(i, title, invert=key != "top")
+            self.proj[key] = (vb, _Skeleton(vb, False), _Skeleton(vb, True))
+        self.note = QLabel()
+        self.note.setObjectName("skeleton_note")
+        self.errors = QTableWidget(0, 3)
+        self.errors.setObjectName("joint_errors")
+        self.errors.setHorizontalHeaderLabels(["joint", "error mm", "error px"])
+        self.errors.verticalHeader().hide()
+        self.errors.verticalHeader().setDefaultSectionSize(20)
+        self.errors.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.errors.setMaximumWidth(280)
+        row = QHBoxLayout()
+        row.addWidget(self.glw, 1)
+        row.addWidget(self.errors)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.note)
+        lay.addLayout(row, 1)
+        session.frame_changed.connect(self._on_session_frame_changed)
+        session.data_changed.connect(self._on_session_data_changed)
+
+    def _view(self, col: int, title: str, invert: bool) -> pg.ViewBox:
+        self.glw.addLabel(f"<b>{title}</b>", row=0, col=col, size="10pt")
+        vb = self.glw.addViewBox(row=1, col=col, lockAspect=True, invertY=invert, enableMenu=False)
+        vb.setBackgroundColor("#101418")
+        return vb
+
+    def refresh(self) -> None:
+        if self.session.project is None or self.session.frame_id is None or not self.isVisible():
+            return
+        d = self.session.frame_data()
+        depth = d.depth_crop
+        hand = depth < 1.0
+        lo, hi = (float(depth[hand].min()), float(depth[hand].max())) if hand.any() else (-1, 1)
+        self.depth.setImage(np.where(hand, depth, np.nan), levels=(hi + 0.05, lo - 0.05))
+        gt2 = d.joints_crop()[:, :2] + 0.5
+        pred2 = None if d.predicted_uvd is None else d.joints_crop(d.predicted_uvd)[:, :2] + 0.5
+        self.crop_gt.set(gt2)
+        self.crop_pred.set(pred2)
+        self.crop_vb.setRange(QRectF(0, 0, d.size, d.size), padding=0.02)
+        gt3 = NYU_CAMERA.uvd_to_xyz(d.joints_uvd)
+        pred3 = None if d.predicted_uvd is None else NYU_CAMERA.uvd_to_xyz(d.predicted_uvd)
+        centre = gt3[13]
+        for key, _title, axes in VIEWS:
+            vb, sk_gt, sk_pred = self.proj[key]
+            sk_gt.set((gt3 - centre)[:, axes])
+            sk_pred.set(None if pred3 is None else (pred3 - centre)[:, axes])
+            vb.setRange(QRectF(-110, -110, 220, 220), padding=0.02)
+        self._fill_errors(d, gt3, pred3)
+        self.note.setText("Ground truth solid" + ("; prediction dashed." if pred3 is not None else
+                          ". No regression model yet: the prediction appears here once the "
+                          "joint-regression stage has run."))
+
+    def _fill_errors(self, d, gt3, pred3) -> None:
+        if pred3 is None:
+            self.errors.setRowCount(0)
+            return
+        e3 = np.linalg.norm(pred3 - gt3, axis=1)
+        e2 = np.linalg.norm(d.predicted_uvd[:, :2] - d.joints_uvd[:, :2], axis=1)
+        self.errors.setRowCount(len(EVAL_NAMES) + 1)
+        for j, name in enumerate(EVAL_NAMES):
+            for c, text in enumerate((name, f"{e3[j]:.1f}", f"{e2[j]:.1f}")):
+                self.errors.setItem(j, c, QTableWidgetItem(text))
+        for c, text in enumerate(("mean", f"{e3.mean():.1f}", f"{e2.mean():.1f}")):
+            self.errors.setItem(len(EVAL_NAMES), c, QTableWidgetItem(text))
+
+    def showEvent(self, event) -> None:  # refresh what changed while hidden
+        super().showEvent(event)
+        self.refresh()
+
+    @Slot(int)
+    def _on_session_frame_changed(self, _frame_id: int) -> None:
+        self.refresh()
+
+    @Slot(str, object)
+    def _on_session_data_changed(self, kind: str, frame_id) -> None:
+        if frame_id is None or frame_id == self.session.frame_id:
+            self.refresh()
