@@ -61,6 +61,9 @@ class MainWindow(QMainWindow):
         self.skeleton = SkeletonView(self.session)
         self.add_tab("Compare", self.compare)
         self.add_tab("Skeleton", self.skeleton)
+        from .views.labelling_tabs import add_labelling_tabs
+
+        add_labelling_tabs(self)  # Labelling and Evaluation tabs, "n / N labelled" status
         self.welcome = WelcomePanel()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)

@@ -12,8 +12,6 @@ evaluation frame, Escape drops the stroke in progress.
 
 from __future__ import annotations
 
-import logging
-
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -40,8 +38,6 @@ from ..commands.paint import StrokeCommand
 from .label_canvas import LabelCanvasView
 from .labelling_actions import LabellingActions
 from .part_legend import PartLegendView
-
-log = logging.getLogger(__name__)
 
 FILL, PICKER = "fill", "picker"
 TOOLS = ((BRUSH, "Brush", "B"), (ERASER, "Eraser", "E"), (FILL, "Fill", "F"),
@@ -128,7 +124,8 @@ class LabellingPanel(QWidget):
         tools.addWidget(self.start_combo)
         self.start_button = QPushButton("Apply")
         self.start_button.setToolTip("Replace the labels in view with this prediction (undoable)")
-        self.start_button.clicked.connect(self._on_start_button_clicked)
+        self.start_button.clicked.connect(
+            lambda: self.start_from(self.start_combo.currentData()))
         tools.addWidget(self.start_button)
 
         self.canvas = LabelCanvasView(self)
@@ -268,6 +265,8 @@ class LabellingPanel(QWidget):
         """Undo / redo of a :class:`StrokeCommand`: show the frame, write the box, save."""
         if self.session.frame_id != frame_id:
             self.session.set_frame(frame_id)
+        if self.isVisible() and (self.editor is None or self.editor.frame.id != frame_id):
+            self.load_frame(frame_id)
         ed = self.editor if self.editor is not None and self.editor.frame.id == frame_id else None
         if ed is not None and ed.stroke_active:
             ed.cancel_stroke()
@@ -299,11 +298,18 @@ class LabellingPanel(QWidget):
         self.canvas.clear_frame()
         self.eval_ids = get_eval_set(project) if project is not None else []
         self.update_progress()
-        if project is not None and self.session.frame_id is not None:
+        if project is not None and self.session.frame_id is not None and self.isVisible():
             self.load_frame(self.session.frame_id)
 
     def _on_session_frame_changed(self, frame_id: int) -> None:
-        self.load_frame(frame_id)
+        if self.isVisible():  # a hidden tab opens the frame when shown: browsing stays fast
+            self.load_frame(frame_id)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        fid = self.session.frame_id
+        if fid is not None and (self.editor is None or self.editor.frame.id != fid):
+            self.load_frame(fid)
 
     def load_frame(self, frame_id: int) -> None:
         """Open ``frame_id`` for labelling (finishing and saving a stroke in progress)."""
@@ -398,40 +404,11 @@ class LabellingPanel(QWidget):
                                  f"{ed.strokes} strokes · {mins} min {secs:02d} s · {state}")
 
     def _update_start_from(self) -> None:
-        avail = self._start_sources()
-        model = self.start_combo.model()
-        for i, (key, _) in enumerate(START_FROM):
-            model.item(i).setEnabled(avail.get(key) is not None)
-        self.start_button.setEnabled(any(v is not None for v in avail.values()))
-
-    def _start_sources(self) -> dict:
-        ed = self.editor
-        if ed is None:
-            return {}
-        try:
-            fd = self.session.frame_data(ed.frame.id)
-        except Exception:  # noqa: BLE001 - no data means nothing to start from
-            log.exception("frame data of %s", ed.frame.id)
-            fd = None
-        ds = self.session.project.dataset.labels(ed.frame.split, ed.frame.frame, ed.frame.kinect)
-        return {"restored": fd and fd.restored_labels, "finetuned": fd and fd.finetuned_labels,
-                "raw": fd and fd.raw_labels, "dataset": ds}
-
-    def _on_start_button_clicked(self) -> None:
-        self.start_from(self.start_combo.currentData())
+        self.actions_.update_start_from()
 
     def start_from(self, key: str) -> bool:
         """Replace the labels in view with a prediction (``key`` in START_FROM); undoable."""
-        src = self._start_sources().get(key)
-        if src is None or self.editor is None:
-            self._status(f"no {dict(START_FROM)[key]} for this frame")
-            return False
-        ed = self.editor
-        patch = ed.replace_with(src) if src.shape == ed.labels.shape else \
-            ed.replace_with_crop_labels(src)
-        self._push(patch, f"start from {dict(START_FROM)[key]}")
-        self._status(f"labels in view replaced by the {dict(START_FROM)[key]} (Ctrl+Z undoes)")
-        return True
+        return self.actions_.start_from(key)
 
     def _status(self, text: str) -> None:
         self.status_label.setText(text)

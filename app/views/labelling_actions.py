@@ -3,6 +3,7 @@ and import hand labels. Each has a method the dialogs call (and tests call direc
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QToolButton
@@ -15,6 +16,8 @@ from handpose_core.labelling.evalset import (
     store_eval_set,
 )
 from handpose_core.labelling.files import LabelFileError, export_labels, import_labels
+
+log = logging.getLogger(__name__)
 
 
 class LabellingActions:
@@ -131,3 +134,45 @@ class LabellingActions:
     def _error(self, text: str) -> None:
         self.panel._status(text.splitlines()[0])
         QMessageBox.warning(self.panel, "Labelling", text)
+
+    # ------------------------------------------------------------------ start from
+    def sources(self) -> dict:
+        """The maps the current frame can start from: crop maps ``(S, S)`` of f_s, the
+        restoration and the fine-tuned f_s, and the dataset's full-frame labels; None
+        where there is none."""
+        panel = self.panel
+        ed = panel.editor
+        if ed is None:
+            return {}
+        try:
+            fd = panel.session.frame_data(ed.frame.id)
+        except Exception:  # noqa: BLE001 - no data means nothing to start from
+            log.exception("frame data of %s", ed.frame.id)
+            fd = None
+        ds = self.project.dataset.labels(ed.frame.split, ed.frame.frame, ed.frame.kinect)
+        return {"restored": fd and fd.restored_labels, "finetuned": fd and fd.finetuned_labels,
+                "raw": fd and fd.raw_labels, "dataset": ds}
+
+    def update_start_from(self) -> None:
+        from .labelling import START_FROM
+
+        avail = self.sources()
+        model = self.panel.start_combo.model()
+        for i, (key, _) in enumerate(START_FROM):
+            model.item(i).setEnabled(avail.get(key) is not None)
+        self.panel.start_button.setEnabled(any(v is not None for v in avail.values()))
+
+    def start_from(self, key: str) -> bool:
+        from .labelling import START_FROM
+
+        panel, what = self.panel, dict(START_FROM)[key]
+        src = self.sources().get(key)
+        ed = panel.editor
+        if src is None or ed is None:
+            panel._status(f"no {what} for this frame")
+            return False
+        patch = ed.replace_with(src) if src.shape == ed.labels.shape else \
+            ed.replace_with_crop_labels(src)
+        panel._push(patch, f"start from {what}")
+        panel._status(f"labels in view replaced by the {what} (Ctrl+Z undoes)")
+        return True
