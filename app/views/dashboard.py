@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -36,7 +37,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from handpose_core.labelling.accuracy import METHODS
 from handpose_core.parts import PARTS
 
 METHOD_COLOURS = {"raw f_s": "#5f6368", "restored (stored)": "#1a73e8",
@@ -57,8 +57,16 @@ def _table(headers) -> QTableWidget:
     t.verticalHeader().setVisible(False)
     t.setEditTriggers(QTableWidget.NoEditTriggers)
     t.setSelectionBehavior(QTableWidget.SelectRows)
-    t.horizontalHeader().setStretchLastSection(True)
+    t.horizontalHeader().setStretchLastSection(False)
     return t
+
+
+def _dark_axes(plot) -> None:
+    """Axis lines and labels in dark grey: pyqtgraph's light grey is faint on white."""
+    for name in ("left", "bottom"):
+        ax = plot.getAxis(name)
+        ax.setPen("#5f6368")
+        ax.setTextPen("#202124")
 
 
 def _fill(table: QTableWidget, rows) -> None:
@@ -70,6 +78,7 @@ def _fill(table: QTableWidget, rows) -> None:
                 it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
             table.setItem(r, c, it)
     table.resizeColumnsToContents()
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)  # the names
 
 
 class DashboardPanel(QWidget):
@@ -111,7 +120,9 @@ class DashboardPanel(QWidget):
         self.seg_status = QLabel("not computed yet")
         top.addWidget(self.seg_status, 1)
 
-        self.rows_table = _table(["method", "frames", "per pixel %", "per class %", "model"])
+        self.rows_table = _table(["method", "frames", "per pixel %", "per class %"])
+        self.missing_label = QLabel()
+        self.missing_label.setWordWrap(True)
         self.worst_combo = QComboBox()
         self.worst_combo.currentIndexChanged.connect(self._show_worst)
         self.worst_list = QListWidget()
@@ -122,6 +133,7 @@ class DashboardPanel(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(QLabel("Accuracy on ground-truth hand pixels"))
         ll.addWidget(self.rows_table, 2)
+        ll.addWidget(self.missing_label)
         wl = QHBoxLayout()
         wl.addWidget(QLabel("Worst frames of"))
         wl.addWidget(self.worst_combo, 1)
@@ -129,6 +141,7 @@ class DashboardPanel(QWidget):
         ll.addWidget(self.worst_list, 3)
 
         self.bar_plot = pg.PlotWidget(background="w")
+        _dark_axes(self.bar_plot)
         self.bar_plot.setLabel("bottom", "per-class accuracy (%)")
         self.bar_plot.setXRange(0, 100)
         self.bar_plot.invertY(True)
@@ -136,10 +149,15 @@ class DashboardPanel(QWidget):
         self.bar_plot.showGrid(x=True, y=False, alpha=0.3)
         ax = self.bar_plot.getAxis("left")
         ax.setTicks([[(i, f"{p.id} {p.name}") for i, p in enumerate(PARTS[1:])]])
-        self.bar_legend = self.bar_plot.addLegend(offset=(-10, 10))
+        self.bar_legend = QLabel()  # above the chart: a legend inside would hide bars
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.bar_legend)
+        rl.addWidget(self.bar_plot, 1)
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left)
-        split.addWidget(self.bar_plot)
+        split.addWidget(right)
         split.setSizes([420, 680])
         lay = QVBoxLayout(w)
         lay.addLayout(top)
@@ -180,15 +198,14 @@ class DashboardPanel(QWidget):
         self.scores = scores
         self._stale = False
         rows = []
-        for name in METHODS:
-            m = scores.methods.get(name)
-            if m is None:
-                rows.append((name, "", "", "", scores.missing.get(name, "")))
-                continue
+        for name, m in scores.methods.items():
             t = m.total
-            rows.append((name, len(m.frame_ids), _pct(t.per_pixel), _pct(t.per_class),
-                         m.source.rsplit("/", 2)[-2] if "/" in m.source else m.source))
+            rows.append((name, len(m.frame_ids), _pct(t.per_pixel), _pct(t.per_class)))
         _fill(self.rows_table, rows)
+        for r, m in enumerate(scores.methods.values()):
+            self.rows_table.item(r, 0).setToolTip(m.source)
+        self.missing_label.setText("<br>".join(f"<i>{k}</i>: {v}" for k, v in
+                                               scores.missing.items()))
         self._draw_bars()
         self.worst_combo.blockSignals(True)
         self.worst_combo.clear()
@@ -200,18 +217,18 @@ class DashboardPanel(QWidget):
 
     def _draw_bars(self) -> None:
         self.bar_plot.clear()
-        self.bar_legend.clear()
         methods = list(self.scores.methods.values())
+        self.bar_legend.setText("&nbsp;&nbsp;&nbsp;".join(
+            f"<span style='color:{METHOD_COLOURS.get(m.name, '#888')}'>&#9632;</span> {m.name}"
+            for m in methods))
         n = max(len(methods), 1)
         h = 0.8 / n
         y = np.arange(len(PARTS) - 1, dtype=float)
         for k, m in enumerate(methods):
             acc = np.nan_to_num(m.total.class_acc[1:], nan=0.0) * 100
-            item = pg.BarGraphItem(x0=0, y=y - 0.4 + (k + 0.5) * h, height=h * 0.92, width=acc,
-                                   brush=METHOD_COLOURS.get(m.name, "#888"), pen=None,
-                                   name=m.name)
-            self.bar_plot.addItem(item)
-            self.bar_legend.addItem(item, m.name)
+            self.bar_plot.addItem(pg.BarGraphItem(
+                x0=0, y=y - 0.4 + (k + 0.5) * h, height=h * 0.92, width=acc,
+                brush=METHOD_COLOURS.get(m.name, "#888"), pen=None))
         self.bar_plot.setYRange(-0.6, len(PARTS) - 1.4, padding=0)
 
     def _show_worst(self) -> None:
@@ -244,22 +261,24 @@ class DashboardPanel(QWidget):
         top.addWidget(self.y_up_box)
         self.joint_status = QLabel("load prediction files to compare methods")
         top.addWidget(self.joint_status, 1)
-        self.joint_table = _table(["method", "format", "frames", "mean mm", "median mm",
-                                   "≤ 20 mm %", "≤ 40 mm %"])
+        self.joint_table = _table(["method", "format", "frames", "mean mm", "median",
+                                   "≤20 mm %", "≤40 mm %"])
         self.curve_plot = pg.PlotWidget(background="w")
+        _dark_axes(self.curve_plot)
         self.curve_plot.setLabel("bottom", "maximum joint error threshold (mm)")
         self.curve_plot.setLabel("left", "frames with all joints within (%)")
         self.curve_plot.setXRange(0, 80)
         self.curve_plot.setYRange(0, 100)
         self.curve_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.curve_legend = self.curve_plot.addLegend(offset=(10, 10))
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(self.joint_table)
-        split.addWidget(self.curve_plot)
-        split.setSizes([520, 580])
+        # bottom right: where success curves leave room
+        self.curve_legend = self.curve_plot.addLegend(offset=(-10, -40), labelTextColor="#202124",
+                                                      brush=(255, 255, 255, 230),
+                                                      pen="#c0c0c0")
+        self.joint_table.setMaximumHeight(170)  # a few methods: the curves get the room
         lay = QVBoxLayout(w)
         lay.addLayout(top)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.joint_table)
+        lay.addWidget(self.curve_plot, 1)
         return w
 
     def load_predictions(self, paths) -> None:
@@ -325,6 +344,8 @@ class DashboardPanel(QWidget):
         self.joint_results = []
         self._stale = True
         self.rows_table.setRowCount(0)
+        self.missing_label.clear()
+        self.bar_legend.clear()
         self.worst_list.clear()
         self.bar_plot.clear()
         self.curve_plot.clear()

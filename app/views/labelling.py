@@ -289,8 +289,10 @@ class LabellingPanel(QWidget):
         if not (0 <= v < ed.depth.shape[0] and 0 <= u < ed.depth.shape[1]):
             return
         d = int(ed.depth[v, u])
+        depth = "no depth" if d in (0, 2001) else f"{d} mm"
+        rng = "in the hand's range" if ed.in_range[v, u] else "outside the hand's range"
         part = PARTS[int(ed.labels[v, u])].name
-        self._status(f"u {u}  v {v}  ·  {d} mm  ·  {part}")
+        self._status(f"u {u}  v {v}  ·  {depth}, {rng}  ·  {part}")
 
     # ------------------------------------------------------------------ frames
     def _on_session_project_opened(self, project) -> None:
