@@ -41,6 +41,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tab", default="Compare",
                         help="centre tab shown while switching (Compare)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--painting", action="store_true",
+                        help="instead: time one brush step in the labelling mode, applied and "
+                        "repainted (--steps of them; app/bench_painting.py)")
+    parser.add_argument("--steps", type=int, default=200, help="brush steps with --painting (200)")
 
 
 def _demo_project(folder: Path, frames: int, progress=None):
@@ -78,6 +82,15 @@ def measure(window, frame_ids, app) -> tuple[np.ndarray, np.ndarray]:
 
 def run(args) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if getattr(args, "painting", False):
+        from .bench_painting import measure_painting, print_result
+
+        r = measure_painting(args.steps, args.project)
+        if args.json:
+            print(json.dumps({k: v for k, v in r.items() if k != "steps_ms"}, indent=2))
+        else:
+            print_result(r)
+        return 0
     from PySide6.QtWidgets import QApplication
 
     from handpose_core.progress import TerminalProgress

@@ -2,8 +2,9 @@
 
 It shows the crop box of a frame as the frame's own pixels (see
 :mod:`handpose_core.labelling.aids`): a grey depth image with the part labels blended
-over it through the part colour table, a circle showing the brush, wheel zoom and
-right / middle-button pan (pyqtgraph's ViewBox). The left button paints: the label item
+over it in the part colours (one RGB32 image, recomposed only where a stroke changed
+it), a circle showing the brush, wheel zoom and right / middle-button pan (pyqtgraph's
+ViewBox). The left button paints: the label item
 takes the press itself (so the first dab lands on press, not after a drag threshold),
 then the moves and the release. Scene coordinates are frame pixels (u, v).
 
@@ -17,28 +18,48 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QImage, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem
 
 from handpose_core.parts import NUM_CLASSES, palette_rgb
 
 
-def overlay_lut() -> np.ndarray:
-    """``(256, 4)`` uint8 RGBA: part colours opaque, background and unknown ids clear."""
-    lut = np.zeros((256, 4), np.uint8)
-    lut[:NUM_CLASSES, :3] = palette_rgb()
-    lut[1:NUM_CLASSES, 3] = 255
+def colour_table() -> np.ndarray:
+    """``(256, 3)`` uint16 part colours (ids past 20 magenta, never painted)."""
+    lut = np.zeros((256, 3), np.uint16)
+    lut[:] = (255, 0, 255)
+    lut[:NUM_CLASSES] = palette_rgb()
     return lut
 
 
-class _PaintImageItem(pg.ImageItem):
-    """The label overlay; claims left-button presses so the canvas can paint."""
+class _PaintImageItem(pg.GraphicsObject):
+    """Depth with the labels blended over it, as one RGB32 image (the fastest format for
+    Qt to scale and draw; a grey depth image plus an RGBA overlay cost four times as
+    much per repaint). Claims left-button presses so the canvas can paint."""
 
     def __init__(self, canvas: LabelCanvasView):
-        super().__init__(axisOrder="row-major")
+        super().__init__()
         self._canvas = canvas
+        self._buf = np.zeros((1, 1), np.uint32)
+        self._qimage = None
         self.setAcceptedMouseButtons(Qt.LeftButton)
         self.setAcceptHoverEvents(True)
+
+    def set_buffer(self, buf: np.ndarray) -> None:
+        """``buf`` ``(h, w)`` uint32 0xffRRGGBB, kept and drawn as it changes."""
+        self.prepareGeometryChange()
+        self._buf = buf
+        h, w = buf.shape
+        self._qimage = QImage(buf.data, w, h, 4 * w, QImage.Format_RGB32)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        h, w = self._buf.shape
+        return QRectF(0, 0, w, h)
+
+    def paint(self, painter, option, widget=None):
+        if self._qimage is not None:
+            painter.drawImage(self.boundingRect(), self._qimage)
 
     def _frame_pos(self, ev):
         p = self.mapToParent(ev.pos())  # parent = the ViewBox's child group: frame pixels
@@ -71,7 +92,7 @@ class _PaintImageItem(pg.ImageItem):
 
 
 class LabelCanvasView(pg.GraphicsLayoutWidget):
-    """Depth + label overlay of one frame region; emits mouse actions in frame pixels."""
+    """Depth + labels of one frame region; emits mouse actions in frame pixels."""
 
     pressed = Signal(float, float, int)  # x, y (frame px), keyboard modifiers
     moved = Signal(float, float)
@@ -84,11 +105,10 @@ class LabelCanvasView(pg.GraphicsLayoutWidget):
         self.ci.setContentsMargins(0, 0, 0, 0)
         self.vb = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.vb.setMouseEnabled(True, True)
-        self.depth_item = pg.ImageItem(axisOrder="row-major")
         self.label_item = _PaintImageItem(self)
-        self.vb.addItem(self.depth_item)
         self.vb.addItem(self.label_item)
-        self._lut = overlay_lut()
+        self._colours = colour_table()
+        self.opacity = 0.6
         self.cursor = QGraphicsEllipseItem()
         pen = QPen(QColor("#ffffff"))
         pen.setCosmetic(True)
@@ -99,6 +119,8 @@ class LabelCanvasView(pg.GraphicsLayoutWidget):
         self.vb.addItem(self.cursor)
         self.brush_size = 7
         self._labels_view: np.ndarray | None = None
+        self._grey: np.ndarray | None = None
+        self._rgb = np.zeros((1, 1), np.uint32)
         self.region = (0, 0, 1, 1)
         self.setMinimumSize(320, 320)
         self.setCursor(Qt.CrossCursor)
@@ -111,28 +133,54 @@ class LabelCanvasView(pg.GraphicsLayoutWidget):
         y0, x0, y1, x1 = region
         self.region = region
         self._labels_view = labels[y0:y1, x0:x1]
-        self.depth_item.setImage(depth_grey, levels=(0, 255), autoLevels=False)
-        self.depth_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-        self.label_item.setImage(self._labels_view, lut=self._lut, levels=(0, 255),
-                                 autoLevels=False)
-        self.label_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self._grey = np.asarray(depth_grey, np.uint16)
+        self._rgb = np.zeros((y1 - y0, x1 - x0), np.uint32)
+        self._compose(None)
+        self.label_item.setPos(x0, y0)
+        self.label_item.set_buffer(self._rgb)
         if reset_view:
             self.vb.setRange(QRectF(x0, y0, x1 - x0, y1 - y0), padding=0.02)
 
     def clear_frame(self) -> None:
         """Show nothing (not ``clear``: GraphicsLayoutWidget's clear removes the view)."""
         self._labels_view = None
-        self.depth_item.clear()
-        self.label_item.clear()
+        self.label_item.set_buffer(np.zeros((1, 1), np.uint32))
 
-    def refresh(self, box=None) -> None:  # noqa: ARG002 - the whole region is cheap enough
-        """Redraw the labels after the editor changed them (``box`` in frame pixels)."""
-        if self._labels_view is not None:
-            self.label_item.updateImage(self._labels_view, lut=self._lut, levels=(0, 255),
-                                        autoLevels=False)
+    def _compose(self, box) -> None:
+        """Blend labels over depth into the RGB32 buffer, inside ``box`` (frame px) or all."""
+        if self._labels_view is None:
+            return
+        y0, x0, y1, x1 = self.region
+        if box is None:
+            sl = (slice(None), slice(None))
+        else:
+            by0, bx0 = max(box[0] - y0, 0), max(box[1] - x0, 0)
+            by1, bx1 = min(box[2] - y0, y1 - y0), min(box[3] - x0, x1 - x0)
+            if by1 <= by0 or bx1 <= bx0:
+                return
+            sl = (slice(by0, by1), slice(bx0, bx1))
+        lab = self._labels_view[sl]
+        g = self._grey[sl][..., None]
+        a = np.where(lab > 0, int(round(self.opacity * 256)), 0).astype(np.uint16)[..., None]
+        rgb = (g * (256 - a) + self._colours[lab] * a) >> 8
+        self._rgb[sl] = (0xFF000000 | (rgb[..., 0].astype(np.uint32) << 16)
+                         | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2])
+
+    def refresh(self, box=None) -> None:
+        """Redraw after the editor changed the labels inside ``box`` (frame px; None: all)."""
+        if self._labels_view is None:
+            return
+        self._compose(box)
+        if box is None:
+            self.label_item.update()
+        else:
+            y0, x0 = self.region[0], self.region[1]
+            self.label_item.update(QRectF(box[1] - x0, box[0] - y0, box[3] - box[1],
+                                          box[2] - box[0]))
 
     def set_opacity(self, opacity: float) -> None:
-        self.label_item.setOpacity(float(opacity))
+        self.opacity = float(np.clip(opacity, 0.0, 1.0))
+        self.refresh()
 
     # ------------------------------------------------------------------ brush cursor
     def show_cursor(self, x: float, y: float) -> None:

@@ -312,6 +312,7 @@ class LabellingPanel(QWidget):
         fid = self.session.frame_id
         if fid is not None and (self.editor is None or self.editor.frame.id != fid):
             self.load_frame(fid)
+        self.canvas.setFocus()  # the tool and part keys work at once, not after a click
 
     def load_frame(self, frame_id: int) -> None:
         """Open ``frame_id`` for labelling (finishing and saving a stroke in progress)."""
@@ -327,6 +328,8 @@ class LabellingPanel(QWidget):
             return
         self.editor.limit_to_depth = self.depth_box.isChecked()
         self._show_editor(reset_view=True)
+        self._status("left: paint · wheel: zoom · right-drag: pan · B E F I: tools · "
+                     "0-9: part · [ ]: size · D: depth edges · Ctrl+Z: undo")
 
     def _show_editor(self, *, reset_view: bool) -> None:
         ed = self.editor
