@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -110,14 +111,16 @@ class DashboardPanel(QWidget):
         for key, text in SCOPES:
             self.scope_combo.addItem(text, key)
         top.addWidget(self.scope_combo)
-        self.restoration_box = QCheckBox("restoration rows (restores the frames: slower)")
+        self.restoration_box = QCheckBox("restoration rows (slower)")
         self.restoration_box.setToolTip("NN restoration without and with integration, as "
-                                        "'evaluate --what restoration' (needs the dictionary)")
+                                        "'evaluate --what restoration': restores the frames "
+                                        "afresh with the project's dictionary")
         top.addWidget(self.restoration_box)
         self.compute_button = QPushButton("Compute")
         self.compute_button.clicked.connect(self.compute)
         top.addWidget(self.compute_button)
         self.seg_status = QLabel("not computed yet")
+        self.seg_status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         top.addWidget(self.seg_status, 1)
 
         self.rows_table = _table(["method", "frames", "per pixel %", "per class %"])
@@ -257,9 +260,12 @@ class DashboardPanel(QWidget):
                                     "(42 numbers a line) or named xyz (a file name, then 42)")
         self.load_button.clicked.connect(self._on_load_button_clicked)
         top.addWidget(self.load_button)
-        self.y_up_box = QCheckBox("named xyz with y up (NYU joint_xyz convention)")
+        self.y_up_box = QCheckBox("xyz files have y up")
+        self.y_up_box.setToolTip("Published named-xyz NYU result files have y pointing down; "
+                                 "tick for files in NYU's joint_xyz convention (y up)")
         top.addWidget(self.y_up_box)
         self.joint_status = QLabel("load prediction files to compare methods")
+        self.joint_status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         top.addWidget(self.joint_status, 1)
         self.joint_table = _table(["method", "format", "frames", "mean mm", "median",
                                    "≤20 mm %", "≤40 mm %"])

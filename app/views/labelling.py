@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -72,13 +73,15 @@ class LabellingPanel(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self, undo_shortcuts: bool) -> None:
-        self.progress_label = QLabel("no evaluation set")
+        self.progress_label = QLabel("No evaluation set yet")
         self.progress_label.setObjectName("labelling_progress")
         f = self.progress_label.font()
         f.setPointSizeF(f.pointSizeF() * 1.3)
         f.setBold(True)
         self.progress_label.setFont(f)
         self.frame_label = QLabel("no frame")
+        # long frame details must never widen the window: they are cut instead
+        self.frame_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.done_box = QCheckBox("Done (Ctrl+Return: done, next)")
         self.done_box.setToolTip("The frame's labels are complete: it counts in the evaluation")
         self.done_box.toggled.connect(self._on_done_box_toggled)
@@ -99,34 +102,25 @@ class LabellingPanel(QWidget):
             b.clicked.connect(lambda _=False, n=name: self.set_tool(n))
             tools.addWidget(b)
         self.tool_buttons[BRUSH].setChecked(True)
-        tools.addSpacing(12)
-        tools.addWidget(QLabel("Size [ ]"))
+        tools.addSpacing(6)
+        tools.addWidget(QLabel("Size"))
         self.size_spin = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, value=7, suffix=" px")
+        self.size_spin.setToolTip("Brush diameter in frame pixels: [ smaller, ] larger")
         self.size_spin.valueChanged.connect(self._on_size_spin_value_changed)
         tools.addWidget(self.size_spin)
-        tools.addSpacing(12)
+        tools.addSpacing(6)
         tools.addWidget(QLabel("Opacity"))
         self.opacity_slider = QSlider(Qt.Horizontal, minimum=0, maximum=100, value=60)
-        self.opacity_slider.setFixedWidth(110)
+        self.opacity_slider.setFixedWidth(90)
         self.opacity_slider.valueChanged.connect(self._on_opacity_slider_value_changed)
         tools.addWidget(self.opacity_slider)
-        tools.addSpacing(12)
+        tools.addSpacing(6)
         self.depth_box = QCheckBox("Depth edges (D)")
         self.depth_box.setToolTip("Brush and fill paint only pixels within the hand's depth "
                                   "range (the eraser works everywhere)")
         self.depth_box.toggled.connect(self._on_depth_box_toggled)
         tools.addWidget(self.depth_box)
         tools.addStretch(1)
-        tools.addWidget(QLabel("Start from"))
-        self.start_combo = QComboBox()
-        for key, text in START_FROM:
-            self.start_combo.addItem(text, key)
-        tools.addWidget(self.start_combo)
-        self.start_button = QPushButton("Apply")
-        self.start_button.setToolTip("Replace the labels in view with this prediction (undoable)")
-        self.start_button.clicked.connect(
-            lambda: self.start_from(self.start_combo.currentData()))
-        tools.addWidget(self.start_button)
 
         self.canvas = LabelCanvasView(self)
         self.canvas.pressed.connect(self._on_canvas_pressed)
@@ -141,10 +135,23 @@ class LabellingPanel(QWidget):
         body.addWidget(self.canvas, 1)
         body.addWidget(self.legend)
 
+        self.start_combo = QComboBox()
+        for key, text in START_FROM:
+            self.start_combo.addItem(text, key)
+        self.start_combo.setToolTip("Replace the labels in view with this map, so labelling "
+                                    "means correcting (undoable)")
+        self.start_button = QPushButton("Start from it")
+        self.start_button.setToolTip("Replace the labels in view with this prediction (undoable)")
+        self.start_button.clicked.connect(
+            lambda: self.start_from(self.start_combo.currentData()))
         self.bottom = QHBoxLayout()
         self.status_label = QLabel(" ")
         self.status_label.setObjectName("labelling_status")
+        self.status_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.bottom.addWidget(self.status_label, 1)
+        self.bottom.addWidget(self.start_combo)
+        self.bottom.addWidget(self.start_button)
+        self.bottom.addSpacing(12)
 
         lay = QVBoxLayout(self)
         lay.addLayout(head)
@@ -388,7 +395,8 @@ class LabellingPanel(QWidget):
     def update_progress(self) -> None:
         project = self.session.project
         if project is None or not self.eval_ids:
-            self.progress_label.setText("no evaluation set")
+            self.progress_label.setText("No evaluation set")
+            self.progress_label.setToolTip("Evaluation set… (bottom right) chooses the frames")
             self.progress_changed.emit(0, 0)
             return
         done, total = labelling_progress(project, self.eval_ids)

@@ -33,11 +33,11 @@ class LabellingActions:
         menu.addSeparator()
         menu.addAction("First evaluation frame", lambda: self.go_first())
         ev.setMenu(menu)
-        exp = QToolButton(text="Export labels…")
+        exp = QToolButton(text="Export…")
         exp.setToolTip("Write the hand labels of the evaluation set as palette PNGs with the "
                        "part table (parts.json)")
         exp.clicked.connect(self._on_export_clicked)
-        imp = QToolButton(text="Import labels…")
+        imp = QToolButton(text="Import…")
         imp.setToolTip("Read palette PNGs named like test_1_0000123.png; every file is checked "
                        "before anything is saved")
         imp.clicked.connect(self._on_import_clicked)
@@ -157,10 +157,13 @@ class LabellingActions:
         from .labelling import START_FROM
 
         avail = self.sources()
-        model = self.panel.start_combo.model()
-        for i, (key, _) in enumerate(START_FROM):
-            model.item(i).setEnabled(avail.get(key) is not None)
-        self.panel.start_button.setEnabled(any(v is not None for v in avail.values()))
+        combo = self.panel.start_combo
+        ok = [avail.get(key) is not None for key, _ in START_FROM]
+        for i, on in enumerate(ok):
+            combo.model().item(i).setEnabled(on)
+        if any(ok) and not ok[combo.currentIndex()]:  # never offer a map the frame lacks
+            combo.setCurrentIndex(ok.index(True))
+        self.panel.start_button.setEnabled(any(ok))
 
     def start_from(self, key: str) -> bool:
         from .labelling import START_FROM

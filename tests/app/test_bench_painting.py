@@ -1,8 +1,11 @@
 """``bench gui --painting`` measures real brush steps in the studio window."""
 
+import pytest
+
 from app.bench_painting import measure_painting
 
 
+@pytest.mark.slow  # opens the studio window and loads f_s (~12 s)
 def test_measure_painting_paints_and_saves(qtbot):
     r = measure_painting(30, n_strokes=3)
     assert r["steps"] == 30 and len(r["steps_ms"]) == 30
