@@ -210,11 +210,14 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Warning, "handpose-studio", message, QMessageBox.Ok, self)
         box.setObjectName("error_dialog")
         box.setAttribute(Qt.WA_DeleteOnClose)
-        box.open()
+        box.setWindowModality(Qt.NonModal)  # the studio stays usable behind it
+        box.show()
 
     # ------------------------------------------------------------------ session slots
     @Slot(object)
     def _on_session_project_opened(self, project) -> None:
+        for panel in (self.browser, self.quality):
+            panel.setEnabled(project is not None)
         if project is None:
             self.setWindowTitle("handpose-studio")
             self.stack.setCurrentWidget(self.welcome)

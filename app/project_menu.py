@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 MAX_RECENT = 8
+DEMO_KWARGS: dict = {}
+"""Extra arguments for ``create_demo_project`` (tests make a tiny demo with them)."""
 
 
 def _open_task(root):
@@ -45,7 +47,7 @@ def _create_demo_task(root):
     def run(ctx):
         from handpose_core.project import Project, create_demo_project
 
-        p = create_demo_project(root, progress=ctx.progress, cancel=ctx.cancel)
+        p = create_demo_project(root, progress=ctx.progress, cancel=ctx.cancel, **DEMO_KWARGS)
         p.close()
         return Project.open(root)
     return run
@@ -152,7 +154,8 @@ class ProjectMenu:
             return
         root = QFileDialog.getExistingDirectory(self.window, "Folder for the new project")
         if root:
-            self._run(_create_nyu_task(root, nyu), f"creating a project over {nyu}", root)
+            self._run(_create_nyu_task(root, nyu), "cannot create the project", root,
+                      status=f"creating a project over {nyu}")
 
     @Slot()
     def open_demo(self) -> None:
@@ -165,12 +168,13 @@ class ProjectMenu:
 
     def open_path(self, root) -> None:
         """Open the project at ``root`` in a worker; errors leave the studio usable."""
-        self._run(_open_task(root), f"opening {root}", root)
+        self._run(_open_task(root), "cannot open the project", root, status=f"opening {root}")
 
     # ------------------------------------------------------------------ worker plumbing
-    def _run(self, fn, what: str, root, *, dialog: bool = False):
+    def _run(self, fn, what: str, root, *, dialog: bool = False, status: str | None = None):
+        """Run ``fn`` in a worker; ``what`` names it in progress and as the prefix of an error."""
         w = self.window
-        w.statusBar().showMessage(what + " …")
+        w.statusBar().showMessage((status or what) + " …")
         if dialog:
             pd = QProgressDialog(what, "Cancel", 0, 0, w)
             pd.setObjectName("create_progress")

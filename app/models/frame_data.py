@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -75,12 +76,27 @@ class FrameData:
 
     @cached_property
     def raw_quality(self) -> QualityScore | None:
-        """Barycenter score of the raw map against the ground truth (stage's penalties)."""
-        return self._score(self.raw_labels)
+        """Barycenter score of the raw map against the ground truth: as the restore stage
+        stored it, else computed with the stage's function and penalties."""
+        return self._stored_score("raw") or self._score(self.raw_labels)
 
     @cached_property
     def restored_quality(self) -> QualityScore | None:
-        return self._score(self.restored_labels)
+        return self._stored_score("restored") or self._score(self.restored_labels)
+
+    def _stored_score(self, which: str) -> QualityScore | None:
+        d = self.restoration.details.get(which) if self.restoration is not None else None
+        if not d or "per_joint_mm" not in d:
+            return None
+
+        def arr(key, shape):
+            return np.array([np.nan if v is None else v for v in np.ravel(d[key])],
+                            np.float64).reshape(shape)
+
+        return QualityScore(float(d["total_mm"]), float(d["total_px"]), arr("per_joint_mm", 14),
+                            arr("per_joint_px", 14), arr("barycenters_uvd", (14, 3)),
+                            np.asarray(d["missing"], bool), float(d.get("penalty_mm", PENALTY_MM)),
+                            float(d.get("penalty_px", PENALTY_PX)))
 
     def _score(self, labels) -> QualityScore | None:
         if labels is None:
@@ -109,7 +125,7 @@ def load_frame_data(project, frame_id: int, predictor=None) -> FrameData:
     if rec is not None:
         try:
             raw, restored = project.restored_maps(rec)
-            source = f"restore stage ({rec.model})"
+            source = f"restore stage ({Path(rec.model).name})"
         except (OSError, ValueError):  # maps deleted from disk: predict instead
             raw = restored = None
     finetuned = None

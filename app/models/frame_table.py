@@ -16,7 +16,8 @@ from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 
 from handpose_core.project.records import N_SCORED
 
-COLUMNS = ("id", "split", "frame", "auto", "override", "raw mm", "restored mm", "labelled")
+COLUMNS = ("id", "split", "frame", "auto", "override", "raw", "restored", "labelled")
+_N_COLUMNS = len(COLUMNS)
 COL_ID, COL_SPLIT, COL_FRAME, COL_AUTO, COL_OVERRIDE, COL_RAW, COL_RESTORED, COL_LABELLED = \
     range(len(COLUMNS))
 TIPS = ("project frame id", "dataset split", "frame number in the split",
@@ -42,6 +43,10 @@ _QUERY = """SELECT f.id, f.split, f.frame,
     FROM frames f LEFT JOIN hand_labels h ON h.frame_id = f.id
     LEFT JOIN restorations r ON r.frame_id = f.id"""
 _ROOT = QModelIndex()
+_DISPLAY, _ALIGN = Qt.DisplayRole, Qt.TextAlignmentRole
+_ROLES = frozenset((Qt.DecorationRole, Qt.ForegroundRole, Qt.TextAlignmentRole))
+_RIGHT, _CENTRE = int(Qt.AlignRight | Qt.AlignVCenter), int(Qt.AlignCenter)
+_ALIGNMENT = (_RIGHT, None, _RIGHT, None, None, _RIGHT, _RIGHT, _CENTRE)
 
 
 def _decision_icon(ok: bool) -> QIcon:
@@ -103,6 +108,7 @@ class FrameTableModel(QAbstractTableModel):
                       "raw": col(6, np.float64, np.nan), "restored": col(7, np.float64, np.nan)}
         self._order = np.arange(n)
         self._row_of_id = {int(i): k for k, i in enumerate(self._cols["id"])}
+        self._text_cache: dict[int, tuple[str, ...]] = {}
 
     def refresh_frame(self, frame_id: int) -> None:
         """Re-read one frame's row from the store and repaint it."""
@@ -116,6 +122,7 @@ class FrameTableModel(QAbstractTableModel):
         c["override"][k] = -1 if r[5] is None else r[5]
         c["raw"][k] = np.nan if r[6] is None else r[6]
         c["restored"][k] = np.nan if r[7] is None else r[7]
+        self._text_cache.pop(k, None)
         row = int(np.flatnonzero(self._order == k)[0])
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
@@ -163,48 +170,47 @@ class FrameTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._order)
 
     def columnCount(self, parent=_ROOT) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else _N_COLUMNS
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if orientation == Qt.Horizontal:
-            if role == Qt.DisplayRole:
-                return COLUMNS[section]
-            if role == Qt.ToolTipRole:
-                return TIPS[section]
+        if role == _DISPLAY and orientation == Qt.Horizontal:
+            return COLUMNS[section]
+        if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
+            return TIPS[section]
         return None
 
+    def _texts(self, k: int) -> tuple[str, ...]:
+        """Display strings of data row ``k`` (made once; a repaint asks for each cell)."""
+        t = self._text_cache.get(k)
+        if t is None:
+            c = self._cols
+            raw, res = c["raw"][k], c["restored"][k]
+            t = (str(c["id"][k]), c["split"][k], str(c["frame"][k]),
+                 {-1: "—", 0: "reject", 1: "accept"}[int(c["auto"][k])],
+                 {-1: "", 0: "reject", 1: "accept"}[int(c["override"][k])],
+                 "" if np.isnan(raw) else f"{raw / N_SCORED:.1f}",
+                 "" if np.isnan(res) else f"{res / N_SCORED:.1f}",
+                 "✓" if c["labelled"][k] else "")
+            self._text_cache[k] = t
+        return t
+
     def data(self, index, role=Qt.DisplayRole):
-        if not index.isValid():
+        # a repaint asks every visible cell for about ten roles: answer the others at once
+        if role == _DISPLAY:
+            return self._texts(int(self._order[index.row()]))[index.column()]
+        if role not in _ROLES:
             return None
+        col = index.column()
+        if role == _ALIGN:
+            return _ALIGNMENT[col]
         k = self._order[index.row()]
-        c, col = self._cols, index.column()
-        if role == Qt.DisplayRole:
-            if col == COL_ID:
-                return str(c["id"][k])
-            if col == COL_SPLIT:
-                return c["split"][k]
-            if col == COL_FRAME:
-                return str(c["frame"][k])
-            if col == COL_AUTO:
-                return {-1: "—", 0: "reject", 1: "accept"}[int(c["auto"][k])]
-            if col == COL_OVERRIDE:
-                return {-1: "", 0: "reject", 1: "accept"}[int(c["override"][k])]
-            if col in (COL_RAW, COL_RESTORED):
-                v = c["raw" if col == COL_RAW else "restored"][k]
-                return "" if np.isnan(v) else f"{v / N_SCORED:.1f}"
-            if col == COL_LABELLED:
-                return "✓" if c["labelled"][k] else ""
-        elif role == Qt.DecorationRole and col == COL_AUTO and c["auto"][k] >= 0:
+        c = self._cols
+        if role == Qt.DecorationRole and col == COL_AUTO and c["auto"][k] >= 0:
             if self._icons is None:
                 self._icons = (_decision_icon(False), _decision_icon(True))
             return self._icons[int(c["auto"][k])]
         elif role == Qt.ForegroundRole and col == COL_OVERRIDE and c["override"][k] >= 0:
             return QBrush(QColor("#2e7d32" if c["override"][k] else "#c62828"))
-        elif role == Qt.TextAlignmentRole:
-            if col in (COL_ID, COL_FRAME, COL_RAW, COL_RESTORED):
-                return int(Qt.AlignRight | Qt.AlignVCenter)
-            if col == COL_LABELLED:
-                return int(Qt.AlignCenter)
         return None
 
     def sort(self, column: int, order=Qt.AscendingOrder) -> None:
@@ -238,8 +244,15 @@ class FrameFilterProxy(QSortFilterProxyModel):
         super().setSourceModel(model)
         model.modelReset.connect(self._recompute)
         model.layoutChanged.connect(self._recompute)
-        model.dataChanged.connect(self._recompute)
+        model.dataChanged.connect(self._on_source_data_changed)
         self._recompute()
+
+    def _on_source_data_changed(self, *args) -> None:
+        # one row changed (an override): refilter only when the filter's answer changed,
+        # since refiltering asks every one of up to 72,757 rows again
+        mask = self.sourceModel().filter_mask(self.filter_name)
+        if mask.shape != self._mask.shape or not np.array_equal(mask, self._mask):
+            self._recompute()
 
     def set_filter(self, name: str) -> None:
         if name not in FILTERS:

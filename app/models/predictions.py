@@ -71,6 +71,11 @@ class SegPredictor:
         with self._lock:
             return self._cache[which].get(int(frame_id))
 
+    def count(self, which: str) -> int:
+        """How many maps of one model (``which`` "raw" or "fine") are stored."""
+        with self._lock:
+            return len(self._cache[which])
+
     def has_model(self, which: str) -> bool:
         return (self.raw_model if which == "raw" else self.finetuned_model) is not None
 

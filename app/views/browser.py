@@ -6,7 +6,7 @@ session; when the session's frame changes elsewhere the row follows.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Slot
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -61,8 +61,10 @@ class BrowserPanel(QWidget):
         hh.setSectionResizeMode(QHeaderView.Interactive)
         hh.setStretchLastSection(True)
         hh.setHighlightSections(False)
-        for col, w in enumerate((50, 46, 54, 76, 70, 58, 80, 60)):
+        widths = (48, 46, 52, 76, 68, 50, 66, 60)
+        for col, w in enumerate(widths):
             self.table.setColumnWidth(col, w)
+        self.table.setMinimumWidth(sum(widths) + 22)  # every column and the scroll bar
 
         top = QHBoxLayout()
         top.addWidget(self.filter_box, 1)
@@ -152,11 +154,19 @@ class BrowserPanel(QWidget):
 
     def _on_table_row_changed(self, current, _previous) -> None:
         if current.isValid():
-            self.session.set_frame(self.proxy.frame_id(current.row()))
+            fid = self.proxy.frame_id(current.row())
+            self.session.set_frame(fid)
+            if self.session.frame_id != fid:  # unreadable: the selection goes back
+                QTimer.singleShot(0, self._follow_session)
 
     @Slot(int)
     def _on_session_frame_changed(self, frame_id: int) -> None:
         self.select_frame(frame_id)
+        row = self.proxy.row_of(frame_id)
+        if row is not None:  # read the next rows (and the one before) ahead, off the GUI thread
+            n = self.proxy.rowCount()
+            rows = [r for r in (*range(row + 1, row + 9), row - 1) if 0 <= r < n]
+            self.session.prefetch([self.proxy.frame_id(r) for r in rows])
 
     @Slot(str, object)
     def _on_session_data_changed(self, kind: str, frame_id) -> None:

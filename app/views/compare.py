@@ -18,15 +18,19 @@ from handpose_core.skeleton import FINGER_COLOURS, JOINT_FINGER_14
 
 from .legend import LegendWidget
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
 PANELS = (("depth", "Depth crop"), ("raw", "Raw f_s"), ("restored", "Restored"),
           ("finetuned", "Fine-tuned f_s"), ("gt", "Ground truth"))
+TITLES = dict(PANELS)
+# made once: the scatter items cache a rendered symbol per pen and brush object
+_PENS = [pg.mkPen(FINGER_COLOURS[f], width=2) for f in JOINT_FINGER_14]
+_BRUSHES = [pg.mkBrush(FINGER_COLOURS[f]) for f in JOINT_FINGER_14]
 GRID = {"depth": (0, 0), "raw": (0, 1), "restored": (0, 2), "finetuned": (1, 0), "gt": (1, 1)}
-PLACEHOLDERS = {
+PLACEHOLDERS = {  # short: they go in the panel titles, which share the row's width
     "raw": "loading f_s …",
-    "restored": "not restored yet",
-    "finetuned": "no fine-tuned f_s yet",
+    "restored": "not yet",
+    "finetuned": "none yet",
     "gt": "not labelled",
 }
 
@@ -54,8 +58,6 @@ class _Panel:
         self.labels.setLevels([0, 255])
         self.vb.addItem(self.depth)
         self.vb.addItem(self.labels)
-        self.text = pg.TextItem("", color="#b0bec5", anchor=(0.5, 0.5))
-        self.vb.addItem(self.text, ignoreBounds=True)
         self.crop_box = pg.QtWidgets.QGraphicsRectItem()
         self.crop_box.setPen(pg.mkPen("#ffeb3b", width=2, cosmetic=True))
         self.crop_box.setVisible(False)
@@ -146,7 +148,8 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ drawing
     def _add_bary_items(self, panel: _Panel) -> None:
-        panel.lines = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen("#ffffff", width=1.2))
+        panel.lines = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen("#ffffff", width=1.2),
+                                        antialias=True)
         panel.gt_pts = pg.ScatterPlotItem(size=7, pen=pg.mkPen("#ffffff", width=1.5),
                                           brush=pg.mkBrush(0, 0, 0, 0), symbol="o")
         panel.bary_pts = pg.ScatterPlotItem(size=9, symbol="x", pen=None)
@@ -168,20 +171,24 @@ class CompareView(QWidget):
             p.depth.setImage(np.where(hand, depth, np.nan), levels=(hi + 0.05, lo - 0.05))
             m = maps[key]
             p.label_map = m
+            note = ""
             if m is None:
                 p.labels.clear()
                 p.labels.setVisible(False)
-                p.text.setText("" if key == "depth" else self._placeholder(key))
-                p.text.setPos(d.size / 2, d.size / 2)
+                note = "" if key == "depth" else self._placeholder(key)
             else:
                 p.labels.setImage(m, autoLevels=False)
                 p.labels.setVisible(True)
-                p.text.setText("")
+            if key == "raw" and m is not None:
+                note = "stored" if d.restoration else "predicted"
+            # what a panel lacks goes in its title, never over the hand
+            title = f"<b>{TITLES[key]}</b>" + (f" <span style='color:#90a4ae'>· {note}</span>"
+                                               if note else "")
+            if title != p.title.text:  # re-laying out a label costs more than comparing
+                p.title.setText(title)
         if self.full_frame:
             self._draw_full(d)
         src = d.raw_source or "—"
-        self.panels["raw"].title.setText(f"<b>Raw f_s</b> <span style='color:#90a4ae'>"
-                                         f"{'stored' if d.restoration else 'predicted'}</span>")
         self._draw_barycenters()
         rec = d.restoration
         score = ("" if rec is None else f" · barycenter score raw {rec.raw.mm:.1f} mm → restored "
@@ -219,10 +226,9 @@ class CompareView(QWidget):
             bary = d.transform.frame_to_crop(np.nan_to_num(q.barycenters_uvd))[:, :2] + 0.5
             ok = np.isfinite(q.barycenters_uvd[:, 0])
             p.gt_pts.setData(pos=gt[list(SCORED_JOINTS_14)])
-            p.bary_pts.setData(pos=bary[ok], brush=[pg.mkBrush(FINGER_COLOURS[JOINT_FINGER_14[j]])
-                                                    for j in np.flatnonzero(ok)],
-                               pen=[pg.mkPen(FINGER_COLOURS[JOINT_FINGER_14[j]], width=2)
-                                    for j in np.flatnonzero(ok)])
+            sel = np.flatnonzero(ok)
+            p.bary_pts.setData(pos=bary[ok], brush=[_BRUSHES[j] for j in sel],
+                               pen=[_PENS[j] for j in sel])
             pairs = np.stack([gt[ok], bary[ok]], axis=1).reshape(-1, 2)
             if len(pairs):
                 p.lines.setData(pairs[:, 0], pairs[:, 1])

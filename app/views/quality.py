@@ -69,8 +69,9 @@ class QualityPanel(QWidget):
         self.table.setFocusPolicy(Qt.NoFocus)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.Stretch)
-        for c in (1, 2, 3):
-            hh.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        for c, w in ((1, 66), (2, 86), (3, 66)):  # fixed: sizing to contents costs every switch
+            hh.setSectionResizeMode(c, QHeaderView.Fixed)
+            self.table.setColumnWidth(c, w)
         self.totals = QLabel()
         self.totals.setObjectName("totals")
         self.totals.setTextFormat(Qt.RichText)
@@ -129,7 +130,11 @@ class QualityPanel(QWidget):
             return
         d = self.session.frame_data()
         q_raw, q_res = d.raw_quality, d.restored_quality
-        self._fill_table(q_raw, q_res)
+        self.table.setUpdatesEnabled(False)
+        try:
+            self._fill_table(q_raw, q_res)
+        finally:
+            self.table.setUpdatesEnabled(True)
         if q_raw is not None or q_res is not None:
             def tot(q, attr, unit):  # the store's vocabulary: mean over the scored joints
                 return "—" if q is None else f"{getattr(q, attr) / N_SCORED:.1f} {unit}"
@@ -168,7 +173,8 @@ class QualityPanel(QWidget):
         rec = d.restoration
         if rec is None:
             if d.raw_quality is None:
-                return "<b>Not restored.</b> f_s is still loading."
+                what = "predicting this frame" if d.raw_source == "pending" else "loading"
+                return f"<b>Not restored yet.</b> f_s is {what} …"
             return ("<b>Not restored yet.</b> The raw f_s map is scored below; press "
                     "<i>Restore this frame</i> or run <code>handpose-studio train restore</code>.")
         auto = "accept" if rec.auto_accept else "reject"

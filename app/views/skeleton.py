@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Slot
+from PySide6.QtCore import QRectF, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -24,10 +24,12 @@ from PySide6.QtWidgets import (
 from handpose_core.camera import NYU_CAMERA
 from handpose_core.skeleton import EDGES_14, EVAL_NAMES, edge_colours_14
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
-VIEWS = (("front", "Front (x, y)", (0, 1)), ("side", "Side (z, y)", (2, 1)),
-         ("top", "Top (x, z)", (0, 2)))
+VIEWS = (("front", "Front (x, y mm)", (0, 1)), ("side", "Side (z, y mm)", (2, 1)),
+         ("top", "Top (x, z mm)", (0, 2)))
+GRID = {"crop": (0, 0), "front": (0, 1), "side": (1, 0), "top": (1, 1)}
+HALF_MM = 120.0  # half the side of the projection windows around the palm centre
 
 
 class _Skeleton:
@@ -37,7 +39,7 @@ class _Skeleton:
         style = Qt.DashLine if dashed else Qt.SolidLine
         self.edges = []
         for colour in edge_colours_14():
-            item = pg.PlotCurveItem(pen=pg.mkPen(colour, width=2.5, style=style))
+            item = pg.PlotCurveItem(pen=pg.mkPen(colour, width=3, style=style), antialias=True)
             vb.addItem(item, ignoreBounds=dashed)
             self.edges.append(item)
         self.dots = pg.ScatterPlotItem(size=6, brush=pg.mkBrush("#eceff1"), pen=None)
@@ -60,13 +62,13 @@ class SkeletonView(QWidget):
         self.session = session
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("#1b2027")
-        self.crop_vb = self._view(0, "Over the depth crop", invert=True)
+        self.crop_vb = self._view(*GRID["crop"], "Over the depth crop", invert=True)
         self.depth = pg.ImageItem()
         self.crop_vb.addItem(self.depth)
         self.crop_gt, self.crop_pred = _Skeleton(self.crop_vb, False), _Skeleton(self.crop_vb, True)
         self.proj = {}
-        for i, (key, title, _axes) in enumerate(VIEWS, start=1):
-            vb = self._view(i, title, invert=key != "top")
+        for key, title, _axes in VIEWS:
+            vb = self._view(*GRID[key], title, invert=key != "top")
             self.proj[key] = (vb, _Skeleton(vb, False), _Skeleton(vb, True))
         self.note = QLabel()
         self.note.setObjectName("skeleton_note")
@@ -87,9 +89,10 @@ class SkeletonView(QWidget):
         session.frame_changed.connect(self._on_session_frame_changed)
         session.data_changed.connect(self._on_session_data_changed)
 
-    def _view(self, col: int, title: str, invert: bool) -> pg.ViewBox:
-        self.glw.addLabel(f"<b>{title}</b>", row=0, col=col, size="10pt")
-        vb = self.glw.addViewBox(row=1, col=col, lockAspect=True, invertY=invert, enableMenu=False)
+    def _view(self, row: int, col: int, title: str, invert: bool) -> pg.ViewBox:
+        self.glw.addLabel(f"<b>{title}</b>", row=2 * row, col=col, size="10pt")
+        vb = self.glw.addViewBox(row=2 * row + 1, col=col, lockAspect=True, invertY=invert,
+                                 enableMenu=False)
         vb.setBackgroundColor("#101418")
         return vb
 
@@ -105,7 +108,7 @@ class SkeletonView(QWidget):
         pred2 = None if d.predicted_uvd is None else d.joints_crop(d.predicted_uvd)[:, :2] + 0.5
         self.crop_gt.set(gt2)
         self.crop_pred.set(pred2)
-        self.crop_vb.setRange(QRectF(0, 0, d.size, d.size), padding=0.02)
+        self._size = d.size
         gt3 = NYU_CAMERA.uvd_to_xyz(d.joints_uvd)
         pred3 = None if d.predicted_uvd is None else NYU_CAMERA.uvd_to_xyz(d.predicted_uvd)
         centre = gt3[13]
@@ -113,13 +116,24 @@ class SkeletonView(QWidget):
             vb, sk_gt, sk_pred = self.proj[key]
             sk_gt.set((gt3 - centre)[:, axes])
             sk_pred.set(None if pred3 is None else (pred3 - centre)[:, axes])
-            vb.setRange(QRectF(-110, -110, 220, 220), padding=0.02)
+        QTimer.singleShot(0, self._fit)  # aspect-locked views fit once laid out
         self._fill_errors(d, gt3, pred3)
         self.note.setText("Ground truth solid" + ("; prediction dashed." if pred3 is not None else
                           ". No regression model yet: the prediction appears here once the "
                           "joint-regression stage has run."))
 
+    def _fit(self) -> None:
+        self.crop_vb.setRange(QRectF(0, 0, self._size, self._size), padding=0.02)
+        for vb, _gt, _pred in self.proj.values():
+            vb.setRange(QRectF(-HALF_MM, -HALF_MM, 2 * HALF_MM, 2 * HALF_MM), padding=0.02)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_size", None):
+            QTimer.singleShot(0, self._fit)
+
     def _fill_errors(self, d, gt3, pred3) -> None:
+        self.errors.setVisible(pred3 is not None)
         if pred3 is None:
             self.errors.setRowCount(0)
             return

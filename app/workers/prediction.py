@@ -10,6 +10,7 @@ them in one batch. It reports each batch's frame ids through ``ctx.on_item``.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 BATCH = 64
@@ -23,12 +24,20 @@ class PredictionQueue:
         self._urgent: deque[int] = deque()
         self._lock = threading.Lock()
         self.wake = threading.Event()
+        self.last_request = 0.0  # time.monotonic() of the latest request
 
-    def request(self, frame_ids) -> None:
+    def request(self, items) -> None:
+        """Put ``items`` (frame ids, or any hashable jobs) first, in this order."""
         with self._lock:
-            ids = [int(i) for i in frame_ids]
-            self._urgent = deque(ids + [i for i in self._urgent if i not in set(ids)])
+            items = list(items)
+            new = set(items)
+            self._urgent = deque(items + [i for i in self._urgent if i not in new])
+            self.last_request = time.monotonic()
         self.wake.set()
+
+    def quiet_for(self) -> float:
+        """Seconds since the latest request."""
+        return time.monotonic() - self.last_request
 
     def take_urgent(self, n: int) -> list[int]:
         with self._lock:
@@ -50,7 +59,11 @@ def prediction_task(predictor, queue: PredictionQueue):
         restored = set(project.restorations()) if hasattr(project, "restorations") else set()
         sweep = deque(sorted(frames)) if len(frames) <= SWEEP_MAX else deque()
 
+        unreadable: set[int] = set()
+
         def needs(fid: int) -> bool:
+            if fid in unreadable:
+                return False
             raw = fid not in restored and predictor.has_model("raw") and \
                 predictor.lookup("raw", fid) is None
             fine = predictor.has_model("fine") and predictor.lookup("fine", fid) is None
@@ -66,7 +79,20 @@ def prediction_task(predictor, queue: PredictionQueue):
                 queue.wake.wait(0.5)
                 queue.wake.clear()
                 continue
-            depth, _, _ = project.crops([frames[i] for i in batch], cancel=ctx.cancel)
+            try:
+                depth, _, _ = project.crops([frames[i] for i in batch], cancel=ctx.cancel)
+            except (OSError, ValueError):  # an unreadable frame: crop one by one, skip it
+                ok = []
+                for i in batch:
+                    try:
+                        project.crops([frames[i]], cancel=ctx.cancel)
+                        ok.append(i)
+                    except (OSError, ValueError):
+                        unreadable.add(i)  # the session reports it when the frame is shown
+                batch = ok
+                if not batch:
+                    continue
+                depth, _, _ = project.crops([frames[i] for i in batch], cancel=ctx.cancel)
             raw_ids = [k for k, i in enumerate(batch) if i not in restored]
             if raw_ids and predictor.has_model("raw"):
                 predictor.predict_batch("raw", [batch[k] for k in raw_ids], depth[raw_ids])

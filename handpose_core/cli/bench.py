@@ -11,6 +11,7 @@ TARGETS = (
      "segmentation network presets: inference ms/frame and training images/s"),
     ("restore", "handpose_core.cli.bench_restore",
      "patchwise restoration: ms/frame, annoy vs exact agreement, build and load time"),
+    ("guidance", "handpose_core.cli.bench_guidance", "guidance maps (HandMap): ms/crop per kind, crops/s"),
 )
 
 

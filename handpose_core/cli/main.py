@@ -1,57 +1,75 @@
-"""Entry point of ``handpose-studio``: one subcommand per job.
+"""The command line of the core: one subcommand per job.
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
-``run(args) -> int``; modules are imported only when their command runs, so
-``handpose-studio compare`` never loads torch or Qt.
+``run(args) -> int``; heavy imports (torch, numba) happen inside ``run``, so
+``handpose-studio compare`` never loads torch. Qt is never loaded here: the console
+script ``handpose-studio`` is ``app.cli:main``, which adds the studio's commands
+(``gui``, ``bench gui``) through ``extra_commands`` / ``extra_targets`` and hands the rest
+to :func:`main`. ``python -m handpose_core.cli.main COMMAND`` runs every core command
+without the studio installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from .. import __version__
-from ._dispatch import add_module_parsers
+from ._dispatch import add_module_parsers, resolve
 
 # Subcommands with nested targets (train STAGE, bench TARGET, evaluate --what) dispatch
 # inside their own module.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("gui", "handpose_core.cli.gui",
-     "open the studio (default command; for now a placeholder window summarising the project)"),
     ("init", "handpose_core.cli.init", "create a project from the demo set or an NYU root"),
     ("synth", "handpose_core.cli.synth", "render synthetic hands: store, NYU layout, preview"),
     ("train", "handpose_core.cli.train",
      "run a stage of the pipeline (synthetic, pretrain-seg, build-dictionary, restore, evaluate)"),
-    ("evaluate", "handpose_core.cli.evaluate", "measure segmentation / restoration / joints on a project"),
+    ("evaluate", "handpose_core.cli.evaluate", "measure segmentation and restoration on a project"),
     ("compare", "handpose_core.cli.compare", "compare prediction files against NYU ground truth"),
     ("bench", "handpose_core.cli.bench", "measure speed: render, segnet, restore"),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_commands=(), extra_targets=None,
+                 description: str = "", only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command in :data:`COMMANDS`, after ``extra_commands``.
+
+    ``extra_commands`` are ``(name, target, help)`` entries listed first; ``extra_targets``
+    maps a command with targets (``bench``, ``train``) to entries appended to its targets.
+    A target is a module path or an object with ``add_arguments`` and ``run``. With
+    ``only``, only that command's arguments are built (the others keep their help line).
+    """
     p = argparse.ArgumentParser(
         prog="handpose-studio",
-        description="Hand pose estimation on depth images through semi- and weakly-supervised "
-        "learning (Neverova et al.): a studio and its command line. Without a command, the "
-        "studio opens on the demo project.",
+        description=description or "Hand pose estimation on depth images through semi- and "
+        "weakly-supervised learning (Neverova et al.): the command line of the core.",
     )
     p.add_argument("--version", action="version", version=f"handpose-studio {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    add_module_parsers(sub, COMMANDS, "_module", "_missing")
+    add_module_parsers(sub, tuple(extra_commands) + COMMANDS, "_module", "_missing", extra_targets,
+                       only)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, extra_commands=(), extra_targets=None,
+         description: str = "") -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run the command; returns the exit code.
+
+    Without a command it prints the help on stderr and returns 2.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    names = {e[0] for e in tuple(extra_commands) + COMMANDS}
+    only = argv[0] if argv and argv[0] in names else None
+    parser = build_parser(extra_commands, extra_targets, description,
+                          only=only if only is not None else ("" if argv else None))
     if not argv:
-        argv = ["gui"]
-    parser = build_parser()
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     args._argv = argv  # the command as typed, for manifests and run records
     if getattr(args, "_missing", False):
         parser.error(f"'{args.command}' is not available in this build yet")
-    mod = importlib.import_module(args._module)
+    mod = resolve(args._module)
     try:
         return int(mod.run(args) or 0)
     except KeyboardInterrupt:

@@ -23,18 +23,11 @@ the input, so part boundaries stay sharp. Batch normalisation (folded into the
 convolutions by :meth:`SegNet.fuse`), channels-last friendly; 46 MMAC per frame against
 1341 for ``paper`` (29x less), with a receptive field larger than the crop.
 
-Why the 48x48 path: at 48x48 a hand's parts are a few pixels wide, so 69 % of hand
-pixels touch another part, and 95 % of the errors of a model with a single 8-map
-48x48 convolution sat on those boundary pixels (22 % error there, 2.7 % inside parts;
-2,000 held-out clean crops). Measured on the project's renders after the same
-2,500-step schedule (with the augmentation then on by default): one 8-map conv 76.7 %
-per pixel (held-out clean), two 16-map convs 77.5 %, three 79.1 % at 0.9x the training
-speed, four 79.1 % (slower), three 24-map 79.0 % (0.77x speed); two 16-map convs and a
-3x3 head instead of the 1x1 one 79.0 % at 0.7x speed; learned pixel-shuffle upsampling
-instead of bilinear 75.4 %. Earlier, at equal training time, a wider encoder (16/48/96
-maps) did worse: on a CPU, more optimiser steps beat encoder capacity (see
-``training/segmentation.py``). Checkpoints saved before ``full_depth`` existed rebuild
-with their single 8-map convolution.
+Why the 48x48 path: at 48x48 a hand's parts are a few pixels wide, so most errors sit
+on part boundaries, which a full-resolution path keeps sharp; ``full_depth`` sets how
+many 3x3 convolutions it has (3 by default). The experiments that chose it (depths,
+widths, heads, upsampling) are in docs/f_s.md. Checkpoints saved before ``full_depth``
+existed rebuild with their single 8-map convolution.
 
 Inputs: channel "depth" is the crop itself (float32 in [-1, 1], +1 = background);
 channel "lcn" is its local contrast normalisation (Gaussian window, kernel 9 as in the
@@ -44,19 +37,19 @@ convolution -- so callers pass raw crops everywhere (training, evaluation, the s
 and preprocessing can never differ between them; it matches
 ``datasets.crop.local_contrast_normalise`` to float precision. ``paper`` uses it as the
 paper did; ``fast`` does not: with batch normalisation and a learned first layer, an
-LCN channel gave no gain on the project's renders (74.3 % vs 74.4 % per-pixel after
-the same 2-minute run) and costs time.
+LCN channel gave no measurable gain (docs/f_s.md) and costs time.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..configs import check_known_fields
 from ..datasets.crop import DEFAULT_CROP_SIZE
 
 PRESETS = ("paper", "fast")
@@ -125,10 +118,7 @@ class SegNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SegNetConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown SegNetConfig fields: {sorted(unknown)}")
+        check_known_fields(cls, d)
         d = dict(d)
         if d.get("preset") == "fast" and "full_depth" not in d:
             d["full_depth"] = 1  # checkpoints from before the field: one 48x48 convolution
@@ -302,8 +292,8 @@ class PaperSegNet(SegNet):
     """Table 1 of the seed paper (see the module docstring)."""
 
     # Per-image normalisation makes samples independent, so chunking is exact; 500-map
-    # activations of a few frames fit in cache, of 64 frames they do not (measured on
-    # 2 threads: ~19 ms/frame in chunks of 4, ~24 in chunks of 8, ~30+ whole).
+    # activations of a few frames fit in cache, of 64 frames they do not (chunks of 4
+    # were the fastest measured: docs/f_s.md).
     infer_chunk = 4
     train_chunk = 4
 

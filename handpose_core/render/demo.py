@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from ..progress import ProgressFn
+from .renderer import COMPILING, kernels_compiled
 from .store import write_nyu_layout
 
 DEMO_SEED = 20170707
@@ -24,8 +25,8 @@ def make_demo_dataset(root: str | os.PathLike, *, seed: int = DEMO_SEED, n_train
     """Write the demo set to ``root/train`` and ``root/test`` (NYU layout + part labels)."""
     root = Path(root)
     total = n_train + n_test
-    if progress:  # the first render in a fresh install compiles the kernels (~30 s)
-        progress(0, total, "preparing the renderer")
+    if progress:
+        progress(0, total, "preparing the renderer" if kernels_compiled("frames") else COMPILING)
 
     def sub(offset):
         return (lambda d, t, m="": progress(offset + d, total, m)) if progress else None

@@ -46,3 +46,16 @@ def invalidate_if_changed(dispatcher) -> None:
         os.replace(tmp, marker)
     except (AttributeError, OSError):
         pass
+
+
+def kernel_cached(dispatcher) -> bool:
+    """Whether ``dispatcher`` (a ``numba.njit(cache=True)`` kernel) has a cache index on
+    disk for the current sources, so its first call loads rather than compiles it. False
+    when numba's cache cannot be inspected."""
+    try:
+        cache = dispatcher._cache
+        marker = Path(cache._cache_path) / MARKER
+        return (os.path.exists(cache._cache_file._index_path) and marker.exists()
+                and marker.read_text().strip() == sources_hash())
+    except (AttributeError, OSError):
+        return False

@@ -6,11 +6,12 @@ per image. A batched torch version would build (pixels x primitives) tensors and
 all 26 primitives at every pixel of every image; the compiled loops here rasterise each
 primitive only over the rows of its projected bounding box and, per row, only over the
 columns of its projected 2D stadium (per-primitive culling), into a depth buffer, with
-no temporaries. Measured on the shared 2-core machine (``handpose-studio bench
-render``): about 11,000 labelled 48x48 clean crops/s including pose sampling. Images of
-a batch are spread over one Python thread per core by :mod:`.renderer` (the kernels
-release the GIL). Kernels are cached on disk (``cache=True``): only the first call in a
-fresh checkout compiles them (about 25-35 s here); later processes load them in 0.5 s.
+no temporaries (speed: ``handpose-studio bench render``; figures in
+docs/measurements.md). Images of a batch are spread over one Python thread per core by
+:mod:`.renderer` (the kernels release the GIL). Kernels are cached on disk
+(``cache=True``): only the first call in a fresh checkout compiles them (tens of
+seconds; :func:`.renderer.kernels_compiled` tells whether that is still to come); later
+processes load them.
 
 Rays start at the camera centre with direction ``d = ((u-cx)/fx, (cy-v)/fy, 1)``, so the
 ray parameter of a hit is its depth z (mm) directly. Round cones use Inigo Quilez's

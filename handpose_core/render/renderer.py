@@ -24,7 +24,7 @@ import numpy as np
 from ..camera import NYU_CAMERA
 from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
 from .background import fill_background
-from .jitcache import invalidate_if_changed
+from .jitcache import invalidate_if_changed, kernel_cached
 from .raycast import prepare_prims, raster_prims
 from .scene import Scenes, crop_arrays, make_rng, sample_scenes
 from .sensor import (
@@ -212,6 +212,15 @@ def _frames_kernel(prims, bg, seeds, sensor, i0, i1, fx, fy, cx, cy, out_depth, 
 
 
 invalidate_if_changed(_frames_kernel)
+
+COMPILING = "compiling the renderer (first run only)"  # short: it must fit an 80-column line
+
+
+def kernels_compiled(kind: str) -> bool:
+    """Whether the kernel of ``kind`` ("frames": full frames, "crops": labelled crops) is
+    already compiled in numba's disk cache; when not, this process's first render of that
+    kind compiles it, which takes tens of seconds (see docs/measurements.md)."""
+    return kernel_cached({"frames": _frames_kernel, "crops": _crops_kernel}[kind])
 
 
 def render_scene_crops(scenes: Scenes, *, size: int = DEFAULT_CROP_SIZE, style: str = "clean",

@@ -19,7 +19,7 @@ from ..datasets.nyu import write_nyu_split
 from ..datasets.synthetic import SyntheticStoreWriter
 from ..progress import ProgressFn, check_cancel
 from .pose import ViewRange
-from .renderer import _check_style, render_frames, render_scene_crops
+from .renderer import COMPILING, _check_style, kernels_compiled, render_frames, render_scene_crops
 from .scene import sample_scenes
 
 RENDERER_VERSION = 2
@@ -54,7 +54,7 @@ def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = DEF
         w = SyntheticStoreWriter(out, count, size, resume=False, **meta)
     start = (w.written // chunk) * chunk
     if progress:
-        progress(start, count, f"{style} crops")
+        progress(start, count, f"{style} crops" + ("" if kernels_compiled("crops") else f": {COMPILING}"))
     while start < count:
         check_cancel(cancel)
         n = min(chunk, count - start)

@@ -23,22 +23,15 @@ between neighbouring pixels for a few rounds (PatchMatch). ``where.npy`` /
 ``sources.npy`` map dictionary patches to their source pixels, which is what makes the
 shifts possible.
 
-Under the paper's distance alone the nearest patch is often tied (17.5 % of queries at
-200 k): two exact restorations that broke those ties differently agreed on only ~91-93 %
-of hand pixels. Both searches therefore order candidates by
-:func:`.patches.match_key` (ties broken by a centre-weighted distance, then the index),
-which leaves 0.4 % of queries tied and makes the exact restoration unique (100 %
-agreement between the two tie orders).
+Under the paper's distance alone the nearest patch is often tied, and tied patches vote
+differently. Both searches therefore order candidates by :func:`.patches.match_key`
+(ties broken by a centre-weighted distance, then the index), so the exact restoration
+is unique and the annoy one differs from it only where the exact answer is missing from
+the candidates.
 
-Measured at 1 M patches of rendered 48x48 crops (``bench restore``, this 2-core CPU,
-8 corrupted frames of ~190 queries compared with exact search, medians): build 17.9 s,
-index.ann 319 MB, patches.npy 695 MB, load 1.3 ms; default search (64 candidates,
-search_k 8000, pool 2, 8 propagation rounds) 204 ms per frame, 98.5 % pixel
-agreement with the exact restoration (min 95.8 %), 97.2 % of queries get a patch as
-close as the exact nearest (itself ~137 labels of 729 away), mean excess 0.07 labels.
-Trade-off in the same run: 32 / 4000 with pooling and propagation 135 ms, 97.0 %;
-16 / 2000 76 ms, 94.2 %; 128 / 16000 402 ms, 99.3 %; 64 / 8000 without pooling
-96.7 %, without propagation 97.4 %, without either 80.6 % (50.6 % recall).
+``handpose-studio bench restore`` measures build time, sizes, load time, time per frame
+and agreement with exact search; the figures behind the defaults (at 1 M patches) and
+the speed / agreement trade-off of the search settings are in docs/restoration.md.
 """
 
 from __future__ import annotations
@@ -63,13 +56,12 @@ DEFAULT_ENCODING = "cw6-s2"
 DEFAULT_N_TREES = 16
 DEFAULT_N_IMAGES = 5400
 DEFAULT_MAX_PATCHES = 1_000_000
-"""Machine-sized default: 1 M patches (0.73 GB of patches.npy) from 5,400 48x48 maps
-(a rendered 48x48 crop of a 300 mm cube holds ~200 hand pixels)."""
+"""Machine-sized default: 1 M patches (729 MB of patches.npy at P = 27) from
+5,400 48x48 label maps."""
 
 PAPER_SCALE = {"n_images": 56_991, "max_patches": 36_000_000}
-"""The paper's dictionary (36 M 27x27 patches from 56,991 images). At this scale
-patches.npy is 26 GB and the index about 12 GB with the default encoding; building it
-needs about 16 GB of RAM for the packed encodings."""
+"""The paper's dictionary (36 M 27x27 patches from 56,991 images): patches.npy alone is
+26 GB (36 M x 729 bytes); index size and memory estimates are in docs/restoration.md."""
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ The reference that annoy is measured against. Two implementations of the same se
   chunks. On a GPU this is the fast path.
 - ``device="cpu"``: a numba kernel over dictionary tiles in parallel that compares
   label bytes row by row (rows from the centre outwards) and abandons a candidate as
-  soon as its partial distance exceeds the best found so far. Still exact; about 10x
-  faster than the torch matrix product on a 2-core CPU (measured: a 15,309-dimensional
-  one-hot product per pair costs far more than <= 729 byte compares with early exit).
+  soon as its partial distance exceeds the best found so far. Still exact, and on a CPU
+  much faster than the torch matrix product (a 15,309-dimensional one-hot product per
+  pair against at most 729 byte compares with early exit; docs/restoration.md).
 
 Both order candidates by :func:`.patches.match_key`: the label Hamming distance, ties
 broken by a centre-weighted distance over the central 17 x 17 square, then by the
@@ -114,8 +114,7 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
     read in place, only the candidates' rows), ``cand`` ``(Q, C)`` ids, ``-1`` for none
     (duplicates allowed). Returns ``(ids (Q,) int64, distances (Q,) int64)``; a query
     without any candidate gets id ``-1`` and distance ``P * P + 1``. Compiled (numba),
-    parallel over queries (in ``bench restore``, pooling plus re-ranking up to 1,600
-    candidates per query add ~36 ms to a 191-query frame).
+    parallel over queries.
     """
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
     cand = np.ascontiguousarray(cand, dtype=np.int64)

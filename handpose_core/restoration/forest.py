@@ -1,15 +1,12 @@
 """Write an annoy ``hamming`` index file directly from packed bit vectors.
 
 Why not ``AnnoyIndex.add_item`` + ``build``: ``add_item`` converts one Python list per
-item (measured: 67 us for a 1,620-bit vector, 144 us for 3,380 bits: minutes per
-million patches, hours at the paper's 36 M), and annoy's hamming trees split on a
-*random* bit, which for sparse bits (a one-hot code) often splits a node so unevenly that
-annoy falls back to random halves. Here the items are written from numpy and every split uses the bit, among a
-random sample of candidate bits, that divides a sample of the node's items most evenly
-(a bit-sampling forest). Measured on 60,763 rendered-crop patches with the default cw6
-encoding: build 0.9 s here vs 4.3 s with annoy's own build, and the same search quality
-(exact-nearest recall 0.88 vs 0.90 with propagation, 0.54 vs 0.51 without). The file
-is a plain annoy index (annoy >= 1.17 layout) that ``AnnoyIndex(n_bits,
+item (minutes per million patches), and annoy's hamming trees split on a *random* bit,
+which for sparse bits (a one-hot code) often splits a node so unevenly that annoy falls
+back to random halves. Here the items are written from numpy and every split uses the
+bit, among a random sample of candidate bits, that divides a sample of the node's items
+most evenly (a bit-sampling forest). Build times and search quality against annoy's own
+build: docs/restoration.md. The file is a plain annoy index (annoy >= 1.17 layout) that ``AnnoyIndex(n_bits,
 "hamming").load()`` memory-maps and searches with its own C++ code; :func:`check_index`
 verifies it after every build.
 

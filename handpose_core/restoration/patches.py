@@ -20,17 +20,9 @@ nearest patch among the first few dozen candidates. Two choices make it compact:
   20 bits per position (background = none), where a part/part mismatch costs twice a
   hand/background one.
 
-Measured (``handpose-studio bench restore``, rendered 48x48 crops, a 100 k-patch
-dictionary, 4 noisy frames, default search; agreement of annoy-restored maps with
-exact-search ones on hand pixels, recall = queries whose patch is as close as the exact
-nearest): cw6 on the stride-2 grid (1,014 bits, index 32 MB) 96.95 % agreement, recall
-92.9 %, mean excess 0.22 labels; cw6 on all 729 positions (4,374 bits, 72 MB) 96.93 %,
-94.4 %, 0.17 -- subsampling costs nothing measurable; cw6 on the stride-3 grid (486
-bits) 95.6 %, 92.9 %, 0.27; onehot20 on the stride-3 grid + 5x5 core (2,100 bits)
-82.6 %, 67.9 %, 2.71. Exact re-ranking within the encoding (toy maps, 164 k patches,
-best of the top 32): cw6 stride-2 found the true nearest patch for 99 % of queries,
-onehot20 on all positions only for 81 %; a dense core hurts (it over-weights the centre
-relative to the paper's uniform distance).
+The default (cw6 on the stride-2 grid, 1,014 bits at P = 27) was chosen by
+``handpose-studio bench restore``; the comparison of encodings, strides and cores is in
+docs/restoration.md.
 """
 
 from __future__ import annotations
@@ -142,10 +134,9 @@ def match_key(a: np.ndarray, b: np.ndarray, tie_window: int = TIE_WINDOW) -> np.
     """Order of candidate patches for a query: the paper's label Hamming distance, ties
     broken by the centre-weighted distance of :func:`tie_weights`.
 
-    The nearest patch under the paper's distance alone is often not unique (a 48x48
-    crop's patches are ~150 labels from their nearest synthetic patch, and 17 % of
-    queries have several at that distance); tied patches vote differently, so "the"
-    exact restoration would depend on dictionary order. Both the exact and the annoy
+    The nearest patch under the paper's distance alone is often not unique (how often:
+    docs/restoration.md); tied patches vote differently, so "the" exact restoration
+    would depend on dictionary order. Both the exact and the annoy
     search minimise this key (what ties remain: the lowest dictionary index), so they
     agree whenever annoy's candidates contain the exact answer.
     ``a``, ``b``: broadcastable ``(..., P, P)`` uint8 -> ``(...)`` int64.

@@ -9,14 +9,10 @@ over (pixel, label) pairs.
 
 By default the silhouette of the prediction is kept: inside the predicted hand,
 background votes are not counted and only parts are relabelled (the depth crop, not the
-label noise, decides what is hand). Measured on 20 rendered crops with network-like
-noise and a 1 M-patch dictionary (``bench restore``; per pixel / per class accuracy):
-raw 56.8 / 57.3 %, restored 52.4 / 37.0 %, restored with background allowed to win
-40.3 / 24.8 %, no integration 49.2 / 33.5 %: integration beats no integration, but at
-this dictionary size restoration loses more labels than it repairs, above all per class
-(small parts). Queries can be subsampled on a grid (``stride``); exact restorations from a
-stride-2 grid agree with every-pixel ones on 92.1 % of hand pixels, so the default
-queries every hand pixel as the paper does. The search (annoy candidates, pooled over
+label noise, decides what is hand); ``keep_silhouette=False`` lets background win too.
+Queries can be subsampled on a grid (``stride``); the default queries every hand pixel,
+as the paper does. How each variant scores on rendered crops with network-like noise:
+docs/restoration.md. The search (annoy candidates, pooled over
 neighbouring pixels, re-ranked, propagated) is described in :mod:`.dictionary`.
 """
 

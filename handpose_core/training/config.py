@@ -13,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from ..configs import check_known_fields
 from ..fileio import write_text_atomic
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -120,10 +121,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        check_known_fields(cls, d)
         return cls(**d)
 
     def differences(self, other: TrainConfig) -> list[str]:

@@ -8,29 +8,20 @@ negative log-likelihood, and keeps the checkpoint with the best validation accur
 hand pixels. The loop itself is :func:`engine.run_stage`.
 
 Defaults (``TrainConfig()``, fast preset) are the bundled model's recipe: 6 epochs of
-32-crop batches over a 40k-crop clean store (7,122 steps, 15.5 minutes on this 2-core
-CPU), no augmentation, AdamW at 6e-3 with cosine decay, background pixels weighted 0.2
-so that the loss is not ruled by the ~91 % of pixels that are not hand; 85.9 % per pixel
-on held-out clean crops and 66.8 % on the demo's real-like test frames.
+32-crop batches over a 40k-crop clean store, no augmentation, AdamW at 6e-3 with cosine
+decay, background pixels weighted 0.2 so that the loss is not ruled by the pixels that
+are not hand (most of a crop). What that recipe measured is in the bundled model's
+manifest (``resources/models/segnet_fast.json``).
 
-Augmentation is off because it cost accuracy on both. The renders already cover every
-roll, and every crop the project cuts (synthetic, demo, NYU) is a cube around the
-ground-truth palm centre, so shifting, rotating (nearest neighbour: jagged part
-boundaries) and depth-offsetting crops only moved the training data away from what the
-network is tested on. Same 2,500-step schedule, held-out clean per pixel: shift 3 px +
-rotation 15 deg + depth offset 0.05 (the earlier default) 78.6 %, without the rotation
-79.3 %, shift alone 79.7 %, depth offset alone 81.8 %, none 82.0 %: the shift costs most
-(likely because the palm centre's fixed place in the crop is information the network
-uses). 6 epochs with all three: 83.8 % clean, 51.4 % real-like; none: 85.9 % and 66.8 %.
-
-Earlier measurements on the project's renders: at equal time, unique crops did no
-better than repeated ones (optimiser steps, not data, are the limit), background
-weight 0.2 beat 1.0 by ~7 points, and lr 6e-3 beat 3e-3 by ~1. Validation accuracy
-swings between early epochs at the high learning rate (39 % after epoch 2 of the
-bundled run, 82-86 % over the last four; likely BatchNorm's running statistics trailing
-the weights); re-estimating them at the end changed nothing (83.85 vs 83.80 % on an
-earlier model), and an exponential moving average of the weights (decay 0.999,
-2,500-step runs) did worse.
+Augmentation is off because it cost accuracy on held-out synthetic and on real-like
+frames: the renders already cover every roll, and every crop the project cuts
+(synthetic, demo, NYU) is a cube around the ground-truth palm centre, so shifting,
+rotating (nearest neighbour: jagged part boundaries) and depth-offsetting crops only
+move the training data away from what the network is tested on. Validation accuracy
+may swing between early epochs at the high learning rate; the best checkpoint is kept.
+The experiments behind these choices (augmentations one by one, background weight,
+learning rate, data repetition, BatchNorm re-estimation, weight averaging) are in
+docs/f_s.md.
 """
 
 from __future__ import annotations

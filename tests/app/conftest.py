@@ -56,9 +56,8 @@ def project_dir(template_project, tmp_path):
 @pytest.fixture
 def studio(qtbot, project_dir):
     """The main window over ``project_dir``, shown, with f_s loaded and frame 1 current."""
-    from handpose_core.project import Project
-
     from app.main import build_window
+    from handpose_core.project import Project
 
     win = build_window(Project.open(project_dir))
     qtbot.addWidget(win)

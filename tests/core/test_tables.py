@@ -48,3 +48,15 @@ def test_core_never_imports_qt():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_light_commands_do_not_load_torch():
+    """Only the command that runs has its arguments built: compare and --help stay light."""
+    for argv in (["compare", "--help"], ["--help"]):
+        code = ("import sys; from handpose_core.cli.main import main\n"
+                f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+                "print(sorted(k for k in sys.modules if k.split('.')[0] in "
+                "('torch', 'numba', 'annoy')))")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip().splitlines()[-1] == "[]", argv
