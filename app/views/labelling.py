@@ -61,6 +61,7 @@ class LabellingPanel(QWidget):
         self.tool, self.part = BRUSH, 1
         self.eval_ids: list[int] = []
         self._digit: int | None = None
+        self._own_saves: dict[int, int] = {}  # saves whose store event is still to come
         self._digit_timer = QTimer(self, singleShot=True, interval=DIGIT_MS)
         self._digit_timer.timeout.connect(self._on_digit_timer_timeout)
         self._build(undo_shortcuts)
@@ -283,7 +284,9 @@ class LabellingPanel(QWidget):
         self._after_save(frame_id)
 
     def _after_save(self, frame_id: int) -> None:
-        # the store tells the session (Project.subscribe), which tells the other views
+        # the store tells the session (Project.subscribe), which tells the other views and,
+        # queued, this panel: that echo of our own save needs no reload
+        self._own_saves[frame_id] = self._own_saves.get(frame_id, 0) + 1
         self.labels_saved.emit(frame_id)
         self._update_frame_label()
         self.update_progress()
@@ -304,6 +307,7 @@ class LabellingPanel(QWidget):
     # ------------------------------------------------------------------ frames
     def _on_session_project_opened(self, project) -> None:
         self.editor = None
+        self._own_saves.clear()
         self.canvas.clear_frame()
         self.eval_ids = get_eval_set(project) if project is not None else []
         self.update_progress()
@@ -354,10 +358,13 @@ class LabellingPanel(QWidget):
             self.eval_ids = get_eval_set(self.session.project)
             self.update_progress()
         elif kind == "labels":
+            if self._own_saves.get(frame_id, 0) > 0:  # progress was updated at the save
+                self._own_saves[frame_id] -= 1
+                return
             self.update_progress()
             ed = self.editor
             if ed is not None and frame_id == ed.frame.id and not ed.stroke_active:
-                self._reload_if_changed()  # an import; our own saves match the disk
+                self._reload_if_changed()  # changed elsewhere (an import)
         elif kind in ("restoration", "models"):
             self._update_start_from()
 

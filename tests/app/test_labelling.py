@@ -185,3 +185,27 @@ def test_start_from_dataset_labels_is_one_undoable_step(qtbot, panel):
     assert np.array_equal(saved(panel)[y0:y1, x0:x1], gt[y0:y1, x0:x1])
     qtbot.keyClick(panel.canvas, Qt.Key_Z, Qt.ControlModifier)
     assert not saved(panel).any()
+
+
+def test_import_shows_at_once_and_a_bad_file_changes_nothing(qtbot, panel, tmp_path):
+    from handpose_core.datasets.labelio import write_label_png
+    from handpose_core.labelling.files import LabelFileError
+
+    ed = panel.editor
+    cx, cy = centre(panel)
+    drag(qtbot, panel, [(cx, cy)])
+    out = panel.actions_.export_to(tmp_path / "out")
+    assert [p.name for p in out] == [f"{ed.frame.key}.png"]
+    new = np.zeros((480, 640), np.uint8)
+    new[200:260, 300:360] = 13
+    src = tmp_path / "in" / f"{ed.frame.key}.png"
+    src.parent.mkdir()
+    write_label_png(src, new)
+    panel.actions_.import_from([src])
+    qtbot.waitUntil(lambda: np.array_equal(panel.editor.labels, new), timeout=5000)
+    bad = tmp_path / "bad" / f"{ed.frame.key}.png"
+    bad.parent.mkdir()
+    write_label_png(bad, np.zeros((48, 48), np.uint8))
+    with pytest.raises(LabelFileError, match="48 x 48"):
+        panel.actions_.import_from([bad])
+    assert np.array_equal(saved(panel), new)
