@@ -124,6 +124,7 @@ class DashboardPanel(QWidget):
         top.addWidget(self.seg_status, 1)
 
         self.rows_table = _table(["method", "frames", "per pixel %", "per class %"])
+        self.rows_table.setWordWrap(False)
         self.missing_label = QLabel()
         self.missing_label.setWordWrap(True)
         self.worst_combo = QComboBox()
@@ -132,6 +133,7 @@ class DashboardPanel(QWidget):
         self.worst_list.setToolTip("Click a frame to open it")
         self.worst_list.itemClicked.connect(self._on_worst_list_item_clicked)
         left = QWidget()
+        left.setMinimumWidth(330)  # method names and both accuracies without cutting
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(QLabel("Accuracy on ground-truth hand pixels"))
@@ -153,6 +155,7 @@ class DashboardPanel(QWidget):
         ax = self.bar_plot.getAxis("left")
         ax.setTicks([[(i, f"{p.id} {p.name}") for i, p in enumerate(PARTS[1:])]])
         self.bar_legend = QLabel()  # above the chart: a legend inside would hide bars
+        self.bar_legend.setWordWrap(True)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -206,7 +209,7 @@ class DashboardPanel(QWidget):
             rows.append((name, len(m.frame_ids), _pct(t.per_pixel), _pct(t.per_class)))
         _fill(self.rows_table, rows)
         for r, m in enumerate(scores.methods.values()):
-            self.rows_table.item(r, 0).setToolTip(m.source)
+            self.rows_table.item(r, 0).setToolTip(f"{m.name}: {m.source}")
         self.missing_label.setText("<br>".join(f"<i>{k}</i>: {v}" for k, v in
                                                scores.missing.items()))
         self._draw_bars()
@@ -222,7 +225,8 @@ class DashboardPanel(QWidget):
         self.bar_plot.clear()
         methods = list(self.scores.methods.values())
         self.bar_legend.setText("&nbsp;&nbsp;&nbsp;".join(
-            f"<span style='color:{METHOD_COLOURS.get(m.name, '#888')}'>&#9632;</span> {m.name}"
+            f"<span style='color:{METHOD_COLOURS.get(m.name, '#888')}'>&#9632;</span>&nbsp;"
+            + m.name.replace(" ", "&nbsp;")
             for m in methods))
         n = max(len(methods), 1)
         h = 0.8 / n

@@ -145,11 +145,11 @@ class LabellingPanel(QWidget):
         self.start_button.setToolTip("Replace the labels in view with this prediction (undoable)")
         self.start_button.clicked.connect(
             lambda: self.start_from(self.start_combo.currentData()))
-        self.bottom = QHBoxLayout()
-        self.status_label = QLabel(" ")
+        self.status_label = QLabel(" ")  # hover read-out and messages, a line of its own
         self.status_label.setObjectName("labelling_status")
         self.status_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.bottom.addWidget(self.status_label, 1)
+        self.bottom = QHBoxLayout()
+        self.bottom.addStretch(1)
         self.bottom.addWidget(self.start_combo)
         self.bottom.addWidget(self.start_button)
         self.bottom.addSpacing(12)
@@ -158,6 +158,7 @@ class LabellingPanel(QWidget):
         lay.addLayout(head)
         lay.addLayout(tools)
         lay.addLayout(body, 1)
+        lay.addWidget(self.status_label)
         lay.addLayout(self.bottom)
         self._shortcuts(undo_shortcuts)
 
