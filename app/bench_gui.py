@@ -53,6 +53,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--during-training", action="store_true",
                         help="instead: the event loop's longest stall and p99 while the training "
                         "panel runs a short pre-train f_s (app/bench_training.py)")
+    parser.add_argument("--painting", action="store_true",
+                        help="instead: time one brush step in the labelling mode, applied and "
+                        "repainted (--steps of them; app/bench_painting.py)")
+    parser.add_argument("--steps", type=int, default=200, help="brush steps with --painting (200)")
 
 
 def _demo_project(folder: Path, frames: int, progress=None):
@@ -97,6 +101,15 @@ def run(args) -> int:
         from .bench_training import measure_during_training, report
 
         report(measure_during_training(args.project, baseline_s=5.0), args.json)
+        return 0
+    if getattr(args, "painting", False):
+        from .bench_painting import measure_painting, print_result
+
+        r = measure_painting(args.steps, args.project)
+        if args.json:
+            print(json.dumps({k: v for k, v in r.items() if k != "steps_ms"}, indent=2))
+        else:
+            print_result(r)
         return 0
     from PySide6.QtWidgets import QApplication
 

@@ -65,6 +65,9 @@ class MainWindow(QMainWindow):
         self.training = TrainingPanel(self.session)
         self.add_tab("Training", self.training)
         self.training.guard_close(self)  # closing during a run asks, cancels, then closes
+        from .views.labelling_tabs import add_labelling_tabs
+
+        add_labelling_tabs(self)  # Labelling and Evaluation tabs, "n / N labelled" status
         self.welcome = WelcomePanel()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
