@@ -18,13 +18,13 @@ run can be resumed.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import read_format_meta
 from ..fileio import write_json_atomic as _write_json_atomic
 from .crop import CropTransform
 
@@ -105,23 +105,7 @@ def read_meta(mp: Path) -> dict:
     """Read and check a store's ``meta.json``: a dict of this format, a version this code
     reads, integer ``count`` >= 1, ``size`` >= 1 and ``written`` >= 0. Raises
     ``FileNotFoundError`` / ``ValueError`` naming the file."""
-    if not mp.exists():
-        raise FileNotFoundError(f"{mp}: not a synthetic store (meta.json missing)")
-    try:
-        meta = json.loads(mp.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{mp}: corrupt store metadata ({e})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{mp}: corrupt store metadata (a JSON {type(meta).__name__}, not an "
-                         "object)")
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{mp}: not a synthetic store (format={meta.get('format')!r})")
-    version = meta.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"{mp}: corrupt store metadata (version={version!r})")
-    if version > VERSION:
-        raise ValueError(f"{mp}: store format version {version} is newer than this program "
-                         f"reads ({VERSION}); update handpose-studio")
+    meta = read_format_meta(mp, fmt=FORMAT, version=VERSION, what="synthetic store")
     for key in _META_INTS:
         v = meta.get(key)
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "written" else 1):

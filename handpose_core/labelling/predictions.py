@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import NYU_CAMERA, Camera
-from ..evaluation import PredictionFileError, read_predictions
+from ..evaluation import PredictionFileError, _is_float, read_predictions
 
 _NAME = re.compile(r"^(?:depth|rgb|synthdepth)_(\d)_(\d{7})\.png$")
 
@@ -89,14 +89,6 @@ def read_named_xyz_predictions(path: str | os.PathLike, n_joints: int = 14, *,
     if not y_up:
         xyz = xyz * np.array([1.0, -1.0, 1.0])  # to NYU's y-up camera space
     return names, camera.xyz_to_uvd(xyz)
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 def detect_format(path: str | os.PathLike) -> str:
