@@ -179,7 +179,7 @@ def test_train_and_evaluate_bad_input(project, tmp_path, capsys):
     assert run(["synth", "--out", store, "--count", 8], capsys)[0] == 0
     bad([*bd, "--store", store, "--patch", 4], capsys, "patch size must be a positive odd")
     (store / "meta.json").write_text("{]")
-    bad([*bd, "--store", store], capsys, "meta.json", "corrupt store metadata")
+    bad([*bd, "--store", store], capsys, "meta.json", "corrupt synthetic store metadata")
     rs = ["train", "restore", "--project", project]
     bad([*rs, "--model", tmp_path / "none.pt"], capsys, "none.pt", "not found")
     (tmp_path / "junk.pt").write_text("not weights")
