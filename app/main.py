@@ -1,8 +1,9 @@
-"""Launching the studio.
+"""Launching the studio: ``handpose-studio`` and ``handpose-studio gui [--project DIR]``.
 
-Until the studio issue lands, this is a small window that opens (or first creates) the
-project and shows what it holds; the browser, segmentation views, quality panel and
-training panel come with the studio issue.
+With no project the demo project opens, created on first launch in a worker behind a
+progress dialog (the window is up and responsive meanwhile). A project that cannot be
+opened is reported on stderr, in a dialog and on the welcome panel, which offers to pick
+another; the studio never exits or blocks because of it.
 """
 
 from __future__ import annotations
@@ -10,59 +11,35 @@ from __future__ import annotations
 import sys
 
 
-def run_studio(project_dir: str | None = None) -> int:
-    from PySide6.QtWidgets import QApplication, QMessageBox
+def build_window(project=None, settings=None):
+    """A :class:`~app.main_window.MainWindow`, opening ``project`` (a Project) if given."""
+    from .main_window import MainWindow
 
-    from handpose_core.project import default_demo_dir, open_or_create_demo
+    win = MainWindow(settings=settings)
+    if project is not None:
+        win.session.open_project(project)
+    return win
+
+
+def start(project_dir: str | None = None, settings=None):
+    """Create the window and begin opening a project (or the demo) in a worker."""
+    from .main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    if project_dir:
+        win.project_menu.open_path(project_dir)
+    else:
+        win.project_menu.open_demo()
+    return win
+
+
+def run_studio(project_dir: str | None = None) -> int:
+    """Run the studio until its window closes; returns the exit status."""
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("handpose-studio")
-    try:
-        from handpose_core.progress import TerminalProgress
-        from handpose_core.project import Project
-
-        project = Project.open(project_dir) if project_dir else open_or_create_demo(
-            default_demo_dir(), progress=TerminalProgress("creating the demo project"))
-    except (ValueError, FileNotFoundError) as e:
-        QMessageBox.critical(None, "handpose-studio", str(e))
-        return 2
-    win = build_window(project)
+    app.setOrganizationName("handpose-studio")
+    win = start(project_dir)
     win.show()
     return app.exec()
-
-
-def build_window(project):
-    """The main window over an open project."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtGui import QAction, QKeySequence
-    from PySide6.QtWidgets import QLabel, QMainWindow
-
-    win = QMainWindow()
-    win.setWindowTitle(f"handpose-studio — {project.root}")
-    frames = project.frames()
-    labelled = sum(f.has_labels for f in frames)
-    runs = project.runs()
-    text = (f"<h2>handpose-studio</h2><p>Project <b>{project.root}</b> ({project.kind})<br>"
-            f"dataset: {project.dataset_root}<br>{len(frames)} frames, {labelled} with part "
-            f"labels, {len(runs)} training runs recorded.</p><p>The studio views (frame browser, "
-            "raw / restored / fine-tuned segmentations, quality check, training) arrive with the "
-            "studio issue; every stage already runs from the command line "
-            "(<code>handpose-studio --help</code>). Ctrl+Q quits.</p>")
-    lab = QLabel(text)
-    lab.setObjectName("summary")
-    lab.setMargin(24)
-    lab.setWordWrap(True)
-    lab.setMaximumWidth(760)  # lines of readable length when the window is wide
-    lab.setAlignment(Qt.AlignTop | Qt.AlignLeft)  # reads from the top at any window size
-    # paths can be selected and copied with the mouse or the keyboard
-    lab.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
-    lab.setFocusPolicy(Qt.StrongFocus)
-    win.setCentralWidget(lab)
-    quit_action = QAction("Quit", win)
-    quit_action.setObjectName("quit")
-    # explicit: the platform "Quit" binding is empty on Windows and offscreen
-    quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-    quit_action.triggered.connect(win.close)
-    win.addAction(quit_action)
-    win.resize(720, 320)
-    return win

@@ -36,3 +36,27 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 def write_json_atomic(path: str | os.PathLike, obj, **dump_kwargs) -> Path:
     dump_kwargs.setdefault("indent", 2)
     return atomic_write(path, lambda f: json.dump(obj, f, **dump_kwargs))
+
+
+def read_format_meta(mp: Path, *, fmt: str, version: int, what: str) -> dict:
+    """Read a ``meta.json`` of format ``fmt`` (a store or dictionary, named ``what``):
+    a JSON object with that format and an integer version at most ``version``.
+    ``FileNotFoundError`` / ``ValueError`` naming the file and the problem otherwise."""
+    if not mp.exists():
+        raise FileNotFoundError(f"{mp}: not a {what} (meta.json missing)")
+    try:
+        meta = json.loads(mp.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{mp}: corrupt {what} metadata ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{mp}: corrupt {what} metadata (a JSON {type(meta).__name__}, not "
+                         "an object)")
+    if meta.get("format") != fmt:
+        raise ValueError(f"{mp}: not a {what} (format={meta.get('format')!r})")
+    v = meta.get("version")
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ValueError(f"{mp}: corrupt {what} metadata (version={v!r})")
+    if v > version:
+        raise ValueError(f"{mp}: {what} format version {v} is newer than this program "
+                         f"reads ({version}); update handpose-studio")
+    return meta

@@ -14,11 +14,30 @@ SHARED = REPO.parent / "shared"
 REAL_SAMPLE = SHARED / "data" / "nyu-real-sample"
 
 
+REAL_SAMPLE_FILES = ("depth_1_0000001.png", "test_groundtruth_uvd_frame1.txt")
+"""Every file of the real sample a test reads."""
+
+
+def real_sample_or_skip(folder: Path) -> Path:
+    """``folder`` when it holds every file of :data:`REAL_SAMPLE_FILES`, readable; else
+    skip the test, naming what is missing (a partial ``../shared`` skips, never errors)."""
+    from handpose_core.datasets.nyu import read_depth
+    from handpose_core.evaluation import read_predictions
+
+    missing = [n for n in REAL_SAMPLE_FILES if not (folder / n).is_file()]
+    if missing:
+        pytest.skip(f"{folder}: real NYU sample not available (missing {', '.join(missing)})")
+    try:
+        read_depth(folder / "depth_1_0000001.png")
+        read_predictions(folder / "test_groundtruth_uvd_frame1.txt")
+    except ValueError as e:
+        pytest.skip(f"real NYU sample unreadable: {e}")
+    return folder
+
+
 @pytest.fixture
 def real_sample() -> Path:
-    if not (REAL_SAMPLE / "depth_1_0000001.png").exists():
-        pytest.skip("../shared/data/nyu-real-sample is not available")
-    return REAL_SAMPLE
+    return real_sample_or_skip(REAL_SAMPLE)
 
 
 @pytest.fixture
@@ -45,3 +64,19 @@ def make_nyu_project(tmp_path):
             p.close()
         except Exception:  # noqa: BLE001 -- already closed by the test
             pass
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the bad-input cases tried (tests/core/_badinput.py), when any ran; with
+    HANDPOSE_BAD_INPUT_TABLE=FILE also write the table there (docs/bad-input.md)."""
+    import sys
+
+    mod = sys.modules.get("_badinput")
+    if mod is None or not mod.TALLY:
+        return
+    table = mod.table_markdown()
+    terminalreporter.write_sep("-", "bad input: cases tried per reader and corruption")
+    terminalreporter.write_line(table)
+    out = os.environ.get("HANDPOSE_BAD_INPUT_TABLE")
+    if out:
+        Path(out).write_text(table + "\n")

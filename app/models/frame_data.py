@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
-from handpose_core.datasets.crop import BACKGROUND_VALUE, CropTransform
+from handpose_core.datasets.crop import BACKGROUND_VALUE, CropTransform, crop_depth, crop_labels
 from handpose_core.project import Frame, RestorationRecord
 from handpose_core.restoration.quality import PENALTY_MM, PENALTY_PX, QualityScore, quality_score
 from handpose_core.skeleton import joints_36_to_14
@@ -26,7 +27,8 @@ class FrameData:
     - ``gt_labels`` uint8 part ids of the ground-truth labels (hand-painted or the dataset's),
       or None when the frame is not labelled
     - ``raw_labels``: f_s's prediction, from the restoration store when the frame was
-      restored (``raw_source`` says which), else predicted now; None when no model is loaded
+      restored (``raw_source`` says which), else the prediction worker's; None while
+      f_s is loading or the frame waits for its prediction (``raw_source`` "pending")
     - ``restored_labels`` / ``restoration``: the restore stage's result, or None
     - ``finetuned_labels``: the fine-tuned f_s's prediction, or None
     - ``joints_uvd`` ``(14, 3)`` float64 ground-truth evaluation joints (u px, v px, d mm)
@@ -74,12 +76,27 @@ class FrameData:
 
     @cached_property
     def raw_quality(self) -> QualityScore | None:
-        """Barycenter score of the raw map against the ground truth (stage's penalties)."""
-        return self._score(self.raw_labels)
+        """Barycenter score of the raw map against the ground truth: as the restore stage
+        stored it, else computed with the stage's function and penalties."""
+        return self._stored_score("raw") or self._score(self.raw_labels)
 
     @cached_property
     def restored_quality(self) -> QualityScore | None:
-        return self._score(self.restored_labels)
+        return self._stored_score("restored") or self._score(self.restored_labels)
+
+    def _stored_score(self, which: str) -> QualityScore | None:
+        d = self.restoration.details.get(which) if self.restoration is not None else None
+        if not d or "per_joint_mm" not in d:
+            return None
+
+        def arr(key, shape):
+            return np.array([np.nan if v is None else v for v in np.ravel(d[key])],
+                            np.float64).reshape(shape)
+
+        return QualityScore(float(d["total_mm"]), float(d["total_px"]), arr("per_joint_mm", 14),
+                            arr("per_joint_px", 14), arr("barycenters_uvd", (14, 3)),
+                            np.asarray(d["missing"], bool), float(d.get("penalty_mm", PENALTY_MM)),
+                            float(d.get("penalty_px", PENALTY_PX)))
 
     def _score(self, labels) -> QualityScore | None:
         if labels is None:
@@ -92,25 +109,34 @@ class FrameData:
 
 def load_frame_data(project, frame_id: int, predictor=None) -> FrameData:
     """Read one frame of ``project``. ``predictor`` (a :class:`~.predictions.SegPredictor`
-    or None) supplies f_s maps for frames the restore stage has not seen."""
+    or None) supplies f_s maps already predicted for frames the restore stage has not
+    seen; a map not predicted yet is None with ``raw_source`` "pending"."""
     f = project.frame(frame_id)
-    depth, tf, gt = project.crop(f)
+    full = project.depth(f)  # read once: the crop and the full-frame panel share it
+    tf = project.crop_transform(f)
+    depth = crop_depth(full, tf)
+    gt = None
+    if f.has_labels:
+        lab = project.labels(f)
+        gt = None if lab is None else crop_labels(lab, tf)
     rec = project.restoration(f.id)
     raw = restored = None
     source = ""
     if rec is not None:
         try:
             raw, restored = project.restored_maps(rec)
-            source = f"restore stage ({rec.model})"
+            source = f"restore stage ({Path(rec.model).name})"
         except (OSError, ValueError):  # maps deleted from disk: predict instead
             raw = restored = None
     finetuned = None
     if predictor is not None:
         if raw is None:
-            raw = predictor.raw(f.id, depth)
-            if raw is not None:
-                source = f"f_s prediction ({predictor.raw_name})"
-        finetuned = predictor.finetuned(f.id, depth)
+            raw = predictor.lookup("raw", f.id)
+            source = (f"f_s prediction ({predictor.raw_name})" if raw is not None else
+                      "pending" if predictor.has_model("raw") else "")
+        finetuned = predictor.lookup("fine", f.id)
     joints = joints_36_to_14(project.joints_uvd(f)).astype(np.float64)
-    return FrameData(f, depth, tf, joints, gt if f.has_labels else None, raw, source, restored,
-                     finetuned, rec, None, project.depth)
+    data = FrameData(f, depth, tf, joints, gt, raw, source, restored, finetuned, rec, None,
+                     project.depth)
+    data.__dict__["full_depth"] = full  # fills the cached_property
+    return data

@@ -1,8 +1,9 @@
 """f_s predictions for the studio: the project's current and fine-tuned models, cached (no Qt).
 
-Loading a model imports torch and reads a checkpoint (seconds), so the session builds a
-:class:`SegPredictor` in a worker; predicting one 48 x 48 crop afterwards takes a few
-milliseconds and each frame's map is kept, so returning to a frame costs nothing.
+Loading a model imports torch and reads a checkpoint (seconds), and even one 48 x 48 crop
+takes f_s tens of milliseconds on a busy CPU, so both happen in workers: the session
+builds a :class:`SegPredictor` in one, and a prediction worker fills its cache in batches,
+the current frame and the frames after it first. The GUI thread only looks maps up.
 """
 
 from __future__ import annotations
@@ -15,33 +16,20 @@ import numpy as np
 
 
 def segnet_paths(project) -> tuple[Path | None, Path | None]:
-    """``(current f_s checkpoint, fine-tuned f_s checkpoint or None)`` of a project.
+    """``(current f_s checkpoint, fine-tuned f_s checkpoint or None)`` of a project, each
+    None when its file is missing. The current model is the project's own pre-trained
+    f_s, else the bundled one."""
+    from handpose_core.nets.inference import segnet_path
 
-    The current model is the project's own pretrained f_s, else the bundled model."""
-    try:
-        from handpose_core.nets.inference import segnet_path
-    except ImportError:  # before the inference module: the training package knows the path
-        from handpose_core.training.pretrain_seg import current_segnet
-
-        raw = current_segnet(project)
-        rel = project.get_meta("segnet_finetuned")
-        fine = None if not rel else (Path(rel) if Path(rel).is_absolute() else project.root / rel)
-    else:
-        raw = segnet_path(project, "pretrained")
-        fine = segnet_path(project, "finetuned")
-    raw = raw if raw is not None and Path(raw).exists() else None
-    fine = fine if fine is not None and Path(fine).exists() else None
-    return raw, fine
+    raw, fine = segnet_path(project, "pretrained"), segnet_path(project, "finetuned")
+    return (raw if raw is not None and Path(raw).exists() else None,
+            fine if fine is not None and Path(fine).exists() else None)
 
 
 def load_segnet(path: Path):
-    """The f_s network at ``path`` in eval mode (the core's loader, cached when it caches)."""
-    try:
-        from handpose_core.nets.inference import load_segnet_model
-    except ImportError:
-        from handpose_core.training.checkpoint import load_segnet as _load
+    """The f_s network at ``path`` in eval mode (loaded once per file by the core)."""
+    from handpose_core.nets.inference import load_segnet_model
 
-        return _load(path)[0]
     return load_segnet_model(path)
 
 
@@ -77,6 +65,28 @@ class SegPredictor:
 
     def finetuned(self, frame_id: int, depth_crop: np.ndarray) -> np.ndarray | None:
         return self._predict("fine", self.finetuned_model, frame_id, depth_crop)
+
+    def lookup(self, which: str, frame_id: int) -> np.ndarray | None:
+        """A stored prediction (``which`` "raw" or "fine") or None; never predicts."""
+        with self._lock:
+            return self._cache[which].get(int(frame_id))
+
+    def count(self, which: str) -> int:
+        """How many maps of one model (``which`` "raw" or "fine") are stored."""
+        with self._lock:
+            return len(self._cache[which])
+
+    def has_model(self, which: str) -> bool:
+        return (self.raw_model if which == "raw" else self.finetuned_model) is not None
+
+    def predict_batch(self, which: str, frame_ids, depth: np.ndarray) -> None:
+        """Predict ``depth`` ``(N, S, S)`` float32 crops of ``frame_ids`` with one model and
+        store the maps (called from the prediction worker)."""
+        model = self.raw_model if which == "raw" else self.finetuned_model
+        if model is None or not len(frame_ids):
+            return
+        labels, _ = model.predict(np.asarray(depth, np.float32), probabilities=False)
+        self.put_many(which, frame_ids, labels)
 
     def put_many(self, which: str, frame_ids, maps: np.ndarray) -> None:
         """Store batch predictions (``which`` "raw" or "fine") made elsewhere."""

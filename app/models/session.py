@@ -48,6 +48,9 @@ class Session(QObject):
         self.project = None
         self.frame_id: int | None = None
         self.predictor = None  # SegPredictor once loaded in a worker
+        self.prediction_queue = None
+        self.prefetch_queue = None
+        self._changes = 0  # store changes seen; prefetched data older than one is dropped
         self.undo_stack = QUndoStack(self)
         self.runner = TaskRunner(self)
         self._cache: OrderedDict[int, FrameData] = OrderedDict()
@@ -65,6 +68,7 @@ class Session(QObject):
         sub = getattr(project, "subscribe", None)
         if sub is not None:
             self._unsubscribe = sub(self._forward_event)
+        self._start_prefetch()
         self.project_opened.emit(project)
         self.load_models()
 
@@ -81,6 +85,8 @@ class Session(QObject):
         self.undo_stack.clear()
         self._cache.clear()
         self.predictor = None
+        self.prediction_queue = None
+        self.prefetch_queue = None
         self.project.close()
         self.project = None
         self.frame_id = None
@@ -111,9 +117,65 @@ class Session(QObject):
         self._cache = OrderedDict((k, v) for k, v in self._cache.items()
                                   if v.raw_labels is not None)
         self.message_posted.emit(f"f_s loaded: {predictor.raw_name}")
+        self._start_predictions(predictor)
         self.data_changed.emit("models", None)
+
+    def _start_predictions(self, predictor) -> None:
+        from ..workers.prediction import PredictionQueue, prediction_task
+
+        self.prediction_queue = PredictionQueue()
         if self.frame_id is not None:
-            self.frame_changed.emit(self.frame_id)
+            self.request_predictions(self.frame_id)
+        h = self.runner.run(prediction_task(predictor, self.prediction_queue),
+                            name="predict f_s", project_root=self.project.root,
+                            on_failure=self._on_models_failed, service=True)
+        h.item_done.connect(self._on_predictions_item_done)
+
+    def request_predictions(self, frame_id: int, ahead: int = 48) -> None:
+        """Ask the prediction worker for ``frame_id`` and the ``ahead`` frames after it."""
+        q = getattr(self, "prediction_queue", None)
+        if q is not None:
+            q.request(list(range(frame_id, frame_id + ahead + 1)))
+
+    def prefetch(self, frame_ids) -> None:
+        """Load these frames' data in a worker, in this order (frames already cached are
+        skipped); the browser asks for the rows after the current one."""
+        if self.project is None or self.prefetch_queue is None:
+            return
+        ids = [int(i) for i in frame_ids if int(i) not in self._cache]
+        if ids:
+            self.prefetch_queue.request([(i, self._changes) for i in ids])
+
+    def _start_prefetch(self) -> None:
+        from ..workers.prediction import PredictionQueue
+        from ..workers.prefetch import prefetch_task
+
+        self.prefetch_queue = PredictionQueue()
+        h = self.runner.run(prefetch_task(self.prefetch_queue, lambda: self.predictor),
+                            name="read frames ahead", project_root=self.project.root,
+                            service=True)
+        h.item_done.connect(self._on_prefetch_item_done)
+
+    @Slot(object)
+    def _on_prefetch_item_done(self, item) -> None:
+        count, data = item
+        fid = data.frame.id
+        if count != self._changes or fid in self._cache or self.project is None:
+            return  # the store changed since it was read, or the GUI read it meanwhile
+        if data.raw_labels is None:
+            return  # read before f_s had predicted it: read again when shown
+        self._cache[fid] = data
+        while len(self._cache) > self.CACHE_FRAMES:
+            self._cache.popitem(last=False)
+
+    @Slot(object)
+    def _on_predictions_item_done(self, frame_ids) -> None:
+        for fid in frame_ids:
+            d = self._cache.get(fid)
+            if d is not None and d.raw_source == "pending":
+                self._cache.pop(fid)
+        if self.frame_id in frame_ids:
+            self.data_changed.emit("models", self.frame_id)
 
     @Slot(str)
     def _on_models_failed(self, message: str) -> None:
@@ -121,11 +183,22 @@ class Session(QObject):
 
     # ------------------------------------------------------------------ frames
     def set_frame(self, frame_id: int) -> None:
-        """Make ``frame_id`` current and tell the views (nothing happens when it already is)."""
+        """Make ``frame_id`` current and tell the views (nothing happens when it already is).
+
+        A frame whose files cannot be read is reported through :attr:`error_raised` and the
+        current frame stays as it was."""
         frame_id = int(frame_id)
         if frame_id == self.frame_id:
             return
+        try:
+            self.frame_data(frame_id)  # read it here, where a bad file can be reported
+        except Exception as e:  # noqa: BLE001 - a corrupt frame must not take the studio down
+            log.exception("reading frame %s", frame_id)
+            self.error_raised.emit(f"Cannot show frame {frame_id}: {e}")
+            return
         self.frame_id = frame_id
+        if self.predictor is not None:
+            self.request_predictions(frame_id)
         self.frame_changed.emit(frame_id)
 
     def frame_data(self, frame_id: int | None = None) -> FrameData:
@@ -175,6 +248,7 @@ class Session(QObject):
 
     def notify(self, kind: str, frame_id: int | None = None) -> None:
         """The store changed (``kind`` as in ProjectEvent): forget caches, tell the views."""
+        self._changes += 1
         if frame_id is None and kind in ("restoration", "labels", "meta"):
             self.invalidate()
         elif frame_id is not None and kind in ("restoration", "labels", "override"):

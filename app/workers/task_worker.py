@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from handpose_core.progress import Cancelled
 
@@ -49,10 +49,11 @@ class TaskWorker(QObject):
     ended = Signal()
 
     def __init__(self, fn: Callable[[TaskContext], object], *, name: str = "task",
-                 project_root: str | Path | None = None):
+                 project_root: str | Path | None = None, service: bool = False):
         super().__init__()
         self.fn = fn
         self.name = name
+        self.service = service  # runs until cancelled (background predictions, reading ahead)
         self.project_root = project_root
         self.cancel_event = threading.Event()
         self.running = False
@@ -76,7 +77,10 @@ class TaskWorker(QObject):
         except Cancelled:
             self.cancelled.emit()
         except Exception as e:  # noqa: BLE001 - every error reaches the user as a message
-            log.error("%s failed:\n%s", self.name, traceback.format_exc())
+            # bad files and folders are the user's to fix: their message says it all, the
+            # traceback goes to the log only; anything else is a bug and shows it on stderr
+            level = logging.INFO if isinstance(e, (OSError, ValueError)) else logging.ERROR
+            log.log(level, "%s failed:\n%s", self.name, traceback.format_exc())
             self.failed.emit(f"{self.name}: {e}" if str(e) else f"{self.name}: {type(e).__name__}")
         else:
             if self.cancel_event.is_set():
@@ -90,43 +94,99 @@ class TaskWorker(QObject):
             self.ended.emit()
 
 
+class TaskHandle(QObject):
+    """The GUI-thread face of a running worker: the same signals, re-emitted on the thread
+    that started it, so plain functions and lambdas connected here run on the GUI thread."""
+
+    progress = Signal(int, int, str)
+    item_done = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    ended = Signal()
+
+    def __init__(self, worker: TaskWorker, parent=None):
+        super().__init__(parent)
+        self.worker = worker
+        self.name = worker.name
+        # bound slots of a GUI-thread QObject: queued across threads
+        worker.progress.connect(self._on_worker_progress)
+        worker.item_done.connect(self._on_worker_item_done)
+        worker.succeeded.connect(self._on_worker_succeeded)
+        worker.failed.connect(self._on_worker_failed)
+        worker.cancelled.connect(self._on_worker_cancelled)
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    @Slot(int, int, str)
+    def _on_worker_progress(self, d, t, m):
+        self.progress.emit(d, t, m)
+
+    @Slot(object)
+    def _on_worker_item_done(self, obj):
+        self.item_done.emit(obj)
+
+    @Slot(object)
+    def _on_worker_succeeded(self, result):
+        self.succeeded.emit(result)
+
+    @Slot(str)
+    def _on_worker_failed(self, message):
+        self.failed.emit(message)
+
+    @Slot()
+    def _on_worker_cancelled(self):
+        self.cancelled.emit()
+
+
 class TaskRunner(QObject):
     """Starts workers in their own threads and keeps them until they end."""
 
-    started = Signal(object)  # the TaskWorker
+    started = Signal(object)  # the TaskHandle
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._running: dict[TaskWorker, QThread] = {}
+        self._handles: dict[TaskWorker, TaskHandle] = {}
 
-    def start(self, worker: TaskWorker) -> TaskWorker:
+    def start(self, worker: TaskWorker, handle: TaskHandle | None = None) -> TaskHandle:
+        """Run ``worker`` in a new thread; returns its :class:`TaskHandle`."""
+        handle = handle or TaskHandle(worker, self)
+        self._handles[worker] = handle
         thread = QThread()
         thread.setObjectName(worker.name)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.ended.connect(thread.quit)
+        # direct: quit() is thread-safe, and must not wait for a GUI thread blocked in shutdown()
+        worker.ended.connect(thread.quit, Qt.DirectConnection)
         worker.ended.connect(self._on_worker_ended)  # queued: runs on this (GUI) thread
         self._running[worker] = thread
         thread.start()
-        self.started.emit(worker)
-        return worker
+        self.started.emit(handle)
+        return handle
 
     def run(self, fn: Callable[[TaskContext], object], *, name: str = "task",
             project_root=None, on_success=None, on_failure=None, on_cancel=None,
-            on_progress=None) -> TaskWorker:
-        """Convenience: build a worker, connect the given slots, start it."""
-        w = TaskWorker(fn, name=name, project_root=project_root)
-        for sig, slot in ((w.succeeded, on_success), (w.failed, on_failure),
-                          (w.cancelled, on_cancel), (w.progress, on_progress)):
+            on_progress=None, service: bool = False) -> TaskHandle:
+        """Build a worker for ``fn``, start it, and connect the given callables to its
+        handle's signals (they run on the GUI thread). A ``service`` runs until cancelled and
+        does not count as :meth:`busy`."""
+        w = TaskWorker(fn, name=name, project_root=project_root, service=service)
+        h = TaskHandle(w, self)
+        for sig, slot in ((h.succeeded, on_success), (h.failed, on_failure),
+                          (h.cancelled, on_cancel), (h.progress, on_progress)):
             if slot is not None:
                 sig.connect(slot)
-        return self.start(w)
+        return self.start(w, h)
 
     def workers(self) -> list[TaskWorker]:
         return list(self._running)
 
     def busy(self, name: str | None = None) -> bool:
-        return any(name is None or w.name == name for w in self._running)
+        """Whether a worker named ``name`` runs; for None, whether any task (not counting
+        services) runs."""
+        return any(w.name == name if name is not None else not w.service for w in self._running)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel every running worker and wait for its thread to end."""
@@ -135,6 +195,7 @@ class TaskRunner(QObject):
         for w, t in list(self._running.items()):
             t.wait(timeout_ms)
             self._running.pop(w, None)
+            self._handles.pop(w, None)
 
     @Slot()
     def _on_worker_ended(self) -> None:
@@ -143,3 +204,7 @@ class TaskRunner(QObject):
         if t is not None:
             t.wait(5000)  # ended() is the worker's last act; quit follows at once
             t.deleteLater()
+        h = self._handles.pop(worker, None)
+        if h is not None:
+            h.ended.emit()
+            h.deleteLater()

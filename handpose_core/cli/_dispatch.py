@@ -73,3 +73,17 @@ def open_project(args: argparse.Namespace, command: str):
     except ProjectError as e:
         print(f"handpose-studio {command}: {e}", file=sys.stderr)
         return None
+
+
+def check_positive(args: argparse.Namespace, command: str, *names: str) -> bool:
+    """False (after printing ``handpose-studio COMMAND: --NAME must be >= 1, got N``) when
+    one of the integer options ``names`` is below 1; the caller returns 2."""
+    import sys
+
+    for name in names:
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            print(f"handpose-studio {command}: --{name.replace('_', '-')} must be >= 1, got {v}",
+                  file=sys.stderr)
+            return False
+    return True

@@ -58,6 +58,11 @@ def _cold_compile_s() -> float:
 def run(args) -> int:
     import numba
 
+    from ._dispatch import check_positive
+
+    if not check_positive(args, "bench render", "repeats", "crops", "frames"):
+        return 2
+
     from ..render import render_crops, render_frames, sample_scenes
 
     res = {"threads": numba.get_num_threads(), "cpus": os.cpu_count(),

@@ -123,6 +123,11 @@ def _compare(res, exact_maps, matches, masks) -> dict:
 def run(args) -> int:
     import numpy as np
 
+    from ._dispatch import check_positive
+
+    if not check_positive(args, "bench restore", "images", "patches", "frames"):
+        return 2
+
     from handpose_core.evaluation import segmentation_accuracy
     from handpose_core.restoration import Dictionary, SearchParams, restore_many
     from handpose_core.restoration.dictionary import DEFAULT_ENCODING, DEFAULT_N_TREES

@@ -56,9 +56,11 @@ def build_parser(extra_commands=(), extra_targets=None,
 
 def main(argv: list[str] | None = None, *, extra_commands=(), extra_targets=None,
          description: str = "") -> int:
-    """Parse ``argv`` (default ``sys.argv[1:]``) and run the command; returns the exit code.
-
-    Without a command it prints the help on stderr and returns 2.
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run the command; returns the exit code:
+    0 success, 2 bad input (a message on stderr naming the file and the problem), 130
+    interrupted (Ctrl-C or cancelled), 1 any other failure (a bug: its traceback is
+    printed). Without a command it prints the help on stderr and returns 2; argparse's
+    own usage errors and ``--version`` exit through ``SystemExit`` (2 and 0).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     names = {e[0] for e in tuple(extra_commands) + COMMANDS}
@@ -73,11 +75,16 @@ def main(argv: list[str] | None = None, *, extra_commands=(), extra_targets=None
     if getattr(args, "_missing", False):
         parser.error(f"'{args.command}' is not available in this build yet")
     mod = resolve(args._module)
+    from ..progress import Cancelled
+
     try:
         return int(mod.run(args) or 0)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         print("interrupted", file=sys.stderr)
         return 130
+    except (ValueError, FileNotFoundError) as e:  # bad input a command did not catch itself
+        print(f"handpose-studio {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ is always either the old or the new one, never half written.
 
 from __future__ import annotations
 
+import io
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,19 +40,45 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
     """Read a palette PNG label map -> ``(H, W)`` uint8 part ids.
 
     Raises ``ValueError`` naming the file when it is not a readable palette/greyscale PNG
-    or holds ids outside 0..20.
+    (every chunk's CRC is checked: Pillow does not check the image data's, so a flipped
+    byte there would otherwise read as different labels) or holds ids outside 0..20.
     """
     path = Path(path)
+    data = path.read_bytes()
+    check_png_chunks(data, path)
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             img.load()
             if img.mode not in ("P", "L"):
                 raise ValueError(f"{path}: label image must be a palette PNG, got mode {img.mode}")
             a = np.array(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError, EOFError, zlib.error, Image.DecompressionBombError) as e:
         raise ValueError(f"{path}: cannot read label image ({e})") from None
     if a.size and a.max() >= NUM_CLASSES:
         raise ValueError(f"{path}: label image holds id {a.max()}, outside 0..{NUM_CLASSES - 1}")
     return a
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png_chunks(data: bytes, path: str | os.PathLike) -> None:
+    """Raise ``ValueError`` naming ``path`` unless ``data`` is a PNG whose chunks are all
+    complete, pass their CRC and end with IEND."""
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ValueError(f"{path}: not a PNG image (no PNG signature)")
+    i = len(_PNG_SIGNATURE)
+    while True:
+        if i + 12 > len(data):
+            raise ValueError(f"{path}: truncated PNG ({len(data)} bytes, no IEND chunk)")
+        n = int.from_bytes(data[i:i + 4], "big")
+        kind = data[i + 4:i + 8]
+        end = i + 8 + n
+        if end + 4 > len(data):
+            raise ValueError(f"{path}: truncated PNG (chunk {kind!r} runs past the end of "
+                             "the file)")
+        if zlib.crc32(data[i + 4:end]) != int.from_bytes(data[end:end + 4], "big"):
+            raise ValueError(f"{path}: corrupt PNG (chunk {kind!r} fails its CRC check)")
+        if kind == b"IEND":
+            return
+        i = end + 4

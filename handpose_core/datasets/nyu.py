@@ -122,6 +122,11 @@ def _as_kn363(a: np.ndarray, path: Path, name: str) -> np.ndarray:
                          f"got {a.shape}")
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"{path}: {name} must be floating point, got {a.dtype}")
+    bad = ~np.isfinite(a)
+    if bad.any():
+        k, n = (int(i) for i in np.argwhere(bad)[0][:2])
+        raise ValueError(f"{path}: {name} holds NaN or infinite values ({int(bad.sum())}, the "
+                         f"first in frame {n + 1} of kinect {k + 1})")
     return a
 
 
@@ -181,7 +186,13 @@ class NYUDataset:
     def labels(self, split: str, frame: int, kinect: int = 1) -> np.ndarray | None:
         """``(480, 640)`` uint8 part labels, or None when no label image exists."""
         p = self.path(split, "labels", frame, kinect)
-        return read_label_png(p) if p.exists() else None
+        if not p.exists():
+            return None
+        lab = read_label_png(p)
+        if lab.shape != DEPTH_SHAPE:
+            raise ValueError(f"{p}: part labels must be 640x480 like the depth frame, got "
+                             f"{lab.shape[1]}x{lab.shape[0]}")
+        return lab
 
     def joints_uvd(self, split: str, frame: int, kinect: int = 1) -> np.ndarray:
         """``(36, 3)`` u, v (px), d (mm) of one frame."""

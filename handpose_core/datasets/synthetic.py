@@ -18,13 +18,13 @@ run can be resumed.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import read_format_meta
 from ..fileio import write_json_atomic as _write_json_atomic
 from .crop import CropTransform
 
@@ -50,18 +50,22 @@ class SyntheticStoreWriter:
         self.meta_path = self.root / "meta.json"
         existing = None
         if resume and self.meta_path.exists():
-            existing = json.loads(self.meta_path.read_text())
-            if existing.get("count") != count or existing.get("size") != size:
+            try:  # a store that cannot be read is rendered again, not a dead end
+                existing = read_meta(self.meta_path)
+            except ValueError:
                 existing = None
-        mode = "r+" if existing else "w+"
+            if existing and (existing["count"] != count or existing["size"] != size):
+                existing = None
         self.arrays = {}
-        for name, (dtype, shape) in _ARRAYS.items():
-            p = self.root / f"{name}.npy"
-            if mode == "r+":
-                self.arrays[name] = np.load(p, mmap_mode="r+")
-            else:
+        if existing:
+            self.arrays = _open_arrays(self.root, count, size)
+            if self.arrays is None:  # arrays missing or damaged: start over
+                existing, self.arrays = None, {}
+        if not existing:
+            self.meta_path.unlink(missing_ok=True)  # incomplete until rewritten below
+            for name, (dtype, shape) in _ARRAYS.items():
                 self.arrays[name] = np.lib.format.open_memmap(
-                    p, mode="w+", dtype=dtype, shape=(count, *shape(size)))
+                    self.root / f"{name}.npy", mode="w+", dtype=dtype, shape=(count, *shape(size)))
         self.meta = dict(existing) if existing else {
             "format": FORMAT, "version": VERSION, "count": int(count), "size": int(size),
             "written": 0, "complete": False, **meta}
@@ -94,6 +98,36 @@ class SyntheticStoreWriter:
         self.arrays.clear()
 
 
+_META_INTS = ("count", "size", "written")
+
+
+def read_meta(mp: Path) -> dict:
+    """Read and check a store's ``meta.json``: a dict of this format, a version this code
+    reads, integer ``count`` >= 1, ``size`` >= 1 and ``written`` >= 0. Raises
+    ``FileNotFoundError`` / ``ValueError`` naming the file."""
+    meta = read_format_meta(mp, fmt=FORMAT, version=VERSION, what="synthetic store")
+    for key in _META_INTS:
+        v = meta.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "written" else 1):
+            raise ValueError(f"{mp}: corrupt store metadata ({key}={v!r}, expected an integer"
+                             f" >= {0 if key == 'written' else 1})")
+    return meta
+
+
+def _open_arrays(root: Path, count: int, size: int) -> dict | None:
+    """The store's arrays opened read-write, or None if any is missing or misshapen."""
+    arrays = {}
+    for name, (dtype, shape) in _ARRAYS.items():
+        try:
+            a = np.load(root / f"{name}.npy", mmap_mode="r+")
+        except (OSError, ValueError, EOFError):
+            return None
+        if a.shape != (count, *shape(size)) or a.dtype != dtype:
+            return None
+        arrays[name] = a
+    return arrays
+
+
 @dataclass
 class SyntheticStore:
     """A complete store opened memory-mapped. Index it like a sequence."""
@@ -109,29 +143,24 @@ class SyntheticStore:
     @classmethod
     def open(cls, root: str | os.PathLike, *, allow_incomplete: bool = False) -> SyntheticStore:
         root = Path(root)
-        mp = root / "meta.json"
-        if not mp.exists():
-            raise FileNotFoundError(f"{mp}: not a synthetic store (meta.json missing)")
-        try:
-            meta = json.loads(mp.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{mp}: corrupt store metadata ({e})") from e
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{mp}: not a synthetic store (format={meta.get('format')!r})")
+        meta = read_meta(root / "meta.json")
         if not meta.get("complete") and not allow_incomplete:
-            raise ValueError(f"{root}: store is incomplete ({meta.get('written')}/"
+            raise ValueError(f"{root / 'meta.json'}: store is incomplete ({meta.get('written')}/"
                              f"{meta.get('count')} samples written); re-run synth to finish it")
         arrays = {}
-        n = meta["written"] if allow_incomplete else meta["count"]
+        n = min(meta["written"], meta["count"]) if allow_incomplete else meta["count"]
         for name, (dtype, shape) in _ARRAYS.items():
             p = root / f"{name}.npy"
             try:
                 a = np.load(p, mmap_mode="r")
-            except (OSError, ValueError) as e:
-                raise ValueError(f"{p}: cannot read store array ({e})") from e
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{p}: store array missing") from None
+            except (OSError, ValueError, EOFError) as e:
+                raise ValueError(f"{p}: cannot read store array ({e})") from None
             want = (meta["count"], *shape(meta["size"]))
             if a.shape != want or a.dtype != dtype:
-                raise ValueError(f"{p}: expected {want} {np.dtype(dtype)}, got {a.shape} {a.dtype}")
+                raise ValueError(f"{p}: expected {want} {np.dtype(dtype)} as meta.json says, "
+                                 f"got {a.shape} {a.dtype}")
             arrays[name] = a[:n]
         return cls(root, meta, **arrays)
 

@@ -111,10 +111,19 @@ class Project(RestorationsMixin, RunsMixin):
             raise ProjectError(f"{root}: no such project folder")
         if not db.exists():
             raise ProjectError(f"{root}: not a handpose-studio project ({DB_NAME} missing)")
+        with open(db, "rb") as fh:  # SQLite would take an empty file for a new database
+            head = fh.read(16)
+        if head != b"SQLite format 3\x00":
+            raise ProjectError(f"{db}: not a readable project store (not an SQLite file"
+                               + (", empty)" if not head else ")"))
         conn = None
         try:
             conn = connect(db)
             check_integrity(conn, db)
+            if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'"
+                            ).fetchone()[0] == 0:
+                raise ProjectError(f"{db}: not a readable project store (an SQLite file "
+                                   "without the project tables)")
             migrate(conn, db)
             return cls(root, conn)
         except sqlite3.DatabaseError as e:

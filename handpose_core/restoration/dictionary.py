@@ -36,7 +36,6 @@ the speed / agreement trade-off of the search settings are in docs/restoration.m
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,10 +46,9 @@ import numpy as np
 
 from ..fileio import write_json_atomic as _write_json_atomic
 from ..progress import ProgressFn, check_cancel
+from .dictionary_meta import FORMAT, VERSION
+from .dictionary_meta import read_meta as _read_meta
 from .patches import DEFAULT_PATCH, ENCODINGS, PatchEncoding, extract_patches
-
-FORMAT = "handpose-patch-dictionary"
-VERSION = 1
 
 DEFAULT_ENCODING = "cw6-s2"
 DEFAULT_N_TREES = 16
@@ -283,6 +281,7 @@ class Dictionary:
             raise ValueError(f"unknown dictionary builder {builder!r} (forest, annoy)")
         meta = {
             "format": FORMAT, "version": VERSION, "patch": enc.patch,
+            "index_bytes": index_path.stat().st_size,
             "encoding": enc.to_dict(), "n_patches": int(words.shape[0]), **meta,
             "n_trees": int(n_trees), "seed": int(seed), "builder": builder,
             "build_seconds": round(time.perf_counter() - t0, 3),
@@ -304,39 +303,46 @@ class Dictionary:
         without prefaulting (load time does not grow with the dictionary)."""
         path = Path(path)
         mp = path / "meta.json"
-        if not mp.exists():
-            raise FileNotFoundError(f"{mp}: not a patch dictionary, or its build did not "
-                                    "finish (meta.json missing)")
+        meta = _read_meta(mp)
         try:
-            meta = json.loads(mp.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{mp}: corrupt dictionary metadata ({e})") from e
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{mp}: not a patch dictionary (format={meta.get('format')!r})")
-        enc = PatchEncoding.from_dict(meta["encoding"])
+            enc = PatchEncoding.from_dict(meta["encoding"])
+            n_patches = int(meta["n_patches"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{mp}: corrupt dictionary metadata (encoding / n_patches: "
+                             f"{type(e).__name__} {e})") from None
         pp = path / "patches.npy"
         try:
             patches = np.load(pp, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from e
-        want = (int(meta["n_patches"]), enc.patch, enc.patch)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{pp}: dictionary patches missing") from None
+        except (OSError, ValueError, EOFError) as e:
+            raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from None
+        want = (n_patches, enc.patch, enc.patch)
         if patches.shape != want or patches.dtype != np.uint8:
-            raise ValueError(f"{pp}: expected {want} uint8, got {patches.shape} {patches.dtype}")
+            raise ValueError(f"{pp}: expected {want} uint8 as meta.json says, got "
+                             f"{patches.shape} {patches.dtype}")
         ip = path / "index.ann"
         if not ip.exists():
             raise FileNotFoundError(f"{ip}: dictionary index missing")
+        size = ip.stat().st_size
+        if "index_bytes" in meta and size != meta["index_bytes"]:
+            raise ValueError(f"{ip}: truncated or replaced annoy index ({size} bytes, the "
+                             f"build wrote {meta['index_bytes']})")
         index = _annoy_index(enc.n_bits)
         try:
             index.load(str(ip), prefault=False)
         except OSError as e:
-            raise ValueError(f"{ip}: cannot load annoy index ({e})") from e
+            raise ValueError(f"{ip}: cannot load annoy index ({e})") from None
         if index.get_n_items() != want[0]:
             raise ValueError(f"{ip}: index has {index.get_n_items()} items, "
                              f"patches.npy has {want[0]}")
         where = sources = None
         if (path / "where.npy").exists() and (path / "sources.npy").exists():
-            where = np.load(path / "where.npy", mmap_mode="r")
-            sources = np.load(path / "sources.npy", mmap_mode="r")
+            try:
+                where = np.load(path / "where.npy", mmap_mode="r")
+                sources = np.load(path / "sources.npy", mmap_mode="r")
+            except (OSError, ValueError, EOFError) as e:
+                raise ValueError(f"{path}: cannot read where.npy / sources.npy ({e})") from None
             if sources.shape != (want[0], 3) or where.ndim != 3:
                 raise ValueError(f"{path}: where.npy / sources.npy do not match patches.npy")
         return cls(path, patches, index, enc, meta, where, sources)

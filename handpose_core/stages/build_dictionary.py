@@ -7,11 +7,10 @@ settings is kept (the stage reports it as done); ``restart`` builds it again.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..datasets.synthetic import SyntheticStore
+from ..datasets.synthetic import SyntheticStore, read_meta
 from ..restoration.dictionary import (
     DEFAULT_ENCODING,
     DEFAULT_N_IMAGES,
@@ -52,11 +51,11 @@ def find_store(root: Path) -> Path:
     found = []
     for meta in root.glob("*/meta.json"):
         try:
-            m = json.loads(meta.read_text())
-        except (OSError, json.JSONDecodeError):
+            m = read_meta(meta)  # checked: an object of the store format, integer count
+        except (OSError, ValueError):
             continue  # an unreadable store is not a candidate
-        if m.get("format") == "handpose-synthetic" and m.get("complete"):
-            found.append((int(m.get("count", 0)), meta.stat().st_mtime, meta.parent))
+        if m.get("complete") is True:
+            found.append((m["count"], meta.stat().st_mtime, meta.parent))
     if not found:
         raise FileNotFoundError(f"{root}: no complete synthetic store; run the 'synthetic' "
                                 "stage (or 'train pretrain-seg') first")

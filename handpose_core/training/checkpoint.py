@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
 import os
 import pickle
 import zipfile
@@ -71,6 +72,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config, metrics: 
     payload = {
         "format": FORMAT, "version": VERSION, "architecture": str(arch),
         "config": _plain(_config_dict(config)), "model": state,
+        "model_sha256": state_digest(state),
         "metrics": _plain(dict(metrics or {})), "epoch": int(epoch), "step": int(step),
         "optimizer": optimizer_state, "extra": _plain(dict(extra or {})),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -78,6 +80,22 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config, metrics: 
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda f: torch.save(payload, f), binary=True)
+
+
+def state_digest(state: dict) -> str:
+    """sha256 over a state_dict's names, dtypes, shapes and bytes, in name order.
+
+    Stored in every checkpoint: torch does not check the CRCs of its zip container, so a
+    flipped byte in a weight would otherwise load as a different network."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k]
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"state entry {k!r} is not a tensor")
+        t = t.detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None) -> dict:
@@ -92,6 +110,11 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
         raise FileNotFoundError(f"{path}: checkpoint file not found")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: checkpoint is empty (0 bytes)")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch's zip container / a pickle
+        raise ValueError(f"{path}: not a model checkpoint (neither torch's zip format nor a "
+                         "pickle)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError,
@@ -100,8 +123,6 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
         if "weights only load failed" in first.lower():
             raise ValueError(f"{path}: checkpoint holds Python objects besides weights and plain "
                              "data; refusing to load it (it could run code)") from e
-        with open(path, "rb") as f:
-            magic = f.read(4)
         if magic == b"PK\x03\x04":  # torch's zip container, cut short or damaged
             raise ValueError(f"{path}: corrupt or truncated checkpoint ({first})") from e
         raise ValueError(f"{path}: not a model checkpoint (unreadable by torch: {first})") from e
@@ -114,6 +135,16 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
     for key in ("architecture", "config", "model"):
         if key not in ck:
             raise ValueError(f"{path}: checkpoint is missing its '{key}' entry")
+    if not isinstance(ck["model"], dict):
+        raise ValueError(f"{path}: checkpoint's 'model' entry is not a state_dict")
+    if "model_sha256" in ck:  # checkpoints written before the digest have none
+        try:
+            digest = state_digest(ck["model"])
+        except ValueError as e:
+            raise ValueError(f"{path}: corrupt checkpoint ({e})") from None
+        if digest != ck["model_sha256"]:
+            raise ValueError(f"{path}: corrupt checkpoint (the weights do not match their "
+                             "recorded sha256)")
     if architecture is not None and ck["architecture"] != architecture:
         raise ValueError(f"{path}: checkpoint holds a '{ck['architecture']}' network, "
                          f"expected '{architecture}'")

@@ -71,6 +71,9 @@ def test_bench_gui_routes_to_app_bench_gui_with_its_options(monkeypatch):
     mod.add_arguments = lambda p: p.add_argument("--frames", type=int, default=200)
     mod.run = lambda args: seen.append((args.frames, args._argv)) or 0
     monkeypatch.setitem(sys.modules, "app.bench_gui", mod)
+    # `import app.bench_gui as mod` reads the package attribute once the real module was
+    # imported (by an earlier test), so replace that too
+    monkeypatch.setattr(sys.modules["app"], "bench_gui", mod, raising=False)
     assert cli.main(["bench", "gui", "--frames", "3"]) == 0
     assert seen == [(3, ["bench", "gui", "--frames", "3"])]
 

@@ -52,7 +52,9 @@ def test_the_true_map_scores_near_zero_and_wrists_are_unscored():
     assert np.isnan(q.per_joint_mm[wrists]).all() and np.isnan(q.barycenters_uvd[wrists]).all()
     assert not q.missing.any()
     np.testing.assert_allclose(q.barycenters_uvd[SCORED_JOINTS_14, 2], 700.0, atol=1e-6)
-    json.dumps(q.to_dict())  # NaN become null
+    d = json.loads(json.dumps(q.to_dict(), allow_nan=False))  # NaN become null, not NaN
+    assert d["per_joint_mm"][11] is None and d["barycenters_uvd"][12] == [None] * 3
+    assert d["per_joint_mm"][0] == pytest.approx(q.per_joint_mm[0])
 
 
 def test_a_missing_finger_scores_worse_and_is_flagged():
@@ -83,9 +85,9 @@ def test_labels_without_depth_count_as_missing_in_3d_only():
 
 def test_quality_score_rejects_bad_input():
     labels, depth, tf, gt = _scene()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"labels \(10, \d+\) and depth .* must both be"):
         quality_score(labels[:10], depth, tf, gt)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be \(14, 3\) uvd, got \(5, 3\)"):
         quality_score(labels, depth, tf, gt[:5])
     bad = gt.copy()
     bad[3, 0] = np.nan

@@ -1,0 +1,214 @@
+"""The training panel's model: stage states read from the project store, the metric log of
+a run read as it grows, and the task that runs a stage in a worker.
+
+States come from :func:`handpose_core.stages.stage_status` (the store is shared and in
+WAL mode), polled on a timer, so a run started from the command line on the same
+project, a restart of the studio, or a run whose process died all show correctly.
+The studio adds no training logic: :func:`stage_task` calls the stage's own ``run``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from handpose_core.progress import Cancelled
+from handpose_core.stages import STAGES, StageStatus, stage_status
+
+TERMINAL = ("completed", "cancelled", "failed", "interrupted")
+# Torch threads of a stage run from the studio: one leaves the GUI thread a core of the
+# two this project targets (docs/studio-training.md has the stall measurements).
+STUDIO_TORCH_THREADS = 1
+
+
+def studio_defaults(stage):
+    """The settings a stage starts with in the studio: its defaults, except that a nested
+    training config trains on :data:`STUDIO_TORCH_THREADS` threads."""
+    s = stage.settings_cls()
+    for f in fields(s):
+        v = getattr(s, f.name)
+        if is_dataclass(v) and any(g.name == "num_threads" for g in fields(v)):
+            s = replace(s, **{f.name: replace(v, num_threads=STUDIO_TORCH_THREADS)})
+    return s
+
+
+def project_outputs(project):
+    """What the views show that a stage may change: ``((f_s path, mtime) for the
+    pre-trained and fine-tuned f_s, number of restorations)``; None without a project."""
+    from handpose_core.nets.inference import segnet_path
+
+    if project is None:
+        return None
+    nets = []
+    for which in ("pretrained", "finetuned"):
+        path = segnet_path(project, which)
+        nets.append((str(path), path.stat().st_mtime if path and path.exists() else None))
+    return tuple(nets), project.n_restorations()
+
+
+class MetricsTail:
+    """Reads a growing ``metrics.jsonl`` incrementally (only complete lines).
+
+    :meth:`poll` returns ``(records, replaced)``: the new records, and whether the file
+    was replaced or truncated since the last call (a resumed run rewrites it), in which
+    case ``records`` holds the whole file and the caller starts over."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._pos = 0
+        self._ino: int | None = None
+        self._rest = b""
+
+    def poll(self) -> tuple[list[dict], bool]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return [], False
+        replaced = self._ino is not None and (st.st_ino != self._ino or st.st_size < self._pos)
+        if replaced:
+            self._pos, self._rest = 0, b""
+        self._ino = st.st_ino
+        if st.st_size == self._pos:
+            return [], replaced
+        with open(self.path, "rb") as f:
+            f.seek(self._pos)
+            data = f.read()
+        self._pos += len(data)
+        lines = (self._rest + data).split(b"\n")
+        self._rest = lines.pop()  # an incomplete last line waits for the next poll
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+        return out, replaced
+
+
+class StagesModel(QObject):
+    """The state of every stage of :data:`STAGES` in the session's project.
+
+    ``changed`` follows a refresh that found something different; ``run_ended(stage,
+    state)`` follows a run seen going from running (or absent) to a final state, whoever
+    ran it (this studio or another process)."""
+
+    changed = Signal()
+    run_ended = Signal(str, str)
+
+    def __init__(self, session, *, interval_ms: int = 1500, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.statuses: dict[str, StageStatus] = {}
+        self._keys: dict[str, tuple] = {}
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        session.project_opened.connect(self._on_session_project_opened)
+        self.refresh()
+
+    @Slot(object)
+    def _on_session_project_opened(self, _project) -> None:
+        self._keys.clear()
+        self.refresh()
+
+    @Slot()
+    def refresh(self) -> None:
+        project = self.session.project
+        if project is None:
+            if self.statuses:
+                self.statuses = {}
+                self.changed.emit()
+            return
+        new = {s.name: stage_status(project, s.name) for s in STAGES}
+        keys = {n: (st.state, st.run.id if st.run else None, st.headline, st.missing)
+                for n, st in new.items()}
+        ended = [(n, new[n].state) for n, k in keys.items()
+                 if n in self._keys and self._keys[n][:2] != k[:2] and k[0] in TERMINAL]
+        differs = keys != self._keys
+        self.statuses, self._keys = new, keys
+        if differs:
+            self.changed.emit()
+        for n, state in ended:
+            self.run_ended.emit(n, state)
+
+    def remaining(self) -> list[str]:
+        """Stages not completed, in pipeline order."""
+        return [s.name for s in STAGES
+                if s.name not in self.statuses or self.statuses[s.name].state != "completed"]
+
+
+@dataclass
+class StageJobInfo:
+    """What the panel keeps about the job it started (the worker fills ``traceback``)."""
+
+    stage: str
+    settings: object
+    started: float = field(default_factory=time.monotonic)
+    traceback: str | None = None
+    failure: str | None = None
+
+
+def stage_task(stage, settings, info: StageJobInfo, *, threads: int = STUDIO_TORCH_THREADS,
+               min_interval_s: float = 0.05):
+    """A :class:`~app.workers.task_worker.TaskWorker` function that runs ``stage`` with
+    ``settings`` on the worker's own project connection.
+
+    Torch and the numba renderer use ``threads`` threads during the run; progress
+    reaches the GUI at most every ``min_interval_s`` seconds (and always at the end of a
+    phase); the traceback of a failure is kept in ``info.traceback`` before the worker
+    reports it."""
+
+    def fn(ctx):
+        import numba
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # this thread's
+        last = [0.0]
+        lock = threading.Lock()
+
+        def progress(done, total, message=""):
+            now = time.monotonic()
+            with lock:
+                if done < total and now - last[0] < min_interval_s:
+                    return
+                last[0] = now
+            ctx.progress(done, total, message)
+
+        try:
+            return stage.run(ctx.project, settings, progress=progress, cancel=ctx.cancel,
+                             on_item=ctx.on_item)
+        except Cancelled:
+            raise
+        except BaseException:
+            info.traceback = traceback.format_exc()
+            raise
+        finally:
+            torch.set_num_threads(before)
+
+    return fn
+
+
+def warm_up_torch_training(ctx=None) -> None:
+    """Take one optimiser step on a tiny model (a TaskWorker function).
+
+    A process's first optimiser step imports ``torch._dynamo``, which holds the GIL for
+    stretches of a few hundred milliseconds; done in a worker when the panel opens, that
+    happens once at start-up instead of freezing the window just after the user pressed
+    Run. Trains nothing of the project's."""
+    import torch
+
+    m = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(m.parameters())
+    m(torch.zeros(1, 2)).sum().backward()
+    opt.step()
+

@@ -1,0 +1,186 @@
+"""Frame browser dock: the filtered, sortable frame table, a filter menu and jump-to-id.
+
+Selecting a row (mouse, arrow keys, PageUp / PageDown) makes that frame current in the
+session; when the session's frame changes elsewhere the row follows.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..models.frame_table import COL_ID, FILTERS, FrameFilterProxy, FrameTableModel
+
+
+class BrowserPanel(QWidget):
+    """The frame list of the open project (see the module docstring)."""
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.model = FrameTableModel(self)
+        self.proxy = FrameFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.filter_box = QComboBox()
+        self.filter_box.setObjectName("filter")
+        for key, text in FILTERS.items():
+            self.filter_box.addItem(text, key)
+        self.filter_box.setToolTip("Which frames to list")
+        self.jump_edit = QLineEdit()
+        self.jump_edit.setObjectName("jump")
+        self.jump_edit.setPlaceholderText("go to id")
+        self.jump_edit.setToolTip("Type a frame id and press Enter")
+        self.jump_edit.setMaximumWidth(90)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("count")
+
+        self.table = QTableView()
+        self.table.setObjectName("frames")
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.AscendingOrder)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.Interactive)
+        hh.setStretchLastSection(True)
+        hh.setHighlightSections(False)
+        widths = (48, 46, 52, 76, 68, 50, 66, 60)
+        for col, w in enumerate(widths):
+            self.table.setColumnWidth(col, w)
+        self.table.setMinimumWidth(sum(widths) + 22)  # every column and the scroll bar
+
+        top = QHBoxLayout()
+        top.addWidget(self.filter_box, 1)
+        top.addWidget(self.jump_edit)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.count_label)
+
+        self.filter_box.currentIndexChanged.connect(self._on_filter_box_changed)
+        self.jump_edit.returnPressed.connect(self._on_jump_edit_returned)
+        self.table.selectionModel().currentRowChanged.connect(self._on_table_row_changed)
+        self.proxy.layoutChanged.connect(self._follow_session)
+        self.proxy.modelReset.connect(self._update_count)
+        session.project_opened.connect(self._on_session_project_opened)
+        session.frame_changed.connect(self._on_session_frame_changed)
+        session.data_changed.connect(self._on_session_data_changed)
+
+    # ------------------------------------------------------------------ API
+    def set_filter(self, key: str) -> None:
+        self.filter_box.setCurrentIndex(self.filter_box.findData(key))
+
+    def visible_ids(self) -> list[int]:
+        return [self.proxy.frame_id(r) for r in range(self.proxy.rowCount())]
+
+    def neighbour_id(self, frame_id: int, step: int = 1) -> int | None:
+        """The frame ``step`` rows after ``frame_id`` in the filtered list (None past the end)."""
+        row = self.proxy.row_of(frame_id)
+        if row is None:
+            return None
+        r = row + step
+        return self.proxy.frame_id(r) if 0 <= r < self.proxy.rowCount() else None
+
+    def select_frame(self, frame_id: int) -> bool:
+        """Select and show ``frame_id``'s row; False when the filter hides it."""
+        row = self.proxy.row_of(frame_id)
+        if row is None:
+            return False
+        idx = self.proxy.index(row, COL_ID)
+        sm = self.table.selectionModel()
+        if sm.currentIndex().row() != row:
+            sm.setCurrentIndex(idx, QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        self.table.scrollTo(idx)
+        return True
+
+    # ------------------------------------------------------------------ slots
+    @Slot(object)
+    def _on_session_project_opened(self, project) -> None:
+        self.model.set_project(project)
+        self._update_count()
+        if project is not None and self.proxy.rowCount():
+            first = self.proxy.frame_id(0)
+            self.session.set_frame(first)
+            self.select_frame(first)
+
+    @Slot(int)
+    def _on_filter_box_changed(self, _index: int) -> None:
+        key = self.filter_box.currentData()
+        self.proxy.set_filter(key)
+        if key in ("rejected_worst", "worst"):
+            self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        self._update_count()
+        if not self._follow_session() and self.proxy.rowCount():
+            fid = self.proxy.frame_id(0)
+            self.session.set_frame(fid)
+            self.select_frame(fid)
+
+    @Slot()
+    def _on_jump_edit_returned(self) -> None:
+        text = self.jump_edit.text().strip()
+        try:
+            fid = int(text)
+        except ValueError:
+            self.session.message_posted.emit(f"'{text}' is not a frame id")
+            return
+        if self.model.row_of(fid) is None:
+            self.session.message_posted.emit(f"no frame with id {fid} in this project")
+            self.jump_edit.selectAll()  # typing replaces it
+            return
+        if self.proxy.row_of(fid) is None:  # hidden by the filter: show all
+            self.set_filter("all")
+        self.session.set_frame(fid)
+        self.select_frame(fid)
+        self.jump_edit.clear()
+        self.table.setFocus()
+
+    def _on_table_row_changed(self, current, _previous) -> None:
+        if current.isValid():
+            fid = self.proxy.frame_id(current.row())
+            self.session.set_frame(fid)
+            if self.session.frame_id != fid:  # unreadable: the selection goes back
+                QTimer.singleShot(0, self._follow_session)
+
+    @Slot(int)
+    def _on_session_frame_changed(self, frame_id: int) -> None:
+        self.select_frame(frame_id)
+        row = self.proxy.row_of(frame_id)
+        if row is not None:  # read the next rows (and the one before) ahead, off the GUI thread
+            n = self.proxy.rowCount()
+            rows = [r for r in (*range(row + 1, row + 9), row - 1) if 0 <= r < n]
+            self.session.prefetch([self.proxy.frame_id(r) for r in rows])
+
+    @Slot(str, object)
+    def _on_session_data_changed(self, kind: str, frame_id) -> None:
+        if kind in ("override", "restoration", "labels"):
+            if frame_id is None:
+                self.model.reload()
+            else:
+                self.model.refresh_frame(frame_id)
+            self._update_count()
+            self._follow_session()
+
+    def _follow_session(self) -> bool:
+        fid = self.session.frame_id
+        return fid is not None and self.select_frame(fid)
+
+    def _update_count(self) -> None:
+        self.count_label.setText(f"{self.proxy.rowCount():,} of {self.model.rowCount():,} frames")

@@ -1,0 +1,159 @@
+"""Segmentation accuracy per method and per frame, for the evaluation dashboard.
+
+The rows are those of ``handpose-studio evaluate`` (Tables 2 and 3 of the seed paper):
+the raw f_s prediction, the restore stage's stored maps, nearest-neighbour restoration
+without and with integration (recomputed with the project's dictionary, as
+``evaluate --what restoration`` does), and the fine-tuned f_s when the project has one.
+They are computed by the same calls as ``segmentation_report`` and
+``restoration_report`` of :mod:`handpose_core.stages.evaluate` on the same frames, kept per frame as
+confusion matrices; the totals (``accuracy_from_confusion`` of their sum) are the
+command's numbers exactly (tested), and the per-frame rows give the worst frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..evaluation import SegAccuracy, accuracy_from_confusion, segmentation_confusion
+
+RAW, STORED, PLAIN, INTEG, FINE = ("raw f_s", "restored (stored)", "NN, no integration",
+                                   "NN, integration", "fine-tuned f_s")
+METHODS = (RAW, STORED, PLAIN, INTEG, FINE)
+REPORT_KEYS = {RAW: ("segmentation", "raw"), STORED: ("segmentation", "restored"),
+               PLAIN: ("restoration", "NN, no integration"),
+               INTEG: ("restoration", "NN, integration"), FINE: ("segmentation", "fine-tuned")}
+"""Where each row appears in ``evaluate --json``: (``--what``, results / table2 key)."""
+
+
+@dataclass(frozen=True)
+class MethodScores:
+    """One method's confusions on the frames it was measured on.
+
+    ``frame_ids`` ``(N,)``; ``confusions`` ``(N, 21, 21)`` int64 (rows ground truth).
+    """
+
+    name: str
+    frame_ids: tuple[int, ...]
+    confusions: np.ndarray = field(repr=False)
+    source: str = ""
+
+    @property
+    def total(self) -> SegAccuracy:
+        return accuracy_from_confusion(self.confusions.sum(axis=0))
+
+    def per_frame(self) -> np.ndarray:
+        """``(N,)`` per-pixel accuracy of each frame on its ground-truth hand pixels (NaN
+        for a frame without hand pixels)."""
+        c = self.confusions
+        hand = c[:, 1:, :].sum(axis=(1, 2))
+        correct = np.einsum("nii->ni", c)[:, 1:].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(hand > 0, correct / np.maximum(hand, 1), np.nan)
+
+    def worst(self, k: int = 10) -> list[tuple[int, float]]:
+        """The ``k`` frames with the lowest per-pixel accuracy, worst first."""
+        acc = self.per_frame()
+        order = [i for i in np.argsort(np.where(np.isnan(acc), np.inf, acc), kind="stable")
+                 if not np.isnan(acc[i])]
+        return [(self.frame_ids[i], float(acc[i])) for i in order[:k]]
+
+
+@dataclass(frozen=True)
+class DashboardScores:
+    frame_ids: tuple[int, ...]
+    methods: dict[str, MethodScores]
+    missing: dict[str, str]  # method -> why it has no row
+
+
+def _confusions(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    return np.stack([segmentation_confusion(p, g) for p, g in zip(pred, gt)]).astype(np.int64)
+
+
+def evaluation_frames(project, scope: str = "labelled", split: str | None = None):
+    """``(frames, depth (N,S,S), labels (N,S,S))`` the dashboard measures on.
+
+    ``scope`` "labelled": the frames ``handpose-studio evaluate`` uses (the test split's
+    labelled frames when there are any); "eval_set": the evaluation set's frames that are
+    labelled (marked done, or labelled by the dataset).
+    """
+    if scope == "labelled":
+        return project.labelled_crops(split)
+    if scope != "eval_set":
+        raise ValueError(f"unknown scope {scope!r} (labelled or eval_set)")
+    ids = set(project.eval_set())
+    frames = [f for f in project.frames(split, labelled=True) if f.id in ids]
+    s = project.crop_size
+    if not frames:
+        return [], np.zeros((0, s, s), np.float32), np.zeros((0, s, s), np.uint8)
+    depth, _, labels = project.crops(frames)
+    return frames, depth, labels
+
+
+def dashboard_scores(project, scope: str = "labelled", split: str | None = None, *,
+                     restoration: bool = True, dictionary_dir=None, backend: str = "annoy",
+                     progress=None, cancel=None) -> DashboardScores:
+    """Measure every available method on the ``scope`` frames (see the module docstring).
+
+    ``restoration`` False skips the (slow) recomputed restorations. Raises ``ValueError``
+    when there is no labelled frame.
+    """
+    from ..nets.inference import load_segnet_model, predict_labels, segnet_path
+    from ..restoration.dictionary import Dictionary
+    from ..restoration.restore import apply_matches, restore_many
+
+    frames, depth, gt = evaluation_frames(project, scope, split)
+    if not frames:
+        raise ValueError(f"{project.root}: no labelled frames to evaluate on"
+                         + (" in the evaluation set (mark frames done)" if scope == "eval_set"
+                            else ""))
+    ids = tuple(f.id for f in frames)
+    methods: dict[str, MethodScores] = {}
+    missing: dict[str, str] = {}
+    if progress:
+        progress(0, 4, "raw f_s")
+    ckpt = segnet_path(project)
+    raw = predict_labels(load_segnet_model(ckpt), depth, cancel=cancel)
+    methods[RAW] = MethodScores(RAW, ids, _confusions(raw, gt), str(ckpt))
+
+    recs = [project.restoration(f.id) for f in frames]
+    have = [i for i, r in enumerate(recs) if r is not None]
+    if have:
+        stored = np.stack([project.restored_maps(recs[i])[1] for i in have])
+        methods[STORED] = MethodScores(STORED, tuple(ids[i] for i in have),
+                                       _confusions(stored, gt[have]), "restore stage")
+    else:
+        missing[STORED] = "no frame restored yet (train restore)"
+
+    ft = segnet_path(project, "finetuned")
+    if ft is not None:
+        if progress:
+            progress(1, 4, "fine-tuned f_s")
+        fine = predict_labels(load_segnet_model(ft), depth, cancel=cancel)
+        methods[FINE] = MethodScores(FINE, ids, _confusions(fine, gt), str(ft))
+    else:
+        missing[FINE] = "no fine-tuned f_s yet"
+
+    ddir = Path(dictionary_dir) if dictionary_dir else project.root / "dictionary"
+    if not restoration:
+        missing[PLAIN] = missing[INTEG] = "not computed (restoration off)"
+    elif not (ddir / "meta.json").exists():
+        missing[PLAIN] = missing[INTEG] = "no patch dictionary (train build-dictionary)"
+    else:
+        dictionary = Dictionary.load(ddir)
+
+        def prog(d, t, m=""):
+            if progress:
+                progress(2, 4, f"restoring {d}/{t}")
+
+        rest = restore_many(raw, dictionary, backend=backend, progress=prog, cancel=cancel)
+        integ = np.stack([r.labels for r in rest])
+        plain = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
+                                        integrate=False)[0] for i, r in enumerate(rest)])
+        methods[PLAIN] = MethodScores(PLAIN, ids, _confusions(plain, gt), str(dictionary.path))
+        methods[INTEG] = MethodScores(INTEG, ids, _confusions(integ, gt), str(dictionary.path))
+    if progress:
+        progress(4, 4, "done")
+    return DashboardScores(ids, {m: methods[m] for m in METHODS if m in methods}, missing)

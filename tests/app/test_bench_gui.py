@@ -1,0 +1,23 @@
+"""``bench gui``: the frame-switch benchmark and the frame-table timing run and report."""
+
+from __future__ import annotations
+
+import json
+
+from app import bench_gui
+
+
+def test_bench_gui_switches_frames_through_the_window(project_dir, capsys):
+    rc = bench_gui.main(["--project", str(project_dir), "--frames", "5", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["frames"] == 5 and out["project"] == str(project_dir)
+    assert 0 < out["median_ms"] <= out["p95_ms"] <= out["max_ms"]
+    assert out["gui_cpu_median_ms"] > 0 and out["restored_in_first_50"] == 4  # frames 2-5
+
+
+def test_bench_table_times_every_filter(capsys):
+    assert bench_gui.main(["--table-rows", "600", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 600
+    assert {"load_s", "sort_s", "refresh_row_s", "filter_rejected_worst_s"} <= set(out)

@@ -1,0 +1,95 @@
+"""The evaluation dashboard in the studio: its numbers are ``evaluate``'s, a click on a
+worst frame opens it, and prediction files in both formats give the joint-error rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.models.session import Session
+from app.views.dashboard import DashboardPanel
+from handpose_core.camera import NYU_CAMERA
+from handpose_core.evaluation import evaluate_joints, write_predictions
+from handpose_core.project import Project
+from handpose_core.render import write_nyu_layout
+from handpose_core.skeleton import joints_36_to_14
+from handpose_core.stages.evaluate import segmentation_report
+
+
+def _click_tab(qtbot, tabs, name):
+    bar = tabs.tabBar()
+    i = next(i for i in range(tabs.count()) if tabs.tabText(i) == name)
+    qtbot.mouseClick(bar, Qt.LeftButton, pos=bar.tabRect(i).center())
+    assert tabs.currentIndex() == i
+
+
+def test_dashboard_numbers_equal_evaluate_and_worst_frame_opens(qtbot, studio):
+    win = studio
+    db = win.dashboard
+    with qtbot.waitSignal(db.scores_ready, timeout=60000) as sig:
+        _click_tab(qtbot, win.tabs, "Evaluation")  # first view computes, in a worker
+    scores = sig.args[0]
+    rep = segmentation_report(win.session.project)
+    raw, stored = scores.methods["raw f_s"], scores.methods["restored (stored)"]
+    assert raw.total.per_pixel == rep["results"]["raw"]["per_pixel"]
+    assert raw.total.per_class == rep["results"]["raw"]["per_class"]
+    assert stored.total.per_pixel == rep["results"]["restored"]["per_pixel"]
+    assert len(stored.frame_ids) == rep["restored_frames"] == 5
+    cells = {db.rows_table.item(r, 0).text(): db.rows_table.item(r, 2).text()
+             for r in range(db.rows_table.rowCount())}
+    assert cells["raw f_s"] == f"{100 * rep['results']['raw']['per_pixel']:.1f}"
+    assert "fine-tuned" in db.missing_label.text()
+    # the worst frame of the raw map, clicked, becomes the current frame
+    worst_id = raw.worst(1)[0][0]
+    item = db.worst_list.item(0)
+    assert item.data(Qt.UserRole) == worst_id
+    qtbot.mouseClick(db.worst_list.viewport(), Qt.LeftButton,
+                     pos=db.worst_list.visualItemRect(item).center())
+    assert win.session.frame_id == worst_id
+    # one bar series per method, 20 hand classes each, lengths = per-class accuracy
+    bars = db.bar_plot.listDataItems()
+    assert len(bars) == 2
+    widths = bars[0].opts["width"]
+    assert len(widths) == 20
+    np.testing.assert_allclose(widths, np.nan_to_num(raw.total.class_acc[1:]) * 100)
+
+
+@pytest.fixture
+def test_split_panel(qtbot, tmp_path):
+    write_nyu_layout(tmp_path / "nyu", 4, split="test", seed=2)
+    session = Session()
+    panel = DashboardPanel(session)
+    qtbot.addWidget(panel)
+    session.open_project(Project.create(tmp_path / "proj", tmp_path / "nyu", kind="nyu"))
+    yield panel
+    session.shutdown()
+
+
+def test_prediction_files_in_both_formats_give_joint_rows_and_curves(qtbot, test_split_panel,
+                                                                      tmp_path):
+    panel = test_split_panel
+    project = panel.session.project
+    gt = np.stack([joints_36_to_14(project.joints_uvd(f)) for f in project.frames("test")])
+    rng = np.random.default_rng(1)
+    a, b = gt + rng.normal(0, 4, gt.shape), gt + rng.normal(0, 9, gt.shape)
+    write_predictions(tmp_path / "A.txt", a)
+    xyz = NYU_CAMERA.uvd_to_xyz(b) * [1, -1, 1]  # published named-xyz files have y down
+    with open(tmp_path / "B.txt", "w") as f:
+        for k, row in enumerate(xyz.reshape(len(xyz), -1), start=1):
+            f.write(f"depth_1_{k:07d}.png\t" + "\t".join(f"{v:.4f}" for v in row) + "\n")
+    with qtbot.waitSignal(panel.predictions_loaded, timeout=30000):
+        panel.load_predictions([tmp_path / "A.txt", tmp_path / "B.txt"])
+    t = panel.joint_table
+    rows = {t.item(r, 0).text(): [t.item(r, c).text() for c in range(t.columnCount())]
+            for r in range(t.rowCount())}
+    assert rows["A"][1] == "uvd" and rows["B"][1] == "named xyz"
+    assert rows["A"][3] == f"{evaluate_joints(a, gt).mean_mm:.2f}"
+    assert rows["B"][3] == f"{evaluate_joints(b, gt).mean_mm:.2f}"
+    assert len(panel.curve_plot.listDataItems()) == 2
+    # a file with the wrong number of lines: a message naming it, the rows stay
+    write_predictions(tmp_path / "short.txt", a[:3])
+    panel.load_predictions([tmp_path / "short.txt"])
+    qtbot.waitUntil(lambda: "short.txt" in panel.joint_status.text(), timeout=30000)
+    assert "3 lines, but the project has 4 test frames" in panel.joint_status.text()
+    assert t.rowCount() == 2
