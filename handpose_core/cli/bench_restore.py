@@ -71,6 +71,18 @@ def _maps(args, n_dict: int, n_query: int):
             f"render_crops(style='clean'), seeds {args.seed + 1} / {args.seed + 1000}")
 
 
+def _rss_mb() -> dict:
+    """This process's resident memory now and at its peak (MB, Linux /proc; {} elsewhere)."""
+    out = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out["now" if line.startswith("VmRSS") else "peak"] = round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return out
+
+
 def _agreement(a, b, masks) -> list[float]:
     return [float((x == y)[m].mean()) for x, y, m in zip(a, b, masks)]
 
@@ -171,20 +183,23 @@ def run(args) -> int:
         res["dictionary"] = {"patches": len(d), "extracted": d.meta["n_extracted"],
                              "unique": d.meta["n_unique"], "build_s": round(build_s, 2),
                              "index_s": d.meta["index_seconds"],
-                             "index_mb": round(sizes["index.ann"] / 2**20, 1),
-                             "patches_mb": round(sizes["patches.npy"] / 2**20, 1),
+                             "maps": d.meta["n_images"],
+                             "files_mb": {k: round(v / 2**20, 1) for k, v in sizes.items()},
+                             "disk_mb": round(sum(sizes.values()) / 2**20, 1),
                              "load_s": statistics.median(loads)}
         r = res["dictionary"]
         say(f"dictionary: {r['patches']:,} patches ({r['unique']:,} unique of "
-            f"{r['extracted']:,} hand pixels), build {r['build_s']} s (trees {r['index_s']} s), "
-            f"index.ann {r['index_mb']} MB, patches.npy {r['patches_mb']} MB, "
-            f"load {1000 * r['load_s']:.1f} ms (median of 5)")
+            f"{r['extracted']:,} hand pixels of {r['maps']:,} maps), build {r['build_s']} s "
+            f"(trees {r['index_s']} s), {r['disk_mb']} MB on disk ("
+            + ", ".join(f"{k} {v} MB" for k, v in r["files_mb"].items())
+            + f"), load {1000 * r['load_s']:.1f} ms (median of 5)")
 
         # ---- speed, and agreement with exact search
         restore_many(noisy[-2:], d)  # warm-up: page in the index, compile numba kernels
         query = noisy[:n_frames]
         ne = min(args.exact_frames, n_frames)
         ms, approx = _timed(d, query)
+        rss_mb = _rss_mb()
         err(f"exact search on {ne} frames ...")
         t = time.perf_counter()
         matches = _exact_matches(d, query[:ne], approx[:ne])
@@ -192,14 +207,15 @@ def run(args) -> int:
         exact_maps = _maps_from(d, query[:ne], approx[:ne], matches)
         res["restore"] = {"ms_per_frame": ms, "frames": len(query), "exact_frames": ne,
                           "queries_per_frame": float(np.mean([a.n_queries for a in approx])),
-                          "exact_s_per_frame": round(exact_s, 1),
+                          "exact_s_per_frame": round(exact_s, 1), "rss_mb": rss_mb,
                           **_compare(approx, exact_maps, matches, masks)}
         r = res["restore"]
         say(f"restore (annoy; P=27, W=17, stride {DEFAULT_STRIDE}, {default.n_candidates} "
             f"candidates, search_k {default.search_k}, pool {default.pool}, "
             f"propagate {default.propagate}, "
             f"{default.threads} threads): {r['ms_per_frame']:.1f} ms/frame (median of "
-            f"{len(query)}), {r['queries_per_frame']:.0f} queries/frame")
+            f"{len(query)}), {r['queries_per_frame']:.0f} queries/frame, resident memory "
+            f"{r['rss_mb']} MB")
         say(f"annoy vs exact on {ne} frames: pixel agreement {100 * r['agreement']:.2f} % "
             f"(min {100 * r['agreement_min']:.2f} %), exact-distance recall "
             f"{100 * r['recall']:.1f} %, excess Hamming {r['excess_hamming']:.2f} "
@@ -237,6 +253,7 @@ def run(args) -> int:
             "restored_background_allowed": [a.labels for a in
                                             restore_many(query, d, keep_silhouette=False)],
             "no_integration": [a.labels for a in restore_many(query, d, integrate=False)],
+            "ceiling": [a.labels for a in restore_many(g, d)],  # the clean maps restored
         }
         res["accuracy"] = {}
         for k, v in variants.items():

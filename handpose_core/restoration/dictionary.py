@@ -2,8 +2,12 @@
 
 A dictionary folder holds::
 
-    patches.npy   (M, P, P) uint8   label patches (read with mmap_mode="r"); annoy item i
-                                    is patch i
+    maps.npy      (N, S, S) uint8   the source label maps (``storage: "maps"``, the
+                                    default since version 2): patch i is cut on demand
+                                    around sources.npy[i] (:class:`.patch_maps.MapPatches`)
+    patches.npy   (M, P, P) uint8   or the label patches themselves (``storage:
+                                    "patches"``, version 1 and :meth:`Dictionary.from_patches`);
+                                    annoy item i is patch i
     index.ann     annoy "hamming" index of the patches' PatchEncoding (memory-mapped)
     meta.json     P, encoding, n_images, n_patches, n_trees, seed, source, build time ...
 
@@ -50,7 +54,7 @@ from ..progress import ProgressFn, check_cancel
 from .patches import DEFAULT_PATCH, ENCODINGS, PatchEncoding, extract_patches
 
 FORMAT = "handpose-patch-dictionary"
-VERSION = 1
+VERSION = 2  # 2: patches stored as their source maps (maps.npy)
 
 DEFAULT_ENCODING = "cw6-s2"
 DEFAULT_N_TREES = 16
@@ -120,7 +124,8 @@ def _annoy_index(n_bits: int):
 
 
 class Dictionary:
-    """A loaded dictionary: ``patches`` (M, P, P) uint8 memmap, ``index`` (annoy)."""
+    """A loaded dictionary: ``patches`` (M, P, P) uint8 (a memmap, or a
+    :class:`.patch_maps.MapPatches` cutting them from the source maps), ``index`` (annoy)."""
 
     def __init__(self, path: Path, patches: np.ndarray, index, encoding: PatchEncoding,
                  meta: dict, where: np.ndarray | None = None,
@@ -147,7 +152,8 @@ class Dictionary:
               n_trees: int = DEFAULT_N_TREES, n_images: int | None = None,
               max_patches: int | None = DEFAULT_MAX_PATCHES, dedupe: bool = True,
               seed: int = 0, builder: str = "forest", source: str | None = None,
-              progress: ProgressFn | None = None, cancel=None) -> Dictionary:
+              storage: str = "maps", progress: ProgressFn | None = None,
+              cancel=None) -> Dictionary:
         """Build a dictionary from ``label_maps`` ``(N, S, S)`` uint8 (a store's memmap
         is fine) into ``out_dir`` and return it loaded.
 
@@ -155,9 +161,13 @@ class Dictionary:
         many patches (None: all). ``builder``: ``"forest"`` (bit-balanced trees written
         directly, :mod:`.forest`) or ``"annoy"`` (``add_item`` + ``build``, annoy's own
         random-bit trees; slow and much less accurate, kept for comparison).
+        ``storage``: ``"maps"`` keeps the source maps and cuts patches on demand
+        (N x S x S bytes on disk), ``"patches"`` writes every patch (M x P x P bytes).
         Raises :class:`~handpose_core.progress.Cancelled` when ``cancel`` is set.
         """
         t0 = time.perf_counter()
+        if storage not in ("maps", "patches"):
+            raise ValueError(f"unknown dictionary storage {storage!r} (maps, patches)")
         enc = ENCODINGS[encoding] if isinstance(encoding, str) else encoding
         if enc.patch != patch:
             enc = PatchEncoding(patch, enc.stride, min(enc.core, patch), enc.code)
@@ -212,10 +222,17 @@ class Dictionary:
         _save_atomic(out / "sources.npy", sources)
         del where, group, hashes
 
-        # 2. patches.npy, written in chunks through a temporary memmap
-        tmp = out / "patches.npy.tmp"
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                        shape=(m, patch, patch))
+        # 2. the source maps (or patches.npy, in chunks through a temporary memmap)
+        for stale in ("patches.npy", "maps.npy"):
+            (out / stale).unlink(missing_ok=True)
+        if storage == "maps":
+            from .patch_maps import MAPS_FILE, write_maps
+
+            write_maps(out / MAPS_FILE, maps)
+            arr = None
+        else:
+            arr = np.lib.format.open_memmap(out / "patches.npy.tmp", mode="w+", dtype=np.uint8,
+                                            shape=(m, patch, patch))
         words = np.zeros((m, enc.n_words), dtype=np.uint64)
         step = 65536
         for s in range(0, m, step):
@@ -224,15 +241,18 @@ class Dictionary:
             lo, hi = int(img_ids[sel[0]]), int(img_ids[sel[-1]]) + 1
             block = np.asarray(maps[lo:hi], dtype=np.uint8)
             p = extract_patches(block, centers[sel], patch, img_ids[sel] - lo)
-            arr[s:s + len(sel)] = p
+            if arr is not None:
+                arr[s:s + len(sel)] = p
             words[s:s + len(sel)] = enc.pack(p)
             report(min(m, s + step), m, "extracting patches")
-        arr.flush()
-        del arr
-        os.replace(tmp, out / "patches.npy")
+        if arr is not None:
+            arr.flush()
+            del arr
+            os.replace(out / "patches.npy.tmp", out / "patches.npy")
 
         meta = {"n_images": int(n), "n_extracted": n_extracted, "n_unique": n_unique,
-                "dedupe": bool(dedupe), "source": source, "map_size": int(maps.shape[1])}
+                "dedupe": bool(dedupe), "source": source, "map_size": int(maps.shape[1]),
+                "storage": storage}
         return cls._finish(out, words, enc, n_trees, seed, builder, meta, t0, report, cancel)
 
     @classmethod
@@ -253,11 +273,11 @@ class Dictionary:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "meta.json").unlink(missing_ok=True)
-        for stale in ("where.npy", "sources.npy"):  # no source maps: no propagation
+        for stale in ("where.npy", "sources.npy", "maps.npy"):  # no source maps: no propagation
             (out / stale).unlink(missing_ok=True)
         _save_atomic(out / "patches.npy", patches)
         meta = {"n_images": None, "n_extracted": len(patches), "n_unique": None,
-                "dedupe": False, "source": source, "map_size": None}
+                "dedupe": False, "source": source, "map_size": None, "storage": "patches"}
         report = progress or (lambda d, t, m: None)
         return cls._finish(out, enc.pack(patches), enc, n_trees, seed, builder, meta, t0,
                            report, cancel)
@@ -314,14 +334,30 @@ class Dictionary:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{mp}: not a patch dictionary (format={meta.get('format')!r})")
         enc = PatchEncoding.from_dict(meta["encoding"])
-        pp = path / "patches.npy"
-        try:
-            patches = np.load(pp, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from e
         want = (int(meta["n_patches"]), enc.patch, enc.patch)
-        if patches.shape != want or patches.dtype != np.uint8:
-            raise ValueError(f"{pp}: expected {want} uint8, got {patches.shape} {patches.dtype}")
+        where = sources = None
+        if (path / "where.npy").exists() and (path / "sources.npy").exists():
+            try:
+                where = np.load(path / "where.npy", mmap_mode="r")
+                sources = np.load(path / "sources.npy", mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{path}: cannot read where.npy / sources.npy ({e})") from e
+            if sources.shape != (want[0], 3) or where.ndim != 3:
+                raise ValueError(f"{path}: where.npy / sources.npy do not match the "
+                                 f"{want[0]} patches of meta.json")
+        if meta.get("storage", "patches") == "maps":
+            from .patch_maps import open_map_patches
+
+            patches = open_map_patches(path, meta, sources)
+        else:
+            pp = path / "patches.npy"
+            try:
+                patches = np.load(pp, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from e
+            if patches.shape != want or patches.dtype != np.uint8:
+                raise ValueError(f"{pp}: expected {want} uint8, got {patches.shape} "
+                                 f"{patches.dtype}")
         ip = path / "index.ann"
         if not ip.exists():
             raise FileNotFoundError(f"{ip}: dictionary index missing")
@@ -333,12 +369,6 @@ class Dictionary:
         if index.get_n_items() != want[0]:
             raise ValueError(f"{ip}: index has {index.get_n_items()} items, "
                              f"patches.npy has {want[0]}")
-        where = sources = None
-        if (path / "where.npy").exists() and (path / "sources.npy").exists():
-            where = np.load(path / "where.npy", mmap_mode="r")
-            sources = np.load(path / "sources.npy", mmap_mode="r")
-            if sources.shape != (want[0], 3) or where.ndim != 3:
-                raise ValueError(f"{path}: where.npy / sources.npy do not match patches.npy")
         return cls(path, patches, index, enc, meta, where, sources)
 
     # ------------------------------------------------------------------ search
@@ -388,5 +418,5 @@ class Dictionary:
 
     def disk_bytes(self) -> dict:
         return {name: (self.path / name).stat().st_size
-                for name in ("patches.npy", "index.ann", "where.npy", "sources.npy",
-                             "meta.json") if (self.path / name).exists()}
+                for name in ("patches.npy", "maps.npy", "index.ann", "where.npy",
+                             "sources.npy", "meta.json") if (self.path / name).exists()}

@@ -124,6 +124,10 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
         raise ValueError(f"candidate id {int(cand.max())} out of range for "
                          f"{patches.shape[0]} patches")
     pp = queries.shape[1]
+    from .patch_maps import MapPatches, rerank_maps
+
+    if isinstance(patches, MapPatches):
+        return rerank_maps(queries, patches, cand, tie_weights(pp, tie_window), _row_order(pp))
     ids = np.empty(queries.shape[0], np.int64)
     dist = np.empty(queries.shape[0], np.int64)
     if queries.shape[0]:

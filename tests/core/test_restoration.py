@@ -26,6 +26,7 @@ from handpose_core.restoration import (
 from handpose_core.restoration.exact import exact_nearest
 from handpose_core.restoration.forest import check_index, leaf_capacity, write_index
 from handpose_core.restoration.noise import corrupt_labels
+from handpose_core.restoration.patch_maps import MapPatches
 from handpose_core.restoration.patches import CODES, match_key
 from handpose_core.restoration.restore import pool_candidates, vote
 
@@ -177,8 +178,10 @@ def test_exact_backends_agree_and_break_ties_low():
 def test_dictionary_build_and_memory_mapped_load(small_dict, maps):
     d = Dictionary.load(small_dict.path)
     files = d.disk_bytes()
-    assert {"patches.npy", "index.ann", "meta.json", "where.npy", "sources.npy"} <= set(files)
-    assert isinstance(d.patches, np.memmap) and d.patches.shape[1:] == (11, 11)
+    assert {"maps.npy", "index.ann", "meta.json", "where.npy", "sources.npy"} <= set(files)
+    assert "patches.npy" not in files  # patches are cut from the source maps on demand
+    assert isinstance(d.patches, MapPatches) and d.patches.shape[1:] == (11, 11)
+    assert isinstance(d.patches.maps, np.memmap) and d.patches.maps.shape == maps.shape
     assert d.meta["n_patches"] == len(d) == d.index.get_n_items()
     assert d.meta["n_unique"] <= d.meta["n_extracted"] == int((maps > 0).sum())
     flat = np.asarray(d.patches).reshape(len(d), -1)
@@ -191,6 +194,55 @@ def test_dictionary_build_and_memory_mapped_load(small_dict, maps):
     got = d.patches[np.asarray(d.where)[ii[sel], rr[sel], cc[sel]]]
     np.testing.assert_array_equal(got, extract_patches(maps, np.stack([rr, cc], 1)[sel], 11,
                                                        ii[sel]))
+
+
+def test_source_map_storage_equals_stored_patches(small_dict, maps, tmp_path):
+    """The lazy patch array cuts exactly the patches a 'patches' dictionary stores, for
+    every way the readers index it; the index and the restorations are the same."""
+    enc = PatchEncoding(11, 2, 0, "cw6")
+    full = Dictionary.build(maps, tmp_path / "full", patch=11, encoding=enc, n_trees=4,
+                            max_patches=None, seed=0, storage="patches")
+    assert isinstance(full.patches, np.memmap) and "maps.npy" not in full.disk_bytes()
+    lazy = Dictionary.load(small_dict.path)
+    assert lazy.patches.shape == full.patches.shape and len(lazy.patches) == len(full)
+    np.testing.assert_array_equal(np.asarray(lazy.patches), np.asarray(full.patches))
+    ids = np.random.default_rng(1).integers(0, len(full), (7, 5))
+    np.testing.assert_array_equal(lazy.patches[ids], full.patches[ids])
+    np.testing.assert_array_equal(lazy.patches[3:40:4], full.patches[3:40:4])
+    np.testing.assert_array_equal(lazy.patches[::-1][:9], full.patches[::-1][:9])
+    np.testing.assert_array_equal(lazy.patches[-1], full.patches[-1])
+    np.testing.assert_array_equal(lazy.patches[ids[0], 5, 5], full.patches[ids[0], 5, 5])
+    with pytest.raises(IndexError):
+        lazy.patches[len(full)]
+    noisy = corrupt_labels(maps[:2], 3)
+    cand = np.random.default_rng(2).integers(-1, len(full), (40, 30))
+    q = extract_patches(noisy[0], hand_pixels(noisy[0])[:40], 11)
+    for a, b in zip(lazy.rerank(q, cand), full.rerank(q, cand)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(restore_many(noisy, lazy, window=7), restore_many(noisy, full, window=7)):
+        np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_source_map_dictionary_names_a_corrupt_file(small_dict, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_dict.path, copy)
+    (copy / "maps.npy").write_bytes((copy / "maps.npy").read_bytes()[:300])  # truncated
+    with pytest.raises(ValueError, match="maps.npy"):
+        Dictionary.load(copy)
+    np.save(copy / "maps.npy", np.zeros((3, 32, 32), np.uint8))  # wrong number of maps
+    with pytest.raises(ValueError, match="maps.npy"):
+        Dictionary.load(copy)
+    (copy / "maps.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="maps.npy"):
+        Dictionary.load(copy)
+    shutil.copy(small_dict.path / "maps.npy", copy / "maps.npy")
+    src = np.load(copy / "sources.npy")
+    src[0, 0] = 999  # a centre in a map that does not exist
+    np.save(copy / "sources.npy", src)
+    with pytest.raises(ValueError, match="sources.npy"):
+        Dictionary.load(copy)
 
 
 def test_rerank_orders_candidates_as_the_exact_search(small_dict, maps):
@@ -256,10 +308,9 @@ def test_dictionary_load_rejects_bad_folders(small_dict, tmp_path):
     (bad / "meta.json").write_text("{not json")
     with pytest.raises(ValueError, match="corrupt"):
         Dictionary.load(bad)
-    import shutil
 
     copy = tmp_path / "copy"
-    shutil.copytree(small_dict.path, copy)
+    Dictionary.build(small_dict.patches.maps, copy, patch=11, n_trees=2, storage="patches")
     np.save(copy / "patches.npy", np.zeros((3, 11, 11), np.uint8))
     with pytest.raises(ValueError, match="patches.npy"):
         Dictionary.load(copy)
