@@ -11,6 +11,8 @@ TARGETS = (
      "segmentation network presets: inference ms/frame and training images/s"),
     ("restore", "handpose_core.cli.bench_restore",
      "patchwise restoration: ms/frame, annoy vs exact agreement, build and load time"),
+    ("ceiling", "handpose_core.cli.bench_ceiling",
+     "restoration ceiling: held-out clean maps restored vs the dictionary's source maps"),
 )
 
 

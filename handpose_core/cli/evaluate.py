@@ -57,6 +57,8 @@ def print_report(rep: dict) -> None:
     if not r:
         return
     cols = {k: {"frames": r["frames"], **v} for k, v in r["table2"].items()}
+    if "ceiling" in r:
+        cols["ceiling (ground truth restored)"] = {"frames": r["frames"], **r["ceiling"]}
     print_seg_table(cols, f"Table 2 on {r['frames']} labelled frames "
                     f"({', '.join(r['splits'])}); dictionary of {r['dictionary_patches']:,} "
                     f"patches, {r['backend']} search:")

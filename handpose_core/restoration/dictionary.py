@@ -117,6 +117,23 @@ def _row_hash(patches: np.ndarray) -> np.ndarray:
     return h
 
 
+def _part_even(part: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of ``k`` items of ``part`` (each item's centre label), the same
+    number from every label where there are enough (water-filling), random within one."""
+    labels, counts = np.unique(part, return_counts=True)
+    quota = np.zeros_like(counts)
+    left = k
+    order_small = np.argsort(counts, kind="stable")  # small parts first take all they have
+    for r, i in zip(range(len(counts), 0, -1), order_small):
+        quota[i] = min(counts[i], -(-left // r))
+        left -= quota[i]
+    order = rng.permutation(len(part))
+    picked = []
+    for lab, q in zip(labels, quota):
+        picked.append(order[part[order] == lab][:q])
+    return np.sort(np.concatenate(picked))
+
+
 def _annoy_index(n_bits: int):
     from annoy import AnnoyIndex
 
@@ -152,8 +169,8 @@ class Dictionary:
               n_trees: int = DEFAULT_N_TREES, n_images: int | None = None,
               max_patches: int | None = DEFAULT_MAX_PATCHES, dedupe: bool = True,
               seed: int = 0, builder: str = "forest", source: str | None = None,
-              storage: str = "maps", progress: ProgressFn | None = None,
-              cancel=None) -> Dictionary:
+              storage: str = "maps", sample: str = "uniform",
+              progress: ProgressFn | None = None, cancel=None) -> Dictionary:
         """Build a dictionary from ``label_maps`` ``(N, S, S)`` uint8 (a store's memmap
         is fine) into ``out_dir`` and return it loaded.
 
@@ -163,9 +180,14 @@ class Dictionary:
         random-bit trees; slow and much less accurate, kept for comparison).
         ``storage``: ``"maps"`` keeps the source maps and cuts patches on demand
         (N x S x S bytes on disk), ``"patches"`` writes every patch (M x P x P bytes).
+        ``sample``: how ``max_patches`` are drawn from the unique patches, ``"uniform"``
+        or ``"part"`` (the same number per centre-pixel part where there are enough,
+        so thin finger parts are not outnumbered by palm-centred patches).
         Raises :class:`~handpose_core.progress.Cancelled` when ``cancel`` is set.
         """
         t0 = time.perf_counter()
+        if sample not in ("uniform", "part"):
+            raise ValueError(f"unknown dictionary sampling {sample!r} (uniform, part)")
         if storage not in ("maps", "patches"):
             raise ValueError(f"unknown dictionary storage {storage!r} (maps, patches)")
         enc = ENCODINGS[encoding] if isinstance(encoding, str) else encoding
@@ -180,7 +202,7 @@ class Dictionary:
         report = progress or (lambda d, t, m: None)
 
         # 1. every hand pixel, in chunks of maps: hash its patch for de-duplication
-        img_ids, centers, hashes = [], [], []
+        img_ids, centers, hashes, parts = [], [], [], []
         step = 256
         n = maps.shape[0]
         for s in range(0, n, step):
@@ -190,6 +212,7 @@ class Dictionary:
             c = np.stack([rr, cc], axis=1)
             img_ids.append(ii + s)
             centers.append(c)
+            parts.append(block[ii, rr, cc])
             if dedupe:
                 hashes.append(_row_hash(extract_patches(block, c, patch, ii)))
             report(min(n, s + step), n, "scanning label maps")
@@ -205,7 +228,10 @@ class Dictionary:
         rng = np.random.default_rng(seed)
         kept = np.argsort(first, kind="stable")  # groups in the order of their first pixel
         if max_patches is not None and n_unique > max_patches:
-            kept = kept[np.sort(rng.choice(n_unique, size=int(max_patches), replace=False))]
+            if sample == "part":
+                kept = kept[_part_even(np.concatenate(parts)[first[kept]], int(max_patches), rng)]
+            else:
+                kept = kept[np.sort(rng.choice(n_unique, size=int(max_patches), replace=False))]
         m = int(kept.size)
         if m == 0:
             raise ValueError("no hand pixels in the label maps: cannot build a dictionary")
@@ -252,7 +278,7 @@ class Dictionary:
 
         meta = {"n_images": int(n), "n_extracted": n_extracted, "n_unique": n_unique,
                 "dedupe": bool(dedupe), "source": source, "map_size": int(maps.shape[1]),
-                "storage": storage}
+                "storage": storage, "sample": sample}
         return cls._finish(out, words, enc, n_trees, seed, builder, meta, t0, report, cancel)
 
     @classmethod

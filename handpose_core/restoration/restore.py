@@ -61,12 +61,12 @@ class Restoration:
 
 
 def vote(shape: tuple[int, int], centers: np.ndarray, patches: np.ndarray,
-         window: int) -> np.ndarray:
-    """Integration votes: ``(S, S, 21)`` int32 counts.
+         window: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Integration votes: ``(S, S, 21)`` int32 counts (float32 sums with ``weights``).
 
     ``centers`` (K, 2) queried pixels, ``patches`` (K, P, P) their retrieved patches;
     neighbour k votes for pixel ``k + (dy, dx)``, ``|dy|, |dx| <= W // 2``, with
-    ``patches[k][c + dy, c + dx]``.
+    ``patches[k][c + dy, c + dx]``; ``weights`` (K,) scales neighbour k's votes.
     """
     h, w = shape
     p = patches.shape[1]
@@ -79,6 +79,11 @@ def vote(shape: tuple[int, int], centers: np.ndarray, patches: np.ndarray,
     cols = centers[:, 1, None, None] + off[None, None, :]
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     flat = (rows * w + cols) * NUM_CLASSES + sub
+    if weights is not None:
+        wk = np.broadcast_to(np.asarray(weights, np.float64)[:, None, None], flat.shape)
+        counts = np.bincount(flat[inside].ravel(), wk[inside].ravel(),
+                             minlength=h * w * NUM_CLASSES)
+        return counts.reshape(h, w, NUM_CLASSES).astype(np.float32)
     counts = np.bincount(flat[inside].ravel(), minlength=h * w * NUM_CLASSES)
     return counts.reshape(h, w, NUM_CLASSES).astype(np.int32)
 
@@ -96,9 +101,11 @@ def decide(raw: np.ndarray, counts: np.ndarray, mask: np.ndarray, *,
         counts[..., 0] = 0
     total = counts.sum(axis=2)
     # half a vote for the raw label breaks ties towards it and never beats a majority
+    # (weighted votes: a tiny bonus, below any weight's difference that matters)
+    bonus = 0.5 if np.issubdtype(counts.dtype, np.integer) else 1e-6
     score = counts.astype(np.float32)
     np.put_along_axis(score, raw[..., None].astype(np.int64),
-                      np.take_along_axis(score, raw[..., None].astype(np.int64), 2) + 0.5, 2)
+                      np.take_along_axis(score, raw[..., None].astype(np.int64), 2) + bonus, 2)
     win = np.argmax(score, axis=2).astype(np.uint8)
     change = mask & (total > 0)
     labels = np.where(change, win, raw).astype(np.uint8)
@@ -189,22 +196,24 @@ def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
 
 def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.ndarray, *,
                   window: int = DEFAULT_WINDOW, integrate: bool = True,
-                  mask: np.ndarray | None = None, keep_silhouette: bool = True
+                  mask: np.ndarray | None = None, keep_silhouette: bool = True,
+                  vote_weights: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Restore ``raw`` (S, S) from the patches ``(K, P, P)`` matched at ``centers``.
 
     With integration, the W x W vote of :func:`vote` and the majority of :func:`decide`;
     without, each queried pixel takes its patch's centre label (with
     ``keep_silhouette``, a background centre leaves the raw label). Only pixels of
-    ``mask`` (default ``raw > 0``) change. Returns ``(labels, confidence, votes)``.
+    ``mask`` (default ``raw > 0``) change. ``vote_weights`` (K,): each match's vote
+    weight (default 1). Returns ``(labels, confidence, votes)``.
     """
     raw = np.asarray(raw, dtype=np.uint8)
     mask = raw > 0 if mask is None else np.asarray(mask, dtype=bool)
     if len(centers) == 0:
         return raw.copy(), np.zeros(raw.shape, np.float32), np.zeros(raw.shape, np.int32)
     if integrate:
-        return decide(raw, vote(raw.shape, centers, neighbour_patches, window), mask,
-                      keep_silhouette=keep_silhouette)
+        return decide(raw, vote(raw.shape, centers, neighbour_patches, window, vote_weights),
+                      mask, keep_silhouette=keep_silhouette)
     c = neighbour_patches.shape[1] // 2
     lab = raw.copy()
     ok = mask[centers[:, 0], centers[:, 1]]

@@ -424,3 +424,36 @@ def test_bench_restore_runs_end_to_end_on_a_tiny_dictionary(capsys):
     assert {"ms_per_frame", "agreement", "load_s", "patches"} <= set(out["targets"])
     assert not out["targets"]["patches"]["ok"]  # 4,000 < the 1 M the issue asks for
     assert any(row.get("pool") == 0 for row in out["search_tradeoff"])
+
+
+def test_part_even_sampling_balances_centre_parts(maps, tmp_path):
+    uni = Dictionary.build(maps, tmp_path / "u", patch=11, max_patches=400, n_trees=2)
+    even = Dictionary.build(maps, tmp_path / "p", patch=11, max_patches=400, n_trees=2,
+                            sample="part")
+    assert len(even) == len(uni) == 400 and even.meta["sample"] == "part"
+
+    def centre_counts(d):
+        return np.bincount(np.asarray(d.patches[:])[:, 5, 5], minlength=21)[1:]
+
+    cu, ce = centre_counts(uni), centre_counts(even)
+    # uniform sampling follows the parts' areas (palm first); even sampling levels them
+    assert cu.max() > 2 * ce.max() and ce[ce > 0].min() >= min(cu[cu > 0].min(), 1)
+    assert ce.max() - np.sort(ce)[-2] <= 1 or ce.max() <= 400 // (ce > 0).sum() + 1
+    with pytest.raises(ValueError, match="sampling"):
+        Dictionary.build(maps, tmp_path / "x", patch=11, sample="bogus")
+
+
+def test_vote_weights_scale_each_matchs_votes():
+    centers = np.array([[5, 5], [5, 6]])
+    patches = np.zeros((2, 5, 5), np.uint8)
+    patches[0] = 3
+    patches[1] = 7
+    plain = vote((12, 12), centers, patches, 3)
+    assert plain[5, 5, 3] == 1 and plain[5, 5, 7] == 1  # both reach (5, 5)
+    w = vote((12, 12), centers, patches, 3, weights=np.array([1.0, 0.25]))
+    assert w[5, 5, 3] == 1.0 and w[5, 5, 7] == 0.25
+    raw = np.full((12, 12), 1, np.uint8)
+    from handpose_core.restoration.restore import apply_matches
+
+    lab, _, _ = apply_matches(raw, centers, patches, window=3, vote_weights=np.array([1.0, 0.25]))
+    assert lab[5, 5] == 3 and lab[5, 7] == 7  # (5, 7) hears only the second match
