@@ -86,7 +86,6 @@ def measure(d, gt, noisy, tau: float) -> dict:
 
 
 def run(args) -> int:
-    import numpy as np
 
     from handpose_core.datasets.synthetic import SyntheticStore
     from handpose_core.render import render_crops
