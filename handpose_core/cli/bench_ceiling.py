@@ -38,6 +38,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sample", choices=("uniform", "part"), default="uniform")
     parser.add_argument("--vote-tau", type=float, default=0.0,
                         help="also report distance-weighted votes with this temperature")
+    parser.add_argument("--distance", default="",
+                        help="also report re-ranking under weighted distances 'finger,centre[;...]' "
+                        "(a differing position costs 1 + finger if a finger part, + centre x its "
+                        "centre weight)")
+    parser.add_argument("--no-default", action="store_true",
+                        help="skip the default-distance figures (only --distance rows)")
     parser.add_argument("--out", default=None, help="keep the dictionaries under this folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -114,9 +120,14 @@ def run(args) -> int:
             row = {"maps": n, "patches": len(d), "unique": d.meta["n_unique"],
                    "build_s": round(time.perf_counter() - t, 1),
                    "disk_mb": round(sum(d.disk_bytes().values()) / 2**20, 1),
-                   **measure(d, gt, noisy, args.vote_tau)}
+                   **({} if args.no_default else measure(d, gt, noisy, args.vote_tau))}
+            for spec in [x for x in args.distance.split(";") if x.strip()]:
+                d.weighted_distance = tuple(int(v) for v in spec.split(","))
+                row[f"distance {spec}"] = measure(d, gt, noisy, 0.0)
+                print(f"  distance {spec}: {row[f'distance {spec}']}", file=sys.stderr)
+                d.weighted_distance = None
             out["rows"].append(row)
-            if not args.json:
+            if not args.json and "ceiling" in row:
                 print(f"{n:>7,} maps, {len(d):,} patches ({row['build_s']} s, "
                       f"{row['disk_mb']} MB): ceiling {100 * row['ceiling']['per_pixel']:.1f} / "
                       f"{100 * row['ceiling']['per_class']:.1f} %, noisy raw "

@@ -154,6 +154,8 @@ class Dictionary:
         self.meta = meta
         self.where = where  # (N, S, S) int32 patch id at each source pixel, or None
         self.sources = sources  # (M, 3) int32 source (map, row, col) of each patch, or None
+        # experimental re-ranking distance (finger, centre) weights: see patch_maps
+        self.weighted_distance: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return int(self.patches.shape[0])
@@ -431,7 +433,8 @@ class Dictionary:
         exact search orders them. Returns ``(ids, label Hamming distances)``."""
         from .exact import rerank_candidates
 
-        return rerank_candidates(queries, self.patches, cand)
+        return rerank_candidates(queries, self.patches, cand,
+                                 distance=self.weighted_distance)
 
     def search_exact(self, queries: np.ndarray, *, device: str | None = None,
                      bound: np.ndarray | None = None, progress: ProgressFn | None = None,

@@ -105,7 +105,8 @@ def _rerank_kernel(q, p, cand, weights, row_order, out_i, out_d):
 
 
 def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray, *,
-                      tie_window: int = TIE_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+                      tie_window: int = TIE_WINDOW, distance: tuple[int, int] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """The best of each query's candidates under :func:`.patches.match_key`, ties to the
     lowest index -- what :func:`exact_nearest` would return if the candidates were the
     whole dictionary.
@@ -114,7 +115,8 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
     read in place, only the candidates' rows), ``cand`` ``(Q, C)`` ids, ``-1`` for none
     (duplicates allowed). Returns ``(ids (Q,) int64, distances (Q,) int64)``; a query
     without any candidate gets id ``-1`` and distance ``P * P + 1``. Compiled (numba),
-    parallel over queries.
+    parallel over queries. ``distance`` ``(finger, centre)``: the experimental weighted
+    distance of :func:`.patch_maps.rerank_weighted` (source-map dictionaries only).
     """
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
     cand = np.ascontiguousarray(cand, dtype=np.int64)
@@ -127,6 +129,11 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
     from .patch_maps import MapPatches, rerank_maps
 
     if isinstance(patches, MapPatches):
+        if distance is not None and any(distance):
+            from .patch_maps import rerank_weighted
+
+            return rerank_weighted(queries, patches, cand, tie_weights(pp, tie_window),
+                                   _row_order(pp), *distance)
         return rerank_maps(queries, patches, cand, tie_weights(pp, tie_window), _row_order(pp))
     ids = np.empty(queries.shape[0], np.int64)
     dist = np.empty(queries.shape[0], np.int64)
