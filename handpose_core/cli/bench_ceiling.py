@@ -57,21 +57,27 @@ def _acc(pred, gt) -> dict:
     return {"per_pixel": round(a.per_pixel, 4), "per_class": round(a.per_class, 4)}
 
 
-def _weighted(maps, res, d, tau):
+def _from_matches(maps, res, d, *, integrate=True, tau=0.0):
+    """Maps restored again from the matches of ``res`` (no new search): without
+    integration, or with votes weighted by ``exp(-(d - d_min) / tau)``."""
     import numpy as np
 
     from handpose_core.restoration.restore import apply_matches
 
     out = []
     for raw, r in zip(maps, res):
-        w = np.exp(-(r.distances - r.distances.min()) / tau) if len(r.distances) else None
+        w = None
+        if tau > 0 and len(r.distances):
+            w = np.exp(-(r.distances - r.distances.min()) / tau)
         out.append(apply_matches(raw, r.centers, np.asarray(d.patches[r.neighbours]),
-                                 window=r.settings["window"], vote_weights=w)[0])
+                                 window=r.settings["window"], integrate=integrate,
+                                 vote_weights=w)[0])
     return out
 
 
 def measure(d, gt, noisy, tau: float) -> dict:
-    """Ceiling and noisy-map figures of dictionary ``d`` (see the module docstring)."""
+    """Ceiling and noisy-map figures of dictionary ``d`` (see the module docstring); the
+    variants reuse the same matches."""
     from handpose_core.restoration import restore_many
 
     t = time.perf_counter()
@@ -82,20 +88,39 @@ def measure(d, gt, noisy, tau: float) -> dict:
            "mean_hamming_gt": round(float(sum(r.distances.sum() for r in ceil)
                                           / max(1, sum(r.n_queries for r in ceil))), 1),
            "ceiling": _acc([r.labels for r in ceil], gt),
+           "ceiling_no_integration": _acc(_from_matches(gt, ceil, d, integrate=False), gt),
            "raw": _acc(list(noisy), gt),
            "restored": _acc([r.labels for r in rest], gt),
-           "no_integration": _acc([r.labels for r in restore_many(noisy, d, integrate=False)], gt)}
+           "no_integration": _acc(_from_matches(noisy, rest, d, integrate=False), gt)}
     if tau > 0:
-        res["ceiling_weighted_votes"] = _acc(_weighted(gt, ceil, d, tau), gt)
-        res["restored_weighted_votes"] = _acc(_weighted(noisy, rest, d, tau), gt)
+        res["ceiling_weighted_votes"] = _acc(_from_matches(gt, ceil, d, tau=tau), gt)
+        res["restored_weighted_votes"] = _acc(_from_matches(noisy, rest, d, tau=tau), gt)
     return res
+
+
+def _dictionary(store, folder: Path, n: int, args):
+    """The dictionary of the first ``n`` maps in ``folder``: reused when one with these
+    settings is there (its recorded build time), else built."""
+    from handpose_core.restoration import Dictionary
+
+    try:
+        d = Dictionary.load(folder)
+        m = d.meta
+        if (m.get("n_images") == n and m.get("n_patches") == min(args.patches, m["n_unique"])
+                and m.get("sample", "uniform") == args.sample and m.get("source") == str(args.store)):
+            return d, m["build_seconds"]
+    except (FileNotFoundError, ValueError):
+        pass
+    t = time.perf_counter()
+    d = Dictionary.build(store.labels, folder, n_images=n, max_patches=args.patches,
+                         sample=args.sample, source=str(args.store))
+    return d, time.perf_counter() - t
 
 
 def run(args) -> int:
 
     from handpose_core.datasets.synthetic import SyntheticStore
     from handpose_core.render import render_crops
-    from handpose_core.restoration import Dictionary
     from handpose_core.restoration.noise import corrupt_labels
 
     store = SyntheticStore.open(args.store)
@@ -113,12 +138,9 @@ def run(args) -> int:
     try:
         for n in sizes:
             print(f"{n} source maps: building ...", file=sys.stderr)
-            t = time.perf_counter()
-            d = Dictionary.build(store.labels, root / f"d{n}_{args.sample}", n_images=n,
-                                 max_patches=args.patches, sample=args.sample,
-                                 source=str(args.store))
+            d, build_s = _dictionary(store, root / f"d{n}_{args.sample}", n, args)
             row = {"maps": n, "patches": len(d), "unique": d.meta["n_unique"],
-                   "build_s": round(time.perf_counter() - t, 1),
+                   "build_s": round(build_s, 1),
                    "disk_mb": round(sum(d.disk_bytes().values()) / 2**20, 1),
                    **({} if args.no_default else measure(d, gt, noisy, args.vote_tau))}
             for spec in [x for x in args.distance.split(";") if x.strip()]:
@@ -127,6 +149,7 @@ def run(args) -> int:
                 print(f"  distance {spec}: {row[f'distance {spec}']}", file=sys.stderr)
                 d.weighted_distance = None
             out["rows"].append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
             if not args.json and "ceiling" in row:
                 print(f"{n:>7,} maps, {len(d):,} patches ({row['build_s']} s, "
                       f"{row['disk_mb']} MB): ceiling {100 * row['ceiling']['per_pixel']:.1f} / "

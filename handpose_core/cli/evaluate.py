@@ -13,6 +13,8 @@ def add_arguments(parser) -> None:
                         "fine-tuned maps; restoration: the Table 2 ablation and the quality check "
                         "(restores the labelled frames afresh, with and without integration)")
     parser.add_argument("--split", default=None, help="restrict to a split (train/test)")
+    parser.add_argument("--dictionary", default=None,
+                        help="restoration: the dictionary folder (default PROJECT/dictionary)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
@@ -30,7 +32,7 @@ def run(args) -> int:
                 n = len(project.labelled_crops(args.split)[0])
                 print(f"restoring the {n} labelled frames with and without integration "
                       "for Table 2 ...", file=sys.stderr)
-                rep = restoration_report(project, args.split,
+                rep = restoration_report(project, args.split, dictionary_dir=args.dictionary,
                                          progress=TerminalProgress("restoring"))
     except (ValueError, FileNotFoundError, ProjectError) as e:
         print(f"handpose-studio evaluate: {e}", file=sys.stderr)
