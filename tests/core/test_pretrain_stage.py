@@ -63,7 +63,9 @@ def test_bad_settings_exit_2_naming_them(tiny_demo, capsys):
 @pytest.mark.slow
 def test_restoration_ablation_and_quality_check(tiny_demo, capsys):
     assert main(["train", "build-dictionary", "--project", str(tiny_demo),
-                 "--patches", "20000"]) == 0
+                 "--patches", "20000", "--images", "300"]) == 0
+    # the project's stores are smaller than 300 maps: a clean store of 300 was rendered
+    assert (tiny_demo / "synthetic" / "clean_48px_n300_s2" / "meta.json").exists()
     capsys.readouterr()
     assert main(["evaluate", "--project", str(tiny_demo), "--what", "restoration",
                  "--json"]) == 0
@@ -80,5 +82,5 @@ def test_restoration_ablation_and_quality_check(tiny_demo, capsys):
     assert "quality check:" in capsys.readouterr().out
     # the dictionary is kept when asked again with the same settings
     assert main(["train", "build-dictionary", "--project", str(tiny_demo),
-                 "--patches", "20000"]) == 0
+                 "--patches", "20000", "--images", "300"]) == 0
     assert "already built" in capsys.readouterr().out
