@@ -95,7 +95,7 @@ def _exact_matches(d, noisy, approx) -> list:
     out = []
     for raw, r in zip(noisy, approx):
         q = extract_patches(raw, r.centers, d.patch)
-        out.append(d.search_exact(q, bound=r.distances))
+        out.append(d.search_exact(q, bound=r.distances, centre=r.settings["centre"]))
     return out
 
 
@@ -324,7 +324,7 @@ def _sub_section(args, dict_maps, query, masks, root, say, err) -> dict:
             f"{row['excess_hamming']:.2f}")
     # how well defined is "the exact restoration"? Break the ties that match_key leaves
     # (same full and central distance) towards the highest index instead of the lowest
-    from handpose_core.restoration import extract_patches, hand_pixels
+    from handpose_core.restoration import SearchParams, extract_patches, hand_pixels
     from handpose_core.restoration.exact import exact_nearest
     from handpose_core.restoration.restore import DEFAULT_STRIDE
 
@@ -332,7 +332,7 @@ def _sub_section(args, dict_maps, query, masks, root, say, err) -> dict:
     for raw, (_, dist) in zip(query, matches):
         c = hand_pixels(raw, DEFAULT_STRIDE)  # the queries of the default restoration
         ir, _ = exact_nearest(extract_patches(raw, c, base.patch), base.patches[::-1],
-                              bound=dist)
+                              bound=dist, centre=SearchParams().centre)
         ids = len(base) - 1 - ir
         flipped.append((ids, dist))
         flip_maps.append(apply_matches(raw, c, np.asarray(base.patches[ids]))[0])

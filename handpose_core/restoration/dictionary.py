@@ -80,7 +80,11 @@ class SearchParams:
     Pooling and propagation need a dictionary built from label maps (PatchMatch-style:
     if pixel k matched the patch at x of a source map, the patch at ``x + (j - k)`` is a
     natural candidate for pixel j). All candidates are ranked by
-    :func:`.patches.match_key`. Figures: ``bench restore`` and the module docstring.
+    :func:`.patches.match_key`. ``centre``: the match distance is the label Hamming
+    distance plus ``centre`` times the centre-weighted tie distance (0: the paper's
+    distance alone; 1, the default, lets a difference near the patch centre count up to
+    10 times one at its border, which keeps thin parts: docs/restoration.md).
+    Figures: ``bench restore`` and the module docstring.
     """
 
     n_candidates: int = 64
@@ -88,6 +92,7 @@ class SearchParams:
     threads: int = 2
     propagate: int = 8
     pool: int = 2
+    centre: int = 1
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -427,22 +432,26 @@ class Dictionary:
                 list(pool.map(work, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
         return cand
 
-    def rerank(self, queries: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def rerank(self, queries: np.ndarray, cand: np.ndarray, *, centre: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Best of ``cand`` ``(Q, C)`` (-1 = none) by :func:`.patches.match_key` (label
-        Hamming distance, then the central distance, then the lowest index), as the
-        exact search orders them. Returns ``(ids, label Hamming distances)``."""
+        Hamming distance plus ``centre`` times the central distance, then the central
+        distance, then the lowest index), as the exact search orders them. Returns
+        ``(ids, distances)``."""
         from .exact import rerank_candidates
 
-        return rerank_candidates(queries, self.patches, cand,
+        return rerank_candidates(queries, self.patches, cand, centre=centre,
                                  distance=self.weighted_distance)
 
     def search_exact(self, queries: np.ndarray, *, device: str | None = None,
-                     bound: np.ndarray | None = None, progress: ProgressFn | None = None,
-                     cancel=None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact nearest patch by label Hamming distance (see :mod:`.exact`)."""
+                     bound: np.ndarray | None = None, centre: int = 0,
+                     progress: ProgressFn | None = None, cancel=None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact nearest patch by label Hamming distance (plus ``centre`` times the
+        central distance; see :mod:`.exact`)."""
         from .exact import exact_nearest
 
-        return exact_nearest(queries, self.patches, device=device, bound=bound,
+        return exact_nearest(queries, self.patches, device=device, bound=bound, centre=centre,
                              progress=progress, cancel=cancel)
 
     def disk_bytes(self) -> dict:

@@ -81,7 +81,7 @@ class MapPatches:
 
 
 @numba.njit(parallel=True, cache=True)
-def _rerank_maps_kernel(q, maps, src, cand, weights, row_order, out_i, out_d):
+def _rerank_maps_kernel(q, maps, src, cand, weights, row_order, centre, out_i, out_d):
     """:func:`.exact._rerank_kernel` with patch ``i`` read from ``maps[src[i, 0]]``
     around ``(src[i, 1], src[i, 2])`` (0 outside the map): same order, same early exit."""
     n_q, n_c = cand.shape
@@ -89,7 +89,7 @@ def _rerank_maps_kernel(q, maps, src, cand, weights, row_order, out_i, out_d):
     h = pp // 2
     size = maps.shape[1]
     for j in numba.prange(n_q):
-        best = pp * pp + 1
+        best = (pp * pp + 1) * (1 + centre * (pp // 2 + 1))
         best_c = np.int64(1) << 40
         best_i = np.int64(-1)
         for t in range(n_c):
@@ -110,8 +110,9 @@ def _rerank_maps_kernel(q, maps, src, cand, weights, row_order, out_i, out_d):
                     d = q[j, r, c] != v
                     s += d
                     sc += d * weights[r, c]
-                if s > best:
+                if s + centre * sc > best:
                     break
+            s += centre * sc
             if s < best or (s == best and (sc < best_c or (sc == best_c and i < best_i))):
                 best = s
                 best_c = sc
@@ -121,14 +122,14 @@ def _rerank_maps_kernel(q, maps, src, cand, weights, row_order, out_i, out_d):
 
 
 def rerank_maps(queries: np.ndarray, patches: MapPatches, cand: np.ndarray, weights: np.ndarray,
-                row_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                row_order: np.ndarray, centre: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Best candidate of each query (see :func:`.exact.rerank_candidates`), reading the
     candidates from ``patches``' source maps in place."""
     ids = np.empty(queries.shape[0], np.int64)
     dist = np.empty(queries.shape[0], np.int64)
     if queries.shape[0]:
         _rerank_maps_kernel(queries, np.asarray(patches.maps), np.asarray(patches.sources),
-                            cand, weights, row_order, ids, dist)
+                            cand, weights, row_order, int(centre), ids, dist)
     return ids, dist
 
 

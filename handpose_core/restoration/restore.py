@@ -43,7 +43,8 @@ class Restoration:
     when the silhouette is kept; 0 where a pixel got no vote and kept its raw label);
     ``votes`` (S, S) int32 number of counted votes; ``centers`` (K, 2) the queried
     pixels (row, col), ``neighbours`` (K,) their dictionary patch ids, ``distances``
-    (K,) label Hamming distance to them; ``seconds`` wall time.
+    (K,) match distance to them (label Hamming distance plus the search's ``centre``
+    times the central distance); ``seconds`` wall time.
     """
 
     labels: np.ndarray
@@ -174,7 +175,7 @@ def pool_candidates(dictionary: Dictionary, cand: np.ndarray, frame: np.ndarray,
 
 def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
               centers: np.ndarray, ids: np.ndarray, dist: np.ndarray, stride: int,
-              rounds: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+              rounds: int, size: int, centre: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Refine matches with their neighbours' (PatchMatch-style propagation).
 
     Each round re-ranks every query's match against its 8 grid neighbours' current
@@ -187,7 +188,7 @@ def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
         return ids, dist
     for _ in range(rounds):
         cand = pool_candidates(dictionary, ids[:, None], frame, centers, size, stride, 1)
-        new_ids, dist = dictionary.rerank(queries, cand)
+        new_ids, dist = dictionary.rerank(queries, cand, centre=centre)
         if np.array_equal(new_ids, ids):
             break
         ids = new_ids
@@ -270,7 +271,7 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
     settings = {"window": window, "integrate": integrate, "backend": backend,
                 "stride": q_stride, "n_candidates": search.n_candidates,
                 "search_k": search.search_k, "propagate": search.propagate,
-                "pool": search.pool,
+                "pool": search.pool, "centre": search.centre,
                 "keep_silhouette": keep_silhouette}
     out: list[Restoration] = []
     n = maps.shape[0]
@@ -286,11 +287,12 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
         if backend == "annoy":
             cand = pool_candidates(dictionary, dictionary.candidates(queries, search), img,
                                    allc, maps.shape[1], q_stride, search.pool)
-            ids, dist = dictionary.rerank(queries, cand)
+            ids, dist = dictionary.rerank(queries, cand, centre=search.centre)
             ids, dist = propagate(dictionary, queries, img, allc, ids, dist, q_stride,
-                                  search.propagate, maps.shape[1])
+                                  search.propagate, maps.shape[1], search.centre)
         else:
-            ids, dist = dictionary.search_exact(queries, device=device, cancel=cancel)
+            ids, dist = dictionary.search_exact(queries, device=device, centre=search.centre,
+                                                cancel=cancel)
         uids = np.unique(ids)  # sorted: one ordered gather from the memmap
         found = np.asarray(dictionary.patches[uids])
         per_map = (time.perf_counter() - t0) / len(block)

@@ -33,7 +33,7 @@ from .base import recorded_run
 
 NAME = "restore"
 _KEYED = ("window", "stride", "integrate", "keep_silhouette", "backend", "n_candidates",
-          "search_k", "propagate", "pool", "penalty_mm", "penalty_px")
+          "search_k", "propagate", "pool", "centre", "penalty_mm", "penalty_px")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,9 @@ class RestoreSettings:
         "help": "propagation rounds"})
     pool: int = field(default=SearchParams.pool, metadata={
         "help": "neighbour candidate pooling radius"})
+    centre: int = field(default=SearchParams.centre, metadata={
+        "help": "match distance: label Hamming distance + centre x the centre-weighted one "
+        "(0: the paper's)"})
     threads: int = field(default=SearchParams.threads, metadata={"help": "search threads"})
     batch: int = field(default=64, metadata={"help": "frames per batch"})
     penalty_mm: float = field(default=PENALTY_MM, metadata={
@@ -73,7 +76,7 @@ class RestoreSettings:
     @property
     def search(self) -> SearchParams:
         return SearchParams(self.n_candidates, self.search_k, self.threads, self.propagate,
-                            self.pool)
+                            self.pool, self.centre)
 
 
 @dataclass(frozen=True)

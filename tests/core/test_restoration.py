@@ -172,6 +172,23 @@ def test_exact_backends_agree_and_break_ties_low():
     ids, dist = exact_nearest(q, pats, device="cpu", bound=want_d, chunk=300, tie_window=5)
     np.testing.assert_array_equal(ids, want_i)
     assert ids[0] == 100
+    # the centre-weighted distance: Hamming + centre x the tie distance, same order in
+    # both backends, and the candidate re-ranking agrees with it
+    from handpose_core.restoration.exact import rerank_candidates
+    from handpose_core.restoration.patches import tie_weights
+
+    w = tie_weights(9, 5)
+    diff = pats[None] != q[:, None]
+    wd = diff.sum((2, 3)) + 2 * (diff * w).sum((2, 3))
+    keyw = wd * 4096 + (diff * w).sum((2, 3))
+    want_i = keyw.argmin(1)
+    for dev in ("cpu", "torch"):
+        ids, dist = exact_nearest(q, pats, device=dev, chunk=256, tie_window=5, centre=2)
+        np.testing.assert_array_equal(ids, want_i)
+        np.testing.assert_array_equal(dist, wd.min(1))
+    everything = np.ascontiguousarray(np.broadcast_to(np.arange(700), (len(q), 700)))
+    ids, dist = rerank_candidates(q, pats, everything, tie_window=5, centre=2)
+    np.testing.assert_array_equal(ids, want_i)
 
 
 # ---------------------------------------------------------------- dictionary
@@ -217,8 +234,9 @@ def test_source_map_storage_equals_stored_patches(small_dict, maps, tmp_path):
     noisy = corrupt_labels(maps[:2], 3)
     cand = np.random.default_rng(2).integers(-1, len(full), (40, 30))
     q = extract_patches(noisy[0], hand_pixels(noisy[0])[:40], 11)
-    for a, b in zip(lazy.rerank(q, cand), full.rerank(q, cand)):
-        np.testing.assert_array_equal(a, b)
+    for centre in (0, 1):
+        for a, b in zip(lazy.rerank(q, cand, centre=centre), full.rerank(q, cand, centre=centre)):
+            np.testing.assert_array_equal(a, b)
     for a, b in zip(restore_many(noisy, lazy, window=7), restore_many(noisy, full, window=7)):
         np.testing.assert_array_equal(a.labels, b.labels)
 
@@ -245,7 +263,8 @@ def test_source_map_dictionary_names_a_corrupt_file(small_dict, tmp_path):
         Dictionary.load(copy)
 
 
-def test_rerank_orders_candidates_as_the_exact_search(small_dict, maps):
+@pytest.mark.parametrize("centre", [0, 1])
+def test_rerank_orders_candidates_as_the_exact_search(small_dict, maps, centre):
     """Given every dictionary patch as a candidate, the annoy path's re-ranking picks
     exactly what the exact search picks, ties included: agreement between the two then
     only depends on annoy's candidates, not on how ties are broken."""
@@ -253,11 +272,13 @@ def test_rerank_orders_candidates_as_the_exact_search(small_dict, maps):
     img = np.repeat(np.arange(3), [(m > 0).sum() for m in noisy])
     q = extract_patches(noisy, np.concatenate([hand_pixels(m) for m in noisy]), 11, img)
     everything = np.broadcast_to(np.arange(len(small_dict))[::-1], (len(q), len(small_dict)))
-    ids, dist = small_dict.rerank(q, np.ascontiguousarray(everything))
-    want_i, want_d = small_dict.search_exact(q, device="cpu")
+    ids, dist = small_dict.rerank(q, np.ascontiguousarray(everything), centre=centre)
+    want_i, want_d = small_dict.search_exact(q, device="cpu", centre=centre)
     np.testing.assert_array_equal(dist, want_d)
     np.testing.assert_array_equal(ids, want_i)
-    assert (match_key(small_dict.patches[ids], q) == match_key(small_dict.patches[want_i], q)).all()
+    if centre == 0:
+        assert (match_key(small_dict.patches[ids], q)
+                == match_key(small_dict.patches[want_i], q)).all()
 
 
 @pytest.mark.parametrize("stride", [1, 2])
