@@ -117,8 +117,9 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
     (duplicates allowed). Returns ``(ids (Q,) int64, distances (Q,) int64)``; a query
     without any candidate gets id ``-1`` and distance ``P * P + 1``. Compiled (numba),
     parallel over queries. ``centre``: the distance is the label Hamming distance plus
-    ``centre`` times the tie distance (0: the paper's). ``distance`` ``(finger, centre)``: the experimental weighted
-    distance of :func:`.patch_maps.rerank_weighted` (source-map dictionaries only).
+    ``centre`` times the tie distance (0: the paper's). ``distance`` ``(finger,
+    centre)``: the experimental weighted distance of :func:`.patch_maps.rerank_weighted`
+    (source-map dictionaries only).
     """
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
     cand = np.ascontiguousarray(cand, dtype=np.int64)
