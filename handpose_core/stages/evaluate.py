@@ -127,6 +127,11 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
                    "accepted_hurt": int((accepted & (gain < 0)).sum()),
                    "rejected_helped": int((~accepted & (gain > 0)).sum()),
                    "rejected_hurt": int((~accepted & (gain < 0)).sum())}}}
+    out["per_frame"] = {"frame_id": [int(f.id) for f in frames],
+                        "gain_per_pixel": [round(float(g), 5) for g in gain],
+                        "score_raw_mm": [round(float(x), 2) for x in score_raw],
+                        "score_restored_mm": [round(float(x), 2) for x in score_res],
+                        "accepted": [bool(a) for a in accepted]}
     for name, sel in (("accepted", accepted), ("rejected", ~accepted)):
         if sel.any():
             out["quality_check"][name + "_frames"] = {
