@@ -88,10 +88,13 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
     rest = restore_many(raw, dictionary, backend=backend, progress=progress, cancel=cancel)
     integ = np.stack([r.labels for r in rest])
     # the ceiling: the ground truth itself restored (what the dictionary can reproduce)
+    # (the paper's plain vote: a prior for the "raw" label would favour the ground truth)
     ceiling = np.stack([r.labels for r in restore_many(gt, dictionary, backend=backend,
-                                                       cancel=cancel)])
+                                                       raw_weight=0.0, cancel=cancel)])
     plain = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
                                     integrate=False)[0] for i, r in enumerate(rest)])
+    paper_vote = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
+                                         raw_weight=0.0)[0] for i, r in enumerate(rest)])
     _, tfs, _ = project.crops(frames)
     accepted = np.zeros(len(frames), bool)
     score_raw = np.zeros(len(frames))
@@ -115,7 +118,8 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
            "dictionary_patches": int(dictionary.meta.get("n_patches", len(dictionary.patches))),
            "backend": backend,
            "table2": {"no restoration": acc(raw), "NN, no integration": acc(plain),
-                      "NN, integration": acc(integ)},
+                      "NN, integration": acc(integ),
+                      "NN, integration, plain majority": acc(paper_vote)},
            "ceiling": acc(ceiling),
            "quality_check": {
                "accepted": int(accepted.sum()), "rejected": int((~accepted).sum()),

@@ -378,7 +378,8 @@ def test_integration_removes_isolated_noise_that_no_integration_keeps(maps, tmp_
         search = SearchParams(n_candidates=16, search_k=4000)
         plain = restore(noisy, d, integrate=False, backend=backend, search=search)
         assert (plain.labels[specks[:, 0], specks[:, 1]] == noisy[specks[:, 0], specks[:, 1]]).all()
-        integ = restore(noisy, d, window=7, stride=1, backend=backend, search=search)
+        integ = restore(noisy, d, window=7, stride=1, backend=backend, search=search,
+                        raw_weight=0.0)  # the paper's plain majority
         np.testing.assert_array_equal(integ.labels, clean)
         assert (integ.confidence[specks[:, 0], specks[:, 1]] < 1).all()
 
@@ -478,3 +479,21 @@ def test_vote_weights_scale_each_matchs_votes():
 
     lab, _, _ = apply_matches(raw, centers, patches, window=3, vote_weights=np.array([1.0, 0.25]))
     assert lab[5, 5] == 3 and lab[5, 7] == 7  # (5, 7) hears only the second match
+
+
+def test_raw_prior_in_the_vote():
+    """``raw_weight`` w: another label must outvote the raw one by w x the pixel's votes."""
+    from handpose_core.restoration.restore import decide
+
+    raw = np.full((1, 3), 2, np.uint8)
+    counts = np.zeros((1, 3, 21), np.int32)
+    counts[0, :, 2] = 4  # the raw label
+    counts[0, 0, 5] = 5  # a narrow majority for 5
+    counts[0, 1, 5] = 20  # a clear one
+    counts[0, 2, 0] = 50  # background: not counted when the silhouette is kept
+    mask = np.ones((1, 3), bool)
+    plain = decide(raw, counts, mask)[0]
+    assert plain[0].tolist() == [5, 5, 2]
+    prior = decide(raw, counts, mask, raw_weight=0.5)[0]
+    assert prior[0].tolist() == [2, 5, 2]  # 5 vs 4 + 4.5: raw stays; 20 vs 4 + 12: 5 wins
+    assert (decide(raw, counts, mask, raw_weight=1.0)[0] == raw).all()
