@@ -51,6 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default=None,
                         help="keep the dictionary in this folder (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--encoding", default=None,
+                        help="patch encoding of the main dictionary (default: the dictionary's)")
 
 
 def _maps(args, n_dict: int, n_query: int):
@@ -150,7 +152,7 @@ def run(args) -> int:
 
     default = SearchParams()
     res: dict = {"window": DEFAULT_WINDOW, "patch": 27, "stride": DEFAULT_STRIDE,
-                 "encoding": DEFAULT_ENCODING, "n_trees": DEFAULT_N_TREES,
+                 "encoding": args.encoding or DEFAULT_ENCODING, "n_trees": DEFAULT_N_TREES,
                  "search": asdict(default), "keep_silhouette": True}
     n_frames = max(args.frames, args.exact_frames, 1)
     t = time.perf_counter()
@@ -172,7 +174,8 @@ def run(args) -> int:
         err("building the dictionary ...")
         t = time.perf_counter()
         d = Dictionary.build(dict_maps, root / "dictionary", max_patches=args.patches,
-                             seed=args.seed, source=source)
+                             seed=args.seed, source=source,
+                             encoding=args.encoding or DEFAULT_ENCODING)
         build_s = time.perf_counter() - t
         sizes = d.disk_bytes()
         loads = []
