@@ -107,7 +107,8 @@ def _maps_from(d, noisy, approx, matches, keep_silhouette=True) -> list:
     from handpose_core.restoration.restore import apply_matches
 
     return [apply_matches(raw, r.centers, np.asarray(d.patches[ids]),
-                          window=r.settings["window"], keep_silhouette=keep_silhouette)[0]
+                          window=r.settings["window"], keep_silhouette=keep_silhouette,
+                          raw_weight=r.settings["raw_weight"])[0]
             for raw, r, (ids, _) in zip(noisy, approx, matches)]
 
 
@@ -256,7 +257,8 @@ def run(args) -> int:
             "restored_background_allowed": [a.labels for a in
                                             restore_many(query, d, keep_silhouette=False)],
             "no_integration": [a.labels for a in restore_many(query, d, integrate=False)],
-            "ceiling": [a.labels for a in restore_many(g, d)],  # the clean maps restored
+            # the clean maps restored (plain majority: a prior would favour the truth)
+            "ceiling": [a.labels for a in restore_many(g, d, raw_weight=0.0)],
         }
         res["accuracy"] = {}
         for k, v in variants.items():
@@ -329,7 +331,7 @@ def _sub_section(args, dict_maps, query, masks, root, say, err) -> dict:
     # (same full and central distance) towards the highest index instead of the lowest
     from handpose_core.restoration import SearchParams, extract_patches, hand_pixels
     from handpose_core.restoration.exact import exact_nearest
-    from handpose_core.restoration.restore import DEFAULT_STRIDE
+    from handpose_core.restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_STRIDE
 
     flipped, flip_maps = [], []
     for raw, (_, dist) in zip(query, matches):
@@ -338,7 +340,8 @@ def _sub_section(args, dict_maps, query, masks, root, say, err) -> dict:
                               bound=dist, centre=SearchParams().centre)
         ids = len(base) - 1 - ir
         flipped.append((ids, dist))
-        flip_maps.append(apply_matches(raw, c, np.asarray(base.patches[ids]))[0])
+        flip_maps.append(apply_matches(raw, c, np.asarray(base.patches[ids]),
+                                       raw_weight=DEFAULT_RAW_WEIGHT)[0])
     ties = _agreement(ref, flip_maps, masks)
     out["exact_tie_agreement"] = float(np.mean(ties))
     out["tied_queries"] = float(np.mean(np.concatenate(
