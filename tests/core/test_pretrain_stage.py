@@ -70,7 +70,9 @@ def test_restoration_ablation_and_quality_check(tiny_demo, capsys):
     assert main(["evaluate", "--project", str(tiny_demo), "--what", "restoration",
                  "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert set(rep["table2"]) == {"no restoration", "NN, no integration", "NN, integration"}
+    assert set(rep["table2"]) == {"no restoration", "NN, no integration", "NN, integration",
+                                  "NN, integration, plain majority"}
+    assert len(rep["per_frame"]["gain_per_pixel"]) == rep["frames"]
     # the ground truth restored: on 4 frames of a 20 k-patch dictionary far from perfect,
     # but well above chance and a proper accuracy
     assert 0.3 < rep["ceiling"]["per_pixel"] < 1.0 and 0 < rep["ceiling"]["per_class"] <= 1.0

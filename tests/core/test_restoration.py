@@ -497,3 +497,21 @@ def test_raw_prior_in_the_vote():
     prior = decide(raw, counts, mask, raw_weight=0.5)[0]
     assert prior[0].tolist() == [2, 5, 2]  # 5 vs 4 + 4.5: raw stays; 20 vs 4 + 12: 5 wins
     assert (decide(raw, counts, mask, raw_weight=1.0)[0] == raw).all()
+
+
+@pytest.mark.slow
+def test_bench_ceiling_reports_a_row_per_source_map_count(tmp_path, capsys):
+    import json
+
+    from handpose_core.cli.main import main
+    from handpose_core.render import write_synthetic_store
+
+    write_synthetic_store(tmp_path / "store", 120, seed=3)
+    assert main(["bench", "ceiling", "--store", str(tmp_path / "store"), "--images", "40,120",
+                 "--patches", "4000", "--frames", "3", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert [r["maps"] for r in rep["rows"]] == [40, 120]
+    for r in rep["rows"]:
+        assert 0.2 < r["ceiling"]["per_pixel"] <= 1.0 and r["patches"] == 4000
+        assert r["raw"] == rep["rows"][0]["raw"]  # the same held-out noisy maps
+    assert main(["bench", "ceiling", "--store", str(tmp_path / "store"), "--images", "500"]) == 2
