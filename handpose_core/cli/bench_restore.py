@@ -51,6 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default=None,
                         help="keep the dictionary in this folder (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--encoding", default=None,
+                        help="patch encoding of the main dictionary (default: the dictionary's)")
 
 
 def _maps(args, n_dict: int, n_query: int):
@@ -71,6 +73,18 @@ def _maps(args, n_dict: int, n_query: int):
             f"render_crops(style='clean'), seeds {args.seed + 1} / {args.seed + 1000}")
 
 
+def _rss_mb() -> dict:
+    """This process's resident memory now and at its peak (MB, Linux /proc; {} elsewhere)."""
+    out = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out["now" if line.startswith("VmRSS") else "peak"] = round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return out
+
+
 def _agreement(a, b, masks) -> list[float]:
     return [float((x == y)[m].mean()) for x, y, m in zip(a, b, masks)]
 
@@ -83,7 +97,7 @@ def _exact_matches(d, noisy, approx) -> list:
     out = []
     for raw, r in zip(noisy, approx):
         q = extract_patches(raw, r.centers, d.patch)
-        out.append(d.search_exact(q, bound=r.distances))
+        out.append(d.search_exact(q, bound=r.distances, centre=r.settings["centre"]))
     return out
 
 
@@ -93,7 +107,8 @@ def _maps_from(d, noisy, approx, matches, keep_silhouette=True) -> list:
     from handpose_core.restoration.restore import apply_matches
 
     return [apply_matches(raw, r.centers, np.asarray(d.patches[ids]),
-                          window=r.settings["window"], keep_silhouette=keep_silhouette)[0]
+                          window=r.settings["window"], keep_silhouette=keep_silhouette,
+                          raw_weight=r.settings["raw_weight"])[0]
             for raw, r, (ids, _) in zip(noisy, approx, matches)]
 
 
@@ -143,7 +158,7 @@ def run(args) -> int:
 
     default = SearchParams()
     res: dict = {"window": DEFAULT_WINDOW, "patch": 27, "stride": DEFAULT_STRIDE,
-                 "encoding": DEFAULT_ENCODING, "n_trees": DEFAULT_N_TREES,
+                 "encoding": args.encoding or DEFAULT_ENCODING, "n_trees": DEFAULT_N_TREES,
                  "search": asdict(default), "keep_silhouette": True}
     n_frames = max(args.frames, args.exact_frames, 1)
     t = time.perf_counter()
@@ -165,7 +180,8 @@ def run(args) -> int:
         err("building the dictionary ...")
         t = time.perf_counter()
         d = Dictionary.build(dict_maps, root / "dictionary", max_patches=args.patches,
-                             seed=args.seed, source=source)
+                             seed=args.seed, source=source,
+                             encoding=args.encoding or DEFAULT_ENCODING)
         build_s = time.perf_counter() - t
         sizes = d.disk_bytes()
         loads = []
@@ -176,20 +192,23 @@ def run(args) -> int:
         res["dictionary"] = {"patches": len(d), "extracted": d.meta["n_extracted"],
                              "unique": d.meta["n_unique"], "build_s": round(build_s, 2),
                              "index_s": d.meta["index_seconds"],
-                             "index_mb": round(sizes["index.ann"] / 2**20, 1),
-                             "patches_mb": round(sizes["patches.npy"] / 2**20, 1),
+                             "maps": d.meta["n_images"],
+                             "files_mb": {k: round(v / 2**20, 1) for k, v in sizes.items()},
+                             "disk_mb": round(sum(sizes.values()) / 2**20, 1),
                              "load_s": statistics.median(loads)}
         r = res["dictionary"]
         say(f"dictionary: {r['patches']:,} patches ({r['unique']:,} unique of "
-            f"{r['extracted']:,} hand pixels), build {r['build_s']} s (trees {r['index_s']} s), "
-            f"index.ann {r['index_mb']} MB, patches.npy {r['patches_mb']} MB, "
-            f"load {1000 * r['load_s']:.1f} ms (median of 5)")
+            f"{r['extracted']:,} hand pixels of {r['maps']:,} maps), build {r['build_s']} s "
+            f"(trees {r['index_s']} s), {r['disk_mb']} MB on disk ("
+            + ", ".join(f"{k} {v} MB" for k, v in r["files_mb"].items())
+            + f"), load {1000 * r['load_s']:.1f} ms (median of 5)")
 
         # ---- speed, and agreement with exact search
         restore_many(noisy[-2:], d)  # warm-up: page in the index, compile numba kernels
         query = noisy[:n_frames]
         ne = min(args.exact_frames, n_frames)
         ms, approx = _timed(d, query)
+        rss_mb = _rss_mb()
         err(f"exact search on {ne} frames ...")
         t = time.perf_counter()
         matches = _exact_matches(d, query[:ne], approx[:ne])
@@ -197,14 +216,15 @@ def run(args) -> int:
         exact_maps = _maps_from(d, query[:ne], approx[:ne], matches)
         res["restore"] = {"ms_per_frame": ms, "frames": len(query), "exact_frames": ne,
                           "queries_per_frame": float(np.mean([a.n_queries for a in approx])),
-                          "exact_s_per_frame": round(exact_s, 1),
+                          "exact_s_per_frame": round(exact_s, 1), "rss_mb": rss_mb,
                           **_compare(approx, exact_maps, matches, masks)}
         r = res["restore"]
         say(f"restore (annoy; P=27, W=17, stride {DEFAULT_STRIDE}, {default.n_candidates} "
             f"candidates, search_k {default.search_k}, pool {default.pool}, "
             f"propagate {default.propagate}, "
             f"{default.threads} threads): {r['ms_per_frame']:.1f} ms/frame (median of "
-            f"{len(query)}), {r['queries_per_frame']:.0f} queries/frame")
+            f"{len(query)}), {r['queries_per_frame']:.0f} queries/frame, resident memory "
+            f"{r['rss_mb']} MB")
         say(f"annoy vs exact on {ne} frames: pixel agreement {100 * r['agreement']:.2f} % "
             f"(min {100 * r['agreement_min']:.2f} %), exact-distance recall "
             f"{100 * r['recall']:.1f} %, excess Hamming {r['excess_hamming']:.2f} "
@@ -242,6 +262,8 @@ def run(args) -> int:
             "restored_background_allowed": [a.labels for a in
                                             restore_many(query, d, keep_silhouette=False)],
             "no_integration": [a.labels for a in restore_many(query, d, integrate=False)],
+            # the clean maps restored (plain majority: a prior would favour the truth)
+            "ceiling": [a.labels for a in restore_many(g, d, raw_weight=0.0)],
         }
         res["accuracy"] = {}
         for k, v in variants.items():
@@ -312,18 +334,19 @@ def _sub_section(args, dict_maps, query, masks, root, say, err) -> dict:
             f"{row['excess_hamming']:.2f}")
     # how well defined is "the exact restoration"? Break the ties that match_key leaves
     # (same full and central distance) towards the highest index instead of the lowest
-    from handpose_core.restoration import extract_patches, hand_pixels
+    from handpose_core.restoration import SearchParams, extract_patches, hand_pixels
     from handpose_core.restoration.exact import exact_nearest
-    from handpose_core.restoration.restore import DEFAULT_STRIDE
+    from handpose_core.restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_STRIDE
 
     flipped, flip_maps = [], []
     for raw, (_, dist) in zip(query, matches):
         c = hand_pixels(raw, DEFAULT_STRIDE)  # the queries of the default restoration
         ir, _ = exact_nearest(extract_patches(raw, c, base.patch), base.patches[::-1],
-                              bound=dist)
+                              bound=dist, centre=SearchParams().centre)
         ids = len(base) - 1 - ir
         flipped.append((ids, dist))
-        flip_maps.append(apply_matches(raw, c, np.asarray(base.patches[ids]))[0])
+        flip_maps.append(apply_matches(raw, c, np.asarray(base.patches[ids]),
+                                       raw_weight=DEFAULT_RAW_WEIGHT)[0])
     ties = _agreement(ref, flip_maps, masks)
     out["exact_tie_agreement"] = float(np.mean(ties))
     out["tied_queries"] = float(np.mean(np.concatenate(

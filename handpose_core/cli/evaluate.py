@@ -22,6 +22,8 @@ def add_arguments(parser) -> None:
                         help="joints: crop around the ground-truth palm centre, the hand "
                         "centre detected from depth, or that centre moved to the palm variant "
                         "a predicts there")
+    parser.add_argument("--dictionary", default=None,
+                        help="restoration: the dictionary folder (default PROJECT/dictionary)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
@@ -49,7 +51,7 @@ def run(args) -> int:
                 n = len(project.labelled_crops(args.split)[0])
                 print(f"restoring the {n} labelled frames with and without integration "
                       "for Table 2 ...", file=sys.stderr)
-                rep = restoration_report(project, args.split,
+                rep = restoration_report(project, args.split, dictionary_dir=args.dictionary,
                                          progress=TerminalProgress("restoring"))
     except (ValueError, FileNotFoundError, ProjectError) as e:
         print(f"handpose-studio evaluate: {e}", file=sys.stderr)
@@ -90,6 +92,8 @@ def print_report(rep: dict) -> None:
     if not r:
         return
     cols = {k: {"frames": r["frames"], **v} for k, v in r["table2"].items()}
+    if "ceiling" in r:
+        cols["ceiling (ground truth restored)"] = {"frames": r["frames"], **r["ceiling"]}
     print_seg_table(cols, f"Table 2 on {r['frames']} labelled frames "
                     f"({', '.join(r['splits'])}); dictionary of {r['dictionary_patches']:,} "
                     f"patches, {r['backend']} search:")

@@ -130,13 +130,13 @@ def _jitter_edges(ucol, vrow, seed, step, rlo, rhi, z, lab, cs, near):
 @numba.njit(cache=True, fastmath=FAST, error_model="numpy")
 def _render_grid(prims, bg, seed, ucol, vrow, step, sensor, fx, fy, cx, cy, z, lab, out, cs,
                  near, miss, fat_k, fat_z, fat_lab, mlist, clist):
-    """One image on the grid (ucol, vrow): clean depth into ``z`` / ``lab``; with
-    ``sensor``, the arm and background too and the measured depth into ``out``. The
-    remaining (H, W) arrays are scratch buffers, reused across images."""
+    """One image on the grid (ucol, vrow): clean depth of the hand and its arm (part 0)
+    into ``z`` / ``lab``; with ``sensor``, the background too and the measured depth into
+    ``out``. The remaining (H, W) arrays are scratch buffers, reused across images."""
     z[:] = np.inf
     lab[:] = 0
     cs[:] = 1.0
-    pc, bounds = prepare_prims(prims, not sensor, fx, fy, cx, cy)
+    pc, bounds = prepare_prims(prims, False, fx, fy, cx, cy)
     raster_prims(prims, pc, bounds, ucol, vrow, fx, fy, cx, cy, z, lab, cs)
     if sensor:
         fill_background(bg, ucol, vrow, fx, fy, cx, cy, z, lab, cs)
@@ -250,8 +250,9 @@ def render_crops(n: int, *, size: int = DEFAULT_CROP_SIZE, seed=0, style: str = 
     ids (only where the hand has depth), ``joints_uvd`` / ``joints_xyz`` (n,36,3) float32
     full-frame (px, px, mm) / camera mm, ``crop`` (n,11) float64
     (``CropTransform.to_array()``, window of ``datasets.crop.crop_transform``).
-    ``style="clean"``: the hand alone, exact depth; ``"sensor"``: the real-like frame's
-    crop (arm, body, background, sensor noise and holes). Same seed -> same output.
+    ``style="clean"``: the hand and its forearm and wrist (labelled background, 0), exact
+    depth, nothing else; ``"sensor"``: the real-like frame's crop (arm, body, background,
+    sensor noise and holes). Same seed -> same output.
     """
     _check_style(style)
     if scenes is None:
@@ -262,7 +263,7 @@ def render_crops(n: int, *, size: int = DEFAULT_CROP_SIZE, seed=0, style: str = 
 def render_frames(scenes: Scenes, *, style: str = "sensor") -> tuple[np.ndarray, np.ndarray]:
     """Full frames ``(depth (B,480,640) uint16 mm with 2001 = no return, labels (B,480,640)
     uint8)``. Labels are the hand parts of the measured pixels (arm and clutter are 0).
-    ``"clean"``: the hand alone with exact depth rounded to mm."""
+    ``"clean"``: the hand and its arm (labelled 0) with exact depth rounded to mm."""
     sensor = _check_style(style)
     n = len(scenes)
     depth = np.empty((n, NYU_CAMERA.height, NYU_CAMERA.width), np.uint16)

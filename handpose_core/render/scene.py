@@ -5,7 +5,8 @@ palm-centre position (500-1000 mm, inside the frame), a wrist bend and a forearm
 leans away from the camera towards the body, the person's torso, neck and head 150-450
 mm behind the hand (mostly on the image's right, as for a right hand held up), sometimes
 a wall (often beyond the sensor's 2 m, hence "no return") and sometimes a table top.
-The clean style renders the hand alone; the sensor style renders everything.
+The clean style renders the hand and its arm (labelled background, 0) with exact depth;
+the sensor style renders everything.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from .pose import ViewRange
 from .renderer import COMPILING, _check_style, kernels_compiled, render_frames, render_scene_crops
 from .scene import sample_scenes
 
-RENDERER_VERSION = 2
+RENDERER_VERSION = 3  # 3: clean renders include the forearm (labelled background)
 RECORDED_VIEW = ViewRange(yaw=60.0, pitch=50.0, roll=60.0, depth=(550.0, 950.0))
 """Viewpoints of recorded frames: a hand held up in front of the sensor (NYU-like)."""
 

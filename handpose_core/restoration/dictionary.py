@@ -2,8 +2,12 @@
 
 A dictionary folder holds::
 
-    patches.npy   (M, P, P) uint8   label patches (read with mmap_mode="r"); annoy item i
-                                    is patch i
+    maps.npy      (N, S, S) uint8   the source label maps (``storage: "maps"``, the
+                                    default since version 2): patch i is cut on demand
+                                    around sources.npy[i] (:class:`.patch_maps.MapPatches`)
+    patches.npy   (M, P, P) uint8   or the label patches themselves (``storage:
+                                    "patches"``, version 1 and :meth:`Dictionary.from_patches`);
+                                    annoy item i is patch i
     index.ann     annoy "hamming" index of the patches' PatchEncoding (memory-mapped)
     meta.json     P, encoding, n_images, n_patches, n_trees, seed, source, build time ...
 
@@ -74,7 +78,11 @@ class SearchParams:
     Pooling and propagation need a dictionary built from label maps (PatchMatch-style:
     if pixel k matched the patch at x of a source map, the patch at ``x + (j - k)`` is a
     natural candidate for pixel j). All candidates are ranked by
-    :func:`.patches.match_key`. Figures: ``bench restore`` and the module docstring.
+    :func:`.patches.match_key`. ``centre``: the match distance is the label Hamming
+    distance plus ``centre`` times the centre-weighted tie distance (0: the paper's
+    distance alone; 1, the default, lets a difference near the patch centre count up to
+    10 times one at its border, which keeps thin parts: docs/restoration.md).
+    Figures: ``bench restore`` and the module docstring.
     """
 
     n_candidates: int = 64
@@ -82,6 +90,7 @@ class SearchParams:
     threads: int = 2
     propagate: int = 8
     pool: int = 2
+    centre: int = 1
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -111,6 +120,23 @@ def _row_hash(patches: np.ndarray) -> np.ndarray:
     return h
 
 
+def _part_even(part: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of ``k`` items of ``part`` (each item's centre label), the same
+    number from every label where there are enough (water-filling), random within one."""
+    labels, counts = np.unique(part, return_counts=True)
+    quota = np.zeros_like(counts)
+    left = k
+    order_small = np.argsort(counts, kind="stable")  # small parts first take all they have
+    for r, i in zip(range(len(counts), 0, -1), order_small):
+        quota[i] = min(counts[i], -(-left // r))
+        left -= quota[i]
+    order = rng.permutation(len(part))
+    picked = []
+    for lab, q in zip(labels, quota):
+        picked.append(order[part[order] == lab][:q])
+    return np.sort(np.concatenate(picked))
+
+
 def _annoy_index(n_bits: int):
     from annoy import AnnoyIndex
 
@@ -118,7 +144,8 @@ def _annoy_index(n_bits: int):
 
 
 class Dictionary:
-    """A loaded dictionary: ``patches`` (M, P, P) uint8 memmap, ``index`` (annoy)."""
+    """A loaded dictionary: ``patches`` (M, P, P) uint8 (a memmap, or a
+    :class:`.patch_maps.MapPatches` cutting them from the source maps), ``index`` (annoy)."""
 
     def __init__(self, path: Path, patches: np.ndarray, index, encoding: PatchEncoding,
                  meta: dict, where: np.ndarray | None = None,
@@ -130,6 +157,8 @@ class Dictionary:
         self.meta = meta
         self.where = where  # (N, S, S) int32 patch id at each source pixel, or None
         self.sources = sources  # (M, 3) int32 source (map, row, col) of each patch, or None
+        # experimental re-ranking distance (finger, centre) weights: see patch_maps
+        self.weighted_distance: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return int(self.patches.shape[0])
@@ -145,6 +174,7 @@ class Dictionary:
               n_trees: int = DEFAULT_N_TREES, n_images: int | None = None,
               max_patches: int | None = DEFAULT_MAX_PATCHES, dedupe: bool = True,
               seed: int = 0, builder: str = "forest", source: str | None = None,
+              storage: str = "maps", sample: str = "uniform",
               progress: ProgressFn | None = None, cancel=None) -> Dictionary:
         """Build a dictionary from ``label_maps`` ``(N, S, S)`` uint8 (a store's memmap
         is fine) into ``out_dir`` and return it loaded.
@@ -153,9 +183,18 @@ class Dictionary:
         many patches (None: all). ``builder``: ``"forest"`` (bit-balanced trees written
         directly, :mod:`.forest`) or ``"annoy"`` (``add_item`` + ``build``, annoy's own
         random-bit trees; slow and much less accurate, kept for comparison).
+        ``storage``: ``"maps"`` keeps the source maps and cuts patches on demand
+        (N x S x S bytes on disk), ``"patches"`` writes every patch (M x P x P bytes).
+        ``sample``: how ``max_patches`` are drawn from the unique patches, ``"uniform"``
+        or ``"part"`` (the same number per centre-pixel part where there are enough,
+        so thin finger parts are not outnumbered by palm-centred patches).
         Raises :class:`~handpose_core.progress.Cancelled` when ``cancel`` is set.
         """
         t0 = time.perf_counter()
+        if sample not in ("uniform", "part"):
+            raise ValueError(f"unknown dictionary sampling {sample!r} (uniform, part)")
+        if storage not in ("maps", "patches"):
+            raise ValueError(f"unknown dictionary storage {storage!r} (maps, patches)")
         enc = ENCODINGS[encoding] if isinstance(encoding, str) else encoding
         if enc.patch != patch:
             enc = PatchEncoding(patch, enc.stride, min(enc.core, patch), enc.code)
@@ -168,7 +207,7 @@ class Dictionary:
         report = progress or (lambda d, t, m: None)
 
         # 1. every hand pixel, in chunks of maps: hash its patch for de-duplication
-        img_ids, centers, hashes = [], [], []
+        img_ids, centers, hashes, parts = [], [], [], []
         step = 256
         n = maps.shape[0]
         for s in range(0, n, step):
@@ -178,6 +217,7 @@ class Dictionary:
             c = np.stack([rr, cc], axis=1)
             img_ids.append(ii + s)
             centers.append(c)
+            parts.append(block[ii, rr, cc])
             if dedupe:
                 hashes.append(_row_hash(extract_patches(block, c, patch, ii)))
             report(min(n, s + step), n, "scanning label maps")
@@ -193,7 +233,10 @@ class Dictionary:
         rng = np.random.default_rng(seed)
         kept = np.argsort(first, kind="stable")  # groups in the order of their first pixel
         if max_patches is not None and n_unique > max_patches:
-            kept = kept[np.sort(rng.choice(n_unique, size=int(max_patches), replace=False))]
+            if sample == "part":
+                kept = kept[_part_even(np.concatenate(parts)[first[kept]], int(max_patches), rng)]
+            else:
+                kept = kept[np.sort(rng.choice(n_unique, size=int(max_patches), replace=False))]
         m = int(kept.size)
         if m == 0:
             raise ValueError("no hand pixels in the label maps: cannot build a dictionary")
@@ -210,10 +253,17 @@ class Dictionary:
         _save_atomic(out / "sources.npy", sources)
         del where, group, hashes
 
-        # 2. patches.npy, written in chunks through a temporary memmap
-        tmp = out / "patches.npy.tmp"
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                        shape=(m, patch, patch))
+        # 2. the source maps (or patches.npy, in chunks through a temporary memmap)
+        for stale in ("patches.npy", "maps.npy"):
+            (out / stale).unlink(missing_ok=True)
+        if storage == "maps":
+            from .patch_maps import MAPS_FILE, write_maps
+
+            write_maps(out / MAPS_FILE, maps)
+            arr = None
+        else:
+            arr = np.lib.format.open_memmap(out / "patches.npy.tmp", mode="w+", dtype=np.uint8,
+                                            shape=(m, patch, patch))
         words = np.zeros((m, enc.n_words), dtype=np.uint64)
         step = 65536
         for s in range(0, m, step):
@@ -222,15 +272,18 @@ class Dictionary:
             lo, hi = int(img_ids[sel[0]]), int(img_ids[sel[-1]]) + 1
             block = np.asarray(maps[lo:hi], dtype=np.uint8)
             p = extract_patches(block, centers[sel], patch, img_ids[sel] - lo)
-            arr[s:s + len(sel)] = p
+            if arr is not None:
+                arr[s:s + len(sel)] = p
             words[s:s + len(sel)] = enc.pack(p)
             report(min(m, s + step), m, "extracting patches")
-        arr.flush()
-        del arr
-        os.replace(tmp, out / "patches.npy")
+        if arr is not None:
+            arr.flush()
+            del arr
+            os.replace(out / "patches.npy.tmp", out / "patches.npy")
 
         meta = {"n_images": int(n), "n_extracted": n_extracted, "n_unique": n_unique,
-                "dedupe": bool(dedupe), "source": source, "map_size": int(maps.shape[1])}
+                "dedupe": bool(dedupe), "source": source, "map_size": int(maps.shape[1]),
+                "storage": storage, "sample": sample}
         return cls._finish(out, words, enc, n_trees, seed, builder, meta, t0, report, cancel)
 
     @classmethod
@@ -251,11 +304,11 @@ class Dictionary:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "meta.json").unlink(missing_ok=True)
-        for stale in ("where.npy", "sources.npy"):  # no source maps: no propagation
+        for stale in ("where.npy", "sources.npy", "maps.npy"):  # no source maps: no propagation
             (out / stale).unlink(missing_ok=True)
         _save_atomic(out / "patches.npy", patches)
         meta = {"n_images": None, "n_extracted": len(patches), "n_unique": None,
-                "dedupe": False, "source": source, "map_size": None}
+                "dedupe": False, "source": source, "map_size": None, "storage": "patches"}
         report = progress or (lambda d, t, m: None)
         return cls._finish(out, enc.pack(patches), enc, n_trees, seed, builder, meta, t0,
                            report, cancel)
@@ -310,17 +363,32 @@ class Dictionary:
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{mp}: corrupt dictionary metadata (encoding / n_patches: "
                              f"{type(e).__name__} {e})") from None
-        pp = path / "patches.npy"
-        try:
-            patches = np.load(pp, mmap_mode="r")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{pp}: dictionary patches missing") from None
-        except (OSError, ValueError, EOFError) as e:
-            raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from None
         want = (n_patches, enc.patch, enc.patch)
-        if patches.shape != want or patches.dtype != np.uint8:
-            raise ValueError(f"{pp}: expected {want} uint8 as meta.json says, got "
-                             f"{patches.shape} {patches.dtype}")
+        where = sources = None
+        if (path / "where.npy").exists() and (path / "sources.npy").exists():
+            try:
+                where = np.load(path / "where.npy", mmap_mode="r")
+                sources = np.load(path / "sources.npy", mmap_mode="r")
+            except (OSError, ValueError, EOFError) as e:
+                raise ValueError(f"{path}: cannot read where.npy / sources.npy ({e})") from None
+            if sources.shape != (want[0], 3) or where.ndim != 3:
+                raise ValueError(f"{path}: where.npy / sources.npy do not match the "
+                                 f"{want[0]} patches of meta.json")
+        if meta.get("storage", "patches") == "maps":
+            from .patch_maps import open_map_patches
+
+            patches = open_map_patches(path, meta, sources)
+        else:
+            pp = path / "patches.npy"
+            try:
+                patches = np.load(pp, mmap_mode="r")
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{pp}: dictionary patches missing") from None
+            except (OSError, ValueError, EOFError) as e:
+                raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from None
+            if patches.shape != want or patches.dtype != np.uint8:
+                raise ValueError(f"{pp}: expected {want} uint8 as meta.json says, got "
+                                 f"{patches.shape} {patches.dtype}")
         ip = path / "index.ann"
         if not ip.exists():
             raise FileNotFoundError(f"{ip}: dictionary index missing")
@@ -336,15 +404,6 @@ class Dictionary:
         if index.get_n_items() != want[0]:
             raise ValueError(f"{ip}: index has {index.get_n_items()} items, "
                              f"patches.npy has {want[0]}")
-        where = sources = None
-        if (path / "where.npy").exists() and (path / "sources.npy").exists():
-            try:
-                where = np.load(path / "where.npy", mmap_mode="r")
-                sources = np.load(path / "sources.npy", mmap_mode="r")
-            except (OSError, ValueError, EOFError) as e:
-                raise ValueError(f"{path}: cannot read where.npy / sources.npy ({e})") from None
-            if sources.shape != (want[0], 3) or where.ndim != 3:
-                raise ValueError(f"{path}: where.npy / sources.npy do not match patches.npy")
         return cls(path, patches, index, enc, meta, where, sources)
 
     # ------------------------------------------------------------------ search
@@ -375,24 +434,29 @@ class Dictionary:
                 list(pool.map(work, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
         return cand
 
-    def rerank(self, queries: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def rerank(self, queries: np.ndarray, cand: np.ndarray, *, centre: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Best of ``cand`` ``(Q, C)`` (-1 = none) by :func:`.patches.match_key` (label
-        Hamming distance, then the central distance, then the lowest index), as the
-        exact search orders them. Returns ``(ids, label Hamming distances)``."""
+        Hamming distance plus ``centre`` times the central distance, then the central
+        distance, then the lowest index), as the exact search orders them. Returns
+        ``(ids, distances)``."""
         from .exact import rerank_candidates
 
-        return rerank_candidates(queries, self.patches, cand)
+        return rerank_candidates(queries, self.patches, cand, centre=centre,
+                                 distance=self.weighted_distance)
 
     def search_exact(self, queries: np.ndarray, *, device: str | None = None,
-                     bound: np.ndarray | None = None, progress: ProgressFn | None = None,
-                     cancel=None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact nearest patch by label Hamming distance (see :mod:`.exact`)."""
+                     bound: np.ndarray | None = None, centre: int = 0,
+                     progress: ProgressFn | None = None, cancel=None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact nearest patch by label Hamming distance (plus ``centre`` times the
+        central distance; see :mod:`.exact`)."""
         from .exact import exact_nearest
 
-        return exact_nearest(queries, self.patches, device=device, bound=bound,
+        return exact_nearest(queries, self.patches, device=device, bound=bound, centre=centre,
                              progress=progress, cancel=cancel)
 
     def disk_bytes(self) -> dict:
         return {name: (self.path / name).stat().st_size
-                for name in ("patches.npy", "index.ann", "where.npy", "sources.npy",
-                             "meta.json") if (self.path / name).exists()}
+                for name in ("patches.npy", "maps.npy", "index.ann", "where.npy",
+                             "sources.npy", "meta.json") if (self.path / name).exists()}

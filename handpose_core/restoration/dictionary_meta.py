@@ -7,7 +7,7 @@ from pathlib import Path
 from ..fileio import read_format_meta
 
 FORMAT = "handpose-patch-dictionary"
-VERSION = 1
+VERSION = 2  # 2: patches may be stored as their source maps (maps.npy)
 
 
 def read_meta(mp: Path) -> dict:

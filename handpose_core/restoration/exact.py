@@ -31,10 +31,11 @@ _BIG = np.int32(1 << 30)
 
 
 @numba.njit(cache=True, inline="always")
-def _key(q, j, p, i, row_order, weights, best):
-    """(label Hamming distance, centre-weighted tie distance) of query j to patch i;
-    rows from the centre outwards, abandoned (partial sums) once the distance exceeds
-    ``best``. The one definition of the candidate order for both kernels."""
+def _key(q, j, p, i, row_order, weights, centre, best):
+    """(distance, centre-weighted tie distance) of query j to patch i, the distance
+    being the label Hamming distance plus ``centre`` times the tie distance (0: the
+    paper's); rows from the centre outwards, abandoned (partial sums) once the distance
+    exceeds ``best``. The one definition of the candidate order for both kernels."""
     pp = q.shape[1]
     s = 0
     sc = 0
@@ -44,13 +45,13 @@ def _key(q, j, p, i, row_order, weights, best):
             d = q[j, r, c] != p[i, r, c]
             s += d
             sc += d * weights[r, c]
-        if s > best:
+        if s + centre * sc > best:
             break
-    return s, sc
+    return s + centre * sc, sc
 
 
 @numba.njit(parallel=True, cache=True)
-def _tiles_nearest(q, p, bound, tile, row_order, weights, out_d, out_c, out_i):
+def _tiles_nearest(q, p, bound, tile, row_order, weights, centre, out_d, out_c, out_i):
     """q (Q,P,P), p (M,P,P) uint8; bound (Q,) int64 (prune above it); weights (P,P)
     int64 of the tie distance; writes per tile the best (distance, tie distance,
     index) of each query, (n_tiles, Q) each.
@@ -69,7 +70,7 @@ def _tiles_nearest(q, p, bound, tile, row_order, weights, out_d, out_c, out_i):
             best_c = np.int64(1) << 40
             best_i = -1
             for i in range(lo, hi):
-                s, sc = _key(q, j, p, i, row_order, weights, best)
+                s, sc = _key(q, j, p, i, row_order, weights, centre, best)
                 if s < best or (s == best and sc < best_c):
                     best = s
                     best_c = sc
@@ -80,7 +81,7 @@ def _tiles_nearest(q, p, bound, tile, row_order, weights, out_d, out_c, out_i):
 
 
 @numba.njit(parallel=True, cache=True)
-def _rerank_kernel(q, p, cand, weights, row_order, out_i, out_d):
+def _rerank_kernel(q, p, cand, weights, row_order, centre, out_i, out_d):
     """Best candidate of each query: q (Q,P,P), p (M,P,P) uint8, cand (Q,C) int64 ids
     (-1: none); same order and early exit as :func:`_tiles_nearest`, ties between equal
     keys to the lowest index. Writes out_i, out_d (Q,) (-1 and P*P+1 without a
@@ -88,14 +89,14 @@ def _rerank_kernel(q, p, cand, weights, row_order, out_i, out_d):
     n_q, n_c = cand.shape
     pp = q.shape[1]
     for j in numba.prange(n_q):
-        best = pp * pp + 1
+        best = (pp * pp + 1) * (1 + centre * (pp // 2 + 1))
         best_c = np.int64(1) << 40
         best_i = np.int64(-1)
         for t in range(n_c):
             i = cand[j, t]
             if i < 0:
                 continue
-            s, sc = _key(q, j, p, i, row_order, weights, best)
+            s, sc = _key(q, j, p, i, row_order, weights, centre, best)
             if s < best or (s == best and (sc < best_c or (sc == best_c and i < best_i))):
                 best = s
                 best_c = sc
@@ -105,7 +106,8 @@ def _rerank_kernel(q, p, cand, weights, row_order, out_i, out_d):
 
 
 def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray, *,
-                      tie_window: int = TIE_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+                      tie_window: int = TIE_WINDOW, distance: tuple[int, int] | None = None,
+                      centre: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The best of each query's candidates under :func:`.patches.match_key`, ties to the
     lowest index -- what :func:`exact_nearest` would return if the candidates were the
     whole dictionary.
@@ -114,7 +116,10 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
     read in place, only the candidates' rows), ``cand`` ``(Q, C)`` ids, ``-1`` for none
     (duplicates allowed). Returns ``(ids (Q,) int64, distances (Q,) int64)``; a query
     without any candidate gets id ``-1`` and distance ``P * P + 1``. Compiled (numba),
-    parallel over queries.
+    parallel over queries. ``centre``: the distance is the label Hamming distance plus
+    ``centre`` times the tie distance (0: the paper's). ``distance`` ``(finger,
+    centre)``: the experimental weighted distance of :func:`.patch_maps.rerank_weighted`
+    (source-map dictionaries only).
     """
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
     cand = np.ascontiguousarray(cand, dtype=np.int64)
@@ -124,11 +129,21 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
         raise ValueError(f"candidate id {int(cand.max())} out of range for "
                          f"{patches.shape[0]} patches")
     pp = queries.shape[1]
+    from .patch_maps import MapPatches, rerank_maps
+
+    if isinstance(patches, MapPatches):
+        if distance is not None and any(distance):
+            from .patch_maps import rerank_weighted
+
+            return rerank_weighted(queries, patches, cand, tie_weights(pp, tie_window),
+                                   _row_order(pp), *distance)
+        return rerank_maps(queries, patches, cand, tie_weights(pp, tie_window), _row_order(pp),
+                           centre)
     ids = np.empty(queries.shape[0], np.int64)
     dist = np.empty(queries.shape[0], np.int64)
     if queries.shape[0]:
         _rerank_kernel(queries, np.asarray(patches), cand, tie_weights(pp, tie_window),
-                       _row_order(pp), ids, dist)
+                       _row_order(pp), int(centre), ids, dist)
     return ids, dist
 
 
@@ -137,14 +152,15 @@ def _row_order(patch: int) -> np.ndarray:
     return np.argsort(np.abs(np.arange(patch) - c), kind="stable").astype(np.int64)
 
 
-def _exact_numba(queries, patches, bound, chunk, tile, tie_window, progress, cancel):
+def _exact_numba(queries, patches, bound, chunk, tile, tie_window, centre, progress, cancel):
     n_q, pp = queries.shape[0], queries.shape[1]
     big = np.int64(_BIG)
     best_d = np.full(n_q, big, dtype=np.int64)
     best_c = np.full(n_q, big, dtype=np.int64)
     best_i = np.full(n_q, -1, dtype=np.int64)
-    bound = np.full(n_q, pp * pp, dtype=np.int64) if bound is None else \
-        np.minimum(np.asarray(bound, dtype=np.int64), pp * pp)
+    top = pp * pp * (1 + centre * (pp // 2 + 1))  # above any distance
+    bound = np.full(n_q, top, dtype=np.int64) if bound is None else \
+        np.minimum(np.asarray(bound, dtype=np.int64), top)
     order = _row_order(pp)
     weights = tie_weights(pp, tie_window)
     m = patches.shape[0]
@@ -157,7 +173,7 @@ def _exact_numba(queries, patches, bound, chunk, tile, tie_window, progress, can
         oi = np.empty((n_t, n_q), np.int64)
         # items as close as the best found so far (or the caller's bound) only
         cur = np.minimum(bound, best_d)
-        _tiles_nearest(queries, block, cur, tile, order, weights, od, oc, oi)
+        _tiles_nearest(queries, block, cur, tile, order, weights, int(centre), od, oc, oi)
         for t in range(n_t):  # tiles in index order: ties keep the earlier (lower) index
             found = oi[t] >= 0
             better = found & ((od[t] < best_d) | ((od[t] == best_d) & (oc[t] < best_c)))
@@ -169,7 +185,7 @@ def _exact_numba(queries, patches, bound, chunk, tile, tie_window, progress, can
     return best_i, best_d
 
 
-def _exact_torch(queries, patches, chunk, device, tie_window, progress, cancel):
+def _exact_torch(queries, patches, chunk, device, tie_window, centre, progress, cancel):
     import torch
 
     dev = torch.device(device)
@@ -196,7 +212,7 @@ def _exact_torch(queries, patches, chunk, device, tie_window, progress, cancel):
         # matches per pair; float16 counts are exact up to 2048 > 27 * 27
         d = pp * pp - (qh @ onehot(block).T).round().to(torch.int64)
         dw = w_total - (qw @ onehot(block, torch.float32).T).round().to(torch.int64)
-        kmin, imin = (d * TIE_SCALE + dw).min(dim=1)  # first minimum: lowest index
+        kmin, imin = ((d + centre * dw) * TIE_SCALE + dw).min(dim=1)  # ties: lowest index
         better = kmin < best_k
         best_k = torch.where(better, kmin, best_k)
         best_i = torch.where(better, imin + s, best_i)
@@ -219,8 +235,9 @@ def default_device() -> str:
 
 def exact_nearest(queries: np.ndarray, patches: np.ndarray, *, device: str | None = None,
                   bound: np.ndarray | None = None, chunk: int | None = None,
-                  tie_window: int = TIE_WINDOW, progress: ProgressFn | None = None,
-                  cancel=None) -> tuple[np.ndarray, np.ndarray]:
+                  tie_window: int = TIE_WINDOW, centre: int = 0,
+                  progress: ProgressFn | None = None, cancel=None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest dictionary patch of each query by label Hamming distance, ties
     broken as in :func:`.patches.match_key` (centre-weighted distance over the central
     ``tie_window`` square, then the lowest index).
@@ -241,9 +258,9 @@ def exact_nearest(queries: np.ndarray, patches: np.ndarray, *, device: str | Non
     device = device or default_device()
     if device == "cpu":
         return _exact_numba(queries, patches, bound, chunk or 65536, 2048, tie_window,
-                            progress, cancel)
+                            int(centre), progress, cancel)
     if device in ("cuda", "torch"):
         dev = "cpu" if device == "torch" else "cuda"
         return _exact_torch(queries, patches, chunk or (32768 if dev == "cuda" else 4096), dev,
-                            tie_window, progress, cancel)
+                            tie_window, int(centre), progress, cancel)
     raise ValueError(f"unknown exact-search device {device!r} (cpu, cuda, torch)")

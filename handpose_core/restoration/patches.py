@@ -240,6 +240,7 @@ ENCODINGS: dict[str, PatchEncoding] = {
     "cw6-full": PatchEncoding(27, 1, 0, "cw6"),
     "cw6-s2": PatchEncoding(27, 2, 0, "cw6"),
     "cw6-s3": PatchEncoding(27, 3, 0, "cw6"),
+    "cw6-s2c9": PatchEncoding(27, 2, 9, "cw6"),
     "onehot20-s3c5": PatchEncoding(27, 3, 5, "onehot20"),
 }
 """Named encodings for P = 27 (the CLI and bench refer to them by key)."""

@@ -30,6 +30,11 @@ from .dictionary import Dictionary, SearchParams
 from .patches import extract_patches, hand_pixels
 
 DEFAULT_WINDOW = 17
+DEFAULT_RAW_WEIGHT = 0.75
+"""Prior of the integration vote for the raw label, as a share of the pixel's counted
+votes (0: the paper's plain majority). Chosen on the demo's labelled train frames
+(docs/restoration.md): with an f_s close to the dictionary's ceiling the plain vote
+relabels more right pixels than wrong ones."""
 DEFAULT_STRIDE = 1  # every hand pixel, as the paper (a 48x48 crop holds ~200)
 DEFAULT_SEARCH = SearchParams()
 
@@ -43,7 +48,8 @@ class Restoration:
     when the silhouette is kept; 0 where a pixel got no vote and kept its raw label);
     ``votes`` (S, S) int32 number of counted votes; ``centers`` (K, 2) the queried
     pixels (row, col), ``neighbours`` (K,) their dictionary patch ids, ``distances``
-    (K,) label Hamming distance to them; ``seconds`` wall time.
+    (K,) match distance to them (label Hamming distance plus the search's ``centre``
+    times the central distance); ``seconds`` wall time.
     """
 
     labels: np.ndarray
@@ -61,12 +67,12 @@ class Restoration:
 
 
 def vote(shape: tuple[int, int], centers: np.ndarray, patches: np.ndarray,
-         window: int) -> np.ndarray:
-    """Integration votes: ``(S, S, 21)`` int32 counts.
+         window: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Integration votes: ``(S, S, 21)`` int32 counts (float32 sums with ``weights``).
 
     ``centers`` (K, 2) queried pixels, ``patches`` (K, P, P) their retrieved patches;
     neighbour k votes for pixel ``k + (dy, dx)``, ``|dy|, |dx| <= W // 2``, with
-    ``patches[k][c + dy, c + dx]``.
+    ``patches[k][c + dy, c + dx]``; ``weights`` (K,) scales neighbour k's votes.
     """
     h, w = shape
     p = patches.shape[1]
@@ -79,13 +85,21 @@ def vote(shape: tuple[int, int], centers: np.ndarray, patches: np.ndarray,
     cols = centers[:, 1, None, None] + off[None, None, :]
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     flat = (rows * w + cols) * NUM_CLASSES + sub
+    if weights is not None:
+        wk = np.broadcast_to(np.asarray(weights, np.float64)[:, None, None], flat.shape)
+        counts = np.bincount(flat[inside].ravel(), wk[inside].ravel(),
+                             minlength=h * w * NUM_CLASSES)
+        return counts.reshape(h, w, NUM_CLASSES).astype(np.float32)
     counts = np.bincount(flat[inside].ravel(), minlength=h * w * NUM_CLASSES)
     return counts.reshape(h, w, NUM_CLASSES).astype(np.int32)
 
 
 def decide(raw: np.ndarray, counts: np.ndarray, mask: np.ndarray, *,
-           keep_silhouette: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           keep_silhouette: bool = True, raw_weight: float = 0.0
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Majority label per pixel of ``mask``; ties go to the raw label, then the lowest id.
+    ``raw_weight``: the raw label counts ``raw_weight`` times the pixel's counted votes
+    more (0: the plain majority; >= 1: the raw label always stays).
 
     ``keep_silhouette``: background votes are not counted, so a hand pixel stays a hand
     pixel and only its part can change. Returns ``(labels uint8, confidence float32,
@@ -96,9 +110,13 @@ def decide(raw: np.ndarray, counts: np.ndarray, mask: np.ndarray, *,
         counts[..., 0] = 0
     total = counts.sum(axis=2)
     # half a vote for the raw label breaks ties towards it and never beats a majority
+    # (weighted votes: a tiny bonus, below any weight's difference that matters)
+    bonus = 0.5 if np.issubdtype(counts.dtype, np.integer) else 1e-6
     score = counts.astype(np.float32)
+    prior = bonus + raw_weight * total.astype(np.float32)
     np.put_along_axis(score, raw[..., None].astype(np.int64),
-                      np.take_along_axis(score, raw[..., None].astype(np.int64), 2) + 0.5, 2)
+                      np.take_along_axis(score, raw[..., None].astype(np.int64), 2)
+                      + prior[..., None], 2)
     win = np.argmax(score, axis=2).astype(np.uint8)
     change = mask & (total > 0)
     labels = np.where(change, win, raw).astype(np.uint8)
@@ -167,7 +185,7 @@ def pool_candidates(dictionary: Dictionary, cand: np.ndarray, frame: np.ndarray,
 
 def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
               centers: np.ndarray, ids: np.ndarray, dist: np.ndarray, stride: int,
-              rounds: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+              rounds: int, size: int, centre: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Refine matches with their neighbours' (PatchMatch-style propagation).
 
     Each round re-ranks every query's match against its 8 grid neighbours' current
@@ -180,7 +198,7 @@ def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
         return ids, dist
     for _ in range(rounds):
         cand = pool_candidates(dictionary, ids[:, None], frame, centers, size, stride, 1)
-        new_ids, dist = dictionary.rerank(queries, cand)
+        new_ids, dist = dictionary.rerank(queries, cand, centre=centre)
         if np.array_equal(new_ids, ids):
             break
         ids = new_ids
@@ -189,22 +207,25 @@ def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
 
 def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.ndarray, *,
                   window: int = DEFAULT_WINDOW, integrate: bool = True,
-                  mask: np.ndarray | None = None, keep_silhouette: bool = True
+                  mask: np.ndarray | None = None, keep_silhouette: bool = True,
+                  vote_weights: np.ndarray | None = None, raw_weight: float = 0.0
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Restore ``raw`` (S, S) from the patches ``(K, P, P)`` matched at ``centers``.
 
     With integration, the W x W vote of :func:`vote` and the majority of :func:`decide`;
     without, each queried pixel takes its patch's centre label (with
     ``keep_silhouette``, a background centre leaves the raw label). Only pixels of
-    ``mask`` (default ``raw > 0``) change. Returns ``(labels, confidence, votes)``.
+    ``mask`` (default ``raw > 0``) change. ``vote_weights`` (K,): each match's vote
+    weight (default 1); ``raw_weight`` the raw label's prior (:func:`decide`). Returns
+    ``(labels, confidence, votes)``.
     """
     raw = np.asarray(raw, dtype=np.uint8)
     mask = raw > 0 if mask is None else np.asarray(mask, dtype=bool)
     if len(centers) == 0:
         return raw.copy(), np.zeros(raw.shape, np.float32), np.zeros(raw.shape, np.int32)
     if integrate:
-        return decide(raw, vote(raw.shape, centers, neighbour_patches, window), mask,
-                      keep_silhouette=keep_silhouette)
+        return decide(raw, vote(raw.shape, centers, neighbour_patches, window, vote_weights),
+                      mask, keep_silhouette=keep_silhouette, raw_weight=raw_weight)
     c = neighbour_patches.shape[1] // 2
     lab = raw.copy()
     ok = mask[centers[:, 0], centers[:, 1]]
@@ -219,7 +240,8 @@ def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.nd
 def restore(labels: np.ndarray, dictionary: Dictionary, *, window: int = DEFAULT_WINDOW,
             integrate: bool = True, backend: str = "annoy", stride: int = DEFAULT_STRIDE,
             mask: np.ndarray | None = None, keep_silhouette: bool = True,
-            search: SearchParams = DEFAULT_SEARCH, device: str | None = None) -> Restoration:
+            search: SearchParams = DEFAULT_SEARCH, device: str | None = None,
+            raw_weight: float = DEFAULT_RAW_WEIGHT) -> Restoration:
     """Restore one predicted label map ``(S, S)`` uint8 with ``dictionary``.
 
     ``backend``: ``"annoy"`` (approximate, re-ranked) or ``"exact"`` (brute force,
@@ -228,20 +250,22 @@ def restore(labels: np.ndarray, dictionary: Dictionary, *, window: int = DEFAULT
     queried). ``mask`` (S, S) bool: pixels that may change (default: the predicted hand,
     ``labels > 0``); outside it nothing changes. ``keep_silhouette`` (default): hand
     pixels keep being hand and only their part changes (background votes are ignored);
-    False lets background win the vote too. A map without hand pixels is returned
-    unchanged.
+    False lets background win the vote too. ``raw_weight``: the raw label's prior in
+    the vote (:func:`decide`; 0 is the paper's plain majority). A map without hand
+    pixels is returned unchanged.
     """
     return restore_many(np.asarray(labels)[None], dictionary, window=window,
                         integrate=integrate, backend=backend, stride=stride,
                         masks=None if mask is None else np.asarray(mask)[None],
-                        keep_silhouette=keep_silhouette, search=search, device=device)[0]
+                        keep_silhouette=keep_silhouette, search=search, device=device,
+                        raw_weight=raw_weight)[0]
 
 
 def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                  window: int = DEFAULT_WINDOW, integrate: bool = True, backend: str = "annoy",
                  stride: int = DEFAULT_STRIDE, masks: np.ndarray | None = None,
                  keep_silhouette: bool = True, search: SearchParams = DEFAULT_SEARCH,
-                 device: str | None = None,
+                 device: str | None = None, raw_weight: float = DEFAULT_RAW_WEIGHT,
                  batch: int = 16, progress: ProgressFn | None = None, cancel=None
                  ) -> list[Restoration]:
     """:func:`restore` for ``(N, S, S)`` maps; queries of ``batch`` maps go to the
@@ -261,8 +285,8 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
     settings = {"window": window, "integrate": integrate, "backend": backend,
                 "stride": q_stride, "n_candidates": search.n_candidates,
                 "search_k": search.search_k, "propagate": search.propagate,
-                "pool": search.pool,
-                "keep_silhouette": keep_silhouette}
+                "pool": search.pool, "centre": search.centre,
+                "keep_silhouette": keep_silhouette, "raw_weight": raw_weight}
     out: list[Restoration] = []
     n = maps.shape[0]
     for s in range(0, n, batch):
@@ -277,11 +301,12 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
         if backend == "annoy":
             cand = pool_candidates(dictionary, dictionary.candidates(queries, search), img,
                                    allc, maps.shape[1], q_stride, search.pool)
-            ids, dist = dictionary.rerank(queries, cand)
+            ids, dist = dictionary.rerank(queries, cand, centre=search.centre)
             ids, dist = propagate(dictionary, queries, img, allc, ids, dist, q_stride,
-                                  search.propagate, maps.shape[1])
+                                  search.propagate, maps.shape[1], search.centre)
         else:
-            ids, dist = dictionary.search_exact(queries, device=device, cancel=cancel)
+            ids, dist = dictionary.search_exact(queries, device=device, centre=search.centre,
+                                                cancel=cancel)
         uids = np.unique(ids)  # sorted: one ordered gather from the memmap
         found = np.asarray(dictionary.patches[uids])
         per_map = (time.perf_counter() - t0) / len(block)
@@ -294,7 +319,8 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
             nb = found[np.searchsorted(uids, i_)] if len(c) else \
                 np.zeros((0, dictionary.patch, dictionary.patch), np.uint8)
             lab, conf, votes = apply_matches(raw, c, nb, window=window, integrate=integrate,
-                                             mask=mask, keep_silhouette=keep_silhouette)
+                                             mask=mask, keep_silhouette=keep_silhouette,
+                                             raw_weight=raw_weight)
             out.append(Restoration(lab, conf, votes, c, i_, d_,
                                    per_map + time.perf_counter() - t1, settings))
         if progress is not None:

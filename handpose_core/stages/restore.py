@@ -27,13 +27,13 @@ from ..progress import ProgressFn, check_cancel
 from ..project.records import Score
 from ..restoration.dictionary import Dictionary, SearchParams
 from ..restoration.quality import PENALTY_MM, PENALTY_PX, accept_restoration, quality_score
-from ..restoration.restore import DEFAULT_STRIDE, DEFAULT_WINDOW, restore_many
+from ..restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_STRIDE, DEFAULT_WINDOW, restore_many
 from ..skeleton import joints_36_to_14
 from .base import recorded_run
 
 NAME = "restore"
 _KEYED = ("window", "stride", "integrate", "keep_silhouette", "backend", "n_candidates",
-          "search_k", "propagate", "pool", "penalty_mm", "penalty_px")
+          "search_k", "propagate", "pool", "centre", "raw_weight", "penalty_mm", "penalty_px")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class RestoreSettings:
         "help": "query every stride-th hand pixel on a grid (1: all, as the paper)"})
     integrate: bool = field(default=True, metadata={
         "help": "W x W integration vote (off: centre label of each pixel's nearest patch)"})
+    raw_weight: float = field(default=DEFAULT_RAW_WEIGHT, metadata={
+        "help": "prior of the raw label in the integration vote, as a share of the votes "
+        "(0: the paper's plain majority)"})
     keep_silhouette: bool = field(default=True, metadata={
         "help": "keep the predicted hand silhouette (off: background may win the vote)"})
     backend: str = field(default="annoy", metadata={"help": "nearest-patch search",
@@ -61,6 +64,9 @@ class RestoreSettings:
         "help": "propagation rounds"})
     pool: int = field(default=SearchParams.pool, metadata={
         "help": "neighbour candidate pooling radius"})
+    centre: int = field(default=SearchParams.centre, metadata={
+        "help": "match distance: label Hamming distance + centre x the centre-weighted one "
+        "(0: the paper's)"})
     threads: int = field(default=SearchParams.threads, metadata={"help": "search threads"})
     batch: int = field(default=64, metadata={"help": "frames per batch"})
     penalty_mm: float = field(default=PENALTY_MM, metadata={
@@ -73,7 +79,7 @@ class RestoreSettings:
     @property
     def search(self) -> SearchParams:
         return SearchParams(self.n_candidates, self.search_k, self.threads, self.propagate,
-                            self.pool)
+                            self.pool, self.centre)
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,8 @@ def restore_frames(project, frames, model, dictionary: Dictionary, settings: Res
     restored = restore_many(raw, dictionary, window=settings.window,
                             integrate=settings.integrate, backend=settings.backend,
                             stride=settings.stride, keep_silhouette=settings.keep_silhouette,
-                            search=settings.search, cancel=cancel)
+                            search=settings.search, raw_weight=settings.raw_weight,
+                            cancel=cancel)
     out = []
     for f, d, tfa, r, rr in zip(frames, depth, tfs, raw, restored):
         tf = CropTransform.from_array(tfa)

@@ -29,9 +29,22 @@ def test_open_frontal_hand_shows_all_20_parts():
 def test_labels_exactly_where_the_hand_has_depth():
     d, lab, _ = _open_frontal()
     assert np.array_equal(lab > 0, d < 2001)
-    c = render_crops(48, seed=3)  # clean crops: the hand alone
-    assert np.array_equal(c["labels"] > 0, c["depth"] < 1.0)
+    c = render_crops(48, seed=3)  # clean crops: the hand and its forearm (label 0)
+    assert ((c["labels"] > 0) <= (c["depth"] < 1.0)).all()
     assert (c["labels"] > 0).sum(axis=(1, 2)).min() > 20
+    arm = (c["depth"] < 1.0) & (c["labels"] == 0)
+    assert (arm.sum(axis=(1, 2)) > 10).mean() > 0.5  # most crops show the forearm, as real ones do
+    # the arm is the only thing besides the hand: without it the crop is the hand alone
+    from handpose_core.render.hand_model import N_HAND_PRIMS
+    from handpose_core.render.renderer import render_scene_crops
+
+    sc = sample_scenes(48, 3)  # the scenes render_crops(48, seed=3) draws
+    sc.prims[:, N_HAND_PRIMS:, 0] = -1.0  # switch the arm primitives off
+    alone = render_scene_crops(sc)
+    assert np.array_equal(alone["labels"] > 0, alone["depth"] < 1.0)
+    hand = c["labels"] > 0
+    assert np.array_equal(alone["labels"][hand], c["labels"][hand])
+    assert (alone["labels"] > 0)[hand].all()  # the arm adds background, never hand
     # sensor style: labels only on measured depth, and a lone hand is labelled everywhere
     ds, ls, _ = _open_frontal("sensor")
     assert np.array_equal(ls > 0, ds < 2001)
