@@ -34,8 +34,8 @@ def test_manifest_describes_the_bundled_file():
     assert config.preset == manifest["settings"]["preset"] == "fast"
     acc = manifest["accuracy"]
     assert acc["synthetic_heldout"]["frames"] == 2000 and acc["real"]["frames"] == 200
-    assert 0.8 < acc["synthetic_heldout"]["per_pixel"] < 0.9  # README: 85.9 %
-    assert 0.6 < acc["real"]["per_pixel"] < 0.7  # README: 66.8 %
+    assert 0.8 < acc["synthetic_heldout"]["per_pixel"] < 0.9  # README: 85.3 %
+    assert 0.8 < acc["real"]["per_pixel"] < 0.9  # README: 84.0 %
     assert meta["step"] == manifest["steps"] == 7122  # the checkpoint is the run's last step
     assert meta["metrics"]["epoch"] == manifest["epochs"] == 6
 

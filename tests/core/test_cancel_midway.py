@@ -69,13 +69,14 @@ def test_restore_many_cancelled_between_batches(maps, tmp_path):
     d = _build(maps, tmp_path / "d")
     noisy = maps[:6].copy()
     noisy[noisy > 0] = 1  # every hand pixel palm: the restoration has work to do
-    whole = restore_many(noisy, d, window=7, batch=2, stride=2)
+    whole = restore_many(noisy, d, window=7, batch=2, stride=2, raw_weight=0.0)
     for k in (1, 2):
         cb = CancelAfter(k)
         with pytest.raises(Cancelled):
-            restore_many(noisy, d, window=7, batch=2, stride=2, progress=cb, cancel=cb.event)
+            restore_many(noisy, d, window=7, batch=2, stride=2, raw_weight=0.0, progress=cb,
+                         cancel=cb.event)
         assert cb.calls == k  # stopped before the next batch, not at the end
-    again = restore_many(noisy, d, window=7, batch=2, stride=2)
+    again = restore_many(noisy, d, window=7, batch=2, stride=2, raw_weight=0.0)
     for a, b in zip(whole, again):
         np.testing.assert_array_equal(a.labels, b.labels)
     assert np.mean([(r.labels != noisy[i]).mean() for i, r in enumerate(whole)]) > 0
