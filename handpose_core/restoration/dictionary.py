@@ -50,8 +50,7 @@ import numpy as np
 
 from ..fileio import write_json_atomic as _write_json_atomic
 from ..progress import ProgressFn, check_cancel
-from .dictionary_meta import FORMAT, VERSION
-from .dictionary_meta import read_meta as _read_meta
+from .dictionary_meta import FORMAT, VERSION, open_dictionary_files
 from .patches import DEFAULT_PATCH, ENCODINGS, PatchEncoding, extract_patches
 
 DEFAULT_ENCODING = "cw6-s2"
@@ -355,55 +354,7 @@ class Dictionary:
         """Open a dictionary folder: patches memory-mapped, the annoy index mmapped
         without prefaulting (load time does not grow with the dictionary)."""
         path = Path(path)
-        mp = path / "meta.json"
-        meta = _read_meta(mp)
-        try:
-            enc = PatchEncoding.from_dict(meta["encoding"])
-            n_patches = int(meta["n_patches"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{mp}: corrupt dictionary metadata (encoding / n_patches: "
-                             f"{type(e).__name__} {e})") from None
-        want = (n_patches, enc.patch, enc.patch)
-        where = sources = None
-        if (path / "where.npy").exists() and (path / "sources.npy").exists():
-            try:
-                where = np.load(path / "where.npy", mmap_mode="r")
-                sources = np.load(path / "sources.npy", mmap_mode="r")
-            except (OSError, ValueError, EOFError) as e:
-                raise ValueError(f"{path}: cannot read where.npy / sources.npy ({e})") from None
-            if sources.shape != (want[0], 3) or where.ndim != 3:
-                raise ValueError(f"{path}: where.npy / sources.npy do not match the "
-                                 f"{want[0]} patches of meta.json")
-        if meta.get("storage", "patches") == "maps":
-            from .patch_maps import open_map_patches
-
-            patches = open_map_patches(path, meta, sources)
-        else:
-            pp = path / "patches.npy"
-            try:
-                patches = np.load(pp, mmap_mode="r")
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{pp}: dictionary patches missing") from None
-            except (OSError, ValueError, EOFError) as e:
-                raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from None
-            if patches.shape != want or patches.dtype != np.uint8:
-                raise ValueError(f"{pp}: expected {want} uint8 as meta.json says, got "
-                                 f"{patches.shape} {patches.dtype}")
-        ip = path / "index.ann"
-        if not ip.exists():
-            raise FileNotFoundError(f"{ip}: dictionary index missing")
-        size = ip.stat().st_size
-        if "index_bytes" in meta and size != meta["index_bytes"]:
-            raise ValueError(f"{ip}: truncated or replaced annoy index ({size} bytes, the "
-                             f"build wrote {meta['index_bytes']})")
-        index = _annoy_index(enc.n_bits)
-        try:
-            index.load(str(ip), prefault=False)
-        except OSError as e:
-            raise ValueError(f"{ip}: cannot load annoy index ({e})") from None
-        if index.get_n_items() != want[0]:
-            raise ValueError(f"{ip}: index has {index.get_n_items()} items, "
-                             f"patches.npy has {want[0]}")
+        meta, enc, patches, index, where, sources = open_dictionary_files(path)
         return cls(path, patches, index, enc, meta, where, sources)
 
     # ------------------------------------------------------------------ search
