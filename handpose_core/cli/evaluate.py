@@ -22,6 +22,10 @@ def add_arguments(parser) -> None:
                         help="joints: crop around the ground-truth palm centre, the hand "
                         "centre detected from depth, or that centre moved to the palm variant "
                         "a predicts there")
+    parser.add_argument("--runs", action="store_true",
+                        help="joints: one row per finished train-reg run folder under "
+                        "PROJECT/models (e.g. an ablation's runs, named by --run-name) instead of "
+                        "one per variant (the project's current f_r)")
     parser.add_argument("--dictionary", default=None,
                         help="restoration: the dictionary folder (default PROJECT/dictionary)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -46,7 +50,7 @@ def run(args) -> int:
                 from ..stages.evaluate import joints_report
 
                 rep = joints_report(project, args.split or "test", centre=args.centre,
-                                    progress=TerminalProgress("predicting"))
+                                    runs=args.runs, progress=TerminalProgress("predicting"))
             else:
                 n = len(project.labelled_crops(args.split)[0])
                 print(f"restoring the {n} labelled frames with and without integration "
@@ -120,14 +124,18 @@ def print_joints(rep: dict) -> None:
     vs = rep["variants"]
     n = next(iter(vs.values()))["frames"] if vs else 0
     print(f"joint errors on {n} frames of split {rep['split']!r}, {rep['centre']} hand centres:")
-    print(f"{'variant':<46} {'3D mm':>7} {'median':>7} {'2D px':>6} "
+    runs = bool(rep.get("runs"))
+    w = max([46, *(len(v) + len(r["title"]) + 3 for v, r in vs.items())])
+    print(f"{'run' if runs else 'variant':<{w}} {'3D mm':>7} {'median':>7} {'2D px':>6} "
           f"{'<=20mm':>7} {'<=30mm':>7} {'<=40mm':>7}")
     for v, r in vs.items():
         s = r["success_max_frame"]
-        print(f"{v + ' ' + r['title']:<46} {r['mean_mm']:7.2f} {r['median_mm']:7.2f} "
+        name = f"{v} ({r['title']})" if runs else f"{v} {r['title']}"
+        print(f"{name:<{w}} {r['mean_mm']:7.2f} {r['median_mm']:7.2f} "
               f"{r['mean_px']:6.2f} {100 * s['20']:6.1f}% {100 * s['30']:6.1f}% "
               f"{100 * s['40']:6.1f}%")
+    k = max([8, *(len(v) + 1 for v in vs)])
     print("\nper-joint mean 3D error (mm):")
-    print(f"{'':8}" + "".join(f"{n:>7}" for n in EVAL_SHORT))
+    print(f"{'':{k}}" + "".join(f"{n:>7}" for n in EVAL_SHORT))
     for v, r in vs.items():
-        print(f"{v:<8}" + "".join(f"{e:7.1f}" for e in r["per_joint_mm"]))
+        print(f"{v:<{k}}" + "".join(f"{e:7.1f}" for e in r["per_joint_mm"]))

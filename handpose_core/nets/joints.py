@@ -93,13 +93,14 @@ class JointPredictor:
         return self.regnet.config.in_size
 
     @classmethod
-    def for_project(cls, project, variant: str) -> JointPredictor:
-        """Load the project's trained ``variant``; ``ValueError`` when it is not trained
+    def for_project(cls, project, variant: str, checkpoint=None) -> JointPredictor:
+        """Load the project's trained ``variant`` (or the f_r of that variant in
+        ``checkpoint``, e.g. one run of an ablation); ``ValueError`` when it is not trained
         (or a model it needs is missing), naming the command that makes it."""
         from ..training.checkpoint import load_regnet
         from .inference import load_segnet_model, segnet_path
 
-        path = regnet_path(project, variant)
+        path = Path(checkpoint) if checkpoint is not None else regnet_path(project, variant)
         if path is None:
             raise ValueError(f"{project.root}: no f_r of variant '{variant}' yet; run "
                              f"'handpose-studio train train-reg --project {project.root} "

@@ -148,18 +148,19 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
 
 
 def predict_split(project, variant: str, split: str = "test", *, centre: str = "gt",
-                  progress=None, cancel=None) -> np.ndarray:
+                  checkpoint=None, progress=None, cancel=None) -> np.ndarray:
     """``(N, 14, 3)`` u, v, d of the project's ``variant`` on the frames of ``split`` (frame
     order), with crops around the ground-truth palm centre (``gt``), the hand centre
     detected from depth alone (``detect``), or that centre moved to the palm predicted
-    there by the project's variant a (``refine``)."""
+    there by the project's variant a (``refine``). ``checkpoint``: an f_r of ``variant``
+    other than the project's current one (e.g. one run of an ablation)."""
     from ..detection import detect_center
     from ..nets.joints import CENTRES, PALM_14, JointPredictor, refine_centres
 
     frames = project.frames(split)
     if not frames:
         raise ValueError(f"{project.root}: no frames in split {split!r}")
-    pred = JointPredictor.for_project(project, variant)
+    pred = JointPredictor.for_project(project, variant, checkpoint)
     names = [str(project.dataset.path(f.split, "depth", f.frame, f.kinect)) for f in frames]
     if centre == "gt":
         centres = np.stack([joints_36_to_14(project.joints_uvd(f))[PALM_14] for f in frames])
@@ -176,13 +177,14 @@ def predict_split(project, variant: str, split: str = "test", *, centre: str = "
 
 
 def measure_variant(project, variant: str, split: str = "test", *, centre: str = "gt",
-                    progress=None, cancel=None) -> dict:
-    """Joint errors of the project's ``variant`` on ``split``: mean / median mm, mean px,
-    per-joint mm and the max-frame success curve (0..80 mm)."""
+                    checkpoint=None, progress=None, cancel=None) -> dict:
+    """Joint errors of the project's ``variant`` (or of the f_r in ``checkpoint``) on
+    ``split``: mean / median mm, mean px, per-joint mm and the max-frame success curve
+    (0..80 mm)."""
     from ..evaluation import evaluate_joints
 
-    uvd = predict_split(project, variant, split, centre=centre, progress=progress,
-                        cancel=cancel)
+    uvd = predict_split(project, variant, split, centre=centre, checkpoint=checkpoint,
+                        progress=progress, cancel=cancel)
     gt = np.stack([joints_36_to_14(project.joints_uvd(f)) for f in project.frames(split)])
     return {**evaluate_joints(uvd, gt, name=variant).to_dict(), "centre": centre,
             "split": split}
@@ -229,17 +231,34 @@ def detection_report(project, split: str = "test", *, progress=None, cancel=None
             "mean_offset_xyz_mm": [float(v) for v in e.mean(axis=0)]}
 
 
-def joints_report(project, split: str = "test", *, centre: str = "gt", progress=None,
-                  cancel=None) -> dict:
-    """Table 4 on the project: :func:`measure_variant` for every trained f_r variant."""
+def joints_report(project, split: str = "test", *, centre: str = "gt", runs: bool = False,
+                  progress=None, cancel=None) -> dict:
+    """Table 4 on the project: :func:`measure_variant` for every trained f_r variant, keyed
+    by variant; with ``runs``, for every finished train-reg run under models/ instead (an
+    ablation's runs, e.g. one per guidance kind), keyed by run folder, each with its
+    ``variant``, ``guidance`` and whether it is the project's ``current`` f_r."""
     from ..nets.joints import regnet_path
     from ..nets.regnet import VARIANT_TITLES
 
+    out = {"split": split, "centre": centre, "runs": runs, "variants": {}}
+    if runs:
+        from ..nets.regressor_runs import regressor_runs
+
+        found = regressor_runs(project)
+        if not found:
+            raise ValueError(f"{project.root}: no finished train-reg run under "
+                             f"{project.path('models')}")
+        for r in found:
+            out["variants"][r.name] = {
+                "title": r.title, "variant": r.variant, "guidance": r.guidance,
+                "checkpoint": str(r.checkpoint), "current": r.current,
+                **measure_variant(project, r.variant, split, centre=centre,
+                                  checkpoint=r.checkpoint, progress=progress, cancel=cancel)}
+        return out
     variants = trained_variants(project)
     if not variants:
         raise ValueError(f"{project.root}: no trained f_r yet; run 'handpose-studio train "
                          "train-reg --variant a|b|c|d'")
-    out = {"split": split, "centre": centre, "variants": {}}
     for v in variants:
         out["variants"][v] = {"title": VARIANT_TITLES[v], "checkpoint": str(regnet_path(project, v)),
                               **measure_variant(project, v, split, centre=centre,

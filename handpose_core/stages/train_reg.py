@@ -215,7 +215,8 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
                 "first": str(first_path), "first_cube_mm": project.cube_mm,
                 "cube_mm": settings.cascade_cube_mm})
         set_regnet_path(project, v, ckpt)
-        test = measure_variant(project, v, settings.test_split, cancel=cancel,
+        # this run's own checkpoint: another run of the variant may finish meanwhile
+        test = measure_variant(project, v, settings.test_split, checkpoint=ckpt, cancel=cancel,
                                progress=phase("measuring"))
         report = {"stage": NAME, "variant": v, "title": VARIANT_TITLES[v],
                   "checkpoint": str(ckpt), "settings": {k: val for k, val in

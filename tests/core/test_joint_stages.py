@@ -103,6 +103,34 @@ def test_train_reg_with_handmap_guidance(tiny_demo, capsys):
     assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "c",
                  "--guidance", "heatmap"]) == 2
     assert "guidance plugs onto variants a and d only" in capsys.readouterr().err
+    # a second guided run of a, named: it becomes the project's a; the first keeps its row
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a", *TINY,
+                 "--guidance", "heatmap", "--run-name", "abl-a-heatmap", "--json"]) == 0
+    rep_h = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "joints", "--runs",
+                 "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["variants"]
+    geo, heat = rows["train-reg-a-geodesic"], rows["abl-a-heatmap"]
+    assert (geo["variant"], geo["guidance"], geo["current"]) == ("a", "geodesic", False)
+    assert (heat["guidance"], heat["current"]) == ("heatmap", True)
+    # each row measures its own checkpoint, as its training did
+    assert geo["mean_mm"] == pytest.approx(rep["test"]["mean_mm"])
+    assert heat["mean_mm"] == pytest.approx(rep_h["test"]["mean_mm"])
+    assert geo["mean_mm"] != pytest.approx(heat["mean_mm"])
+    assert main(["evaluate", "--project", str(tiny_demo), "--what", "joints", "--runs"]) == 0
+    out = capsys.readouterr().out
+    assert "abl-a-heatmap (direct regression (depth only) + heatmap guidance)" in out
+    assert "train-reg-a-geodesic (direct regression (depth only) + geodesic guidance)" in out
+    # the run's head predicts the 14 maps of a crop, in [0, 1]
+    from handpose_core.nets.regressor_runs import RunPredictor, regressor_runs
+
+    with Project.open(tiny_demo) as p:
+        run = next(r for r in regressor_runs(p) if r.name == "train-reg-a-geodesic")
+        f = p.frames("test")[0]
+        crop, tfs, _ = p.crops([f])
+        uvd, maps = RunPredictor.load(p, run).predict_crop(crop[0], tfs[0])
+    assert uvd.shape == (14, 3) and maps.shape == (14, *crop.shape[1:])
+    assert maps.dtype == np.float32 and 0 <= maps.min() and maps.max() <= 1
 
 
 def _restore_with_bundled_fs(project):

@@ -1,0 +1,134 @@
+"""A project's trained f_r runs, and one frame through a chosen run (joints and guidance maps).
+
+Every ``train-reg`` run has its own folder under ``PROJECT/models`` (``--run-name``, default
+``train-reg-<variant>[-<guidance>]``); the project's f_r of a variant is the last one
+trained. :func:`regressor_runs` lists the finished runs (those with an ``eval.json``), so
+``evaluate --what joints --runs`` and the studio can show an ablation's runs side by side.
+:class:`RunPredictor` loads one run with its HandMap guidance head, when it was trained
+with one (``load_regnet`` drops the head: joints do not need it), and predicts a crop's
+joints and the head's 14 maps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .joints import JointPredictor, regnet_path
+from .regnet import VARIANT_TITLES, VARIANTS
+
+GUIDANCE_KINDS = ("heatmap", "euclidean", "geodesic")
+
+
+@dataclass(frozen=True)
+class RegressorRun:
+    """One finished f_r run: ``name`` (its folder under models/), ``variant`` (a-d),
+    ``guidance`` ("none" or the map kind its GMS head learnt), ``checkpoint`` (best, else
+    last) and ``current`` (the project's f_r of its variant)."""
+
+    name: str
+    variant: str
+    guidance: str
+    checkpoint: Path
+    current: bool
+
+    @property
+    def title(self) -> str:
+        g = "" if self.guidance == "none" else f" + {self.guidance} guidance"
+        return f"{VARIANT_TITLES[self.variant]}{g}"
+
+
+def _run_from_folder(folder: Path, current: dict[str, Path | None]) -> RegressorRun | None:
+    try:
+        rep = json.loads((folder / "eval.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if rep.get("stage") != "train-reg" or rep.get("variant") not in VARIANTS:
+        return None
+    # the file of that name in this folder: eval.json holds the path where it was trained,
+    # and a copied or moved project keeps its runs beside it
+    ckpt = folder / Path(rep.get("checkpoint", "")).name
+    if not ckpt.is_file():
+        return None
+    v = rep["variant"]
+    g = (rep.get("settings") or {}).get("guidance") or "none"
+    cur = current.get(v)
+    return RegressorRun(folder.name, v, g if g in GUIDANCE_KINDS else "none", ckpt,
+                        cur is not None and cur.resolve() == ckpt.resolve())
+
+
+def regressor_runs(project) -> list[RegressorRun]:
+    """The project's finished f_r runs, by variant (Table 4 order), then guidance
+    (none, heatmap, euclidean, geodesic), then folder name."""
+    models = Path(project.path("models"))
+    current = {v: regnet_path(project, v) for v in VARIANTS}
+    runs = [r for d in (sorted(models.iterdir()) if models.is_dir() else [])
+            if d.is_dir() and (r := _run_from_folder(d, current)) is not None]
+    order = ("none", *GUIDANCE_KINDS)
+    return sorted(runs, key=lambda r: (VARIANTS.index(r.variant), order.index(r.guidance), r.name))
+
+
+@dataclass
+class RunPredictor:
+    """A run's :class:`JointPredictor` and, when it has one, its guidance head (eval mode)."""
+
+    run: RegressorRun
+    joints: JointPredictor
+    head: object | None  # handpose_core.guidance.head.GuidanceHead
+
+    @classmethod
+    def load(cls, project, run: RegressorRun) -> RunPredictor:
+        """Load ``run`` (``ValueError`` naming the file when it cannot be read)."""
+        from ..training.checkpoint import load_checkpoint
+
+        jp = JointPredictor.for_project(project, run.variant, run.checkpoint)
+        state = load_checkpoint(run.checkpoint)["model"]
+        hs = {k[len("guidance_head."):]: v for k, v in state.items()
+              if k.startswith("guidance_head.")}
+        head = None
+        if hs:
+            from ..guidance.head import GuidanceHead
+
+            try:
+                w0, w_out = hs["body.0.weight"], hs["out.weight"]
+                head = GuidanceHead(int(w0.shape[1]), n_joints=int(w_out.shape[0]),
+                                    out_size=jp.size, hidden=int(w0.shape[0]))
+                head.load_state_dict(hs)
+            except (KeyError, RuntimeError) as e:
+                raise ValueError(f"{run.checkpoint}: guidance head does not load ({e})") from None
+            head.eval()
+        return cls(run, jp, head)
+
+    @property
+    def has_head(self) -> bool:
+        return self.head is not None
+
+    def predict_crop(self, depth_crop: np.ndarray, transform_array: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One crop ``(S, S)`` float32 in [-1, 1] with its crop transform ``(11,)`` ->
+        ``(joints (14, 3) full-frame u px, v px, d mm, maps (14, S, S) float32 in [0, 1]
+        or None without a head)``. Variants c and d segment the crop with their f_s first.
+        The cascade (b) refines on its own tighter crop, so its joints come from
+        :meth:`JointPredictor.predict_frames` on the frame; use :meth:`predict_frame`."""
+        import torch
+
+        crop = np.asarray(depth_crop, np.float32)[None]
+        tf = np.asarray(transform_array, np.float64)[None]
+        uvd = self.joints.predict_crops(crop, tf)[0]
+        if self.head is None:
+            return uvd, None
+        with torch.inference_mode():  # the head reads the trunk, which sees depth only
+            feats = self.joints.regnet.features(torch.from_numpy(crop[:, None].copy()))
+            maps = self.head(feats)[0].numpy().astype(np.float32)
+        return uvd, maps
+
+    def predict_frame(self, depth_frame: np.ndarray, centre_uvd: np.ndarray, depth_crop: np.ndarray,
+                      transform_array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """As :meth:`predict_crop` for the frame's crop, except that the cascade (b) predicts
+        from the full ``(480, 640)`` depth frame around ``centre_uvd`` (3,)."""
+        if self.run.variant == "b":
+            return self.joints.predict_frames([depth_frame], np.asarray(centre_uvd)[None])[0], None
+        return self.predict_crop(depth_crop, transform_array)
