@@ -26,8 +26,8 @@ from .models.session import Session
 from .project_menu import ProjectMenu, WelcomePanel
 from .views.browser import BrowserPanel
 from .views.compare import CompareView
+from .views.joints_panel import JointsPanel
 from .views.quality import QualityPanel
-from .views.skeleton import SkeletonView
 from .views.training import TrainingPanel
 from .workers.restore_frame import dictionary_missing, restore_frame_task
 
@@ -59,9 +59,10 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
         self.compare = CompareView(self.session)
-        self.skeleton = SkeletonView(self.session)
+        self.joints = JointsPanel(self.session)  # skeleton + guidance maps of a chosen f_r
+        self.skeleton, self.guidance = self.joints.skeleton, self.joints.guidance
         self.add_tab("Compare", self.compare)
-        self.add_tab("Skeleton", self.skeleton)
+        self.add_tab("Skeleton", self.joints)
         self.training = TrainingPanel(self.session)
         self.add_tab("Training", self.training)
         self.training.guard_close(self)  # closing during a run asks, cancels, then closes

@@ -4,7 +4,8 @@ Left, the ground-truth map of the chosen joint, computed from the frame's depth 
 hand mask (the best segmentation the frame has: hand-painted / dataset labels, else the
 restored, fine-tuned or raw f_s map, else the depth alone) and its ground-truth joints;
 right, the map a regressor's GMS head predicted, when one is given
-(:meth:`GuidanceView.set_predicted_maps`). A colour bar gives the scale (1 at the joint,
+(:meth:`GuidanceView.set_predicted_maps`; otherwise :meth:`GuidanceView.set_prediction_note`
+says why there is none, e.g. "this model has no guidance head"). A colour bar gives the scale (1 at the joint,
 0 at the farthest hand pixel). The joints are dots over the crop: clicking one selects it,
 as do the joint list and :meth:`GuidanceView.select_joint`.
 
@@ -76,6 +77,8 @@ class GuidanceView(QWidget):
         self._mask = None
         self._predicted: np.ndarray | None = None
         self._predicted_kind = ""
+        self._predicted_uvd: np.ndarray | None = None
+        self._note = ""  # why there is no prediction (set by the joints panel)
 
         self.joint_box = QComboBox()
         self.joint_box.addItems([f"{j + 1:2d}  {n}" for j, n in enumerate(EVAL_NAMES)])
@@ -145,10 +148,12 @@ class GuidanceView(QWidget):
             raise ValueError(f"unknown guidance kind {kind!r}; expected one of {tuple(KIND_TITLES)}")
         self.kind_box.setCurrentIndex(i)
 
-    def set_predicted_maps(self, maps: np.ndarray | None, kind: str = "geodesic") -> None:
+    def set_predicted_maps(self, maps: np.ndarray | None, kind: str = "geodesic",
+                           joints_uvd: np.ndarray | None = None, source: str = "") -> None:
         """The current frame's maps as a GMS head trained on ``kind`` maps predicted them,
-        ``(14, S, S)`` in [0, 1], or None to clear. Shown while the view shows that kind;
-        cleared when the frame changes."""
+        ``(14, S, S)`` in [0, 1], or None to clear; ``joints_uvd`` (14, 3) the regressor's
+        joints (drawn as the predicted panel's dots); ``source`` names the model in the
+        panel's title. Shown while the view shows that kind; cleared when the frame changes."""
         if kind not in KIND_TITLES:
             raise ValueError(f"unknown guidance kind {kind!r}; expected one of {tuple(KIND_TITLES)}")
         if maps is not None:
@@ -160,13 +165,23 @@ class GuidanceView(QWidget):
                                  f"got {maps.shape}")
         self._predicted = maps
         self._predicted_kind = kind
+        self._predicted_uvd = None if joints_uvd is None else np.asarray(joints_uvd, np.float64)
+        self.pred.title.setText(f"predicted ({source})" if source and maps is not None
+                                else "predicted (GMS head)")
+        self._render()
+
+    def set_prediction_note(self, text: str) -> None:
+        """What the predicted panel says while it has no maps (e.g. "this model has no
+        guidance head"); empty for the default hint."""
+        self._note = text
         self._render()
 
     # ------------------------------------------------------------------ slots
     @Slot(int)
     def _on_session_frame_changed(self, frame_id: int) -> None:
         self._data = self.session.frame_data(frame_id)
-        self._predicted = None
+        self._predicted = self._predicted_uvd = None
+        self.pred.title.setText("predicted (GMS head)")
         self._recompute()
 
     @Slot(str, object)
@@ -241,8 +256,9 @@ class GuidanceView(QWidget):
             pm = self._predicted[j]
             self.pred.image.setImage(compose_rgb(depth, pm, self._alpha(pm)), autoLevels=False,
                                      levels=(0, 255))
-            pj = joints if self._data.predicted_uvd is None else \
-                self._data.joints_crop(self._data.predicted_uvd)[:, :2]
+            uvd = self._predicted_uvd if self._predicted_uvd is not None else \
+                self._data.predicted_uvd
+            pj = joints if uvd is None else self._data.joints_crop(uvd)[:, :2]
             self._draw_dots(self.pred, pj)
             self.pred.note.setText("")
             self.pred.note.setVisible(False)
@@ -269,6 +285,8 @@ class GuidanceView(QWidget):
         if self._predicted is not None:
             text = (f"the predicted maps are {KIND_TITLES[self._predicted_kind]} maps: "
                     "choose that map kind")
+        elif self._note:
+            text = self._note
         else:
             text = "no prediction for this frame: train a regressor with guidance maps"
         return f"<div align='center' style='color:#e0e0e0;'>{text}</div>"

@@ -5,13 +5,19 @@ dashed, both with the standard edges and per-finger colours. pyqtgraph's GL view
 PyOpenGL, which offscreen and headless installs lack, so 3D is shown as orthographic
 projections in millimetres around the palm centre: fixed side and top views and one view
 the user turns and tilts with two sliders. A table lists each joint's error.
+
+Clicking near a ground-truth joint in any of the four views (or its row in the error
+table) selects it: a white ring marks it in every view and :attr:`SkeletonView.joint_selected`
+tells the others (the guidance view follows it); :meth:`SkeletonView.select_joint` does the
+same from outside. :meth:`SkeletonView.set_prediction` draws a regressor's joints for the
+current frame (the joints panel runs the chosen regressor).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Slot
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -32,6 +38,7 @@ VIEWS = (("front", "3D, turned (x, y mm)", (0, 1)), ("side", "Side (z, y mm)", (
          ("top", "Top (x, z mm)", (0, 2)))
 GRID = {"crop": (0, 0), "front": (0, 1), "side": (1, 0), "top": (1, 1)}
 HALF_MM = 120.0  # half the side of the projection windows around the palm centre
+PICK_PX = 14.0  # a click this close (screen px) to a joint's dot selects it
 
 
 class _Skeleton:
@@ -59,9 +66,14 @@ class _Skeleton:
 class SkeletonView(QWidget):
     """Skeletons of the current frame (see the module docstring)."""
 
+    joint_selected = Signal(int)  # the user chose joint j (0..13, evaluation order)
+
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
+        self.joint = 0
+        self._prediction: tuple[int, np.ndarray | None, str] | None = None  # (frame, uvd, note)
+        self._shown: dict[str, np.ndarray] = {}  # view key -> (14, 2) ground truth as drawn
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("#1b2027")
         self.crop_vb = self._view(*GRID["crop"], "Over the depth crop", invert=True)
@@ -72,6 +84,12 @@ class SkeletonView(QWidget):
         for key, title, _axes in VIEWS:
             vb = self._view(*GRID[key], title, invert=key != "top")
             self.proj[key] = (vb, _Skeleton(vb, False), _Skeleton(vb, True))
+        self.rings = {}
+        for key, vb in self._boxes().items():
+            ring = pg.ScatterPlotItem(size=17, brush=None, pen=pg.mkPen("w", width=2.2))
+            vb.addItem(ring, ignoreBounds=True)
+            self.rings[key] = ring
+        self.glw.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self.note = QLabel()
         self.note.setObjectName("skeleton_note")
         self.errors = QTableWidget(0, 3)
@@ -81,6 +99,10 @@ class SkeletonView(QWidget):
         self.errors.verticalHeader().setDefaultSectionSize(20)
         self.errors.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.errors.setMaximumWidth(280)
+        self.errors.setSelectionBehavior(QTableWidget.SelectRows)
+        self.errors.setSelectionMode(QTableWidget.SingleSelection)
+        self.errors.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.errors.currentCellChanged.connect(self._on_errors_current_cell_changed)
         self.turn = QSlider(Qt.Horizontal)
         self.turn.setObjectName("turn")
         self.turn.setRange(-180, 180)
@@ -124,20 +146,30 @@ class SkeletonView(QWidget):
         lo, hi = (float(depth[hand].min()), float(depth[hand].max())) if hand.any() else (-1, 1)
         self.depth.setImage(np.where(hand, depth, np.nan), levels=(hi + 0.05, lo - 0.05))
         gt2 = d.joints_crop()[:, :2] + 0.5
-        pred2 = None if d.predicted_uvd is None else d.joints_crop(d.predicted_uvd)[:, :2] + 0.5
+        pred_uvd, pred_note = d.predicted_uvd, ""
+        if self._prediction is not None and self._prediction[0] == d.frame.id:
+            _fid, pred_uvd, pred_note = self._prediction
+        pred2 = None if pred_uvd is None else d.joints_crop(pred_uvd)[:, :2] + 0.5
+        self._shown["crop"] = gt2
         self.crop_gt.set(gt2)
         self.crop_pred.set(pred2)
         self._size = d.size
         gt3 = NYU_CAMERA.uvd_to_xyz(d.joints_uvd)
-        pred3 = None if d.predicted_uvd is None else NYU_CAMERA.uvd_to_xyz(d.predicted_uvd)
+        pred3 = None if pred_uvd is None else NYU_CAMERA.uvd_to_xyz(pred_uvd)
         centre = gt3[13]
         self._points = (gt3 - centre, None if pred3 is None else pred3 - centre)
         self._project()
         QTimer.singleShot(0, self._fit)  # aspect-locked views fit once laid out
-        self._fill_errors(d, gt3, pred3)
-        self.note.setText("Ground truth solid" + ("; prediction dashed." if pred3 is not None else
-                          ". No regression model yet: the prediction appears here once the "
-                          "joint-regression stage has run."))
+        self._fill_errors(d, gt3, pred3, pred_uvd)
+        self._mark_joint()
+        if pred3 is not None:
+            text = f"Ground truth solid; prediction dashed{pred_note}."
+        elif pred_note:
+            text = f"Ground truth solid. {pred_note}"
+        else:
+            text = ("Ground truth solid. No regression model yet: the prediction appears here "
+                    "once the joint-regression stage has run.")
+        self.note.setText(text + " Click a joint to select it.")
 
     def _project(self) -> None:
         """Draw the fixed side and top views and the turned front view (turn about the
@@ -153,7 +185,9 @@ class SkeletonView(QWidget):
                 else (gt, pred)
             sk_gt.set(g[:, axes])
             sk_pred.set(None if p is None else p[:, axes])
+            self._shown[key] = g[:, axes]
         self.angle_label.setText(f"turn {self.turn.value()}°, tilt {self.tilt.value()}°")
+        self._mark_joint()
 
     def _on_angle_changed(self, _value: int) -> None:
         if getattr(self, "_points", None) is not None:
@@ -169,19 +203,89 @@ class SkeletonView(QWidget):
         if getattr(self, "_size", None):
             QTimer.singleShot(0, self._fit)
 
-    def _fill_errors(self, d, gt3, pred3) -> None:
+    def _fill_errors(self, d, gt3, pred3, pred_uvd) -> None:
+        self.errors.blockSignals(True)  # refilling moves the current cell: not a user choice
+        try:
+            self._fill_error_rows(d, gt3, pred3, pred_uvd)
+        finally:
+            self.errors.blockSignals(False)
+
+    def _fill_error_rows(self, d, gt3, pred3, pred_uvd) -> None:
         self.errors.setVisible(pred3 is not None)
         if pred3 is None:
             self.errors.setRowCount(0)
             return
         e3 = np.linalg.norm(pred3 - gt3, axis=1)
-        e2 = np.linalg.norm(d.predicted_uvd[:, :2] - d.joints_uvd[:, :2], axis=1)
+        e2 = np.linalg.norm(pred_uvd[:, :2] - d.joints_uvd[:, :2], axis=1)
         self.errors.setRowCount(len(EVAL_NAMES) + 1)
         for j, name in enumerate(EVAL_NAMES):
             for c, text in enumerate((name, f"{e3[j]:.1f}", f"{e2[j]:.1f}")):
                 self.errors.setItem(j, c, QTableWidgetItem(text))
         for c, text in enumerate(("mean", f"{e3.mean():.1f}", f"{e2.mean():.1f}")):
             self.errors.setItem(len(EVAL_NAMES), c, QTableWidgetItem(text))
+        self._select_row()
+
+    # ------------------------------------------------------------------ joint selection
+    def select_joint(self, j: int) -> None:
+        """Mark joint ``j`` (0..13, evaluation order) in every view and the error table;
+        emits :attr:`joint_selected` when the selection changed."""
+        j = int(j)
+        if not 0 <= j < len(EVAL_NAMES):
+            raise ValueError(f"joint index must be in 0..{len(EVAL_NAMES) - 1}, got {j}")
+        if j == self.joint:
+            return
+        self.joint = j
+        self._mark_joint()
+        self._select_row()
+        self.joint_selected.emit(j)
+
+    def set_prediction(self, frame_id: int | None, uvd: np.ndarray | None, note: str = "") -> None:
+        """Draw ``uvd`` (14, 3) (u px, v px, d mm) as frame ``frame_id``'s prediction, or
+        None with ``note`` saying why there is none (e.g. "predicting ..."); ``note`` with a
+        prediction says where it comes from (", run NAME"). Kept until replaced."""
+        self._prediction = None if frame_id is None else (
+            int(frame_id), None if uvd is None else np.asarray(uvd, np.float64), note)
+        self.refresh()
+
+    def joint_scene_pos(self, j: int, view: str = "crop") -> QPointF:
+        """Scene position of ground-truth joint ``j``'s dot in ``view`` (crop, front, side,
+        top), as drawn."""
+        x, y = self._shown[view][j]
+        return self._boxes()[view].mapViewToScene(QPointF(float(x), float(y)))
+
+    def _boxes(self) -> dict:
+        return {"crop": self.crop_vb, **{k: v[0] for k, v in self.proj.items()}}
+
+    def _mark_joint(self) -> None:
+        for key, ring in self.rings.items():
+            pts = self._shown.get(key)
+            ring.setData(pos=[] if pts is None else pts[[self.joint]])
+
+    def _select_row(self) -> None:
+        if self.errors.rowCount() > self.joint and self.errors.currentRow() != self.joint:
+            self.errors.setCurrentCell(self.joint, 0)
+
+    def _on_scene_clicked(self, ev) -> None:
+        if ev.button() != Qt.LeftButton:
+            return
+        pos = ev.scenePos()
+        for key, vb in self._boxes().items():
+            pts = self._shown.get(key)
+            if pts is None or not vb.sceneBoundingRect().contains(pos):
+                continue
+            scene = np.array([[p.x(), p.y()] for p in
+                              (vb.mapViewToScene(QPointF(float(x), float(y))) for x, y in pts)])
+            dist = np.linalg.norm(scene - [pos.x(), pos.y()], axis=1)
+            j = int(dist.argmin())
+            if dist[j] <= PICK_PX:
+                ev.accept()
+                self.select_joint(j)
+            return
+
+    @Slot(int, int, int, int)
+    def _on_errors_current_cell_changed(self, row: int, _col: int, _prow: int, _pcol: int) -> None:
+        if 0 <= row < len(EVAL_NAMES):
+            self.select_joint(row)
 
     def showEvent(self, event) -> None:  # refresh what changed while hidden
         super().showEvent(event)

@@ -118,7 +118,7 @@ def test_layout_persists_and_skeleton_tab_draws(qtbot, studio, tmp_path):
     win = studio
     bar = win.tabs.tabBar()
     qtbot.mouseClick(bar, Qt.LeftButton, pos=bar.tabRect(1).center())
-    assert win.tabs.currentWidget() is win.skeleton
+    assert win.tabs.currentWidget() is win.joints and win.joints.skeleton is win.skeleton
     d = win.session.frame_data()
     xs, ys = win.skeleton.crop_gt.edges[0].getData()
     a, b = 13, 12  # the first edge: palm centre to wrist
