@@ -270,9 +270,25 @@ class GuidanceView(QWidget):
             self.pred.note.setHtml(self._no_prediction_html())
             self.pred.note.setVisible(True)
             self.pred.note.setPos(s / 2, s / 2)
+        x0, x1, y0, y1 = self._zoom(joints)
         for panel in (self.gt, self.pred):
-            panel.box.setRange(xRange=(0, s), yRange=(0, s), padding=0.02)
+            panel.box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0)
         self.caption.setText(self._caption())
+
+    def _zoom(self, joints: np.ndarray, margin: float = 4.0, least: float = 20.0):
+        """``(x0, x1, y0, y1)``: a square around the hand mask and the joints with
+        ``margin`` px, at least ``least`` px wide, inside the crop (the hand fills a third
+        of a crop that also holds the arm; the maps are read at the hand)."""
+        s = self._data.size
+        ys, xs = np.nonzero(self._mask)
+        px = np.concatenate([xs + 0.5, joints[:, 0] + 0.5])
+        py = np.concatenate([ys + 0.5, joints[:, 1] + 0.5])
+        px, py = np.clip(px, 0, s), np.clip(py, 0, s)
+        cx, cy = (px.min() + px.max()) / 2, (py.min() + py.max()) / 2
+        half = min(s, max(least, px.max() - px.min() + 2 * margin,
+                          py.max() - py.min() + 2 * margin)) / 2
+        cx, cy = float(np.clip(cx, half, s - half)), float(np.clip(cy, half, s - half))
+        return cx - half, cx + half, cy - half, cy + half
 
     def _draw_dots(self, panel: _Panel, joints: np.ndarray) -> None:
         colours = [FINGER_COLOURS[f] for f in JOINT_FINGER_14]

@@ -74,6 +74,7 @@ class SkeletonView(QWidget):
         self.joint = 0
         self._prediction: tuple[int, np.ndarray | None, str] | None = None  # (frame, uvd, note)
         self._shown: dict[str, np.ndarray] = {}  # view key -> (14, 2) ground truth as drawn
+        self._crop_pred: np.ndarray | None = None
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("#1b2027")
         self.crop_vb = self._view(*GRID["crop"], "Over the depth crop", invert=True)
@@ -98,6 +99,8 @@ class SkeletonView(QWidget):
         self.errors.verticalHeader().hide()
         self.errors.verticalHeader().setDefaultSectionSize(20)
         self.errors.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        for c in (1, 2):  # the numbers take what they need; the joint's name the rest
+            self.errors.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeToContents)
         self.errors.setMaximumWidth(280)
         self.errors.setSelectionBehavior(QTableWidget.SelectRows)
         self.errors.setSelectionMode(QTableWidget.SingleSelection)
@@ -150,7 +153,7 @@ class SkeletonView(QWidget):
         if self._prediction is not None and self._prediction[0] == d.frame.id:
             _fid, pred_uvd, pred_note = self._prediction
         pred2 = None if pred_uvd is None else d.joints_crop(pred_uvd)[:, :2] + 0.5
-        self._shown["crop"] = gt2
+        self._shown["crop"], self._crop_pred = gt2, pred2
         self.crop_gt.set(gt2)
         self.crop_pred.set(pred2)
         self._size = d.size
@@ -194,9 +197,20 @@ class SkeletonView(QWidget):
             self._project()
 
     def _fit(self) -> None:
-        self.crop_vb.setRange(QRectF(0, 0, self._size, self._size), padding=0.02)
+        """Zoom to the hand: the crop view to a square around the joints (6 px margin, at
+        least 24 px, inside the crop), the projections to the joints' farthest distance
+        from the palm centre plus 20 mm (at most ``HALF_MM``; the same in every turn)."""
+        s = self._size
+        pts = np.concatenate([p for p in (self._shown.get("crop"), self._crop_pred) if p is not None])
+        lo, hi = np.clip(pts.min(0) - 6, 0, s), np.clip(pts.max(0) + 6, 0, s)
+        side = float(min(s, max(24.0, *(hi - lo))))
+        c = np.clip((lo + hi) / 2, side / 2, s - side / 2)
+        self.crop_vb.setRange(QRectF(c[0] - side / 2, c[1] - side / 2, side, side), padding=0.0)
+        gt, pred = self._points
+        reach = max(float(np.linalg.norm(p, axis=1).max()) for p in (gt, pred) if p is not None)
+        half = min(HALF_MM, reach + 20.0)
         for vb, _gt, _pred in self.proj.values():
-            vb.setRange(QRectF(-HALF_MM, -HALF_MM, 2 * HALF_MM, 2 * HALF_MM), padding=0.02)
+            vb.setRange(QRectF(-half, -half, 2 * half, 2 * half), padding=0.0)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
