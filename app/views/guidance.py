@@ -172,7 +172,7 @@ class GuidanceView(QWidget):
 
     def set_prediction_note(self, text: str) -> None:
         """What the predicted panel says while it has no maps (e.g. "this model has no
-        guidance head"); empty for the default hint."""
+        guidance head"; rich text); empty for the default hint."""
         self._note = text
         self._render()
 

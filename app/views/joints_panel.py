@@ -142,8 +142,9 @@ class JointsPanel(QWidget):
         self.skeleton.set_prediction(p.frame_id, p.uvd, note)
         if p.maps is None:
             self.guidance.set_predicted_maps(None)
-            self.guidance.set_prediction_note(f"{run.name}: this model has no guidance head "
-                                              "(trained with --guidance none)")
+            self.guidance.set_prediction_note(
+                f"<b>this model has no guidance head</b><br>{run.name} was trained "
+                "without guidance maps")
             self.status.setText(f"{run.name}: joints shown; this model has no guidance head.")
         else:
             self.guidance.set_kind(run.guidance)
