@@ -15,7 +15,15 @@ head's map kind); a run without a head says so in the guidance view's predicted 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..workers.predict_joints import FrameInput, predict_joints_task
 from .guidance import GuidanceView
@@ -41,8 +49,12 @@ class JointsPanel(QWidget):
         self.run_box.setObjectName("regressor")
         self.run_box.setToolTip("The trained f_r whose prediction the views show (one entry per "
                                 "train-reg run folder under PROJECT/models)")
+        # long run names and messages must not widen the window past the screen
+        self.run_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.run_box.setMinimumContentsLength(34)
         self.status = QLabel()
         self.status.setObjectName("regressor_status")
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         top = QHBoxLayout()
         top.setContentsMargins(6, 4, 6, 0)
         top.addWidget(QLabel("Regressor"))
@@ -96,8 +108,9 @@ class JointsPanel(QWidget):
         self.run_box.clear()
         self.run_box.addItem(NO_RUN)
         for r in self.runs:
-            mark = "  [project's f_r " + r.variant + "]" if r.current else ""
-            self.run_box.addItem(f"{r.name}: {r.variant}, guidance {r.guidance}{mark}")
+            mark = ", the project's f_r" if r.current else ""
+            self.run_box.addItem(f"{r.name} ({r.variant}, {r.guidance}{mark})")
+            self.run_box.setItemData(self.run_box.count() - 1, r.title, Qt.ToolTipRole)
         names = [r.name for r in self.runs]
         if keep in names:
             self.run_box.setCurrentIndex(names.index(keep) + 1)
@@ -109,6 +122,10 @@ class JointsPanel(QWidget):
         self._on_run_box_changed(self.run_box.currentIndex())
 
     # ------------------------------------------------------------------ prediction
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setToolTip(text)  # the label may be narrower than its text
+
     def _request(self) -> None:
         s = self.session
         run, fid = self.chosen, s.frame_id
@@ -117,7 +134,7 @@ class JointsPanel(QWidget):
         if run is None:
             msg = ("No regressor chosen." if self.runs else
                    "No trained regressor in this project (train-reg) yet.")
-            self.status.setText(msg)
+            self._say(msg)
             self.skeleton.set_prediction(fid, None, msg if self.runs else "")
             self.guidance.set_predicted_maps(None)
             self.guidance.set_prediction_note("no regressor chosen" if self.runs else "")
@@ -126,7 +143,7 @@ class JointsPanel(QWidget):
         if hit is not None:
             self._show(run, hit)
             return
-        self.status.setText(f"{run.name}: predicting frame {fid} …")
+        self._say(f"{run.name}: predicting frame {fid} …")
         self.skeleton.set_prediction(fid, None, f"{run.name} is predicting this frame …")
         self.guidance.set_prediction_note(f"{run.name}: predicting …")
         if self._busy:
@@ -145,12 +162,12 @@ class JointsPanel(QWidget):
             self.guidance.set_prediction_note(
                 f"<b>this model has no guidance head</b><br>{run.name} was trained "
                 "without guidance maps")
-            self.status.setText(f"{run.name}: joints shown; this model has no guidance head.")
+            self._say(f"{run.name}: joints shown; this model has no guidance head.")
         else:
             self.guidance.set_kind(run.guidance)
             self.guidance.set_prediction_note("")
             self.guidance.set_predicted_maps(p.maps, run.guidance, p.uvd, source=run.name)
-            self.status.setText(f"{run.name}: joints and {run.guidance} guidance maps shown.")
+            self._say(f"{run.name}: joints and {run.guidance} guidance maps shown.")
 
     @Slot(object)
     def _on_task_succeeded(self, p) -> None:
@@ -170,7 +187,7 @@ class JointsPanel(QWidget):
         self._busy = False
         run = self.chosen
         first = message.strip().splitlines()[-1] if message.strip() else "failed"
-        self.status.setText(f"{run.name if run else 'regressor'}: prediction failed: {first}")
+        self._say(f"{run.name if run else 'regressor'}: prediction failed: {first}")
         self.skeleton.set_prediction(self.session.frame_id, None, "The prediction failed.")
         self.session.error_raised.emit(f"Predicting with {run.name if run else 'the regressor'} "
                                        f"failed.\n\n{message}")

@@ -93,6 +93,7 @@ class SkeletonView(QWidget):
         self.glw.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self.note = QLabel()
         self.note.setObjectName("skeleton_note")
+        self.note.setWordWrap(True)
         self.errors = QTableWidget(0, 3)
         self.errors.setObjectName("joint_errors")
         self.errors.setHorizontalHeaderLabels(["joint", "error mm", "error px"])
