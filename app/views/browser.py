@@ -163,9 +163,9 @@ class BrowserPanel(QWidget):
     def _on_session_frame_changed(self, frame_id: int) -> None:
         self.select_frame(frame_id)
         row = self.proxy.row_of(frame_id)
-        if row is not None:  # read the next rows (and the one before) ahead, off the GUI thread
+        if row is not None:  # read the rows either side ahead (the next first), off the GUI thread
             n = self.proxy.rowCount()
-            rows = [r for r in (*range(row + 1, row + 9), row - 1) if 0 <= r < n]
+            rows = [r for r in (row + 1, row - 1, *range(row + 2, row + 9)) if 0 <= r < n]
             self.session.prefetch([self.proxy.frame_id(r) for r in rows])
 
     @Slot(str, object)
