@@ -145,9 +145,12 @@ def run(args) -> int:
         print("bench gui: f_s did not load within 120 s", file=sys.stderr)
         return 1
     load_s = time.perf_counter() - t_open
-    todo = sum(1 for f in project.frames() if project.restoration(f.id) is None)
-    if not args.no_wait:  # the background sweep predicts every frame not restored
-        _wait(app, lambda: win.session.predictor.count("raw") >= todo, 600)
+    frames = project.frames()
+    todo = sum(1 for f in frames if project.restoration(f.id) is None)
+    pred = win.session.predictor
+    todo_fine = len(frames) if pred.has_model("fine") else 0
+    if not args.no_wait:  # the background sweep predicts every frame (raw: those not restored)
+        _wait(app, lambda: pred.count("raw") >= todo and pred.count("fine") >= todo_fine, 600)
     sweep_s = time.perf_counter() - t_open
     for i in range(win.tabs.count()):
         if win.tabs.tabText(i) == args.tab:
@@ -168,6 +171,7 @@ def run(args) -> int:
         for td in teardowns:
             td()
     restored = sum(win.session.frame_data(i).restoration is not None for i in ids[:50])
+    finetuned = sum(win.session.frame_data(i).finetuned_labels is not None for i in ids[:50])
     result = {
         "frames": len(ids), "project": str(project.root),
         "median_ms": round(float(np.median(t)), 2), "p95_ms": round(float(np.percentile(t, 95)), 2),
@@ -180,7 +184,7 @@ def run(args) -> int:
         "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
         "f_s_load_s": round(load_s, 2), "predicted_all_s": round(sweep_s, 2),
         "waited_for_predictions": not args.no_wait, "pause_ms": args.pause_ms, "tab": args.tab,
-        "restored_in_first_50": int(restored),
+        "restored_in_first_50": int(restored), "finetuned_in_first_50": int(finetuned),
         "window": [win.width(), win.height()], "qpa": app.platformName(),
     }
     win.close()

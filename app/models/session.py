@@ -115,7 +115,7 @@ class Session(QObject):
             return
         self.predictor = predictor
         self._cache = OrderedDict((k, v) for k, v in self._cache.items()
-                                  if v.raw_labels is not None)
+                                  if not self._lacks_maps(v))
         self.message_posted.emit(f"f_s loaded: {predictor.raw_name}")
         self._start_predictions(predictor)
         self.data_changed.emit("models", None)
@@ -159,19 +159,20 @@ class Session(QObject):
         if self.read_ahead is None:
             return None
         d = self.read_ahead.take(fid, self._changes)
+        return None if d is None or self._lacks_maps(d) else d
+
+    def _lacks_maps(self, d: FrameData) -> bool:
+        """Whether ``d`` lacks an f_s map that the loaded models give (read before f_s
+        loaded or before the prediction worker reached the frame)."""
         p = self.predictor
-        if d is None or p is None:
-            return d
-        if (d.raw_labels is None and p.has_model("raw")) or \
-                (d.finetuned_labels is None and p.has_model("fine")):
-            return None
-        return d
+        return p is not None and ((d.raw_labels is None and p.has_model("raw")) or
+                                  (d.finetuned_labels is None and p.has_model("fine")))
 
     @Slot(object)
     def _on_predictions_item_done(self, frame_ids) -> None:
         for fid in frame_ids:
             d = self._cache.get(fid)
-            if d is not None and d.raw_source == "pending":
+            if d is not None and self._lacks_maps(d):
                 self._cache.pop(fid)
         if self.frame_id in frame_ids:
             self.data_changed.emit("models", self.frame_id)

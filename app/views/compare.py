@@ -217,8 +217,11 @@ class CompareView(QWidget):
             self.fit()
 
     def _placeholder(self, key: str) -> str:
-        if key == "raw" and self.session.predictor is not None:
+        p = self.session.predictor
+        if key == "raw" and p is not None:
             return "predicting …" if self.data.raw_source == "pending" else "no f_s model"
+        if key == "finetuned" and p is not None and p.has_model("fine"):
+            return "predicting …"
         return PLACEHOLDERS[key]
 
     def _draw_full(self, d) -> None:

@@ -128,3 +128,32 @@ def test_depth_image_is_grey_near_white_and_transparent_without_surface():
     assert img[1, 1, 3] == 255 and img[2, 2, 3] == 255 and img[0, 0, 3] == 0
     assert img[1, 1, 0] > img[2, 2, 0]  # nearer is brighter
     assert (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()
+
+
+def test_fine_tuned_map_appears_on_a_restored_frame_shown_before_f_s_loaded(qtbot, project_dir):
+    """Frame 1 is restored, so it is shown (raw and restored maps from the store) before the
+    f_s models load; its fine-tuned map must follow once the prediction worker has it."""
+    import shutil
+
+    from app.main import build_window
+    from handpose_core.nets.inference import bundled_segnet_path, set_segnet_path
+    from handpose_core.project import Project
+
+    p = Project.open(project_dir)
+    fine = project_dir / "models" / "fine.pt"
+    fine.parent.mkdir(exist_ok=True)
+    shutil.copy(bundled_segnet_path(), fine)
+    set_segnet_path(p, fine, "finetuned")
+    p.close()
+    win = build_window(Project.open(project_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    first = win.session.frame_id
+    assert win.session.frame_data().restoration is not None
+    qtbot.waitUntil(lambda: win.compare.panels["finetuned"].label_map is not None, timeout=60000)
+    assert win.session.frame_id == first
+    expected = win.session.predictor.lookup("fine", first)
+    assert np.array_equal(win.compare.panels["finetuned"].label_map, expected)
+    assert "predicting" not in win.compare.panels["finetuned"].title.text
+    win.close()
