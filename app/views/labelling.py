@@ -81,8 +81,9 @@ class LabellingPanel(QWidget):
         f.setBold(True)
         self.progress_label.setFont(f)
         self.frame_label = QLabel("no frame")
-        # long frame details must never widen the window: they are cut instead
+        # long frame details must never widen the window: they wrap to a second line
         self.frame_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.frame_label.setWordWrap(True)
         self.done_box = QCheckBox("Done (Ctrl+Return: done, next)")
         self.done_box.setToolTip("The frame's labels are complete: it counts in the evaluation")
         self.done_box.toggled.connect(self._on_done_box_toggled)

@@ -116,9 +116,13 @@ class QualityPanel(QWidget):
         lay.addWidget(self.decision)
         lay.addLayout(buttons)
         lay.addWidget(self.follow)
-        lay.addWidget(self.table, 1)
+        # as tall as the scored joints' rows: the totals and Restore follow them directly
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() +
+                                  20 * N_SCORED + 2 * self.table.frameWidth() + 2)
+        lay.addWidget(self.table)
         lay.addWidget(self.totals)
         lay.addLayout(rrow)
+        lay.addStretch(1)
 
         self.restore_button.clicked.connect(self.restore_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
