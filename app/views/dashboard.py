@@ -39,7 +39,14 @@ from PySide6.QtWidgets import (
 
 from handpose_core.parts import PARTS
 
-from .dashboard_notes import JOINT_PLACEHOLDER, SEG_PLACEHOLDER, computing_note, placeholder, result_stack
+from .dashboard_notes import (
+    JOINT_PLACEHOLDER,
+    SEG_PLACEHOLDER,
+    computing_note,
+    failed_note,
+    placeholder,
+    result_stack,
+)
 
 METHOD_COLOURS = {"raw f_s": "#5f6368", "restored (stored)": "#1a73e8",
                   "NN, no integration": "#f29900", "NN, integration": "#d93025",
@@ -206,9 +213,11 @@ class DashboardPanel(QWidget):
 
     def _on_scores_failed(self, message: str) -> None:
         self.compute_button.setEnabled(True)
-        self.seg_status.setText(message.splitlines()[0])
-        if self.scores is None:
-            self.seg_note.setText(SEG_PLACEHOLDER)
+        if self.scores is None:  # the note in the middle says why
+            self.seg_status.setText("failed")
+            self.seg_note.setText(failed_note(message.splitlines()[0]))
+        else:
+            self.seg_status.setText(message.splitlines()[0])
 
     def show_scores(self, scores) -> None:
         """Fill the table, the bar chart and the worst-frame list from ``scores``."""

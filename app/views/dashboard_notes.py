@@ -46,3 +46,13 @@ def computing_note(message: str, done: int, total: int) -> str:
     step = f" — {done} of {total}" if total > 0 else ""
     return (f"<p><b>Computing segmentation accuracy …</b></p><p>{message}{step}</p>"
             "<p>The table, the chart and the worst frames appear here when it is done.</p>")
+
+
+def failed_note(message: str) -> str:
+    """The segmentation placeholder after Compute failed: why, and what to do."""
+    import html
+
+    return (f"<p><b>Could not compute the accuracy.</b></p><p>{html.escape(message)}</p>"
+            "<p>Accuracy needs frames with ground-truth part labels: choose an evaluation set "
+            "and paint its frames in the <b>Labelling</b> tab (or use a dataset with labels), "
+            "then press <b>Compute</b>.</p>")

@@ -118,3 +118,13 @@ def test_prediction_files_in_both_formats_give_joint_rows_and_curves(qtbot, test
     qtbot.waitUntil(lambda: "short.txt" in panel.joint_status.text(), timeout=30000)
     assert "3 lines, but the project has 4 test frames" in panel.joint_status.text()
     assert t.rowCount() == 2
+
+
+def test_compute_with_nothing_to_evaluate_says_why_and_what_to_do(qtbot, studio):
+    win = studio
+    db = win.dashboard
+    db.scope_combo.setCurrentIndex(db.scope_combo.findData("eval_set"))  # none chosen yet
+    qtbot.mouseClick(db.compute_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "Could not compute" in db.seg_note.text(), timeout=60000)
+    assert db.seg_stack.currentIndex() == 0 and db.scores is None
+    assert "Labelling" in db.seg_note.text() and db.compute_button.isEnabled()
