@@ -54,6 +54,9 @@ class BrowserPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(-1, Qt.AscendingOrder)
         self.table.setAlternatingRowColors(True)
+        # select_frame scrolls: a row leaving the view comes back centred, so the rows
+        # ahead stay visible and the list scrolls once a half page, not on every key
+        self.table.setAutoScroll(False)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
@@ -108,7 +111,8 @@ class BrowserPanel(QWidget):
         sm = self.table.selectionModel()
         if sm.currentIndex().row() != row:
             sm.setCurrentIndex(idx, QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
-        self.table.scrollTo(idx)
+        if not self.table.viewport().rect().contains(self.table.visualRect(idx)):
+            self.table.scrollTo(idx, QAbstractItemView.PositionAtCenter)
         return True
 
     # ------------------------------------------------------------------ slots

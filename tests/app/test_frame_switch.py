@@ -157,3 +157,23 @@ def test_fine_tuned_map_appears_on_a_restored_frame_shown_before_f_s_loaded(qtbo
     assert np.array_equal(win.compare.panels["finetuned"].label_map, expected)
     assert "predicting" not in win.compare.panels["finetuned"].title.text
     win.close()
+
+
+def test_the_list_scrolls_a_half_page_when_the_current_row_leaves_the_view(qtbot, studio):
+    win = studio
+    table = win.browser.table
+    table.setMinimumHeight(0)
+    table.setFixedHeight(table.horizontalHeader().height() + 4 * 22 + 2 * table.frameWidth())
+    qtbot.wait(50)
+    ids = win.browser.visible_ids()
+    bar = table.verticalScrollBar()
+    table.setFocus()
+    assert bar.value() == 0 and table.rowAt(table.viewport().height() - 1) == 3
+    for k in range(1, 4):  # within the view: no scrolling
+        qtbot.keyClick(table, Qt.Key_Down)
+        assert win.session.frame_id == ids[k] and bar.value() == 0
+    qtbot.keyClick(table, Qt.Key_Down)  # row 4 was out of view: it comes back centred
+    assert win.session.frame_id == ids[4]
+    vp = table.viewport().rect()
+    assert vp.contains(table.visualRect(win.browser.proxy.index(4, 0)))
+    assert table.rowAt(vp.height() - 1) >= 5  # the next row is visible too
