@@ -63,6 +63,15 @@ def _depth_rgba(depth: np.ndarray) -> np.ndarray:
     return _grey_rgba(depth, hand, hi + 0.05, lo - 0.05)
 
 
+def _source_word(source: str) -> str:
+    """One word for where a raw map comes from (FrameData.raw_source)."""
+    if source.startswith("restore stage"):
+        return "stored"
+    if source.startswith("f_s prediction"):
+        return "predicted"
+    return "being predicted" if source == "pending" else "none"
+
+
 class _Panel:
     """One titled ViewBox with a depth image, a label overlay and a placeholder text."""
 
@@ -206,13 +215,15 @@ class CompareView(QWidget):
                 p.title.setText(title)
         if self.full_frame:
             self._draw_full(d)
-        src = d.raw_source or "—"
         self._draw_barycenters()
         rec = d.restoration
         score = ("" if rec is None else f" · score raw {rec.raw.mm:.1f} → restored "
                  f"{rec.restored.mm:.1f} mm · {'accepted' if rec.accepted else 'rejected'}")
+        # short enough for one line at the default size (a second line re-lays out the
+        # panels); where the raw map comes from in full in the tooltip
         self.info.setText(f"<b>Frame {d.frame.id}</b> · {d.frame.split} {d.frame.kinect} "
-                          f"#{d.frame.frame} · raw map: {src}{score}")
+                          f"#{d.frame.frame} · raw map {_source_word(d.raw_source)}{score}")
+        self.info.setToolTip(f"raw f_s map: {d.raw_source or 'none (no f_s model)'}")
         if not self._fitted:
             self.fit()
 
