@@ -69,7 +69,8 @@ class StableLabel(QWidget):
     def _lines_at_most(self, width: int) -> int:
         """An upper bound of the lines the text wraps to at ``width`` (measured in bold,
         a wrapped line filled at least to ``width`` less the longest word): cheap, where
-        laying out rich text costs a millisecond or more."""
+        laying out rich text costs a millisecond or more. Only for text in the label's
+        font (code, tables and headings are measured by Qt)."""
         font = QFont(self.label.font())
         font.setBold(True)
         fm = QFontMetrics(font)
@@ -88,7 +89,9 @@ class StableLabel(QWidget):
     def _needed_height(self) -> int:
         if self.label.wordWrap():
             w = max(self.width(), 40)
-            if self._lines_at_most(w) <= self._min_lines:
+            text = self.label.text()
+            other_font = any(t in text for t in ("<code", "<tt", "<pre", "<table", "<h"))
+            if not other_font and self._lines_at_most(w) <= self._min_lines:
                 return self._min_h
             h = self.label.heightForWidth(w)
         else:

@@ -177,3 +177,15 @@ def test_the_list_scrolls_a_half_page_when_the_current_row_leaves_the_view(qtbot
     vp = table.viewport().rect()
     assert vp.contains(table.visualRect(win.browser.proxy.index(4, 0)))
     assert table.rowAt(vp.height() - 1) >= 5  # the next row is visible too
+
+
+def test_stable_label_measures_code_text_exactly(qtbot):
+    lab = StableLabel(word_wrap=True, min_lines=2)
+    qtbot.addWidget(lab)
+    lab.resize(160, 10)
+    lab.show()
+    # narrow letters: one line in the label's font, three in monospace at 160 px
+    text = "<code>" + " ".join(["iiiiiiiiiiii"] * 3) + "</code>"
+    lab.setText(text)
+    qtbot.wait(20)
+    assert lab.height() >= lab.label.heightForWidth(lab.width()) > lab._min_h  # nothing cut
