@@ -208,10 +208,13 @@ class MainWindow(QMainWindow):
             w.cancel()
 
     @Slot(str)
-    def show_error(self, message: str) -> None:
-        """A dialog (non-blocking), a status line and stderr: errors never crash the studio."""
+    def show_error(self, message: str, dialog: bool = True) -> None:
+        """A dialog (non-blocking), a status line and stderr: errors never crash the studio.
+        ``dialog`` False when the window already shows the message in its middle."""
         print(f"handpose-studio: {message}", file=sys.stderr)
         self.statusBar().showMessage(message.splitlines()[0], 10000)
+        if not dialog:
+            return
         box = QMessageBox(QMessageBox.Warning, "handpose-studio", message, QMessageBox.Ok, self)
         box.setObjectName("error_dialog")
         box.setAttribute(Qt.WA_DeleteOnClose)

@@ -213,12 +213,13 @@ class ProjectMenu:
     def _on_failed(self, root, message: str) -> None:
         self._close_dialog()
         w = self.window
-        if w.session.project is None:
+        if w.session.project is None:  # the welcome page says it: no dialog on top of it
+            why = message.removeprefix("cannot open the project: ")
             w.welcome.set_message(
                 "<h2>handpose-studio</h2><p><b>Could not open a project.</b></p>"
-                f"<p style='color:#c62828'>{_html(message)}</p>"
+                f"<p style='color:#c62828'>{_html(why)}</p>"
                 "<p>Pick another project, create one over an NYU root, or open the demo.</p>")
-        w.show_error(message)
+        w.show_error(message, dialog=w.session.project is not None)
 
     def _on_cancelled(self) -> None:
         self._close_dialog()

@@ -49,7 +49,7 @@ class Session(QObject):
         self.frame_id: int | None = None
         self.predictor = None  # SegPredictor once loaded in a worker
         self.prediction_queue = None
-        self.prefetch_queue = None
+        self.read_ahead = None  # ReadAhead served by the "read frames ahead" worker
         self._changes = 0  # store changes seen; prefetched data older than one is dropped
         self.undo_stack = QUndoStack(self)
         self.runner = TaskRunner(self)
@@ -86,7 +86,7 @@ class Session(QObject):
         self._cache.clear()
         self.predictor = None
         self.prediction_queue = None
-        self.prefetch_queue = None
+        self.read_ahead = None
         self.project.close()
         self.project = None
         self.frame_id = None
@@ -115,7 +115,7 @@ class Session(QObject):
             return
         self.predictor = predictor
         self._cache = OrderedDict((k, v) for k, v in self._cache.items()
-                                  if v.raw_labels is not None)
+                                  if not self._lacks_maps(v))
         self.message_posted.emit(f"f_s loaded: {predictor.raw_name}")
         self._start_predictions(predictor)
         self.data_changed.emit("models", None)
@@ -139,40 +139,40 @@ class Session(QObject):
 
     def prefetch(self, frame_ids) -> None:
         """Load these frames' data in a worker, in this order (frames already cached are
-        skipped); the browser asks for the rows after the current one."""
-        if self.project is None or self.prefetch_queue is None:
+        skipped); the browser asks for the next rows first, which are read at once."""
+        if self.project is None or self.read_ahead is None:
             return
         ids = [int(i) for i in frame_ids if int(i) not in self._cache]
         if ids:
-            self.prefetch_queue.request([(i, self._changes) for i in ids])
+            self.read_ahead.request(ids, self._changes)
 
     def _start_prefetch(self) -> None:
-        from ..workers.prediction import PredictionQueue
-        from ..workers.prefetch import prefetch_task
+        from ..workers.prefetch import ReadAhead, prefetch_task
 
-        self.prefetch_queue = PredictionQueue()
-        h = self.runner.run(prefetch_task(self.prefetch_queue, lambda: self.predictor),
-                            name="read frames ahead", project_root=self.project.root,
-                            service=True)
-        h.item_done.connect(self._on_prefetch_item_done)
+        self.read_ahead = ReadAhead()
+        self.runner.run(prefetch_task(self.read_ahead, lambda: self.predictor),
+                        name="read frames ahead", project_root=self.project.root, service=True)
 
-    @Slot(object)
-    def _on_prefetch_item_done(self, item) -> None:
-        count, data = item
-        fid = data.frame.id
-        if count != self._changes or fid in self._cache or self.project is None:
-            return  # the store changed since it was read, or the GUI read it meanwhile
-        if data.raw_labels is None:
-            return  # read before f_s had predicted it: read again when shown
-        self._cache[fid] = data
-        while len(self._cache) > self.CACHE_FRAMES:
-            self._cache.popitem(last=False)
+    def _read_ahead(self, fid: int) -> FrameData | None:
+        """Data the worker read for ``fid`` under the current store state, unless f_s has
+        delivered maps since that the worker could not see."""
+        if self.read_ahead is None:
+            return None
+        d = self.read_ahead.take(fid, self._changes)
+        return None if d is None or self._lacks_maps(d) else d
+
+    def _lacks_maps(self, d: FrameData) -> bool:
+        """Whether ``d`` lacks an f_s map that the loaded models give (read before f_s
+        loaded or before the prediction worker reached the frame)."""
+        p = self.predictor
+        return p is not None and ((d.raw_labels is None and p.has_model("raw")) or
+                                  (d.finetuned_labels is None and p.has_model("fine")))
 
     @Slot(object)
     def _on_predictions_item_done(self, frame_ids) -> None:
         for fid in frame_ids:
             d = self._cache.get(fid)
-            if d is not None and d.raw_source == "pending":
+            if d is not None and self._lacks_maps(d):
                 self._cache.pop(fid)
         if self.frame_id in frame_ids:
             self.data_changed.emit("models", self.frame_id)
@@ -208,7 +208,7 @@ class Session(QObject):
             raise LookupError("no project or no frame selected")
         d = self._cache.get(fid)
         if d is None:
-            d = load_frame_data(self.project, fid, self.predictor)
+            d = self._read_ahead(fid) or load_frame_data(self.project, fid, self.predictor)
             self._cache[fid] = d
             while len(self._cache) > self.CACHE_FRAMES:
                 self._cache.popitem(last=False)
@@ -222,6 +222,8 @@ class Session(QObject):
             self._cache.clear()
         else:
             self._cache.pop(int(frame_id), None)
+        if self.read_ahead is not None:
+            self.read_ahead.forget(frame_id)
 
     # ------------------------------------------------------------------ user actions
     def set_override(self, frame_id: int, accept: bool | None) -> bool:

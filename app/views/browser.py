@@ -54,6 +54,9 @@ class BrowserPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(-1, Qt.AscendingOrder)
         self.table.setAlternatingRowColors(True)
+        # select_frame scrolls: a row leaving the view comes back centred, so the rows
+        # ahead stay visible and the list scrolls once a half page, not on every key
+        self.table.setAutoScroll(False)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
@@ -108,7 +111,8 @@ class BrowserPanel(QWidget):
         sm = self.table.selectionModel()
         if sm.currentIndex().row() != row:
             sm.setCurrentIndex(idx, QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
-        self.table.scrollTo(idx)
+        if not self.table.viewport().rect().contains(self.table.visualRect(idx)):
+            self.table.scrollTo(idx, QAbstractItemView.PositionAtCenter)
         return True
 
     # ------------------------------------------------------------------ slots
@@ -163,9 +167,9 @@ class BrowserPanel(QWidget):
     def _on_session_frame_changed(self, frame_id: int) -> None:
         self.select_frame(frame_id)
         row = self.proxy.row_of(frame_id)
-        if row is not None:  # read the next rows (and the one before) ahead, off the GUI thread
+        if row is not None:  # read the rows either side ahead (the next first), off the GUI thread
             n = self.proxy.rowCount()
-            rows = [r for r in (*range(row + 1, row + 9), row - 1) if 0 <= r < n]
+            rows = [r for r in (row + 1, row - 1, *range(row + 2, row + 9)) if 0 <= r < n]
             self.session.prefetch([self.proxy.frame_id(r) for r in rows])
 
     @Slot(str, object)

@@ -17,6 +17,7 @@ from handpose_core.parts import PART_NAMES, SCORED_JOINTS_14, lookup_table
 from handpose_core.skeleton import FINGER_COLOURS, JOINT_FINGER_14
 
 from .legend import LegendWidget
+from .stable_label import StableLabel
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
@@ -41,6 +42,34 @@ def _label_lut() -> np.ndarray:
     lut[:, 3] = 255
     lut[0, 3] = 0  # background stays transparent over the depth
     return lut
+
+
+def _grey_rgba(values: np.ndarray, valid: np.ndarray, black: float, white: float) -> np.ndarray:
+    """``(H, W, 4)`` uint8 RGBA: ``values`` mapped linearly from ``black`` (0) to ``white``
+    (255), clipped; transparent where ``valid`` is False. One image the panels draw as it
+    is, instead of each panel mapping the float array again."""
+    scale = 255.0 / (white - black) if white != black else 0.0
+    g = np.clip((values - black) * scale, 0, 255).astype(np.uint8)
+    out = np.empty(values.shape + (4,), np.uint8)
+    out[..., 0] = out[..., 1] = out[..., 2] = g
+    out[..., 3] = np.where(valid, 255, 0)
+    return out
+
+
+def _depth_rgba(depth: np.ndarray) -> np.ndarray:
+    """The depth crop (float32 in [-1, 1], +1 = no surface) in grey, near hand white."""
+    hand = depth < 1.0
+    lo, hi = (float(depth[hand].min()), float(depth[hand].max())) if hand.any() else (-1.0, 1.0)
+    return _grey_rgba(depth, hand, hi + 0.05, lo - 0.05)
+
+
+def _source_word(source: str) -> str:
+    """One word for where a raw map comes from (FrameData.raw_source)."""
+    if source.startswith("restore stage"):
+        return "stored"
+    if source.startswith("f_s prediction"):
+        return "predicted"
+    return "being predicted" if source == "pending" else "none"
 
 
 class _Panel:
@@ -125,7 +154,7 @@ class CompareView(QWidget):
         controls.addWidget(self.fit_button)
         controls.addWidget(self.one_button)
         self.legend = LegendWidget()
-        self.info = QLabel()
+        self.info = StableLabel(word_wrap=True)  # changes every switch: no window re-layout
         self.info.setObjectName("frame_info")
         self.info.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay = QVBoxLayout(self)
@@ -162,13 +191,11 @@ class CompareView(QWidget):
         if self.session.project is None or self.session.frame_id is None:
             return
         d = self.data = self.session.frame_data()
-        depth = d.depth_crop
-        hand = depth < 1.0
-        lo, hi = (float(depth[hand].min()), float(depth[hand].max())) if hand.any() else (-1, 1)
+        grey = _depth_rgba(d.depth_crop)  # made once, shared by the five panels
         maps = {"depth": None, "raw": d.raw_labels, "restored": d.restored_labels,
                 "finetuned": d.finetuned_labels, "gt": d.gt_labels}
         for key, p in self.panels.items():
-            p.depth.setImage(np.where(hand, depth, np.nan), levels=(hi + 0.05, lo - 0.05))
+            p.depth.setImage(grey, autoLevels=False, levels=None)
             m = maps[key]
             p.label_map = m
             note = ""
@@ -188,27 +215,37 @@ class CompareView(QWidget):
                 p.title.setText(title)
         if self.full_frame:
             self._draw_full(d)
-        src = d.raw_source or "—"
         self._draw_barycenters()
         rec = d.restoration
-        score = ("" if rec is None else f" · barycenter score raw {rec.raw.mm:.1f} mm → restored "
+        score = ("" if rec is None else f" · score raw {rec.raw.mm:.1f} → restored "
                  f"{rec.restored.mm:.1f} mm · {'accepted' if rec.accepted else 'rejected'}")
+        # short enough for one line at the default size (a second line re-lays out the
+        # panels); where the raw map comes from in full in the tooltip
         self.info.setText(f"<b>Frame {d.frame.id}</b> · {d.frame.split} {d.frame.kinect} "
-                          f"#{d.frame.frame} · raw map: {src}{score}")
+                          f"#{d.frame.frame} · raw map {_source_word(d.raw_source)}{score}")
+        self.info.setToolTip(f"raw f_s map: {d.raw_source or 'none (no f_s model)'}")
         if not self._fitted:
             self.fit()
 
     def _placeholder(self, key: str) -> str:
-        if key == "raw" and self.session.predictor is not None:
+        p = self.session.predictor
+        if key == "raw" and p is not None:
             return "predicting …" if self.data.raw_source == "pending" else "no f_s model"
+        if key == "finetuned" and p is not None and p.has_model("fine"):
+            return "predicting …"
         return PLACEHOLDERS[key]
 
     def _draw_full(self, d) -> None:
-        full = d.full_depth[::2, ::2].astype(np.float32)  # half resolution: a quarter the work
+        full = d.full_depth[::2, ::2]  # half resolution: a quarter the work
         valid = (full > 0) & (full != 2001)
-        far, near = (float(np.percentile(full[valid], 98)), float(full[valid].min())) \
-            if valid.any() else (1.0, 0.0)
-        self.full.depth.setImage(np.where(valid, full, np.nan), levels=(far, near))
+        v = full[valid]
+        if len(v):  # near is white, the 98th percentile black; no surface transparent
+            far, near = float(np.partition(v, int(0.98 * (len(v) - 1)))[int(0.98 * (len(v) - 1))]), \
+                float(v.min())
+        else:
+            far, near = 1.0, 0.0
+        self.full.depth.setImage(_grey_rgba(full.astype(np.float32), valid, far, near),
+                                 autoLevels=False, levels=None)
         self.full.depth.setRect(QRectF(0, 0, 640, 480))
         tf = d.transform
         self.full.crop_box.setRect(QRectF(tf.u0, tf.v0, tf.u1 - tf.u0, tf.v1 - tf.v0))

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -39,6 +38,15 @@ from PySide6.QtWidgets import (
 )
 
 from handpose_core.parts import PARTS
+
+from .dashboard_notes import (
+    JOINT_PLACEHOLDER,
+    SEG_PLACEHOLDER,
+    computing_note,
+    failed_note,
+    placeholder,
+    result_stack,
+)
 
 METHOD_COLOURS = {"raw f_s": "#5f6368", "restored (stored)": "#1a73e8",
                   "NN, no integration": "#f29900", "NN, integration": "#d93025",
@@ -119,9 +127,10 @@ class DashboardPanel(QWidget):
         self.compute_button = QPushButton("Compute")
         self.compute_button.clicked.connect(self.compute)
         top.addWidget(self.compute_button)
-        self.seg_status = QLabel("not computed yet")
-        self.seg_status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        top.addWidget(self.seg_status, 1)
+        top.addStretch(1)
+        self.seg_status = QLabel("not computed yet")  # its own line: never cut short
+        self.seg_status.setObjectName("seg_status")
+        self.seg_status.setWordWrap(True)
 
         self.rows_table = _table(["method", "frames", "per pixel %", "per class %"])
         self.rows_table.setWordWrap(False)
@@ -165,9 +174,12 @@ class DashboardPanel(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([420, 680])
+        self.seg_note = placeholder(SEG_PLACEHOLDER)
+        self.seg_stack = result_stack(self.seg_note, split)
         lay = QVBoxLayout(w)
         lay.addLayout(top)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.seg_status)
+        lay.addWidget(self.seg_stack, 1)
         return w
 
     def compute(self) -> None:
@@ -186,10 +198,14 @@ class DashboardPanel(QWidget):
 
         self.compute_button.setEnabled(False)
         self.seg_status.setText("computing …")
+        self.seg_note.setText(computing_note("starting", 0, 0))
         self.session.runner.run(task, name="dashboard", project_root=project.root,
                                 on_success=self._on_scores_succeeded,
                                 on_failure=self._on_scores_failed,
-                                on_progress=lambda d, t, m: self.seg_status.setText(m))
+                                on_progress=self._on_scores_progress)
+
+    def _on_scores_progress(self, done: int, total: int, message: str) -> None:
+        self.seg_note.setText(computing_note(message, done, total))
 
     def _on_scores_succeeded(self, scores) -> None:
         self.compute_button.setEnabled(True)
@@ -197,7 +213,11 @@ class DashboardPanel(QWidget):
 
     def _on_scores_failed(self, message: str) -> None:
         self.compute_button.setEnabled(True)
-        self.seg_status.setText(message.splitlines()[0])
+        if self.scores is None:  # the note in the middle says why
+            self.seg_status.setText("failed")
+            self.seg_note.setText(failed_note(message.splitlines()[0]))
+        else:
+            self.seg_status.setText(message.splitlines()[0])
 
     def show_scores(self, scores) -> None:
         """Fill the table, the bar chart and the worst-frame list from ``scores``."""
@@ -219,6 +239,7 @@ class DashboardPanel(QWidget):
         self.worst_combo.blockSignals(False)
         self._show_worst()
         self.seg_status.setText(f"{len(scores.frame_ids)} labelled frames")
+        self.seg_stack.setCurrentIndex(1)
         self.scores_ready.emit(scores)
 
     def _draw_bars(self) -> None:
@@ -268,9 +289,9 @@ class DashboardPanel(QWidget):
         self.y_up_box.setToolTip("Published named-xyz NYU result files have y pointing down; "
                                  "tick for files in NYU's joint_xyz convention (y up)")
         top.addWidget(self.y_up_box)
-        self.joint_status = QLabel("load prediction files to compare methods")
-        self.joint_status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        top.addWidget(self.joint_status, 1)
+        top.addStretch(1)
+        self.joint_status = QLabel("no prediction files loaded")  # its own line, wrapped
+        self.joint_status.setWordWrap(True)
         self.joint_table = _table(["method", "format", "frames", "mean mm", "median",
                                    "≤20 mm %", "≤40 mm %"])
         self.curve_plot = pg.PlotWidget(background="w")
@@ -285,10 +306,16 @@ class DashboardPanel(QWidget):
                                                       brush=(255, 255, 255, 230),
                                                       pen="#c0c0c0")
         self.joint_table.setMaximumHeight(170)  # a few methods: the curves get the room
+        results = QWidget()
+        rl = QVBoxLayout(results)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.joint_table)
+        rl.addWidget(self.curve_plot, 1)
+        self.joint_stack = result_stack(placeholder(JOINT_PLACEHOLDER), results)
         lay = QVBoxLayout(w)
         lay.addLayout(top)
-        lay.addWidget(self.joint_table)
-        lay.addWidget(self.curve_plot, 1)
+        lay.addWidget(self.joint_status)
+        lay.addWidget(self.joint_stack, 1)
         return w
 
     def load_predictions(self, paths) -> None:
@@ -320,6 +347,7 @@ class DashboardPanel(QWidget):
         names = {r[0].path for r in results}
         self.joint_results = [r for r in self.joint_results if r[0].path not in names] + results
         self._draw_joints()
+        self.joint_stack.setCurrentIndex(1)
         self.joint_status.setText(f"{len(self.joint_results)} prediction sets on the test frames")
         self.predictions_loaded.emit(results)
 
@@ -360,6 +388,9 @@ class DashboardPanel(QWidget):
         self.bar_plot.clear()
         self.curve_plot.clear()
         self.joint_table.setRowCount(0)
+        self.seg_stack.setCurrentIndex(0)
+        self.seg_note.setText(SEG_PLACEHOLDER)
+        self.joint_stack.setCurrentIndex(0)
         self.seg_status.setText("not computed yet" if project else "no project")
 
     def _on_session_data_changed(self, kind: str, _frame_id) -> None:

@@ -15,22 +15,18 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSlider,
-    QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from handpose_core.labelling.aids import depth_display
-from handpose_core.labelling.edit import MAX_BRUSH, MIN_BRUSH, pick
+from handpose_core.labelling.edit import pick
 from handpose_core.labelling.editor import BRUSH, ERASER, LabelEditor, apply_patch
 from handpose_core.labelling.evalset import get_eval_set, labelling_progress
 from handpose_core.parts import PARTS
@@ -38,11 +34,9 @@ from handpose_core.parts import PARTS
 from ..commands.paint import StrokeCommand
 from .label_canvas import LabelCanvasView
 from .labelling_actions import LabellingActions
+from .labelling_toolbar import FILL, PICKER, TOOLS, LabellingToolBar
 from .part_legend import PartLegendView
 
-FILL, PICKER = "fill", "picker"
-TOOLS = ((BRUSH, "Brush", "B"), (ERASER, "Eraser", "E"), (FILL, "Fill", "F"),
-         (PICKER, "Pick", "I"))
 START_FROM = (("restored", "restored map"), ("finetuned", "fine-tuned f_s"),
               ("raw", "raw f_s"), ("dataset", "dataset labels"))
 DIGIT_MS = 700  # a second digit within this time makes a two-digit part id
@@ -81,8 +75,9 @@ class LabellingPanel(QWidget):
         f.setBold(True)
         self.progress_label.setFont(f)
         self.frame_label = QLabel("no frame")
-        # long frame details must never widen the window: they are cut instead
+        # long frame details must never widen the window: they wrap to a second line
         self.frame_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.frame_label.setWordWrap(True)
         self.done_box = QCheckBox("Done (Ctrl+Return: done, next)")
         self.done_box.setToolTip("The frame's labels are complete: it counts in the evaluation")
         self.done_box.toggled.connect(self._on_done_box_toggled)
@@ -92,36 +87,15 @@ class LabellingPanel(QWidget):
         head.addWidget(self.frame_label, 1)
         head.addWidget(self.done_box)
 
-        tools = QHBoxLayout()
-        self.tool_group = QButtonGroup(self)
-        self.tool_buttons = {}
-        for name, text, key in TOOLS:
-            b = QToolButton(text=f"{text} ({key})", checkable=True)
-            b.setToolTip(f"{text} — key {key}")
-            self.tool_group.addButton(b)
-            self.tool_buttons[name] = b
+        self.toolbar = LabellingToolBar(self)
+        tb = self.toolbar
+        self.tool_group, self.tool_buttons = tb.tool_group, tb.tool_buttons
+        self.size_spin, self.opacity_slider, self.depth_box = tb.size_spin, tb.opacity_slider, tb.depth_box
+        for name, b in self.tool_buttons.items():
             b.clicked.connect(lambda _=False, n=name: self.set_tool(n))
-            tools.addWidget(b)
-        self.tool_buttons[BRUSH].setChecked(True)
-        tools.addSpacing(6)
-        tools.addWidget(QLabel("Size"))
-        self.size_spin = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, value=7, suffix=" px")
-        self.size_spin.setToolTip("Brush diameter in frame pixels: [ smaller, ] larger")
         self.size_spin.valueChanged.connect(self._on_size_spin_value_changed)
-        tools.addWidget(self.size_spin)
-        tools.addSpacing(6)
-        tools.addWidget(QLabel("Opacity"))
-        self.opacity_slider = QSlider(Qt.Horizontal, minimum=0, maximum=100, value=60)
-        self.opacity_slider.setFixedWidth(90)
         self.opacity_slider.valueChanged.connect(self._on_opacity_slider_value_changed)
-        tools.addWidget(self.opacity_slider)
-        tools.addSpacing(6)
-        self.depth_box = QCheckBox("Depth edges (D)")
-        self.depth_box.setToolTip("Brush and fill paint only pixels within the hand's depth "
-                                  "range (the eraser works everywhere)")
         self.depth_box.toggled.connect(self._on_depth_box_toggled)
-        tools.addWidget(self.depth_box)
-        tools.addStretch(1)
 
         self.canvas = LabelCanvasView(self)
         self.canvas.pressed.connect(self._on_canvas_pressed)
@@ -156,7 +130,7 @@ class LabellingPanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.addLayout(head)
-        lay.addLayout(tools)
+        lay.addWidget(self.toolbar)
         lay.addLayout(body, 1)
         lay.addWidget(self.status_label)
         lay.addLayout(self.bottom)

@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
 from handpose_core.project.records import N_SCORED
 from handpose_core.skeleton import EVAL_NAMES
 
+from .stable_label import StableLabel
+
 GOOD, BAD = QColor("#2e7d32"), QColor("#c62828")
 
 
@@ -40,11 +42,13 @@ def _set(table: QTableWidget, row: int, col: int, text: str,
     if it is None:
         it = QTableWidgetItem()
         it.setFlags(Qt.ItemIsEnabled)
+        it.setTextAlignment(Qt.Alignment(align) if isinstance(align, int) else align)
         table.setItem(row, col, it)
     if it.text() != text:
         it.setText(text)
-    it.setTextAlignment(Qt.Alignment(align) if isinstance(align, int) else align)
-    it.setForeground(QBrush(colour if colour is not None else table.palette().text().color()))
+    fg = colour if colour is not None else table.palette().text().color()
+    if it.foreground().color() != fg:  # every set repaints the table: only on a change
+        it.setForeground(QBrush(fg))
 
 
 class QualityPanel(QWidget):
@@ -56,10 +60,10 @@ class QualityPanel(QWidget):
     def __init__(self, session, actions: dict, parent=None):
         super().__init__(parent)
         self.session = session
-        self.decision = QLabel()
+        # both change on every frame switch: StableLabel re-lays out the window only when
+        # the text needs another height
+        self.decision = StableLabel(word_wrap=True, min_lines=4)
         self.decision.setObjectName("decision")
-        self.decision.setWordWrap(True)
-        self.decision.setTextFormat(Qt.RichText)
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("joint_scores")
         self.table.setHorizontalHeaderLabels(["joint", "raw mm", "restored mm", "better"])
@@ -72,9 +76,8 @@ class QualityPanel(QWidget):
         for c, w in ((1, 66), (2, 86), (3, 66)):  # fixed: sizing to contents costs every switch
             hh.setSectionResizeMode(c, QHeaderView.Fixed)
             self.table.setColumnWidth(c, w)
-        self.totals = QLabel()
+        self.totals = StableLabel(sample=_totals_html("0.0 mm", "0.0 mm", "0.0 px", "0.0 px"))
         self.totals.setObjectName("totals")
-        self.totals.setTextFormat(Qt.RichText)
 
         buttons = QHBoxLayout()
         for key in ("accept", "reject", "clear"):
@@ -113,9 +116,13 @@ class QualityPanel(QWidget):
         lay.addWidget(self.decision)
         lay.addLayout(buttons)
         lay.addWidget(self.follow)
-        lay.addWidget(self.table, 1)
+        # as tall as the scored joints' rows: the totals and Restore follow them directly
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() +
+                                  20 * N_SCORED + 2 * self.table.frameWidth() + 2)
+        lay.addWidget(self.table)
         lay.addWidget(self.totals)
         lay.addLayout(rrow)
+        lay.addStretch(1)
 
         self.restore_button.clicked.connect(self.restore_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
@@ -138,12 +145,8 @@ class QualityPanel(QWidget):
         if q_raw is not None or q_res is not None:
             def tot(q, attr, unit):  # the store's vocabulary: mean over the scored joints
                 return "—" if q is None else f"{getattr(q, attr) / N_SCORED:.1f} {unit}"
-            self.totals.setText(
-                "<table cellspacing=4><tr><td></td><td><b>raw</b></td><td><b>restored</b></td></tr>"
-                f"<tr><td>3D score</td><td align=right>{tot(q_raw, 'total_mm', 'mm')}</td>"
-                f"<td align=right>{tot(q_res, 'total_mm', 'mm')}</td></tr>"
-                f"<tr><td>2D score</td><td align=right>{tot(q_raw, 'total_px', 'px')}</td>"
-                f"<td align=right>{tot(q_res, 'total_px', 'px')}</td></tr></table>")
+            self.totals.setText(_totals_html(tot(q_raw, 'total_mm', 'mm'), tot(q_res, 'total_mm', 'mm'),
+                                             tot(q_raw, 'total_px', 'px'), tot(q_res, 'total_px', 'px')))
         else:
             self.totals.setText("")
         self.decision.setText(self._decision_text(d))
@@ -223,6 +226,13 @@ class QualityPanel(QWidget):
         if kind in ("override", "restoration", "labels", "models") and \
                 (frame_id is None or frame_id == self.session.frame_id):
             self.refresh()
+
+
+def _totals_html(raw_mm: str, res_mm: str, raw_px: str, res_px: str) -> str:
+    return ("<table cellspacing=4><tr><td></td><td><b>raw</b></td><td><b>restored</b></td></tr>"
+            f"<tr><td>3D score</td><td align=right>{raw_mm}</td><td align=right>{res_mm}</td></tr>"
+            f"<tr><td>2D score</td><td align=right>{raw_px}</td><td align=right>{res_px}</td></tr>"
+            "</table>")
 
 
 def _mm(x: float) -> str:

@@ -38,8 +38,8 @@ class TaskContext:
     extra: dict = field(default_factory=dict)
 
 
-class TaskWorker(QObject):
-    """Runs ``fn(ctx)`` once in a worker thread (see the module docstring)."""
+class _TaskSignals(QObject):
+    """The signals of a task, shared by the worker and its GUI-thread handle."""
 
     progress = Signal(int, int, str)
     item_done = Signal(object)
@@ -47,6 +47,10 @@ class TaskWorker(QObject):
     failed = Signal(str)
     cancelled = Signal()
     ended = Signal()
+
+
+class TaskWorker(_TaskSignals):
+    """Runs ``fn(ctx)`` once in a worker thread (see the module docstring)."""
 
     def __init__(self, fn: Callable[[TaskContext], object], *, name: str = "task",
                  project_root: str | Path | None = None, service: bool = False):
@@ -94,16 +98,9 @@ class TaskWorker(QObject):
             self.ended.emit()
 
 
-class TaskHandle(QObject):
+class TaskHandle(_TaskSignals):
     """The GUI-thread face of a running worker: the same signals, re-emitted on the thread
     that started it, so plain functions and lambdas connected here run on the GUI thread."""
-
-    progress = Signal(int, int, str)
-    item_done = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal()
-    ended = Signal()
 
     def __init__(self, worker: TaskWorker, parent=None):
         super().__init__(parent)

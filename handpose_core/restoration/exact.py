@@ -81,28 +81,71 @@ def _tiles_nearest(q, p, bound, tile, row_order, weights, centre, out_d, out_c, 
 
 
 @numba.njit(parallel=True, cache=True)
-def _rerank_kernel(q, p, cand, weights, row_order, centre, out_i, out_d):
-    """Best candidate of each query: q (Q,P,P), p (M,P,P) uint8, cand (Q,C) int64 ids
-    (-1: none); same order and early exit as :func:`_tiles_nearest`, ties between equal
-    keys to the lowest index. Writes out_i, out_d (Q,) (-1 and P*P+1 without a
-    candidate)."""
+def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i, out_d):
+    """Best candidate of each query: q (Q,P,P) uint8, cand (Q,C) int64 ids (-1: none).
+    Candidate ``i`` is ``maps[i]`` ((M,P,P) patches) when ``src`` is empty, else the
+    P x P window of ``maps[src[i, 0]]`` centred on ``(src[i, 1], src[i, 2])``, 0 outside
+    the map (a source-map dictionary). A differing position costs ``1 + finger`` when
+    either label is a finger part (>= 2, ``finger`` 0: the label Hamming distance), and
+    the distance adds ``centre`` times the tie distance (``weights``); rows in
+    ``row_order`` with the early exit of :func:`_tiles_nearest`; ties to the lower tie
+    distance, then the lowest index. Writes out_i, out_d (Q,) (-1 and the largest
+    possible distance + 1 without a candidate)."""
     n_q, n_c = cand.shape
     pp = q.shape[1]
+    h = pp // 2
+    size = maps.shape[1]
+    own = src.shape[0] == 0
     for j in numba.prange(n_q):
-        best = (pp * pp + 1) * (1 + centre * (pp // 2 + 1))
+        best = (pp * pp + 1) * (1 + finger) * (1 + centre * (pp // 2 + 1))
         best_c = np.int64(1) << 40
         best_i = np.int64(-1)
         for t in range(n_c):
             i = cand[j, t]
             if i < 0:
                 continue
-            s, sc = _key(q, j, p, i, row_order, weights, centre, best)
+            m, r0, c0 = i, 0, 0
+            if not own:
+                m, r0, c0 = src[i, 0], src[i, 1] - h, src[i, 2] - h
+            s = np.int64(0)
+            sc = np.int64(0)
+            for rr in range(pp):
+                r = row_order[rr]
+                y = r0 + r
+                for c in range(pp):
+                    x = c0 + c
+                    v = np.uint8(0)
+                    if y >= 0 and y < size and x >= 0 and x < size:
+                        v = maps[m, y, x]
+                    a = q[j, r, c]
+                    if a != v:
+                        s += 1
+                        sc += weights[r, c]
+                        if finger and (a >= 2 or v >= 2):
+                            s += finger
+                if s + centre * sc > best:
+                    break
+            s += centre * sc
             if s < best or (s == best and (sc < best_c or (sc == best_c and i < best_i))):
                 best = s
                 best_c = sc
                 best_i = i
         out_i[j] = best_i
         out_d[j] = best
+
+
+def rerank(queries: np.ndarray, maps: np.ndarray, sources: np.ndarray | None, cand: np.ndarray,
+           weights: np.ndarray, row_order: np.ndarray, *, finger: int = 0,
+           centre: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Run :func:`_rerank_kernel`: ``maps`` the ``(M, P, P)`` patches with ``sources``
+    None, else the ``(N, S, S)`` source maps and ``sources`` ``(M, 3)``."""
+    ids = np.empty(queries.shape[0], np.int64)
+    dist = np.empty(queries.shape[0], np.int64)
+    src = np.zeros((0, 3), np.int64) if sources is None else np.asarray(sources)
+    if queries.shape[0]:
+        _rerank_kernel(queries, np.asarray(maps), src, cand, weights, row_order, int(finger),
+                       int(centre), ids, dist)
+    return ids, dist
 
 
 def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray, *,
@@ -115,11 +158,12 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
     ``queries`` ``(Q, P, P)`` uint8, ``patches`` ``(M, P, P)`` uint8 (a memory map is
     read in place, only the candidates' rows), ``cand`` ``(Q, C)`` ids, ``-1`` for none
     (duplicates allowed). Returns ``(ids (Q,) int64, distances (Q,) int64)``; a query
-    without any candidate gets id ``-1`` and distance ``P * P + 1``. Compiled (numba),
-    parallel over queries. ``centre``: the distance is the label Hamming distance plus
-    ``centre`` times the tie distance (0: the paper's). ``distance`` ``(finger,
-    centre)``: the experimental weighted distance of :func:`.patch_maps.rerank_weighted`
-    (source-map dictionaries only).
+    without any candidate gets id ``-1`` and a distance above any real one (``P * P + 1``
+    with the paper's distance). Compiled (numba), parallel over queries. ``patches`` may be
+    a :class:`.patch_maps.MapPatches` (read from its source maps in place). ``centre``:
+    the distance is the label Hamming distance plus ``centre`` times the tie distance (0:
+    the paper's). ``distance`` ``(finger, centre)``: an experimental weighted distance (a
+    differing finger label costs ``1 + finger``; replaces ``centre``).
     """
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
     cand = np.ascontiguousarray(cand, dtype=np.int64)
@@ -129,22 +173,14 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
         raise ValueError(f"candidate id {int(cand.max())} out of range for "
                          f"{patches.shape[0]} patches")
     pp = queries.shape[1]
-    from .patch_maps import MapPatches, rerank_maps
+    from .patch_maps import MapPatches
 
+    finger, centre_w = (0, centre) if distance is None or not any(distance) else distance
     if isinstance(patches, MapPatches):
-        if distance is not None and any(distance):
-            from .patch_maps import rerank_weighted
-
-            return rerank_weighted(queries, patches, cand, tie_weights(pp, tie_window),
-                                   _row_order(pp), *distance)
-        return rerank_maps(queries, patches, cand, tie_weights(pp, tie_window), _row_order(pp),
-                           centre)
-    ids = np.empty(queries.shape[0], np.int64)
-    dist = np.empty(queries.shape[0], np.int64)
-    if queries.shape[0]:
-        _rerank_kernel(queries, np.asarray(patches), cand, tie_weights(pp, tie_window),
-                       _row_order(pp), int(centre), ids, dist)
-    return ids, dist
+        return rerank(queries, patches.maps, patches.sources, cand, tie_weights(pp, tie_window),
+                      _row_order(pp), finger=finger, centre=centre_w)
+    return rerank(queries, patches, None, cand, tie_weights(pp, tie_window), _row_order(pp),
+                  finger=finger, centre=centre_w)
 
 
 def _row_order(patch: int) -> np.ndarray:

@@ -6,12 +6,11 @@ one (57,000 48x48 maps are 131 MB; a million 27x27 patches cut from them are 729
 behaves like the ``(M, P, P)`` uint8 patch array for the readers that index it
 (``patches[ids]``, ``patches[a:b]``, ``patches[i]``, ``len``, ``shape``, ``dtype``):
 the same values :func:`.patches.extract_patches` cuts, background (0) outside the map.
-The compiled re-ranking reads the maps in place through :func:`rerank_maps`.
+The compiled re-ranking (:func:`.exact.rerank`) reads the maps in place.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .patches import extract_patches
@@ -80,59 +79,6 @@ class MapPatches:
         return a if dtype is None else a.astype(dtype)
 
 
-@numba.njit(parallel=True, cache=True)
-def _rerank_maps_kernel(q, maps, src, cand, weights, row_order, centre, out_i, out_d):
-    """:func:`.exact._rerank_kernel` with patch ``i`` read from ``maps[src[i, 0]]``
-    around ``(src[i, 1], src[i, 2])`` (0 outside the map): same order, same early exit."""
-    n_q, n_c = cand.shape
-    pp = q.shape[1]
-    h = pp // 2
-    size = maps.shape[1]
-    for j in numba.prange(n_q):
-        best = (pp * pp + 1) * (1 + centre * (pp // 2 + 1))
-        best_c = np.int64(1) << 40
-        best_i = np.int64(-1)
-        for t in range(n_c):
-            i = cand[j, t]
-            if i < 0:
-                continue
-            m, r0, c0 = src[i, 0], src[i, 1] - h, src[i, 2] - h
-            s = 0
-            sc = 0
-            for rr in range(pp):
-                r = row_order[rr]
-                y = r0 + r
-                for c in range(pp):
-                    x = c0 + c
-                    v = np.uint8(0)
-                    if y >= 0 and y < size and x >= 0 and x < size:
-                        v = maps[m, y, x]
-                    d = q[j, r, c] != v
-                    s += d
-                    sc += d * weights[r, c]
-                if s + centre * sc > best:
-                    break
-            s += centre * sc
-            if s < best or (s == best and (sc < best_c or (sc == best_c and i < best_i))):
-                best = s
-                best_c = sc
-                best_i = i
-        out_i[j] = best_i
-        out_d[j] = best
-
-
-def rerank_maps(queries: np.ndarray, patches: MapPatches, cand: np.ndarray, weights: np.ndarray,
-                row_order: np.ndarray, centre: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Best candidate of each query (see :func:`.exact.rerank_candidates`), reading the
-    candidates from ``patches``' source maps in place."""
-    ids = np.empty(queries.shape[0], np.int64)
-    dist = np.empty(queries.shape[0], np.int64)
-    if queries.shape[0]:
-        _rerank_maps_kernel(queries, np.asarray(patches.maps), np.asarray(patches.sources),
-                            cand, weights, row_order, int(centre), ids, dist)
-    return ids, dist
-
-
 MAPS_FILE = "maps.npy"
 
 
@@ -178,56 +124,3 @@ def open_map_patches(folder, meta: dict, sources: np.ndarray | None) -> MapPatch
         raise ValueError(f"{Path(folder) / 'sources.npy'}: patch centres outside the "
                          f"{want[0]} source maps")
     return MapPatches(maps, sources, int(meta["patch"]))
-
-
-@numba.njit(parallel=True, cache=True)
-def _rerank_maps_weighted(q, maps, src, cand, weights, row_order, finger, centre, out_i, out_d):
-    """:func:`_rerank_maps_kernel` under a weighted distance: a differing position costs
-    ``1 + finger`` when either label is a finger part (>= 2), else 1, plus ``centre``
-    times its tie weight (``weights``, larger near the centre); ties to the lowest index."""
-    n_q, n_c = cand.shape
-    pp = q.shape[1]
-    h = pp // 2
-    size = maps.shape[1]
-    for j in numba.prange(n_q):
-        best = np.int64(1) << 40
-        best_i = np.int64(-1)
-        for t in range(n_c):
-            i = cand[j, t]
-            if i < 0:
-                continue
-            m, r0, c0 = src[i, 0], src[i, 1] - h, src[i, 2] - h
-            s = np.int64(0)
-            for rr in range(pp):
-                r = row_order[rr]
-                y = r0 + r
-                for c in range(pp):
-                    x = c0 + c
-                    v = np.uint8(0)
-                    if y >= 0 and y < size and x >= 0 and x < size:
-                        v = maps[m, y, x]
-                    a = q[j, r, c]
-                    if a != v:
-                        s += 1 + centre * weights[r, c]
-                        if a >= 2 or v >= 2:
-                            s += finger
-                if s > best:
-                    break
-            if s < best or (s == best and i < best_i):
-                best = s
-                best_i = i
-        out_i[j] = best_i
-        out_d[j] = best
-
-
-def rerank_weighted(queries: np.ndarray, patches: MapPatches, cand: np.ndarray, weights: np.ndarray,
-                    row_order: np.ndarray, finger: int, centre: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best candidate of each query under the weighted distance of
-    :func:`_rerank_maps_weighted` (an experiment: the annoy candidates still come from the
-    paper's distance). Returns ``(ids, weighted distances)``."""
-    ids = np.empty(queries.shape[0], np.int64)
-    dist = np.empty(queries.shape[0], np.int64)
-    if queries.shape[0]:
-        _rerank_maps_weighted(queries, np.asarray(patches.maps), np.asarray(patches.sources),
-                              cand, weights, row_order, int(finger), int(centre), ids, dist)
-    return ids, dist

@@ -14,6 +14,7 @@ def test_bench_gui_switches_frames_through_the_window(project_dir, capsys):
     assert out["frames"] == 5 and out["project"] == str(project_dir)
     assert 0 < out["median_ms"] <= out["p95_ms"] <= out["max_ms"]
     assert out["gui_cpu_median_ms"] > 0 and out["restored_in_first_50"] == 4  # frames 2-5
+    assert 0 <= out["read_ahead_taken"] <= 5
 
 
 def test_bench_table_times_every_filter(capsys):

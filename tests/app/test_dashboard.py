@@ -55,6 +55,28 @@ def test_dashboard_numbers_equal_evaluate_and_worst_frame_opens(qtbot, studio):
     np.testing.assert_allclose(widths, np.nan_to_num(raw.total.class_acc[1:]) * 100)
 
 
+def test_before_compute_a_note_says_what_to_do_and_the_results_replace_it(qtbot, studio):
+    win = studio
+    db = win.dashboard
+    assert db.seg_stack.currentIndex() == 0
+    assert "Press <b>Compute</b>" in db.seg_note.text()
+    notes = []
+    with qtbot.waitSignal(db.scores_ready, timeout=60000):
+        _click_tab(qtbot, win.tabs, "Evaluation")  # the first view computes, in a worker
+        notes.append(db.seg_note.text())
+    assert "Computing segmentation accuracy" in notes[0]  # while it runs, the note says so
+    qtbot.wait(50)
+    assert db.seg_stack.currentIndex() == 1
+    assert db.rows_table.isVisible() and not db.seg_note.isVisible()
+    # nothing clipped: the columns fit the table and the status line fits its label
+    assert db.rows_table.horizontalHeader().length() <= db.rows_table.viewport().width()
+    st = db.seg_status
+    assert st.fontMetrics().horizontalAdvance(st.text()) <= st.width()
+    # another project: the note again, not the old numbers
+    db._on_session_project_opened(win.session.project)
+    assert db.seg_stack.currentIndex() == 0 and "Press <b>Compute</b>" in db.seg_note.text()
+
+
 @pytest.fixture
 def test_split_panel(qtbot, tmp_path):
     write_nyu_layout(tmp_path / "nyu", 4, split="test", seed=2)
@@ -78,8 +100,11 @@ def test_prediction_files_in_both_formats_give_joint_rows_and_curves(qtbot, test
     with open(tmp_path / "B.txt", "w") as f:
         for k, row in enumerate(xyz.reshape(len(xyz), -1), start=1):
             f.write(f"depth_1_{k:07d}.png\t" + "\t".join(f"{v:.4f}" for v in row) + "\n")
+    assert panel.joint_stack.currentIndex() == 0  # a note saying what to load, not an empty plot
+    assert "Load predictions" in panel.joint_stack.currentWidget().text()
     with qtbot.waitSignal(panel.predictions_loaded, timeout=30000):
         panel.load_predictions([tmp_path / "A.txt", tmp_path / "B.txt"])
+    assert panel.joint_stack.currentIndex() == 1
     t = panel.joint_table
     rows = {t.item(r, 0).text(): [t.item(r, c).text() for c in range(t.columnCount())]
             for r in range(t.rowCount())}
@@ -93,3 +118,13 @@ def test_prediction_files_in_both_formats_give_joint_rows_and_curves(qtbot, test
     qtbot.waitUntil(lambda: "short.txt" in panel.joint_status.text(), timeout=30000)
     assert "3 lines, but the project has 4 test frames" in panel.joint_status.text()
     assert t.rowCount() == 2
+
+
+def test_compute_with_nothing_to_evaluate_says_why_and_what_to_do(qtbot, studio):
+    win = studio
+    db = win.dashboard
+    db.scope_combo.setCurrentIndex(db.scope_combo.findData("eval_set"))  # none chosen yet
+    qtbot.mouseClick(db.compute_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "Could not compute" in db.seg_note.text(), timeout=60000)
+    assert db.seg_stack.currentIndex() == 0 and db.scores is None
+    assert "Labelling" in db.seg_note.text() and db.compute_button.isEnabled()

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from app.main import build_window, start
 
@@ -28,8 +28,12 @@ def test_empty_folder_reports_on_stderr_and_stays_usable(qtbot, tmp_path, capfd,
     err = capfd.readouterr().err
     assert "not a handpose-studio project" in err and str(empty) in err
     assert "not a handpose-studio project" in win.statusBar().currentMessage()
-    # the dialog is not modal: the window keeps working and another project opens
+    # no modal dialog (nor one on top of the welcome page saying the same): the window keeps
+    # working and another project opens
     assert QApplication.activeModalWidget() is None
+    assert win.findChild(QMessageBox, "error_dialog") is None
+    assert win.welcome.isVisible()
+    assert win.welcome.findChild(QPushButton, "welcome_open").isEnabled()
     win.project_menu.open_path(project_dir)
     qtbot.waitUntil(lambda: win.session.project is not None, timeout=20000)
     assert win.stack.currentWidget() is win.tabs

@@ -189,6 +189,14 @@ def test_exact_backends_agree_and_break_ties_low():
     everything = np.ascontiguousarray(np.broadcast_to(np.arange(700), (len(q), 700)))
     ids, dist = rerank_candidates(q, pats, everything, tie_window=5, centre=2)
     np.testing.assert_array_equal(ids, want_i)
+    # the experimental finger-weighted distance: a differing position costs 1 + 3 where
+    # either label is a finger part (>= 2), plus 2 x its tie weight
+    fing = diff & ((pats[None] >= 2) | (q[:, None] >= 2))
+    fd = wd + 3 * fing.sum((2, 3))
+    want_f = (fd * 4096 + (diff * w).sum((2, 3))).argmin(1)
+    ids, dist = rerank_candidates(q, pats, everything, tie_window=5, distance=(3, 2))
+    np.testing.assert_array_equal(ids, want_f)
+    np.testing.assert_array_equal(dist, fd.min(1))
 
 
 # ---------------------------------------------------------------- dictionary
