@@ -177,8 +177,16 @@ class GuidanceView(QWidget):
         self._render()
 
     # ------------------------------------------------------------------ slots
+    def showEvent(self, event) -> None:  # catch up with a frame chosen while hidden
+        super().showEvent(event)
+        fid = self.session.frame_id
+        if fid is not None and (self._data is None or self._data.frame.id != fid):
+            self._on_session_frame_changed(fid)
+
     @Slot(int)
     def _on_session_frame_changed(self, frame_id: int) -> None:
+        if not self.isVisible():
+            return  # hidden (another tab): no maps to compute while browsing; showEvent catches up
         self._data = self.session.frame_data(frame_id)
         self._predicted = self._predicted_uvd = None
         self.pred.title.setText("predicted (GMS head)")

@@ -216,9 +216,14 @@ class JointsPanel(QWidget):
         if project is not None:
             self.reload_runs()
 
+    def showEvent(self, event) -> None:  # predict the frame chosen while the tab was hidden
+        super().showEvent(event)
+        self._request()
+
     @Slot(int)
     def _on_session_frame_changed(self, _fid: int) -> None:
-        self._request()
+        if self.isVisible():  # hidden: no prediction per switch while browsing elsewhere
+            self._request()
 
     @Slot(str, object)
     def _on_session_data_changed(self, kind: str, _frame_id) -> None:

@@ -144,3 +144,20 @@ def test_clicking_a_joint_in_the_skeleton_selects_it_in_the_guidance_view_and_ba
     assert sk.joint == target == gv.joint
     np.testing.assert_allclose(sk.rings["crop"].getData()[0], [pts[target, 0]])
     np.testing.assert_allclose(sk.rings["top"].getData()[0], [sk._shown["top"][target, 0]])
+
+
+def test_hidden_tab_does_no_work_per_frame_and_catches_up_when_shown(qtbot, studio_runs):
+    win = studio_runs
+    panel, gv, bar = win.joints, win.guidance, win.tabs.tabBar()
+    qtbot.waitUntil(lambda: "no guidance head" in panel.status.text(), timeout=30000)
+    qtbot.mouseClick(bar, Qt.LeftButton, pos=bar.tabRect(win.tabs.indexOf(win.compare)).center())
+    assert not panel.isVisible()
+    first = win.session.frame_id
+    nxt = win.browser.neighbour_id(first, 1)
+    win.session.set_frame(nxt)
+    assert not win.session.runner.busy("predict joints")  # no prediction for a hidden tab
+    assert gv._data.frame.id == first  # nor guidance maps
+    qtbot.mouseClick(bar, Qt.LeftButton, pos=bar.tabRect(win.tabs.indexOf(win.joints)).center())
+    assert gv._data.frame.id == nxt and f"Frame {nxt}" in gv.caption.text()
+    qtbot.waitUntil(lambda: (panel.chosen.name, nxt) in panel._cache, timeout=30000)
+    assert "prediction dashed by tiny-a-none" in win.skeleton.note.text()
