@@ -162,12 +162,12 @@ class JointsPanel(QWidget):
             self.guidance.set_prediction_note(
                 f"<b>this model has no guidance head</b><br>{run.name} was trained "
                 "without guidance maps")
-            self._say(f"{run.name}: joints shown; this model has no guidance head.")
+            self._say("joints shown; this model has no guidance head")
         else:
             self.guidance.set_kind(run.guidance)
             self.guidance.set_prediction_note("")
             self.guidance.set_predicted_maps(p.maps, run.guidance, p.uvd, source=run.name)
-            self._say(f"{run.name}: joints and {run.guidance} guidance maps shown.")
+            self._say(f"joints and {run.guidance} guidance maps shown")
 
     @Slot(object)
     def _on_task_succeeded(self, p) -> None:
