@@ -93,9 +93,16 @@ def test_version_and_bad_input_in_a_real_process(tmp_path):
 def test_ctrl_c_in_a_real_process_exits_130(tmp_path):
     """SIGINT in the middle of rendering a store: exit 130, 'interrupted', no traceback."""
     env = {**os.environ, "PYTHONPATH": REPO}
-    p = subprocess.Popen([sys.executable, "-m", "handpose_core.cli.main", "synth", "--out",
-                          str(tmp_path / "s"), "--count", "200000"], cwd=REPO, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the child gets SIGINT's default action, as a command started from a terminal does,
+    # even when this test runs with SIGINT ignored (a background job of a script): an
+    # ignored SIGINT is inherited and the command would rightly never see it
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "handpose_core.cli.main", "synth", "--out",
+                              str(tmp_path / "s"), "--count", "200000"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, old)
     deadline = time.monotonic() + 120
 
     def written():
