@@ -98,7 +98,7 @@ def test_restore_without_dictionary_names_the_stage_to_run(qtbot, studio):
 def test_first_launch_creates_the_demo_without_blocking(qtbot, tmp_path, monkeypatch):
     demo = tmp_path / "demo"
     monkeypatch.setenv("HANDPOSE_DEMO_DIR", str(demo))
-    monkeypatch.setattr("app.project_menu.DEMO_KWARGS", {"n_train": 3, "n_test": 2})
+    monkeypatch.setattr("app.project_menu.DEMO_KWARGS", {"n_train": 24, "n_test": 8})
     ticks = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
@@ -106,13 +106,21 @@ def test_first_launch_creates_the_demo_without_blocking(qtbot, tmp_path, monkeyp
     win = start(None)
     qtbot.addWidget(win)
     win.show()
+    t0 = time.perf_counter()
     dialog = win.project_menu.progress_dialog
     assert dialog is not None and dialog.isVisible()
     qtbot.waitUntil(lambda: win.session.project is not None, timeout=120000)
+    took = time.perf_counter() - t0
     timer.stop()
+    # the loop ran throughout: from the window's showing to the project's arrival the
+    # 20 ms timer fired at least once per 0.25 s on average, with a median gap under
+    # 0.25 s (a creation that blocked the loop lets it fire at most twice). 32 frames:
+    # with 5 (and the renderer's kernels loaded by an earlier test) the creation once
+    # ended 0.1 s after the window showed, and 4 ticks failed a bound of 5.
     gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]))
-    assert len(ticks) >= 5 and gaps[len(gaps) // 2] < 0.25  # the loop ran throughout
-    assert (demo / "project.sqlite").exists() and win.browser.model.rowCount() == 5
+    assert len(ticks) >= max(3, took / 0.25), (len(ticks), took)
+    assert gaps[len(gaps) // 2] < 0.25, gaps
+    assert (demo / "project.sqlite").exists() and win.browser.model.rowCount() == 32
     assert win.project_menu.progress_dialog is None
     assert win.session.project.kind == "demo"
     win.close()

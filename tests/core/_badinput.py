@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 TALLY: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"cases": 0, "error": 0,
-                                                                   "read": 0})
-"""(reader, corruption kind) -> cases tried, clear errors, well-formed reads."""
+                                                                   "read": 0, "unchanged": 0})
+"""(reader, corruption kind) -> cases tried, clear errors, well-formed reads, cases whose
+watched files were checked unchanged afterwards."""
 
 
 def digest(paths) -> dict[str, str]:
@@ -70,6 +71,7 @@ def check(reader: str, kind: str, call: Callable, path: Path, *, watch=(),
         TALLY[(reader, kind)]["read"] += 1
         outcome = "read"
     assert digest(watch) == before, f"{reader}/{kind}: files changed by a failed read"
+    TALLY[(reader, kind)]["unchanged"] += 1
     return outcome
 
 
@@ -92,11 +94,14 @@ def flips(data: bytes, rng: np.random.Generator, n: int, *, start: int = 0) -> I
 
 
 def table_markdown() -> str:
-    rows = ["| reader | corruption | cases | clear error | read, well-formed |",
-            "|---|---|---:|---:|---:|"]
-    total = 0
+    rows = ["| reader | corruption | cases | clear error | read, well-formed | files unchanged |",
+            "|---|---|---:|---:|---:|---:|"]
+    total = {"cases": 0, "error": 0, "read": 0, "unchanged": 0}
     for (reader, kind), t in sorted(TALLY.items()):
-        rows.append(f"| {reader} | {kind} | {t['cases']} | {t['error']} | {t['read']} |")
-        total += t["cases"]
-    rows.append(f"| **total** | | **{total}** | | |")
+        rows.append(f"| {reader} | {kind} | {t['cases']} | {t['error']} | {t['read']} | "
+                    f"{t['unchanged']} |")
+        for k in total:
+            total[k] += t[k]
+    rows.append(f"| **total** | | **{total['cases']}** | **{total['error']}** | "
+                f"**{total['read']}** | **{total['unchanged']}** |")
     return "\n".join(rows)

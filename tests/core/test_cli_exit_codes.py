@@ -93,9 +93,16 @@ def test_version_and_bad_input_in_a_real_process(tmp_path):
 def test_ctrl_c_in_a_real_process_exits_130(tmp_path):
     """SIGINT in the middle of rendering a store: exit 130, 'interrupted', no traceback."""
     env = {**os.environ, "PYTHONPATH": REPO}
-    p = subprocess.Popen([sys.executable, "-m", "handpose_core.cli.main", "synth", "--out",
-                          str(tmp_path / "s"), "--count", "200000"], cwd=REPO, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the child gets SIGINT's default action, as a command started from a terminal does,
+    # even when this test runs with SIGINT ignored (a background job of a script): an
+    # ignored SIGINT is inherited and the command would rightly never see it
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "handpose_core.cli.main", "synth", "--out",
+                              str(tmp_path / "s"), "--count", "200000"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, old)
     deadline = time.monotonic() + 120
 
     def written():
@@ -198,9 +205,13 @@ def test_pipeline_codes_and_bad_stage_input(project, tmp_path, capsys):
     0; a corrupt checkpoint or dictionary given to restore exits 2 naming it."""
     code, _, err = run(["synth", "--out", project / "synthetic" / "maps", "--count", 40], capsys)
     assert code == 0, err
+    # --images 40: the 40 maps just rendered (by default it renders a clean store of 56,991
+    # maps first, which took 40 of this test's 48 s)
     code, out, err = run(["train", "build-dictionary", "--project", project, "--patches", 3000,
-                          "--trees", 2, "--json"], capsys)
+                          "--images", 40, "--trees", 2, "--json"], capsys)
     assert code == 0 and json.loads(out)["n_patches"] == 3000, err
+    meta = json.loads((project / "dictionary" / "meta.json").read_text())
+    assert meta["source"] == str(project / "synthetic" / "maps") and meta["n_images"] == 40
     code, out, err = run(["train", "restore", "--project", project, "--limit", 2, "--json"],
                          capsys)
     assert code == 0 and json.loads(out)["frames"] == 2, err

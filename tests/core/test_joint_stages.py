@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -20,9 +21,20 @@ TINY = ["--epochs", "1", "--set", "batch_size=4", "--set", "val_fraction=0.2", "
 
 
 @pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory):
+def _tiny_demo_template(tmp_path_factory):
     root = tmp_path_factory.mktemp("jdemo") / "proj"
-    create_demo_project(root, n_train=10, n_test=3, seed=5)
+    create_demo_project(root, n_train=10, n_test=3, seed=5).close()
+    return root
+
+
+@pytest.fixture
+def tiny_demo(_tiny_demo_template, tmp_path):
+    """A fresh copy of a small demo project (10 train, 3 test frames, nothing trained) for
+    one test: what a test trains or registers never reaches another (tests run in any
+    order; a shared project let a variant c trained by one test pass for the variant a
+    another test needed)."""
+    root = tmp_path / "tiny-demo"
+    shutil.copytree(_tiny_demo_template, root)
     return root
 
 
@@ -71,18 +83,13 @@ def test_train_reg_a_then_predict_evaluate_and_compare_agree(tiny_demo, capsys, 
 
 
 def test_cascade_needs_a_and_refines_it(tiny_demo, capsys):
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "b", *TINY]) == 2
+    assert "run 'handpose-studio train train-reg --variant a' first" in capsys.readouterr().err
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a", *TINY]) == 0
+    capsys.readouterr()
     with Project.open(tiny_demo) as p:
-        have_a = regnet_path(p, "a") is not None
-    if not have_a:
-        assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "b",
-                     *TINY]) == 2
-        assert "run 'handpose-studio train train-reg --variant a' first" in \
-            capsys.readouterr().err
-        assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a",
-                     *TINY]) == 0
-        capsys.readouterr()
-    with Project.open(tiny_demo) as p:
-        first = regnet_path(p, "a")  # the plain or a guided a, whichever the project uses
+        first = regnet_path(p, "a")
+    assert first == tiny_demo / "models" / "train-reg-a" / "best.pt"
     assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "b", *TINY,
                  "--set", "cascade_copies=2", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
@@ -203,9 +210,7 @@ def test_finetune_uses_accepted_frames_with_overrides_then_d_trains(tiny_demo, c
 
 
 def test_bad_inputs_are_named(tiny_demo, capsys, tmp_path, real_sample):
-    if main(["evaluate", "--project", str(tiny_demo), "--what", "joints", "--json"]) != 0:
-        assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a",
-                     *TINY]) == 0
+    assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "a", *TINY]) == 0
     capsys.readouterr()
     base = ["predict", "--project", str(tiny_demo), "--variant", "a", "--out",
             str(tmp_path / "o.txt"), "--input"]
@@ -231,33 +236,18 @@ def test_bad_inputs_are_named(tiny_demo, capsys, tmp_path, real_sample):
     assert "--centre gt needs ground truth" in capsys.readouterr().err
     # a project frame whose depth has no valid pixel in the crop: named, nothing written
     png = tiny_demo / "dataset" / "test" / "depth_1_0000002.png"
-    original = png.read_bytes()
     cv2.imwrite(str(png), encode_depth(np.full((480, 640), 2001, np.uint16)))
-    try:
-        out = tmp_path / "split.txt"
-        assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "a",
-                     "--out", str(out)]) == 2
-        assert "test/depth_1_0000002.png: no valid depth in the hand crop" in \
-            capsys.readouterr().err
-        assert not out.exists()
-    finally:
-        png.write_bytes(original)
+    out = tmp_path / "split.txt"
+    assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "a",
+                 "--out", str(out)]) == 2
+    assert "test/depth_1_0000002.png: no valid depth in the hand crop" in capsys.readouterr().err
+    assert not out.exists()
     # a checkpoint of another variant registered as d
     with Project.open(tiny_demo) as p:
-        old = regnet_path(p, "d")
         set_regnet_path(p, "d", regnet_path(p, "a"))
-    try:
-        assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "d",
-                     "--out", str(tmp_path / "d.txt")]) == 2
-        assert "best.pt: holds an f_r of variant 'a', expected variant 'd'" in \
-            capsys.readouterr().err
-    finally:
-        with Project.open(tiny_demo) as p:
-            if old is not None:
-                set_regnet_path(p, "d", old)
-            else:
-                p.set_meta("regnet_d", "")  # no f_r of variant d, as before
-            assert regnet_path(p, "d") == old
+    assert main(["predict", "--project", str(tiny_demo), "--split", "test", "--variant", "d",
+                 "--out", str(tmp_path / "d.txt")]) == 2
+    assert "best.pt: holds an f_r of variant 'a', expected variant 'd'" in capsys.readouterr().err
 
 
 def test_bench_pipeline_times_every_step(capsys, make_nyu_project):

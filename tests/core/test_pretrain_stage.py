@@ -1,6 +1,7 @@
 """Stage pretrain-seg and the evaluate command on a tiny demo project."""
 
 import json
+import shutil
 
 import pytest
 
@@ -9,9 +10,18 @@ from handpose_core.project import Project, create_demo_project
 
 
 @pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory):
+def _tiny_demo_template(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo") / "proj"
-    create_demo_project(root, n_train=6, n_test=4, seed=5)
+    create_demo_project(root, n_train=6, n_test=4, seed=5).close()
+    return root
+
+
+@pytest.fixture
+def tiny_demo(_tiny_demo_template, tmp_path):
+    """A fresh copy of a tiny demo project (6 train, 4 test frames) for one test: the f_s
+    one test trains is not the project's f_s in another."""
+    root = tmp_path / "tiny-demo"
+    shutil.copytree(_tiny_demo_template, root)
     return root
 
 

@@ -20,7 +20,7 @@ from handpose_core.stages import restore as restore_stage
 from handpose_core.stages.restore import RestoreSettings
 
 REPO = Path(__file__).resolve().parents[2]
-N = 40
+N = 14  # frames: a signal goes once 2 more are stored (3 signals); the rest is room for lag
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
