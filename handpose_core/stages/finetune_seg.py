@@ -40,6 +40,12 @@ class FinetuneSegSettings:
     store_seed: int = field(default=1, metadata={"help": "seed of that store"})
     model: str = field(default="", metadata={
         "help": "f_s to start from (default: the project's pre-trained f_s)"})
+    min_confidence: float = field(default=0.0, metadata={
+        "help": "ignore restored-map pixels to which the starting f_s gives less than this "
+                "probability (0: use every pixel)"})
+    class_balance: float = field(default=0.0, metadata={
+        "help": "weight each hand class's loss by (its share of the training targets' hand "
+                "pixels)^-class_balance, normalised to mean 1 (0: equal weights)"})
     run_name: str = field(default="", metadata={
         "help": "folder under PROJECT/models (default finetune-seg)"})
     restart: bool = field(default=False, metadata={
@@ -69,6 +75,42 @@ def weak_labels(project, split: str):
     return frames, depth, maps
 
 
+def uncertain_ignored(model, depth, maps, min_confidence: float, *, cancel=None):
+    """``(maps with IGNORE where model's probability of the map's label < min_confidence,
+    number of pixels so marked)``; ``depth`` (N,S,S) float32 crops, ``maps`` (N,S,S) uint8.
+    Only hand-labelled or hand-predicted pixels can be ignored; background the model is
+    sure of stays background."""
+    from ..progress import check_cancel
+    from ..training.segmentation import IGNORE
+
+    out = maps.copy()
+    for s in range(0, len(depth), 128):
+        check_cancel(cancel)
+        _, prob = model.predict(np.asarray(depth[s:s + 128], np.float32), probabilities=True)
+        m = maps[s:s + 128].astype(np.int64)
+        p = np.take_along_axis(prob, m[:, None], axis=1)[:, 0]
+        out[s:s + 128][p < min_confidence] = IGNORE
+    return out, int((out == IGNORE).sum())
+
+
+def class_weights(labels, balance: float, num_classes: int = 21) -> np.ndarray:
+    """``(num_classes,)`` float32 loss weights: hand class k gets ``share_k ** -balance``
+    (share among the counted hand pixels of ``labels``), normalised to mean 1 over the
+    hand classes present; absent classes and the background (index 0) get 1."""
+    counts = np.zeros(num_classes, np.float64)
+    for s in range(0, len(labels), 1024):
+        counts += np.bincount(np.asarray(labels[s:s + 1024]).ravel(),
+                              minlength=256)[:num_classes]
+    w = np.ones(num_classes, np.float64)
+    hand = counts[1:]
+    present = hand > 0
+    if present.any():
+        share = hand[present] / hand[present].sum()
+        v = share ** -float(balance)
+        w[1:][present] = v / v.mean()
+    return w.astype(np.float32)
+
+
 def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progress=None,
         cancel=None, on_item=None) -> dict:
     """Fine-tune f_s; returns the report (also saved as eval.json in the run folder)."""
@@ -89,8 +131,13 @@ def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progr
         n_syn = min(len(store), settings.synthetic_ratio * len(frames))
         syn_idx = np.sort(np.random.default_rng([config.seed, 17]).choice(
             len(store), n_syn, replace=False))
+        ignored = 0
+        if settings.min_confidence > 0:
+            maps, ignored = uncertain_ignored(load_segnet_model(base), depth, maps,
+                                              settings.min_confidence, cancel=cancel)
         x = np.concatenate([np.asarray(store.depth[syn_idx], np.float32), depth])
         y = np.concatenate([np.asarray(store.labels[syn_idx], np.uint8), maps])
+        weights = class_weights(y, settings.class_balance) if settings.class_balance else None
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "frames.json", {
             "split": settings.split, "frame_ids": [f.id for f in frames],
@@ -98,7 +145,7 @@ def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progr
             "synthetic_indices": syn_idx.tolist()})
         result = train_segmentation((x, y), config, out, init_from=base, stage=NAME,
                                     progress=phase("training"), cancel=cancel,
-                                    resume=not settings.restart)
+                                    resume=not settings.restart, class_weight=weights)
         ckpt = result.best_checkpoint or result.last_checkpoint
         rec.checkpoint = str(ckpt)
         set_segnet_path(project, ckpt, "finetuned")
@@ -106,7 +153,8 @@ def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progr
         report = {"stage": NAME, "checkpoint": str(ckpt), "base": str(base),
                   "settings": {k: v for k, v in asdict(settings).items() if k != "train"},
                   "train": config.to_dict(), "frames_used": len(frames),
-                  "synthetic_used": int(n_syn), "epochs": result.epochs, "steps": result.steps,
+                  "synthetic_used": int(n_syn), "weak_pixels_ignored": int(ignored),
+                  "epochs": result.epochs, "steps": result.steps,
                   "elapsed_s": result.elapsed_s, "already_done": result.already_done,
                   "table3": table3}
         write_json_atomic(out / "eval.json", report)

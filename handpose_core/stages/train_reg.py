@@ -15,7 +15,14 @@
 It trains on the ``split`` frames' crops around the ground-truth palm centre (a seeded
 ``val_fraction`` held out for choosing the best epoch), then measures the mean 3D / 2D
 joint error on the test split's frames and makes the model the project's f_r of that
-variant. ``guidance`` plugs HandMap's dense guidance head (``handpose_core.guidance``)
+variant. A hand centre detected from depth alone is off the palm (on the demo by a
+median ~20 mm, biased towards the wrist), and an f_r that has seen only ground-truth
+centred crops is then about twice as wrong; ``centre_copies`` adds, per training frame,
+crops around the ground-truth palm centre moved by Gaussian noise (``centre_jitter_mm``
+per axis), and ``detected_centres`` a crop around the centre that
+:func:`handpose_core.detection.detect_center` finds in the frame (the detector's own
+error distribution). For the cascade (b) the first step then predicts from those
+centres too. ``guidance`` plugs HandMap's dense guidance head (``handpose_core.guidance``)
 onto f_r's trunk (:meth:`RegNet.features`, S/4 x S/4 maps) for variants a and d: its
 maps of the batch's crops are an extra L2 loss weighted ``guidance_weight``. A run with
 the same settings resumes.
@@ -66,6 +73,13 @@ class TrainRegSettings:
         "help": "variant b: jittered crops per training frame"})
     cascade_init: bool = field(default=True, metadata={
         "help": "variant b: start the refinement from the first step's weights"})
+    centre_copies: int = field(default=0, metadata={
+        "help": "extra training crops per frame around the ground-truth palm centre "
+                "moved by noise (robustness to detected centres)"})
+    centre_jitter_mm: float = field(default=15.0, metadata={
+        "help": "std per axis (mm) of that noise"})
+    detected_centres: bool = field(default=False, metadata={
+        "help": "also train on a crop around each frame's centre detected from depth"})
     guidance: str = field(default="none", metadata={
         "choices": GUIDANCE,
         "help": "dense guidance head on f_r's trunk (variants a, d): none, heatmap, "
@@ -86,6 +100,9 @@ class TrainRegSettings:
         if self.guidance not in GUIDANCE:
             raise ValueError(f"guidance must be one of {', '.join(GUIDANCE)}, "
                              f"got {self.guidance!r}")
+        if self.centre_copies < 0 or not self.centre_jitter_mm >= 0:
+            raise ValueError(f"centre_copies and centre_jitter_mm must be >= 0, got "
+                             f"{self.centre_copies}, {self.centre_jitter_mm}")
         if self.guidance != "none" and self.variant not in ("a", "d"):
             raise ValueError("guidance plugs onto variants a and d only")
 
@@ -122,23 +139,78 @@ def _segmentation(project, variant: str, depth, cancel):
     return predict_labels(load_segnet_model(path), depth, cancel=cancel), str(path)
 
 
+def training_centres(project, frames, gt, settings, *, cancel=None):
+    """Every training frame's crop centres: ``(centres (M, 3) u, v, d, src (M,) indices
+    into frames)``, sorted by frame; per frame the ground-truth palm centre first, then
+    ``centre_copies`` centres moved by N(0, ``centre_jitter_mm``) per axis (camera space,
+    mm; seeded by ``train.seed``), then the detected centre when ``detected_centres`` (none
+    for a frame the detector finds no hand in)."""
+    from ..detection import NoHandError, detect_center
+
+    n = len(frames)
+    palm = np.asarray(gt, np.float64)[:, PALM_14]
+    per_frame = [[palm[i]] for i in range(n)]
+    rng = np.random.default_rng([settings.train.seed, 37])
+    xyz = NYU_CAMERA.uvd_to_xyz(palm)
+    for _ in range(settings.centre_copies):
+        moved = NYU_CAMERA.xyz_to_uvd(xyz + rng.normal(0.0, settings.centre_jitter_mm, xyz.shape))
+        for i in range(n):
+            per_frame[i].append(moved[i])
+    if settings.detected_centres:
+        for i, f in enumerate(frames):
+            check_cancel(cancel)
+            try:
+                per_frame[i].append(detect_center(project.depth(f), name=f.key))
+            except NoHandError:
+                pass
+    src = np.array([i for i in range(n) for _ in per_frame[i]], np.int64)
+    return np.array([c for cs in per_frame for c in cs], np.float64).reshape(-1, 3), src
+
+
+def _centred_crops(project, frames, centres, src, cancel):
+    """Crops of the project's cube around ``centres`` (M, 3) of ``frames[src]`` (src sorted):
+    depth (M, S, S) float32 and transforms (M, 11)."""
+    depth = np.empty((len(src), project.crop_size, project.crop_size), np.float32)
+    tfs = np.empty((len(src), 11), np.float64)
+    last, d = -1, None
+    for k, (i, c) in enumerate(zip(src, centres)):
+        if i != last:
+            check_cancel(cancel)
+            last, d = i, project.depth(frames[i])
+        tf = crop_transform(c, project.cube_mm, project.crop_size)
+        depth[k], tfs[k] = crop_depth(d, tf), tf.to_array()
+    return depth, tfs
+
+
 def _cascade_crops(project, frames, gt, settings, first_path, cancel):
     """Variant b's training crops: tighter cubes around the first step's palm centre,
-    jittered. Returns depth (N*K,S,S), tfs (N*K,11), indices into frames (N*K,)."""
+    jittered; the first step starts from the frame's training centres
+    (:func:`training_centres`) in turn. Returns depth (N*K,S,S), tfs (N*K,11), indices
+    into frames (N*K,)."""
     from ..training.checkpoint import load_regnet
 
     first, _, _ = load_regnet(first_path, variant="a")
     pred = JointPredictor(first, project.cube_mm)
     rng = np.random.default_rng([settings.train.seed, 31])
+    starts, start_src = training_centres(project, frames, gt, settings, cancel=cancel)
+    by_frame = [np.nonzero(start_src == i)[0] for i in range(len(frames))]
     depth, tfs, src = [], [], []
     for s in range(0, len(frames), 64):
         check_cancel(cancel)
         chunk = list(range(s, min(len(frames), s + 64)))
         ds = [project.depth(frames[i]) for i in chunk]
-        c0 = pred.predict_frames(ds, gt[chunk, PALM_14])[:, PALM_14]
+        # (frame in chunk, start) pairs the copies use: copy j starts from start j mod n
+        pairs = [(k, by_frame[i][j % len(by_frame[i])]) for k, i in enumerate(chunk)
+                 for j in range(min(settings.cascade_copies, len(by_frame[i])))]
+        c0 = pred.predict_frames([ds[k] for k, _ in pairs],
+                                 starts[[j for _, j in pairs]])[:, PALM_14]
+        first_of = {}
+        for (k, _), c in zip(pairs, c0):
+            first_of.setdefault(k, []).append(c)
         for k, i in enumerate(chunk):
-            for _ in range(settings.cascade_copies):
-                xyz = NYU_CAMERA.uvd_to_xyz(c0[k]) + rng.normal(0, settings.cascade_jitter_mm, 3)
+            for j in range(settings.cascade_copies):
+                c = first_of[k][j % len(first_of[k])]
+                xyz = NYU_CAMERA.uvd_to_xyz(c) + rng.normal(0, settings.cascade_jitter_mm, 3)
                 tf = crop_transform(NYU_CAMERA.xyz_to_uvd(xyz), settings.cascade_cube_mm,
                                     project.crop_size)
                 depth.append(crop_depth(ds[k], tf))
@@ -187,6 +259,15 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
         if v == "b":
             depth, tfs, src = _cascade_crops(project, frames, gt, settings, first_path, cancel)
             gt = gt[src]
+        elif settings.centre_copies or settings.detected_centres:
+            centres, src = training_centres(project, frames, gt, settings, cancel=cancel)
+            is_gt = np.r_[True, src[1:] != src[:-1]]  # each frame's first centre: its gt crop
+            extra = np.nonzero(~is_gt)[0]
+            d_x, t_x = _centred_crops(project, frames, centres[extra], src[extra], cancel)
+            depth = np.concatenate([depth, d_x])
+            tfs = np.concatenate([tfs, t_x])
+            src = np.concatenate([src[is_gt], src[extra]])
+            gt = gt[src]
         labels, seg_path = _segmentation(project, v, depth, cancel)
         target = uvd_to_target(gt, tfs)
         # hold out whole frames (all copies of a frame on one side)
@@ -205,6 +286,9 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
                 model.load_state_dict(first.state_dict())
         desc = {"variant": v, "title": VARIANT_TITLES[v], "split": settings.split,
                 "frames": len(frames), "samples": len(depth), "segnet": seg_path,
+                "centre_copies": settings.centre_copies,
+                "centre_jitter_mm": settings.centre_jitter_mm,
+                "detected_centres": settings.detected_centres,
                 **({"first": str(first_path)} if first_path else {})}
         task = RegressionTask(model, depth, labels, target, tfs, gt, train_idx, val_idx,
                               config, desc, NAME, guidance=_guidance_hook(settings, net))

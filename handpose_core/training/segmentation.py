@@ -41,6 +41,9 @@ from .checkpoint import load_segnet
 from .config import TrainConfig
 from .engine import TrainResult, run_stage
 
+IGNORE = 255
+"""Label of a pixel that neither the loss nor validation counts (an uncertain weak label)."""
+
 
 def _open_source(store_or_arrays) -> tuple[np.ndarray, np.ndarray, dict]:
     """-> depth (N,S,S) float32, labels (N,S,S) uint8 (memmaps stay memmaps), description."""
@@ -103,7 +106,7 @@ class SegmentationTask:
     select_metric = "val_acc"
 
     def __init__(self, model: SegNet, depth, labels, train_idx, val_idx, config: TrainConfig,
-                 describe: dict, stage: str):
+                 describe: dict, stage: str, class_weight=None):
         self.model, self.model_config = model, model.config
         self.depth, self.labels = depth, labels
         self.train_idx, self.val_idx = train_idx, val_idx
@@ -112,6 +115,8 @@ class SegmentationTask:
         # Drop the last incomplete batch: batch statistics of a handful of crops are noise.
         self.steps_per_epoch = max(1, len(train_idx) // config.batch_size)
         w = torch.ones(model.config.num_classes)
+        if class_weight is not None:
+            w = torch.as_tensor(np.asarray(class_weight, np.float32)).clone()
         w[0] = config.background_weight
         self.class_weight = w
 
@@ -132,14 +137,16 @@ class SegmentationTask:
         x = x.to(dev).contiguous(memory_format=torch.channels_last)
         y = y.to(dev)
         w = self.class_weight.to(dev)
-        total_w = w[y].sum()
+        counted = y != IGNORE
+        total_w = (w[torch.where(counted, y, 0)] * counted).sum().clamp_min(1e-12)
         chunk = model.train_chunk or x.shape[0]
         loss_sum = 0.0
         for s in range(0, x.shape[0], chunk):
             check_cancel(cancel)
             logits = model(x[s:s + chunk])
             # Sum / total weight of the whole batch: chunked = unchunked, exactly.
-            loss = F.cross_entropy(logits, y[s:s + chunk], weight=w, reduction="sum") / total_w
+            loss = F.cross_entropy(logits, y[s:s + chunk], weight=w, reduction="sum",
+                                   ignore_index=IGNORE) / total_w
             loss.backward()
             loss_sum += float(loss.detach())
         return loss_sum
@@ -162,14 +169,16 @@ class SegmentationTask:
                 y = np.asarray(self.labels[idx])
                 logits = model(x.to(dev).contiguous(memory_format=torch.channels_last))
                 yt = torch.from_numpy(y).long().to(dev)
-                nll += float(F.cross_entropy(logits, yt, reduction="sum"))
+                nll += float(F.cross_entropy(logits, yt, reduction="sum", ignore_index=IGNORE))
                 pred[s:s + step] = logits.argmax(1).to(torch.uint8).cpu().numpy()
                 gt[s:s + step] = y
+        counted = gt != IGNORE
+        pred, gt = pred[counted], gt[counted]
         acc = segmentation_accuracy(pred, gt)
         bg = gt == 0
         return {"val_acc": float(acc.per_pixel), "val_class_acc": float(acc.per_class),
                 "val_bg_acc": float((pred[bg] == 0).mean()) if bg.any() else math.nan,
-                "val_loss": nll / gt.size}
+                "val_loss": nll / max(1, gt.size)}
 
 
 def split_indices(n: int, val_fraction: float, seed: int, val_max: int):
@@ -186,7 +195,7 @@ def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str
                        *, net: SegNetConfig | None = None, init_from: str | os.PathLike | None = None,
                        stage: str = "pretrain-seg", val_fraction: float = 0.05,
                        progress: ProgressFn | None = None, cancel=None,
-                       resume: bool = True) -> TrainResult:
+                       resume: bool = True, class_weight=None) -> TrainResult:
     """Train f_s on ``store_or_arrays`` and write a run to ``out_dir``.
 
     ``store_or_arrays``: a ``SyntheticStore``, its directory, or ``(depth, labels)``
@@ -195,7 +204,10 @@ def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str
     checkpoint to start from (fine-tuning; its architecture is used and ``net`` must
     agree). A seeded ``val_fraction`` of the samples (at most ``config.val_max``) is held
     out; ``best.pt`` has the best per-pixel accuracy on their hand pixels. See
-    :func:`engine.run_stage` for files, resuming, cancelling.
+    :func:`engine.run_stage` for files, resuming, cancelling. Labels may hold
+    :data:`IGNORE` (255) for pixels that count neither in the loss nor in validation;
+    ``class_weight`` (num_classes,) scales each class's loss (the background's is
+    ``config.background_weight`` regardless).
     """
     config = config or TrainConfig()
     depth, labels, desc = _open_source(store_or_arrays)
@@ -221,5 +233,8 @@ def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str
     model = model.to(memory_format=torch.channels_last).train()
     train_idx, val_idx = split_indices(n, val_fraction, config.seed, config.val_max)
     desc = {**desc, "val_fraction": val_fraction, **({"init_from": init} if init else {})}
-    task = SegmentationTask(model, depth, labels, train_idx, val_idx, config, desc, stage)
+    if class_weight is not None:
+        desc = {**desc, "class_weight": [round(float(v), 4) for v in class_weight]}
+    task = SegmentationTask(model, depth, labels, train_idx, val_idx, config, desc, stage,
+                            class_weight=class_weight)
     return run_stage(task, config, out_dir, progress=progress, cancel=cancel, resume=resume)
