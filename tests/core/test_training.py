@@ -66,7 +66,7 @@ def _forward_labels(model, depth):
     """argmax of one plain forward pass over all crops (no batching, no predict())."""
     model.eval()
     with torch.no_grad():
-        x = torch.from_numpy(np.ascontiguousarray(depth, np.float32)).unsqueeze(1)
+        x = torch.from_numpy(np.array(depth, np.float32)).unsqueeze(1)
         return model(x).argmax(1).numpy().astype(np.uint8)
 
 
