@@ -125,7 +125,9 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
         methods[STORED] = MethodScores(STORED, tuple(ids[i] for i in have),
                                        _confusions(stored, gt[have]), "restore stage")
     else:
-        missing[STORED] = "no frame restored yet (train restore)"
+        splits = sorted({f.split for f in frames})
+        missing[STORED] = (f"none of these {len(frames)} frames is restored yet (train restore "
+                           f"--split {splits[0] if len(splits) == 1 else 'all'})")
 
     ft = segnet_path(project, "finetuned")
     if ft is not None:

@@ -63,6 +63,13 @@ def test_segmentation_rows_and_worst_frames_equal_evaluate(project):
     assert a == segmentation_accuracy(raw_pred(project)[i], project.crops(frames)[2][i]).per_pixel
 
 
+def test_without_restorations_of_these_frames_the_row_says_which_split_to_restore(project):
+    scores = dashboard_scores(project, restoration=False)
+    assert STORED not in scores.methods
+    assert scores.missing[STORED] == ("none of these 5 frames is restored yet "
+                                      "(train restore --split test)")
+
+
 def raw_pred(project):
     from handpose_core.nets.inference import load_segnet_model, predict_labels, segnet_path
 
