@@ -89,6 +89,9 @@ class TrainRegSettings:
         "choices": GUIDANCE_AT,
         "help": "where the guidance head reads f_r: trunk (its output, S/4) or early (the "
                 "first convolution's maps at S x S, before pooling; see docs/guidance.md)"})
+    guidance_feedback: bool = field(default=False, metadata={
+        "help": "feed the guidance maps (pooled to S/4) into the features f_r's per-joint "
+                "layers read; the head is then part of the model at inference"})
     guidance_weight: float = field(default=1.0, metadata={
         "help": "weight of the guidance loss (at 0.1 it changed nothing measurable on the "
                 "demo; see docs/guidance.md)"})
@@ -108,8 +111,9 @@ class TrainRegSettings:
         if self.guidance_at not in GUIDANCE_AT:
             raise ValueError(f"guidance_at must be one of {', '.join(GUIDANCE_AT)}, "
                              f"got {self.guidance_at!r}")
-        if self.guidance_at != "trunk" and self.guidance == "none":
-            raise ValueError("guidance_at needs a guidance kind (--guidance heatmap|euclidean|geodesic)")
+        if (self.guidance_at != "trunk" or self.guidance_feedback) and self.guidance == "none":
+            raise ValueError("guidance_at / guidance_feedback need a guidance kind "
+                             "(--guidance heatmap|euclidean|geodesic)")
         if self.centre_copies < 0 or not self.centre_jitter_mm >= 0:
             raise ValueError(f"centre_copies and centre_jitter_mm must be >= 0, got "
                              f"{self.centre_copies}, {self.centre_jitter_mm}")
@@ -119,12 +123,14 @@ class TrainRegSettings:
     def folder(self) -> str:
         return self.run_name or f"{NAME}-{self.variant}" + (
             f"-{self.guidance}" if self.guidance != "none" else "") + (
-            f"-{self.guidance_at}" if self.guidance_at != "trunk" else "")
+            f"-{self.guidance_at}" if self.guidance_at != "trunk" else "") + (
+            "-feedback" if self.guidance_feedback else "")
 
     def net(self, size: int) -> RegNetConfig:
         return RegNetConfig(variant=self.variant, in_size=size, channels=self.channels,
                             hidden=self.hidden, inception=self.inception,
-                            guidance_at=self.guidance_at)
+                            guidance_at=self.guidance_at,
+                            guidance_feedback=self.guidance_feedback)
 
 
 def frame_set(project, split: str, *, progress=None, cancel=None):
@@ -304,8 +310,11 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
                 "centre_jitter_mm": settings.centre_jitter_mm,
                 "detected_centres": settings.detected_centres,
                 **({"first": str(first_path)} if first_path else {})}
+        hook = _guidance_hook(settings, net)
+        if net.guidance_feedback:  # the model's own head, which its joint layers read
+            hook.head = model.guidance_head
         task = RegressionTask(model, depth, labels, target, tfs, gt, train_idx, val_idx,
-                              config, desc, NAME, guidance=_guidance_hook(settings, net))
+                              config, desc, NAME, guidance=hook)
         result = run_stage(task, config, out, progress=phase("training"), cancel=cancel,
                            resume=not settings.restart)
         ckpt = result.best_checkpoint or result.last_checkpoint

@@ -361,7 +361,39 @@ def test_early_placement_head_reads_unpooled_maps_and_trains_the_first_convoluti
     assert torch.equal(d_feats, default.features(x))
     trunk_hook = _guidance_hook(TrainRegSettings(variant="d", guidance="geodesic"), default.config)
     assert trunk_hook.head(d_feats).shape == (2, 14, 48, 48)
-    with pytest.raises(ValueError, match="guidance_at needs a guidance kind"):
+    with pytest.raises(ValueError, match="need a guidance kind"):
         TrainRegSettings(variant="d", guidance_at="early")
     with pytest.raises(ValueError, match="guidance_at must be one of"):
         TrainRegSettings(variant="d", guidance="heatmap", guidance_at="middle")
+
+
+def test_feedback_joints_read_the_head_maps_and_the_head_is_saved_for_inference(tmp_path):
+    import torch
+
+    from handpose_core.nets.regnet import build_regnet
+    from handpose_core.stages.train_reg import TrainRegSettings
+    from handpose_core.training.checkpoint import load_regnet, save_checkpoint
+
+    settings = TrainRegSettings(variant="d", guidance="geodesic", guidance_at="early",
+                                guidance_feedback=True)
+    assert settings.folder() == "train-reg-d-geodesic-early-feedback"
+    net = settings.net(48)
+    torch.manual_seed(0)
+    model = build_regnet(net)
+    assert model.guidance_head is not None and model.b3_full.in_channels == net.channels + 14
+    x = torch.rand(2, 1, 48, 48) * 2 - 1
+    lab = torch.randint(0, 19, (2, 48, 48))
+    joints, maps = model.forward_guided(x, lab)
+    assert joints.shape == (2, 14, 3) and maps.shape == (2, 14, 48, 48)
+    joints.square().mean().backward()  # the joint loss alone reaches the head through its maps
+    assert float(model.guidance_head.out.weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="its head stays"):
+        model.attach_guidance(None)
+    model.eval()
+    save_checkpoint(tmp_path / "f.pt", model, net)
+    loaded, config, _ = load_regnet(tmp_path / "f.pt", variant="d")
+    assert config == net and loaded.guidance_head is not None
+    with torch.inference_mode():
+        np.testing.assert_allclose(loaded(x, lab).numpy(), model(x, lab).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="need a guidance kind"):
+        TrainRegSettings(variant="d", guidance_feedback=True)
