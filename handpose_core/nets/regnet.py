@@ -4,8 +4,11 @@ Figure 4 of Neverova et al., built from one frozen :class:`RegNetConfig`:
 
 - a **trunk** on the depth crop: convolution c1 (``channels`` maps, 3x3), 2x2 max
   pooling to S/2 x S/2, ``convs - 1`` further 3x3 convolutions at that size (BatchNorm +
-  ReLU) and 2x2 max pooling to S/4 x S/4; :meth:`RegNet.features` returns its maps (the
-  hook a guidance head plugs onto);
+  ReLU) and 2x2 max pooling to S/4 x S/4; :meth:`RegNet.features` returns its maps;
+  :meth:`RegNet.guidance_features` the maps a guidance head plugs onto (``guidance_at``:
+  ``"trunk"`` the trunk's output at S/4, ``"early"`` c1's output at S x S, before pooling);
+  with ``guidance_feedback`` the network owns that head and its J maps, average-pooled to
+  S/4, are concatenated to the trunk's maps that the per-joint layers below read;
 - per joint j a **region of interest**: the pixels of the parts nearest that joint
   (:data:`handpose_core.parts.JOINT_PARTS_14`; the wrist joints, which have no part of
   their own, take the palm), morphologically opened (3x3 erosion then dilation, so that
@@ -52,6 +55,9 @@ VARIANT_TITLES = {"a": "direct regression (depth only)",
 SEGMENTED = ("c", "d")
 """Variants whose masks come from a segmentation; the others use the silhouette."""
 
+GUIDANCE_AT = ("trunk", "early")
+"""Where a guidance head reads f_r: the trunk's output (S/4) or c1's output (S, unpooled)."""
+
 PALM = 1
 """Part id of the palm: the region of interest of the wrist joints."""
 
@@ -66,7 +72,10 @@ class RegNetConfig:
     Inception module, split evenly between its 1x1 and 3x3 branches (paper 8-16);
     ``hidden``: units of each joint's fully connected layer (paper 1200);
     ``dropout``: before the output layer; ``open_size``: side of the opening's square
-    structuring element (1 disables the opening).
+    structuring element (1 disables the opening); ``guidance_at``: the feature map a
+    guidance head reads (:data:`GUIDANCE_AT`; the joint layers are the same either way);
+    ``guidance_feedback``: the network has its own guidance head whose maps the joint layers
+    read too (so the head is needed, and saved, for inference).
     """
 
     variant: str = "d"
@@ -79,6 +88,8 @@ class RegNetConfig:
     hidden: int = 128
     dropout: float = 0.0
     open_size: int = 3
+    guidance_at: str = "trunk"
+    guidance_feedback: bool = False
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -92,6 +103,8 @@ class RegNetConfig:
             raise ValueError("f_r channels, convs, hidden must be >= 1 and inception even >= 2")
         if not 0.0 <= self.dropout < 1.0 or self.open_size < 1 or self.open_size % 2 == 0:
             raise ValueError("f_r dropout must be in [0, 1) and open_size odd >= 1")
+        if self.guidance_at not in GUIDANCE_AT:
+            raise ValueError(f"f_r guidance_at must be one of {GUIDANCE_AT}, got {self.guidance_at!r}")
 
     @property
     def segmented(self) -> bool:
@@ -99,7 +112,13 @@ class RegNetConfig:
         return self.variant in SEGMENTED
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict; ``guidance_at`` / ``guidance_feedback`` only when not their
+        defaults, so that runs saved before they existed compare (resume) and load unchanged."""
+        d = asdict(self)
+        for k, default in (("guidance_at", "trunk"), ("guidance_feedback", False)):
+            if d[k] == default:
+                del d[k]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> RegNetConfig:
@@ -123,7 +142,7 @@ class RegNet(nn.Module):
     """f_r. ``forward(depth (B, 1, S, S), labels (B, S, S) int64 or None) -> (B, J, 3)``.
 
     ``labels`` are needed by the segmented variants (c, d) and ignored by a, b.
-    ``guidance_head``: an optional module on :meth:`features` (see
+    ``guidance_head``: an optional module on :meth:`guidance_features` (see
     :meth:`forward_features`); it is part of the model's state when set.
     """
 
@@ -140,7 +159,8 @@ class RegNet(nn.Module):
                        nn.BatchNorm2d(c.channels), nn.ReLU(inplace=True)]
         layers.append(nn.MaxPool2d(2))
         self.trunk = nn.Sequential(*layers)
-        j, ch, half = c.num_joints, c.channels, c.inception // 2
+        j, half = c.num_joints, c.inception // 2
+        ch = c.channels + (j if c.guidance_feedback else 0)  # maps the joint layers read
         # Each branch's convolution of the per-joint [masked, full] maps is split into its
         # two halves (the same function): the full maps are the same for every joint, so
         # their half is one ordinary convolution to J x half maps; the masked half of the
@@ -162,16 +182,31 @@ class RegNet(nn.Module):
         self.dropout = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
         self.register_buffer("lut", _part_lut(c.num_classes), persistent=False)
         self.guidance_head: nn.Module | None = None
+        if c.guidance_feedback:
+            from ..guidance.head import GuidanceHead
+
+            self.guidance_head = GuidanceHead(c.channels, n_joints=j, out_size=c.in_size)
 
     # ------------------------------------------------------------------ pieces
     def features(self, depth: torch.Tensor) -> torch.Tensor:
         """Trunk maps ``(B, channels, S/4, S/4)`` of depth crops ``(B, 1, S, S)``: the
-        intermediate feature map a guidance head (HandMap's GMS) plugs onto."""
+        features the joint layers read (and the default guidance head)."""
+        return self._trunk(depth)[1]
+
+    def _trunk(self, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(c1's maps (B, C, S, S) after BatchNorm + ReLU, trunk maps (B, C, S/4, S/4))``."""
         s = self.config.in_size
         if depth.dim() != 4 or depth.shape[1] != 1 or depth.shape[-1] != s \
                 or depth.shape[-2] != s:
             raise ValueError(f"f_r expects (B, 1, {s}, {s}) depth crops, got {tuple(depth.shape)}")
-        return self.trunk(depth)
+        early = self.trunk[:3](depth)
+        return early, self.trunk[3:](early)
+
+    def guidance_features(self, depth: torch.Tensor) -> torch.Tensor:
+        """The maps a guidance head reads: ``(B, C, S/4, S/4)`` trunk maps (``guidance_at``
+        "trunk") or ``(B, C, S, S)`` c1 maps ("early") of depth crops ``(B, 1, S, S)``."""
+        early, feats = self._trunk(depth)
+        return early if self.config.guidance_at == "early" else feats
 
     def joint_masks(self, depth: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """``(B, J, S/4, S/4)`` float regions of interest (see the module docstring)."""
@@ -198,10 +233,27 @@ class RegNet(nn.Module):
 
     def forward_features(self, depth: torch.Tensor, labels: torch.Tensor | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(joints (B, J, 3), trunk features (B, C, S/4, S/4))``: what a guidance
-        loss needs besides the joint loss."""
+        """``(joints (B, J, 3), guidance features)``: the maps of :meth:`guidance_features`
+        besides the joints."""
+        joints, g, _ = self._forward(depth, labels, want_maps=False)
+        return joints, g
+
+    def forward_guided(self, depth: torch.Tensor, labels: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(joints (B, J, 3), maps (B, J, S, S) of the guidance head, or None without
+        one)``: what a guidance loss needs besides the joint loss, the head run once."""
+        joints, _, maps = self._forward(depth, labels, want_maps=True)
+        return joints, maps
+
+    def _forward(self, depth, labels, want_maps: bool):
         c = self.config
-        feats = self.features(depth)
+        early, feats = self._trunk(depth)
+        g = early if c.guidance_at == "early" else feats
+        maps = None
+        if self.guidance_head is not None and (want_maps or c.guidance_feedback):
+            maps = self.guidance_head(g)
+        if c.guidance_feedback:
+            feats = torch.cat([feats, F.adaptive_avg_pool2d(maps, feats.shape[-2:])], dim=1)
         masks = self.joint_masks(depth, labels)  # (B, J, h, w)
         b, ch, h, w = feats.shape
         j = c.num_joints
@@ -217,7 +269,7 @@ class RegNet(nn.Module):
         y = y.view(b, j, -1).transpose(0, 1)  # (J, B, F): one matrix product per joint
         hid = F.relu(torch.baddbmm(self.fc_b.unsqueeze(1), y, self.fc_w))
         out = torch.baddbmm(self.out_b.unsqueeze(1), self.dropout(hid), self.out_w)
-        return out.transpose(0, 1), feats
+        return out.transpose(0, 1), g, maps
 
     def forward(self, depth: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_features(depth, labels)[0]
@@ -235,8 +287,10 @@ class RegNet(nn.Module):
         return self
 
     def attach_guidance(self, head: nn.Module | None) -> None:
-        """Plug a guidance head onto :meth:`features` (None removes it). It becomes part
+        """Plug a guidance head onto :meth:`guidance_features` (None removes it). It becomes part
         of the model: trained with it and saved in its checkpoints."""
+        if head is None and self.config.guidance_feedback:
+            raise ValueError("this f_r reads its guidance maps (guidance_feedback): its head stays")
         self.guidance_head = head
 
     @property

@@ -120,8 +120,8 @@ class RunPredictor:
         uvd = self.joints.predict_crops(crop, tf)[0]
         if self.head is None:
             return uvd, None
-        with torch.inference_mode():  # the head reads the trunk, which sees depth only
-            feats = self.joints.regnet.features(torch.from_numpy(crop[:, None].copy()))
+        with torch.inference_mode():  # the head reads the trunk (or c1), which sees depth only
+            feats = self.joints.regnet.guidance_features(torch.from_numpy(crop[:, None].copy()))
             maps = self.head(feats)[0].numpy().astype(np.float32)
         return uvd, maps
 

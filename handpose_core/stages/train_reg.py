@@ -23,7 +23,8 @@ per axis), and ``detected_centres`` a crop around the centre that
 :func:`handpose_core.detection.detect_center` finds in the frame (the detector's own
 error distribution). For the cascade (b) the first step then predicts from those
 centres too. ``guidance`` plugs HandMap's dense guidance head (``handpose_core.guidance``)
-onto f_r's trunk (:meth:`RegNet.features`, S/4 x S/4 maps) for variants a and d: its
+onto f_r (:meth:`RegNet.guidance_features`: the trunk's S/4 maps, or with ``guidance_at``
+"early" the first convolution's S x S maps) for variants a and d: its
 maps of the batch's crops are an extra L2 loss weighted ``guidance_weight``. A run with
 the same settings resumes.
 """
@@ -38,7 +39,7 @@ from ..camera import NYU_CAMERA
 from ..datasets.crop import crop_depth, crop_transform
 from ..fileio import write_json_atomic
 from ..nets.joints import PALM_14, JointPredictor, regnet_path, set_regnet_path
-from ..nets.regnet import VARIANT_TITLES, VARIANTS, RegNetConfig, uvd_to_target
+from ..nets.regnet import GUIDANCE_AT, VARIANT_TITLES, VARIANTS, RegNetConfig, uvd_to_target
 from ..progress import check_cancel
 from ..skeleton import joints_36_to_14
 from ..training.config import TrainConfig
@@ -84,6 +85,13 @@ class TrainRegSettings:
         "choices": GUIDANCE,
         "help": "dense guidance head on f_r's trunk (variants a, d): none, heatmap, "
                 "euclidean or geodesic"})
+    guidance_at: str = field(default="trunk", metadata={
+        "choices": GUIDANCE_AT,
+        "help": "where the guidance head reads f_r: trunk (its output, S/4) or early (the "
+                "first convolution's maps at S x S, before pooling; see docs/guidance.md)"})
+    guidance_feedback: bool = field(default=False, metadata={
+        "help": "feed the guidance maps (pooled to S/4) into the features f_r's per-joint "
+                "layers read; the head is then part of the model at inference"})
     guidance_weight: float = field(default=1.0, metadata={
         "help": "weight of the guidance loss (at 0.1 it changed nothing measurable on the "
                 "demo; see docs/guidance.md)"})
@@ -100,6 +108,12 @@ class TrainRegSettings:
         if self.guidance not in GUIDANCE:
             raise ValueError(f"guidance must be one of {', '.join(GUIDANCE)}, "
                              f"got {self.guidance!r}")
+        if self.guidance_at not in GUIDANCE_AT:
+            raise ValueError(f"guidance_at must be one of {', '.join(GUIDANCE_AT)}, "
+                             f"got {self.guidance_at!r}")
+        if (self.guidance_at != "trunk" or self.guidance_feedback) and self.guidance == "none":
+            raise ValueError("guidance_at / guidance_feedback need a guidance kind "
+                             "(--guidance heatmap|euclidean|geodesic)")
         if self.centre_copies < 0 or not self.centre_jitter_mm >= 0:
             raise ValueError(f"centre_copies and centre_jitter_mm must be >= 0, got "
                              f"{self.centre_copies}, {self.centre_jitter_mm}")
@@ -108,11 +122,15 @@ class TrainRegSettings:
 
     def folder(self) -> str:
         return self.run_name or f"{NAME}-{self.variant}" + (
-            f"-{self.guidance}" if self.guidance != "none" else "")
+            f"-{self.guidance}" if self.guidance != "none" else "") + (
+            f"-{self.guidance_at}" if self.guidance_at != "trunk" else "") + (
+            "-feedback" if self.guidance_feedback else "")
 
     def net(self, size: int) -> RegNetConfig:
         return RegNetConfig(variant=self.variant, in_size=size, channels=self.channels,
-                            hidden=self.hidden, inception=self.inception)
+                            hidden=self.hidden, inception=self.inception,
+                            guidance_at=self.guidance_at,
+                            guidance_feedback=self.guidance_feedback)
 
 
 def frame_set(project, split: str, *, progress=None, cancel=None):
@@ -220,14 +238,16 @@ def _cascade_crops(project, frames, gt, settings, first_path, cancel):
 
 
 def _guidance_hook(settings, net: RegNetConfig):
-    """HandMap's GMS module on f_r's trunk features ``(B, channels, S/4, S/4)``
-    (``handpose_core.guidance.make_guidance_hook``), or None."""
+    """HandMap's GMS module on f_r's guidance features (``RegNet.guidance_features``:
+    ``(B, channels, S/4, S/4)`` trunk or ``(B, channels, S, S)`` early maps; maps
+    supervised at S x S; ``handpose_core.guidance.make_guidance_hook``), or None."""
     if settings.guidance == "none":
         return None
     from ..guidance import make_guidance_hook
 
-    return make_guidance_hook(settings.guidance, channels=net.channels, size=net.in_size // 4,
-                              weight=settings.guidance_weight)
+    size = net.in_size if net.guidance_at == "early" else net.in_size // 4
+    return make_guidance_hook(settings.guidance, channels=net.channels, size=size,
+                              weight=settings.guidance_weight, out_size=net.in_size)
 
 
 def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=None,
@@ -290,8 +310,11 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
                 "centre_jitter_mm": settings.centre_jitter_mm,
                 "detected_centres": settings.detected_centres,
                 **({"first": str(first_path)} if first_path else {})}
+        hook = _guidance_hook(settings, net)
+        if net.guidance_feedback:  # the model's own head, which its joint layers read
+            hook.head = model.guidance_head
         task = RegressionTask(model, depth, labels, target, tfs, gt, train_idx, val_idx,
-                              config, desc, NAME, guidance=_guidance_hook(settings, net))
+                              config, desc, NAME, guidance=hook)
         result = run_stage(task, config, out, progress=phase("training"), cancel=cancel,
                            resume=not settings.restart)
         ckpt = result.best_checkpoint or result.last_checkpoint

@@ -202,7 +202,8 @@ def load_regnet(path: str | os.PathLike, *, variant: str | None = None,
         raise ValueError(f"{path}: holds an f_r of variant '{config.variant}', expected variant "
                          f"'{variant}' (train it with 'train train-reg --variant {variant}')")
     model = build_regnet(config)
-    state = {k: v for k, v in ck["model"].items() if not k.startswith("guidance_head.")}
+    state = {k: v for k, v in ck["model"].items()  # the head only when the joints read it
+             if config.guidance_feedback or not k.startswith("guidance_head.")}
     load_state(model, state, path)
     model.to(device).eval()
     meta = {k: ck.get(k) for k in ("metrics", "epoch", "step", "created", "torch", "extra")}

@@ -39,7 +39,7 @@ REG_TRAIN = TrainConfig(epochs=40, batch_size=32, optimizer="adam", lr=1e-3, wei
 class GuidanceHook(Protocol):
     """A dense-guidance module for f_r (built by ``handpose_core.guidance``).
 
-    ``head``: module mapping trunk features ``(B, C, S/4, S/4)`` to guidance maps;
+    ``head``: module mapping f_r's guidance features (``RegNet.guidance_features``) to maps;
     ``weight``: factor of its loss; ``targets(joints, labels, depth)``: the target maps
     of a batch as a tensor, from its (augmented) joints ``(B, J, 3)`` in f_r target
     coordinates, part labels ``(B, S, S)`` int64 and depth crops ``(B, 1, S, S)``;
@@ -137,11 +137,11 @@ class RegressionTask:
         check_cancel(cancel)
         dev = next(model.parameters()).device
         x, lab, t = batch.depth.to(dev), batch.labels.to(dev), batch.target.to(dev)
-        pred, feats = model.forward_features(x, lab)
+        pred, maps = model.forward_guided(x, lab)
         loss = F.mse_loss(pred, t)
-        if self.guidance is not None and model.guidance_head is not None:
+        if self.guidance is not None and maps is not None:
             g = self.guidance
-            loss = loss + g.weight * g.loss(model.guidance_head(feats), g.targets(t, lab, x))
+            loss = loss + g.weight * g.loss(maps, g.targets(t, lab, x))
         loss.backward()
         return float(loss.detach())
 

@@ -317,3 +317,83 @@ def test_guidance_hook_for_the_regressor_task_builds_targets_from_its_batch():
     assert loss.ndim == 0 and hook.head.out.weight.grad is not None
     with pytest.raises(ValueError, match="guidance kind"):
         make_guidance_hook("none", channels=8, size=12)
+
+
+def test_early_placement_head_reads_unpooled_maps_and_trains_the_first_convolution():
+    import torch
+
+    from handpose_core.guidance.head import guidance_loss
+    from handpose_core.nets.regnet import RegNetConfig, build_regnet
+    from handpose_core.stages.train_reg import TrainRegSettings, _guidance_hook
+
+    settings = TrainRegSettings(variant="d", guidance="geodesic", guidance_at="early")
+    assert settings.folder() == "train-reg-d-geodesic-early"
+    net = settings.net(48)
+    assert net.guidance_at == "early" and RegNetConfig.from_dict(net.to_dict()) == net
+    hook = _guidance_hook(settings, net)
+    assert hook.out_size == 48 and hook.head.in_channels == net.channels
+    torch.manual_seed(0)
+    model = build_regnet(net)
+    model.attach_guidance(hook.head)
+    x = torch.rand(2, 1, 48, 48) * 2 - 1
+    lab = torch.randint(0, 19, (2, 48, 48))
+    joints, feats = model.forward_features(x, lab)
+    assert joints.shape == (2, 14, 3) and feats.shape == (2, net.channels, 48, 48)
+    assert torch.equal(feats, model.guidance_features(x))
+    maps = model.guidance_head(feats)
+    m = maps.detach()
+    assert maps.shape == (2, 14, 48, 48) and 0 <= float(m.min()) <= float(m.max()) <= 1
+    guidance_loss(maps, torch.rand(2, 14, 48, 48)).backward()
+    assert float(hook.head.out.weight.grad.abs().sum()) > 0
+    c1 = model.trunk[0].weight.grad
+    assert c1 is not None and float(c1.abs().sum()) > 0
+    # the joint layers only ever read the trunk: they got no gradient from the maps' loss
+    assert model.fc_w.grad is None and model.trunk[4].weight.grad is None
+
+    # the same seed gives the same network as the default placement: only the head moves
+    torch.manual_seed(0)
+    default = build_regnet(TrainRegSettings(variant="d").net(48))
+    assert default.config.guidance_at == "trunk" and "guidance_at" not in default.config.to_dict()
+    default.load_state_dict({k: v for k, v in model.state_dict().items()
+                             if not k.startswith("guidance_head.")})
+    d_joints, d_feats = default.forward_features(x, lab)
+    assert torch.allclose(d_joints, joints) and d_feats.shape == (2, net.channels, 12, 12)
+    assert torch.equal(d_feats, default.features(x))
+    trunk_hook = _guidance_hook(TrainRegSettings(variant="d", guidance="geodesic"), default.config)
+    assert trunk_hook.head(d_feats).shape == (2, 14, 48, 48)
+    with pytest.raises(ValueError, match="need a guidance kind"):
+        TrainRegSettings(variant="d", guidance_at="early")
+    with pytest.raises(ValueError, match="guidance_at must be one of"):
+        TrainRegSettings(variant="d", guidance="heatmap", guidance_at="middle")
+
+
+def test_feedback_joints_read_the_head_maps_and_the_head_is_saved_for_inference(tmp_path):
+    import torch
+
+    from handpose_core.nets.regnet import build_regnet
+    from handpose_core.stages.train_reg import TrainRegSettings
+    from handpose_core.training.checkpoint import load_regnet, save_checkpoint
+
+    settings = TrainRegSettings(variant="d", guidance="geodesic", guidance_at="early",
+                                guidance_feedback=True)
+    assert settings.folder() == "train-reg-d-geodesic-early-feedback"
+    net = settings.net(48)
+    torch.manual_seed(0)
+    model = build_regnet(net)
+    assert model.guidance_head is not None and model.b3_full.in_channels == net.channels + 14
+    x = torch.rand(2, 1, 48, 48) * 2 - 1
+    lab = torch.randint(0, 19, (2, 48, 48))
+    joints, maps = model.forward_guided(x, lab)
+    assert joints.shape == (2, 14, 3) and maps.shape == (2, 14, 48, 48)
+    joints.square().mean().backward()  # the joint loss alone reaches the head through its maps
+    assert float(model.guidance_head.out.weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="its head stays"):
+        model.attach_guidance(None)
+    model.eval()
+    save_checkpoint(tmp_path / "f.pt", model, net)
+    loaded, config, _ = load_regnet(tmp_path / "f.pt", variant="d")
+    assert config == net and loaded.guidance_head is not None
+    with torch.inference_mode():
+        np.testing.assert_allclose(loaded(x, lab).numpy(), model(x, lab).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="need a guidance kind"):
+        TrainRegSettings(variant="d", guidance_feedback=True)
