@@ -27,18 +27,28 @@ GUIDANCE_KINDS = ("heatmap", "euclidean", "geodesic")
 class RegressorRun:
     """One finished f_r run: ``name`` (its folder under models/), ``variant`` (a-d),
     ``guidance`` ("none" or the map kind its GMS head learnt), ``checkpoint`` (best, else
-    last) and ``current`` (the project's f_r of its variant)."""
+    last), ``current`` (the project's f_r of its variant), and how the head was trained:
+    ``guidance_weight`` (0: no map loss, the head is only extra layers),
+    ``guidance_at`` ("trunk" or "early") and ``guidance_feedback``."""
 
     name: str
     variant: str
     guidance: str
     checkpoint: Path
     current: bool
+    guidance_weight: float = 1.0
+    guidance_at: str = "trunk"
+    guidance_feedback: bool = False
 
     @property
     def title(self) -> str:
-        g = "" if self.guidance == "none" else f" + {self.guidance} guidance"
-        return f"{VARIANT_TITLES[self.variant]}{g}"
+        if self.guidance == "none":
+            return VARIANT_TITLES[self.variant]
+        g = (" + guidance head without map loss" if self.guidance_weight == 0
+             else f" + {self.guidance} guidance")
+        how = [w for w, on in (("early", self.guidance_at == "early"),
+                               ("fed back", self.guidance_feedback)) if on]
+        return f"{VARIANT_TITLES[self.variant]}{g}" + (f" ({', '.join(how)})" if how else "")
 
 
 def _run_from_folder(folder: Path, current: dict[str, Path | None]) -> RegressorRun | None:
@@ -54,10 +64,14 @@ def _run_from_folder(folder: Path, current: dict[str, Path | None]) -> Regressor
     if not ckpt.is_file():
         return None
     v = rep["variant"]
-    g = (rep.get("settings") or {}).get("guidance") or "none"
+    settings = rep.get("settings") or {}
+    g = settings.get("guidance") or "none"
     cur = current.get(v)
     return RegressorRun(folder.name, v, g if g in GUIDANCE_KINDS else "none", ckpt,
-                        cur is not None and cur.resolve() == ckpt.resolve())
+                        cur is not None and cur.resolve() == ckpt.resolve(),
+                        float(settings.get("guidance_weight", 1.0)),
+                        str(settings.get("guidance_at", "trunk")),
+                        bool(settings.get("guidance_feedback", False)))
 
 
 def regressor_runs(project) -> list[RegressorRun]:

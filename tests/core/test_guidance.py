@@ -397,3 +397,20 @@ def test_feedback_joints_read_the_head_maps_and_the_head_is_saved_for_inference(
         np.testing.assert_allclose(loaded(x, lab).numpy(), model(x, lab).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="need a guidance kind"):
         TrainRegSettings(variant="d", guidance_feedback=True)
+
+
+def test_a_run_title_says_how_its_guidance_head_was_trained():
+    from pathlib import Path
+
+    from handpose_core.nets.regressor_runs import RegressorRun
+
+    def title(**kw):
+        return RegressorRun("r", "d", kw.pop("guidance", "geodesic"), Path("x.pt"), False, **kw).title
+
+    assert title(guidance="none").endswith("(full method)")
+    assert title().endswith("+ geodesic guidance")
+    assert title(guidance_at="early", guidance_feedback=True).endswith(
+        "+ geodesic guidance (early, fed back)")
+    # weight 0: the head learnt no maps, so the title must not name a map kind
+    t = title(guidance_weight=0.0, guidance_feedback=True)
+    assert "geodesic" not in t and t.endswith("+ guidance head without map loss (fed back)")
