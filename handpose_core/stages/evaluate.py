@@ -251,6 +251,8 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
         for r in found:
             out["variants"][r.name] = {
                 "title": r.title, "variant": r.variant, "guidance": r.guidance,
+                "guidance_weight": r.guidance_weight, "guidance_at": r.guidance_at,
+                "guidance_feedback": r.guidance_feedback,
                 "checkpoint": str(r.checkpoint), "current": r.current,
                 **measure_variant(project, r.variant, split, centre=centre,
                                   checkpoint=r.checkpoint, progress=progress, cancel=cancel)}
