@@ -40,8 +40,12 @@ class ReadAhead:
 
     # ------------------------------------------------------------------ GUI thread
     def request(self, frame_ids, count: int, eager: int = EAGER) -> None:
-        """Read these frames next, in this order; the first ``eager`` of them at once."""
+        """Read these frames next, in this order; the first ``eager`` of them at once. Data
+        read under another change count than ``count`` is dropped (and so read again):
+        after an override the frames ahead are still served from here."""
         with self._cond:
+            for i in [i for i, (c, _) in self._done.items() if c != count]:
+                del self._done[i]
             ids = [int(i) for i in frame_ids if int(i) not in self._done and int(i) != self._busy]
             new = set(ids)
             self._jobs = deque([(i, count) for i in ids] +

@@ -43,6 +43,20 @@ def test_read_ahead_serves_the_next_rows_at_once_and_the_rest_after_a_pause():
     assert ra.take(7, 4) is None  # read before a change to the store: stale
 
 
+def test_after_a_store_change_the_frames_ahead_are_read_again():
+    ra = ReadAhead()
+    ra.request([5, 6], count=0)
+    for fid in (5, 6):
+        assert ra.next_job(0) == (fid, 0)
+        ra.finish(fid, 0, f"data {fid} at 0")
+    assert ra.ready(5) and ra.ready(6)
+    ra.request([5, 6], count=1)  # an override elsewhere: what was read under 0 is stale
+    assert not ra.ready(5) and not ra.ready(6)
+    assert ra.next_job(0) == (5, 1)
+    ra.finish(5, 1, "data 5 at 1")
+    assert ra.take(5, 1) == "data 5 at 1"
+
+
 def test_read_ahead_take_waits_for_the_frame_being_read():
     ra = ReadAhead()
     ra.request([9], count=0)
