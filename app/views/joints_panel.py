@@ -42,6 +42,7 @@ class JointsPanel(QWidget):
         self._loaded = None  # RunPredictor of the chosen run, once loaded
         self._busy = False
         self._cache: dict[tuple[str, int], object] = {}  # (run, frame) -> JointsPrediction
+        self._reported: set[str] = set()  # runs whose failure was shown in a dialog already
 
         self.skeleton = SkeletonView(session)
         self.guidance = GuidanceView(session)
@@ -157,12 +158,15 @@ class JointsPanel(QWidget):
     def _show(self, run, p) -> None:
         note = f" by {run.name}"
         self.skeleton.set_prediction(p.frame_id, p.uvd, note)
-        if p.maps is None:
+        if p.maps is None or run.guidance_weight == 0:
             self.guidance.set_predicted_maps(None)
             self.guidance.set_prediction_note(
                 f"<b>this model has no guidance head</b><br>{run.name} was trained "
-                "without guidance maps")
-            self._say("joints shown; this model has no guidance head")
+                "without guidance maps" if p.maps is None else
+                f"<b>no guidance maps</b><br>{run.name}'s head was trained without a map "
+                "loss: its outputs are features, not maps")
+            self._say("joints shown; this model has no guidance head" if p.maps is None
+                      else "joints shown; its head learnt no guidance maps")
         else:
             self.guidance.set_kind(run.guidance)
             self.guidance.set_prediction_note("")
@@ -189,6 +193,10 @@ class JointsPanel(QWidget):
         first = message.strip().splitlines()[-1] if message.strip() else "failed"
         self._say(f"{run.name if run else 'regressor'}: prediction failed: {first}")
         self.skeleton.set_prediction(self.session.frame_id, None, "The prediction failed.")
+        name = run.name if run else ""
+        if name in self._reported:
+            return  # one dialog per run: the status line tells of the next failures
+        self._reported.add(name)
         self.session.error_raised.emit(f"Predicting with {run.name if run else 'the regressor'} "
                                        f"failed.\n\n{message}")
 
@@ -209,7 +217,7 @@ class JointsPanel(QWidget):
 
     @Slot(object)
     def _on_session_project_opened(self, project) -> None:
-        self.runs, self._loaded, self._cache = [], None, {}
+        self.runs, self._loaded, self._cache, self._reported = [], None, {}, set()
         self.run_box.blockSignals(True)
         self.run_box.clear()
         self.run_box.blockSignals(False)

@@ -161,3 +161,19 @@ def test_hidden_tab_does_no_work_per_frame_and_catches_up_when_shown(qtbot, stud
     assert gv._data.frame.id == nxt and f"Frame {nxt}" in gv.caption.text()
     qtbot.waitUntil(lambda: (panel.chosen.name, nxt) in panel._cache, timeout=30000)
     assert "prediction dashed by tiny-a-none" in win.skeleton.note.text()
+
+
+def test_a_broken_run_shows_one_dialog_not_one_per_frame(qtbot, studio_runs):
+    win = studio_runs
+    panel = win.joints
+    run = next(r for r in panel.runs if r.name == "tiny-a-geodesic")
+    run.checkpoint.write_bytes(b"not a checkpoint")
+    errors = []
+    win.session.error_raised.connect(errors.append)
+    panel.choose_run(run.name)
+    qtbot.waitUntil(lambda: "prediction failed" in panel.status.text(), timeout=30000)
+    for fid in [f.id for f in win.session.project.frames()][1:3]:
+        win.session.set_frame(fid)  # each frame is tried again, and fails again
+        assert "predicting" in panel.status.text()
+        qtbot.waitUntil(lambda: "prediction failed" in panel.status.text(), timeout=30000)
+    assert len(errors) == 1 and "tiny-a-geodesic" in errors[0]
