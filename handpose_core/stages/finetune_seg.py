@@ -19,6 +19,7 @@ import numpy as np
 from ..evaluation import segmentation_accuracy
 from ..fileio import write_json_atomic
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path, set_segnet_path
+from ..parts import NUM_CLASSES
 from ..training.config import TrainConfig
 from .base import recorded_run
 from .synthetic import SyntheticSettings, synthetic_store
@@ -93,7 +94,7 @@ def uncertain_ignored(model, depth, maps, min_confidence: float, *, cancel=None)
     return out, int((out == IGNORE).sum())
 
 
-def class_weights(labels, balance: float, num_classes: int = 21) -> np.ndarray:
+def class_weights(labels, balance: float, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """``(num_classes,)`` float32 loss weights: hand class k gets ``share_k ** -balance``
     (share among the counted hand pixels of ``labels``), normalised to mean 1 over the
     hand classes present; absent classes and the background (index 0) get 1."""
