@@ -110,7 +110,9 @@ class JointsPanel(QWidget):
         self.run_box.addItem(NO_RUN)
         for r in self.runs:
             mark = ", the project's f_r" if r.current else ""
-            self.run_box.addItem(f"{r.name} ({r.variant}, {r.guidance}{mark})")
+            kind = "head without map loss" if r.guidance != "none" and r.guidance_weight == 0 \
+                else r.guidance
+            self.run_box.addItem(f"{r.name} ({r.variant}, {kind}{mark})")
             self.run_box.setItemData(self.run_box.count() - 1, r.title, Qt.ToolTipRole)
         names = [r.name for r in self.runs]
         if keep in names:
