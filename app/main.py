@@ -40,6 +40,12 @@ def run_studio(project_dir: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("handpose-studio")
     app.setOrganizationName("handpose-studio")
+    from .gui_gc import GuiGarbageCollector
+
+    collector = GuiGarbageCollector(app)  # Qt objects are never freed by a worker thread
     win = start(project_dir)
     win.show()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        collector.stop()

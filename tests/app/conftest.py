@@ -21,6 +21,18 @@ def _studio_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("HANDPOSE_STUDIO_SETTINGS", str(tmp_path / "studio.ini"))
 
 
+@pytest.fixture(autouse=True)
+def _gc_on_the_gui_thread(qapp):
+    """As the studio does (app/gui_gc.py): cycles holding this test's widgets are freed on
+    the GUI thread, never by a worker thread that happens to allocate."""
+    from app.gui_gc import GuiGarbageCollector
+
+    collector = GuiGarbageCollector()
+    yield
+    collector.stop()
+    collector.deleteLater()
+
+
 @pytest.fixture(scope="session")
 def template_project(tmp_path_factory):
     from handpose_core.nets.inference import load_segnet_model, segnet_path

@@ -27,3 +27,33 @@ def test_emitting_signals_does_not_leak_or_drop_references(qapp):
     after = sys.getrefcount(True), sys.getrefcount(None)
     assert len(got) == 4000
     assert abs(after[0] - before[0]) < 50 and abs(after[1] - before[1]) < 50, (before, after)
+
+
+def test_cycles_are_collected_on_the_gui_thread_not_by_workers(qtbot):
+    import gc
+    import threading
+
+    from PySide6.QtWidgets import QWidget
+
+    from app.gui_gc import GuiGarbageCollector
+
+    assert not gc.isenabled()  # the autouse fixture's collector is running
+    freed_in = []
+
+    class Cyclic(QWidget):
+        def __del__(self):
+            freed_in.append(threading.current_thread().name)
+
+    w = Cyclic()
+    w.me = w  # a reference cycle only the collector frees
+    del w
+    # a worker allocating a lot: with automatic collection it would free the cycle
+    t = threading.Thread(target=lambda: [[] for _ in range(200_000)], name="worker")
+    t.start()
+    t.join()
+    assert freed_in == []
+    keep = [[] for _ in range(2 * gc.get_threshold()[0])]  # a collection is now due
+    g = GuiGarbageCollector(interval_ms=10)
+    qtbot.waitUntil(lambda: freed_in == [threading.main_thread().name], timeout=5000)
+    g.stop()
+    assert not gc.isenabled() and keep  # the fixture's collector still holds it off
