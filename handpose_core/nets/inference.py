@@ -55,9 +55,11 @@ def set_segnet_path(project, path: str | os.PathLike, which: str = "pretrained")
 def load_segnet_model(path: str | os.PathLike):
     """The f_s at ``path`` in eval mode, loaded once per (path, size, mtime) and shared.
 
-    Errors as :func:`handpose_core.training.checkpoint.load_segnet` (a clear ValueError
+    Errors as :func:`handpose_core.nets.checkpoint.load_segnet` (a clear ValueError
     naming the file); FileNotFoundError when it does not exist."""
-    from ..training.checkpoint import load_segnet
+    # function-local for start-up time: this module answers which model a project uses
+    # (the studio asks at start) without loading torch
+    from .checkpoint import load_segnet
 
     p = Path(path)
     try:

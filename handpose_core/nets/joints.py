@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import crop_depth, crop_transform
+from ..fileio import read_toml
 from ..progress import check_cancel
+from .checkpoint import load_regnet
+from .inference import load_segnet_model, segnet_path
 from .regnet import VARIANTS, RegNet, target_to_uvd
 
 PALM_14 = 13
@@ -56,8 +59,6 @@ def trained_variants(project) -> list[str]:
 def _trained_with(regnet_ckpt: Path) -> Path | None:
     """The f_s whose segmentations trained this f_r (its run's config.toml), if it is
     still there: predicting with another f_s would feed f_r maps it never saw."""
-    from ..training.config import read_toml
-
     cfg = regnet_ckpt.parent / "config.toml"
     try:
         seg = read_toml(cfg).get("data", {}).get("segnet")
@@ -97,9 +98,6 @@ class JointPredictor:
         """Load the project's trained ``variant`` (or the f_r of that variant in
         ``checkpoint``, e.g. one run of an ablation); ``ValueError`` when it is not trained
         (or a model it needs is missing), naming the command that makes it."""
-        from ..training.checkpoint import load_regnet
-        from .inference import load_segnet_model, segnet_path
-
         path = Path(checkpoint) if checkpoint is not None else regnet_path(project, variant)
         if path is None:
             raise ValueError(f"{project.root}: no f_r of variant '{variant}' yet; run "

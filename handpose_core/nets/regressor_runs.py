@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import load_checkpoint
 from .joints import JointPredictor, regnet_path
 from .regnet import VARIANT_TITLES, VARIANTS
 
@@ -96,8 +97,6 @@ class RunPredictor:
     @classmethod
     def load(cls, project, run: RegressorRun) -> RunPredictor:
         """Load ``run`` (``ValueError`` naming the file when it cannot be read)."""
-        from ..training.checkpoint import load_checkpoint
-
         jp = JointPredictor.for_project(project, run.variant, run.checkpoint)
         state = load_checkpoint(run.checkpoint)["model"]
         hs = {k[len("guidance_head."):]: v for k, v in state.items()

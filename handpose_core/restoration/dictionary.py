@@ -136,12 +136,6 @@ def _part_even(part: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     return np.sort(np.concatenate(picked))
 
 
-def _annoy_index(n_bits: int):
-    from annoy import AnnoyIndex
-
-    return AnnoyIndex(int(n_bits), "hamming")
-
-
 class Dictionary:
     """A loaded dictionary: ``patches`` (M, P, P) uint8 (a memmap, or a
     :class:`.patch_maps.MapPatches` cutting them from the source maps), ``index`` (annoy)."""

@@ -38,6 +38,7 @@ import numpy as np
 from ..camera import NYU_CAMERA
 from ..datasets.crop import crop_depth, crop_transform
 from ..fileio import write_json_atomic
+from ..nets.checkpoint import load_regnet
 from ..nets.joints import PALM_14, JointPredictor, regnet_path, set_regnet_path
 from ..nets.regnet import GUIDANCE_AT, VARIANT_TITLES, VARIANTS, RegNetConfig, uvd_to_target
 from ..progress import check_cancel
@@ -205,8 +206,6 @@ def _cascade_crops(project, frames, gt, settings, first_path, cancel):
     jittered; the first step starts from the frame's training centres
     (:func:`training_centres`) in turn. Returns depth (N*K,S,S), tfs (N*K,11), indices
     into frames (N*K,)."""
-    from ..training.checkpoint import load_regnet
-
     first, _, _ = load_regnet(first_path, variant="a")
     pred = JointPredictor(first, project.cube_mm)
     rng = np.random.default_rng([settings.train.seed, 31])
@@ -299,8 +298,6 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
         torch.manual_seed(config.seed)
         model = build_regnet(net)
         if v == "b" and settings.cascade_init:
-            from ..training.checkpoint import load_regnet
-
             first, first_cfg, _ = load_regnet(first_path, variant="a")
             if replace(first_cfg, variant="b") == net:  # same shapes: start from its weights
                 model.load_state_dict(first.state_dict())

@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 
 from ..evaluation import segmentation_accuracy
+from ..nets.checkpoint import load_segnet
 from ..nets.segnet import ARCHITECTURE, SegNet, SegNetConfig, build_segnet
 from ..progress import ProgressFn, check_cancel
-from .checkpoint import load_segnet
 from .config import TrainConfig
 from .engine import TrainResult, run_stage
 

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from handpose_core.datasets.crop import crop_transform
+from handpose_core.nets.checkpoint import load_regnet, save_checkpoint
 from handpose_core.nets.regnet import RegNetConfig, build_regnet, target_to_uvd, uvd_to_target
-from handpose_core.training.checkpoint import load_regnet, save_checkpoint
 from handpose_core.training.config import TrainConfig
 from handpose_core.training.regression import RegressionTask, augment
 

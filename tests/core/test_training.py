@@ -11,19 +11,12 @@ import pytest
 import torch
 
 from handpose_core.datasets.synthetic import SyntheticStore, SyntheticStoreWriter
+from handpose_core.fileio import read_toml, write_toml
 from handpose_core.nets import SegNetConfig, build_segnet
+from handpose_core.nets.checkpoint import load_checkpoint, load_segnet, save_checkpoint
+from handpose_core.nets.inference import predict_labels
 from handpose_core.progress import Cancelled
-from handpose_core.training import (
-    TrainConfig,
-    load_checkpoint,
-    load_segnet,
-    predict_labels,
-    read_metrics,
-    read_toml,
-    save_checkpoint,
-    train_segmentation,
-    write_toml,
-)
+from handpose_core.training import TrainConfig, read_metrics, train_segmentation
 from handpose_core.training.segmentation import augment, split_indices
 
 SMALL = SegNetConfig("fast", 48, channels=(4, 8, 16), hidden=8)
