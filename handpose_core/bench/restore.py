@@ -29,6 +29,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from ..cli._dispatch import check_positive
+
 TARGET_MS = 300.0
 TARGET_AGREE = 0.97
 TARGET_LOAD_S = 1.0
@@ -138,7 +140,6 @@ def _compare(res, exact_maps, matches, masks) -> dict:
 def run(args) -> int:
     import numpy as np
 
-    from ._dispatch import check_positive
 
     if not check_positive(args, "bench restore", "images", "patches", "frames"):
         return 2
