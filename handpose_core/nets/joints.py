@@ -22,6 +22,7 @@ from ..fileio import read_toml
 from ..progress import check_cancel
 from .checkpoint import load_regnet
 from .inference import load_segnet_model, segnet_path
+from .model_paths import model_path, set_model_path
 from .regnet import VARIANTS, RegNet, target_to_uvd
 
 PALM_14 = 13
@@ -34,21 +35,14 @@ def regnet_path(project, variant: str) -> Path | None:
     """The project's f_r checkpoint of ``variant`` (None until train-reg ran for it)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
-    rel = project.get_meta(_META[variant])
-    if not rel:
-        return None
-    p = Path(rel)
-    return p if p.is_absolute() else project.root / p
+    return model_path(project, _META[variant])
 
 
 def set_regnet_path(project, variant: str, path: str | os.PathLike) -> None:
     """Make ``path`` the project's f_r of ``variant`` (stored relative to the project)."""
-    p = Path(path)
-    try:
-        rel = os.path.relpath(p, project.root)
-    except ValueError:
-        rel = str(p.resolve())
-    project.set_meta(_META[variant], rel if not rel.startswith("..") else str(p.resolve()))
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
+    set_model_path(project, _META[variant], path)
 
 
 def trained_variants(project) -> list[str]:
