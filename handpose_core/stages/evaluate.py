@@ -21,9 +21,10 @@ from ..datasets.crop import CropTransform
 from ..evaluation import segmentation_accuracy
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
 from ..nets.joints import trained_variants
+from ..restoration.ablation import nn_restorations
 from ..restoration.dictionary import Dictionary
 from ..restoration.quality import accept_restoration, quality_score
-from ..restoration.restore import apply_matches, restore_many
+from ..restoration.restore import restore_many
 from ..skeleton import joints_36_to_14
 from .base import recorded_run
 
@@ -89,16 +90,13 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
                                  else project.root / "dictionary")
     ckpt = segnet_path(project)
     raw = predict_labels(load_segnet_model(ckpt), depth, cancel=cancel)
-    rest = restore_many(raw, dictionary, backend=backend, progress=progress, cancel=cancel)
-    integ = np.stack([r.labels for r in rest])
+    nn = nn_restorations(raw, dictionary, backend=backend, progress=progress, cancel=cancel)
+    rest, integ, plain = nn.restorations, nn.integrated, nn.plain
     # the ceiling: the ground truth itself restored (what the dictionary can reproduce)
     # (the paper's plain vote: a prior for the "raw" label would favour the ground truth)
     ceiling = np.stack([r.labels for r in restore_many(gt, dictionary, backend=backend,
                                                        raw_weight=0.0, cancel=cancel)])
-    plain = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
-                                    integrate=False)[0] for i, r in enumerate(rest)])
-    paper_vote = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
-                                         raw_weight=0.0)[0] for i, r in enumerate(rest)])
+    paper_vote = nn.revote(raw, dictionary, raw_weight=0.0)
     _, tfs, _ = project.crops(frames)
     accepted = np.zeros(len(frames), bool)
     score_raw = np.zeros(len(frames))
