@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import resources_dir
 from ..progress import ProgressFn, check_cancel
+from .checkpoint import load_segnet
 from .model_paths import model_path, set_model_path
 
 WHICH = ("pretrained", "finetuned")
@@ -26,8 +28,6 @@ _cache_lock = threading.Lock()
 
 def bundled_segnet_path() -> Path:
     """The f_s shipped with handpose-studio (``resources/models/segnet_fast.pt``)."""
-    from .. import resources_dir
-
     return resources_dir() / "models" / "segnet_fast.pt"
 
 
@@ -52,10 +52,6 @@ def load_segnet_model(path: str | os.PathLike):
 
     Errors as :func:`handpose_core.nets.checkpoint.load_segnet` (a clear ValueError
     naming the file); FileNotFoundError when it does not exist."""
-    # function-local for start-up time: this module answers which model a project uses
-    # (the studio asks at start) without loading torch
-    from .checkpoint import load_segnet
-
     p = Path(path)
     try:
         st = p.stat()

@@ -17,10 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.crop import CropTransform
-from ..evaluation import segmentation_accuracy
+from ..camera import NYU_CAMERA
+from ..datasets.crop import CropTransform, crop_transform
+from ..detection import NoHandError, detect_center
+from ..evaluation import evaluate_joints, segmentation_accuracy
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
-from ..nets.joints import trained_variants
+from ..nets.joints import CENTRES, PALM_14, JointPredictor, refine_centres, regnet_path, trained_variants
+from ..nets.regnet import VARIANT_TITLES
+from ..nets.regressor_runs import regressor_runs
+from ..progress import check_cancel
 from ..restoration.ablation import nn_restorations
 from ..restoration.dictionary import Dictionary
 from ..restoration.quality import accept_restoration, quality_score
@@ -152,9 +157,6 @@ def predict_split(project, variant: str, split: str = "test", *, centre: str = "
     detected from depth alone (``detect``), or that centre moved to the palm predicted
     there by the project's variant a (``refine``). ``checkpoint``: an f_r of ``variant``
     other than the project's current one (e.g. one run of an ablation)."""
-    from ..detection import detect_center
-    from ..nets.joints import CENTRES, PALM_14, JointPredictor, refine_centres
-
     frames = project.frames(split)
     if not frames:
         raise ValueError(f"{project.root}: no frames in split {split!r}")
@@ -179,8 +181,6 @@ def measure_variant(project, variant: str, split: str = "test", *, centre: str =
     """Joint errors of the project's ``variant`` (or of the f_r in ``checkpoint``) on
     ``split``: mean / median mm, mean px, per-joint mm and the max-frame success curve
     (0..80 mm)."""
-    from ..evaluation import evaluate_joints
-
     uvd = predict_split(project, variant, split, centre=centre, checkpoint=checkpoint,
                         progress=progress, cancel=cancel)
     gt = np.stack([joints_36_to_14(project.joints_uvd(f)) for f in project.frames(split)])
@@ -193,12 +193,6 @@ def detection_report(project, split: str = "test", *, progress=None, cancel=None
     centre on the frames of ``split`` (3D, mm): mean, median, 90th percentile, maximum,
     the share within 20 / 40 mm, the share of frames whose crop (the project's cube around
     the detected centre) holds all 14 joints, and the mean offset (x, y, z mm, y up)."""
-    from ..camera import NYU_CAMERA
-    from ..datasets.crop import crop_transform
-    from ..detection import NoHandError, detect_center
-    from ..nets.joints import PALM_14
-    from ..progress import check_cancel
-
     frames = project.frames(split)
     if not frames:
         raise ValueError(f"{project.root}: no frames in split {split!r}")
@@ -235,13 +229,8 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
     by variant; with ``runs``, for every finished train-reg run under models/ instead (an
     ablation's runs, e.g. one per guidance kind), keyed by run folder, each with its
     ``variant``, ``guidance`` and whether it is the project's ``current`` f_r."""
-    from ..nets.joints import regnet_path
-    from ..nets.regnet import VARIANT_TITLES
-
     out = {"split": split, "centre": centre, "runs": runs, "variants": {}}
     if runs:
-        from ..nets.regressor_runs import regressor_runs
-
         found = regressor_runs(project)
         if not found:
             raise ValueError(f"{project.root}: no finished train-reg run under "

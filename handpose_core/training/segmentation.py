@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..datasets.synthetic import SyntheticStore
 from ..evaluation import segmentation_accuracy
 from ..nets.checkpoint import load_segnet
 from ..nets.segnet import ARCHITECTURE, SegNet, SegNetConfig, build_segnet
@@ -48,8 +49,6 @@ IGNORE = 255
 
 def _open_source(store_or_arrays) -> tuple[np.ndarray, np.ndarray, dict]:
     """-> depth (N,S,S) float32, labels (N,S,S) uint8 (memmaps stay memmaps), description."""
-    from ..datasets.synthetic import SyntheticStore
-
     if isinstance(store_or_arrays, (str, os.PathLike)):
         store_or_arrays = SyntheticStore.open(store_or_arrays)
     if isinstance(store_or_arrays, SyntheticStore):
