@@ -66,3 +66,13 @@ def test_a_violation_of_each_contract_is_reported(tmp_path):
     assert "handpose_core.unplaced" in out
     assert "No cycles are allowed in handpose_core.restoration" in out
     assert ".patches -> .restore" in out or ".restore -> .patches" in out
+
+
+def test_the_structure_drawing_shows_no_cycle_and_no_upward_import():
+    """docs/import_graph.py (the drawing in docs/architecture.md) reads the same layers and
+    finds every package placed, no cycle and no import upwards."""
+    r = subprocess.run([sys.executable, str(REPO / "docs" / "import_graph.py")], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "No cycle, no upward import." in r.stdout
+    assert " 1. bench" in r.stdout and "stages       -> " in r.stdout
