@@ -54,16 +54,7 @@ def read_number_rows(path: str | os.PathLike, n_numbers: int, *, named: bool = F
     the middle is not.
     """
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise PredictionFileError(f"{path}: not a text file ({e.reason})") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise PredictionFileError(f"{path}: file is empty")
+    lines = read_text_lines(path)
     skip = 1 if named else 0
     names: list[str] = []
     out = np.empty((len(lines), n_numbers), dtype=np.float64)
@@ -83,6 +74,23 @@ def read_number_rows(path: str | os.PathLike, n_numbers: int, *, named: bool = F
             raise PredictionFileError(f"{path}:{i + 1}: NaN or infinite value")
         out[i] = row
     return names, out
+
+
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a prediction file, trailing blank lines dropped. Raises
+    :class:`PredictionFileError` naming the file when it is missing, not text or empty."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise PredictionFileError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise PredictionFileError(f"{path}: not a text file ({e.reason})") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise PredictionFileError(f"{path}: file is empty")
+    return lines
 
 
 def is_number(s: str) -> bool:

@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import NYU_CAMERA, Camera
-from ..evaluation import PredictionFileError, is_number, read_number_rows, read_predictions
+from ..evaluation import (
+    PredictionFileError,
+    is_number,
+    read_number_rows,
+    read_predictions,
+    read_text_lines,
+)
 from ..skeleton import joints_36_to_14
 
 _NAME = re.compile(r"^(?:depth|rgb|synthdepth)_(\d)_(\d{7})\.png$")
@@ -71,13 +77,7 @@ def read_named_xyz_predictions(path: str | os.PathLike, n_joints: int = 14, *,
 def detect_format(path: str | os.PathLike) -> str:
     """"named xyz" when the first token of the first line is not a number, else "uvd"."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline().split()
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise PredictionFileError(f"{path}: not a text file ({e.reason})") from None
+    first = read_text_lines(path)[0].split()
     if not first:
         raise PredictionFileError(f"{path}: the first line is empty")
     return "uvd" if is_number(first[0]) else "named xyz"
