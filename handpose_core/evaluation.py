@@ -35,38 +35,66 @@ def read_predictions(path: str | os.PathLike, n_joints: int = 14) -> np.ndarray:
     values, a non-number, NaN or infinity, or an empty file. A final newline and trailing
     whitespace are accepted; an empty line in the middle is not.
     """
-    path = Path(path)
     want = n_joints * 3
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise PredictionFileError(f"{path}: not a text file ({e.reason})") from None
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise PredictionFileError(f"{path}: file is empty")
-    out = np.empty((len(lines), want), dtype=np.float64)
+    _, rows = read_number_rows(path, want, expected=f"{want} numbers ({n_joints} joints x u v d)")
+    return rows.reshape(len(rows), n_joints, 3)
+
+
+def read_number_rows(path: str | os.PathLike, n_numbers: int, *, named: bool = False,
+                     expected: str = "") -> tuple[list[str], np.ndarray]:
+    """The rows of a text file of whitespace-separated numbers, one row a line:
+    ``(names, rows (N, n_numbers) float64)``. With ``named`` each line starts with one
+    more field, a name (``names`` holds them; else it is empty).
+
+    The parser of every prediction file (:func:`read_predictions` and the named-xyz files
+    of :mod:`handpose_core.labelling.predictions`). Raises :class:`PredictionFileError`
+    naming the file (and line) when it is missing, not text or empty, or a line has
+    another number of fields ("expected ``expected``, found N fields"), a non-number, NaN
+    or infinity. A final newline and trailing blank lines are accepted; an empty line in
+    the middle is not.
+    """
+    path = Path(path)
+    lines = read_text_lines(path)
+    skip = 1 if named else 0
+    names: list[str] = []
+    out = np.empty((len(lines), n_numbers), dtype=np.float64)
     for i, line in enumerate(lines):
         parts = line.split()
-        if len(parts) != want:
-            raise PredictionFileError(
-                f"{path}:{i + 1}: expected {want} numbers ({n_joints} joints x u v d), "
-                f"found {len(parts)}")
+        if len(parts) != n_numbers + skip:
+            raise PredictionFileError(f"{path}:{i + 1}: expected {expected or n_numbers}, found "
+                                      f"{len(parts)} fields")
+        if named:
+            names.append(parts[0])
         try:
-            row = [float(p) for p in parts]
+            row = [float(p) for p in parts[skip:]]
         except ValueError:
-            bad = next(p for p in parts if not _is_float(p))
+            bad = next(p for p in parts[skip:] if not is_number(p))
             raise PredictionFileError(f"{path}:{i + 1}: {bad!r} is not a number") from None
         if not all(math.isfinite(v) for v in row):
             raise PredictionFileError(f"{path}:{i + 1}: NaN or infinite value")
         out[i] = row
-    return out.reshape(len(lines), n_joints, 3)
+    return names, out
 
 
-def _is_float(s: str) -> bool:
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a prediction file, trailing blank lines dropped. Raises
+    :class:`PredictionFileError` naming the file when it is missing, not text or empty."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise PredictionFileError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise PredictionFileError(f"{path}: not a text file ({e.reason})") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise PredictionFileError(f"{path}: file is empty")
+    return lines
+
+
+def is_number(s: str) -> bool:
+    """Whether ``float(s)`` reads ``s``."""
     try:
         float(s)
         return True

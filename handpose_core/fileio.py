@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file in the same folder, fsync, then ``os.replace``.
+"""Atomic file writes (a temporary file in the same folder, fsync, then ``os.replace``),
+format-checked ``meta.json``, checked memory-mapped ``.npy`` arrays and TOML configs.
 
 A reader (or a crash) only ever sees the old file or the complete new one.
 """
@@ -10,6 +11,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 
 def atomic_write(path: str | os.PathLike, write: Callable, *, binary: bool = False) -> Path:
@@ -60,3 +69,62 @@ def read_format_meta(mp: Path, *, fmt: str, version: int, what: str) -> dict:
         raise ValueError(f"{mp}: {what} format version {v} is newer than this program "
                          f"reads ({version}); update handpose-studio")
     return meta
+
+
+def open_npy(path: str | os.PathLike, what: str, *, shape: tuple | None = None, dtype=None,
+             source: str = "meta.json") -> np.ndarray:
+    """``path`` (a ``.npy`` file) memory-mapped read-only, checked against what ``source``
+    says it holds. ``what`` names the array in errors ("store array", ...).
+
+    ``FileNotFoundError`` "PATH: WHAT missing"; ``ValueError`` "PATH: cannot read WHAT
+    (...)" when numpy cannot read it (not a .npy file, a cut header or cut data); with
+    ``shape`` (``None`` entries match any length) or ``dtype``, ``ValueError`` "PATH:
+    expected SHAPE DTYPE as SOURCE says, got ..." when it differs.
+    """
+    path = Path(path)
+    try:
+        a = np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: {what} missing") from None
+    except (OSError, ValueError, EOFError) as e:  # numpy's errors for a cut or foreign file
+        raise ValueError(f"{path}: cannot read {what} ({e})") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive
+        raise ValueError(f"{path}: cannot read {what} (an .npz archive, not a .npy array)")
+    bad_shape = shape is not None and (
+        a.ndim != len(shape) or any(w is not None and int(w) != n for w, n in zip(shape, a.shape)))
+    if bad_shape or (dtype is not None and a.dtype != np.dtype(dtype)):
+        want = []
+        if shape is not None:
+            dims = ", ".join("*" if w is None else str(int(w)) for w in shape)
+            want.append(f"({dims}{',' if len(shape) == 1 else ''})")
+        if dtype is not None:
+            want.append(str(np.dtype(dtype)))
+        raise ValueError(f"{path}: expected {' '.join(want)} as {source} says, got {a.shape} "
+                         f"{a.dtype}")
+    return a
+
+
+def _toml_clean(obj):
+    """TOML has no null: drop ``None`` values; tuples become arrays."""
+    if isinstance(obj, dict):
+        return {str(k): _toml_clean(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, (list, tuple)):
+        return [_toml_clean(v) for v in obj]
+    return obj
+
+
+def write_toml(path: str | os.PathLike, data: dict) -> Path:
+    """Write ``data`` (nested dicts of str/int/float/bool/lists) as TOML, atomically."""
+    path = Path(path)
+    text = tomli_w.dumps(_toml_clean(data))
+    return write_text_atomic(path, text)
+
+
+def read_toml(path: str | os.PathLike) -> dict:
+    """Read a TOML file; ``ValueError`` naming the file when it is not valid TOML."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not a valid TOML config ({e})") from e

@@ -31,6 +31,14 @@ def no_progress(done: int, total: int, message: str = "") -> None:  # noqa: ARG0
     pass
 
 
+def phase_progress(progress: ProgressFn | None, name: str) -> ProgressFn | None:
+    """``progress`` with each message prefixed by ``"NAME: "`` (one phase of a stage's
+    run); None when ``progress`` is None."""
+    if progress is None:
+        return None
+    return lambda done, total, message="": progress(done, total, f"{name}: {message}")
+
+
 def format_duration(seconds: float) -> str:
     """``m:ss`` below an hour, ``h:mm:ss`` above (seconds rounded down)."""
     t = int(max(seconds, 0.0))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 # Attribute of a command's sub-parser holding extra targets for add_targets() to append
 # (set by add_module_parsers from its ``extra_targets`` argument).
@@ -64,8 +65,6 @@ def run_target(args: argparse.Namespace) -> int:
 def open_project(args: argparse.Namespace, command: str):
     """``Project.open(args.project)``, or None after printing the error as
     ``handpose-studio COMMAND: ...`` on stderr (the caller returns 2)."""
-    import sys
-
     from ..project import Project, ProjectError
 
     try:
@@ -78,8 +77,6 @@ def open_project(args: argparse.Namespace, command: str):
 def check_positive(args: argparse.Namespace, command: str, *names: str) -> bool:
     """False (after printing ``handpose-studio COMMAND: --NAME must be >= 1, got N``) when
     one of the integer options ``names`` is below 1; the caller returns 2."""
-    import sys
-
     for name in names:
         v = getattr(args, name)
         if v is not None and v < 1:

@@ -1,20 +1,22 @@
-"""``handpose-studio bench TARGET``: speed figures (medians) printed, or as JSON."""
+"""``handpose-studio bench TARGET``: speed figures (medians) printed, or as JSON.
+
+The targets live in :mod:`handpose_core.bench` (the studio adds ``bench gui``)."""
 
 from __future__ import annotations
 
 from ._dispatch import add_targets, run_target
 
 TARGETS = (
-    ("render", "handpose_core.cli.bench_render",
+    ("render", "handpose_core.bench.render",
      "synthetic renderer: labelled 48x48 crops/s and full real-like frames/s"),
-    ("segnet", "handpose_core.cli.bench_segnet",
+    ("segnet", "handpose_core.bench.segnet",
      "segmentation network presets: inference ms/frame and training images/s"),
-    ("restore", "handpose_core.cli.bench_restore",
+    ("restore", "handpose_core.bench.restore",
      "patchwise restoration: ms/frame, annoy vs exact agreement, build and load time"),
-    ("pipeline", "handpose_core.cli.bench_pipeline",
+    ("pipeline", "handpose_core.bench.pipeline",
      "whole inference path per frame at batch 1: hand centre, crop, f_s, f_r"),
-    ("guidance", "handpose_core.cli.bench_guidance", "guidance maps (HandMap): ms/crop per kind, crops/s"),
-    ("ceiling", "handpose_core.cli.bench_ceiling",
+    ("guidance", "handpose_core.bench.guidance", "guidance maps (HandMap): ms/crop per kind, crops/s"),
+    ("ceiling", "handpose_core.bench.ceiling",
      "restoration ceiling: held-out clean maps restored vs the dictionary's source maps"),
 )
 

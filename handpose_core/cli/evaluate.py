@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..progress import TerminalProgress
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--project", required=True, help="project directory")
@@ -33,7 +35,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Open the project, measure, print JSON or tables."""
-    from ..progress import TerminalProgress
     from ..project import Project, ProjectError
     from ..stages.evaluate import restoration_report, segmentation_report
 

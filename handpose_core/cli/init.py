@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..datasets.crop import DEFAULT_CUBE_MM
+from ..progress import TerminalProgress
 
 
 def add_arguments(parser) -> None:
@@ -19,7 +20,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..datasets.crop import CropSpec
-    from ..progress import TerminalProgress
     from ..project import create_demo_project, create_nyu_project
 
     try:

@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from .. import __version__
+from ..progress import Cancelled
 from ._dispatch import add_module_parsers, resolve
 
 # Subcommands with nested targets (train STAGE, bench TARGET, evaluate --what) dispatch
@@ -75,7 +76,6 @@ def main(argv: list[str] | None = None, *, extra_commands=(), extra_targets=None
     if getattr(args, "_missing", False):
         parser.error(f"'{args.command}' is not available in this build yet")
     mod = resolve(args._module)
-    from ..progress import Cancelled
 
     try:
         return int(mod.run(args) or 0)

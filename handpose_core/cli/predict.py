@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..progress import TerminalProgress
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--project", required=True,
@@ -143,7 +145,6 @@ def predict_files(project, files: list[Path], variant: str, *, progress=None,
 
 def run(args) -> int:
     from ..evaluation import write_predictions
-    from ..progress import TerminalProgress
     from ..project import Project, ProjectError
 
     label = "handpose-studio predict"

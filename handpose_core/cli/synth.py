@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
+from ..progress import TerminalProgress
 
 
 def add_arguments(parser) -> None:
@@ -37,7 +38,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..progress import TerminalProgress
     from ..render import render_crops, write_nyu_layout, write_synthetic_store
     from ..render.preview import contact_sheet, write_png
 

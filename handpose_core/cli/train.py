@@ -12,6 +12,8 @@ import dataclasses
 import json
 import sys
 
+from ..progress import Cancelled, TerminalProgress
+
 ALIASES = {("restore", "integrate"): "--no-integration",
            ("restore", "keep_silhouette"): "--allow-background"}
 """Older spellings of options that still work."""
@@ -96,7 +98,6 @@ def settings_from_args(stage, args):
 
 
 def run(args) -> int:
-    from ..progress import Cancelled, TerminalProgress
     from ..project import Project, ProjectError
     from ..stages import get_stage
     from .stage_runner import cancel_on_signals, report_interrupted

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import scipy.io
 
+from ..progress import check_cancel
 from ..skeleton import EVAL_INDICES, JOINT_NAMES_36
 from .labelio import read_label_png, write_label_png
 
@@ -249,8 +250,6 @@ def write_nyu_split(root: str | os.PathLike, split: str, depth_frames, joint_uvd
     uint8 (480, 640) part maps / (480, 640, 3) RGB images. ``joint_data.mat`` is written
     last, so a split is only readable once all its frames are on disk.
     """
-    from ..progress import check_cancel
-
     d = Path(root) / split
     d.mkdir(parents=True, exist_ok=True)
     uvd = np.asarray(joint_uvd)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import read_format_meta
+from ..fileio import open_npy, read_format_meta
 from ..fileio import write_json_atomic as _write_json_atomic
 from .crop import CropTransform
 
@@ -150,17 +150,8 @@ class SyntheticStore:
         arrays = {}
         n = min(meta["written"], meta["count"]) if allow_incomplete else meta["count"]
         for name, (dtype, shape) in _ARRAYS.items():
-            p = root / f"{name}.npy"
-            try:
-                a = np.load(p, mmap_mode="r")
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{p}: store array missing") from None
-            except (OSError, ValueError, EOFError) as e:
-                raise ValueError(f"{p}: cannot read store array ({e})") from None
-            want = (meta["count"], *shape(meta["size"]))
-            if a.shape != want or a.dtype != dtype:
-                raise ValueError(f"{p}: expected {want} {np.dtype(dtype)} as meta.json says, "
-                                 f"got {a.shape} {a.dtype}")
+            a = open_npy(root / f"{name}.npy", "store array",
+                         shape=(meta["count"], *shape(meta["size"])), dtype=dtype)
             arrays[name] = a[:n]
         return cls(root, meta, **arrays)
 

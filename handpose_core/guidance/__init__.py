@@ -26,6 +26,7 @@ from .maps import (
 def make_guidance_hook(kind: str, *, channels: int, size: int, weight: float = 1.0, **kw):
     """The GMS module for f_r's training task (imports torch): see
     :func:`handpose_core.guidance.head.make_guidance_hook`."""
+    # function-local for start-up time: the maps (this package) need no torch; the head does
     from .head import make_guidance_hook as make
 
     return make(kind, channels=channels, size=size, weight=weight, **kw)

@@ -41,7 +41,8 @@ import numpy as np
 import skfmm
 from scipy import ndimage
 
-from ..datasets.crop import BACKGROUND_VALUE
+from ..datasets.crop import BACKGROUND_VALUE, CropTransform
+from ..skeleton import joints_36_to_14
 
 KINDS = ("heatmap", "euclidean", "geodesic")
 """The map kinds :func:`guidance_maps` computes."""
@@ -97,9 +98,6 @@ def crop_joints(joints_uvd: np.ndarray, crops: np.ndarray) -> np.ndarray:
     """Evaluation joints in crop pixels: ``joints_uvd`` (B, 36|14, 3) full-frame (u, v, d)
     and ``crops`` (B, 11) ``CropTransform.to_array()`` rows (as the stores hold them) ->
     ``(B, 14, 3)`` float64 crop x, y (px) and z in [-1, 1]."""
-    from ..datasets.crop import CropTransform
-    from ..skeleton import joints_36_to_14
-
     joints_uvd = np.asarray(joints_uvd, dtype=np.float64)
     crops = np.asarray(crops, dtype=np.float64)
     if joints_uvd.ndim != 3 or joints_uvd.shape[2] != 3 or crops.shape != (len(joints_uvd), 11):

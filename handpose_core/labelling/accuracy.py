@@ -5,7 +5,8 @@ the raw f_s prediction, the restore stage's stored maps, nearest-neighbour resto
 without and with integration (recomputed with the project's dictionary, as
 ``evaluate --what restoration`` does), and the fine-tuned f_s when the project has one.
 They are computed by the same calls as ``segmentation_report`` and
-``restoration_report`` of :mod:`handpose_core.stages.evaluate` on the same frames, kept per frame as
+``restoration_report`` of :mod:`handpose_core.stages.evaluate` on the same frames (Table 2
+through :func:`handpose_core.restoration.ablation.nn_restorations`), kept per frame as
 confusion matrices; the totals (``accuracy_from_confusion`` of their sum) are the
 command's numbers exactly (tested), and the per-frame rows give the worst frames.
 """
@@ -18,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation import SegAccuracy, accuracy_from_confusion, segmentation_confusion
+from ..nets.inference import load_segnet_model, predict_labels, segnet_path
+from ..restoration.ablation import nn_restorations
+from ..restoration.dictionary import Dictionary
 
 RAW, STORED, PLAIN, INTEG, FINE = ("raw f_s", "restored (stored)", "NN, no integration",
                                    "NN, integration", "fine-tuned f_s")
@@ -100,10 +104,6 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     ``restoration`` False skips the (slow) recomputed restorations. Raises ``ValueError``
     when there is no labelled frame.
     """
-    from ..nets.inference import load_segnet_model, predict_labels, segnet_path
-    from ..restoration.dictionary import Dictionary
-    from ..restoration.restore import apply_matches, restore_many
-
     frames, depth, gt = evaluation_frames(project, scope, split)
     if not frames:
         raise ValueError(f"{project.root}: no labelled frames to evaluate on"
@@ -150,12 +150,10 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
             if progress:
                 progress(2, 4, f"restoring {d}/{t}")
 
-        rest = restore_many(raw, dictionary, backend=backend, progress=prog, cancel=cancel)
-        integ = np.stack([r.labels for r in rest])
-        plain = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
-                                        integrate=False)[0] for i, r in enumerate(rest)])
-        methods[PLAIN] = MethodScores(PLAIN, ids, _confusions(plain, gt), str(dictionary.path))
-        methods[INTEG] = MethodScores(INTEG, ids, _confusions(integ, gt), str(dictionary.path))
+        nn = nn_restorations(raw, dictionary, backend=backend, progress=prog, cancel=cancel)
+        methods[PLAIN] = MethodScores(PLAIN, ids, _confusions(nn.plain, gt), str(dictionary.path))
+        methods[INTEG] = MethodScores(INTEG, ids, _confusions(nn.integrated, gt),
+                                      str(dictionary.path))
     if progress:
         progress(4, 4, "done")
     return DashboardScores(ids, {m: methods[m] for m in METHODS if m in methods}, missing)

@@ -11,6 +11,8 @@ import re
 
 import numpy as np
 
+from .editor import label_record
+
 DEFAULT_SIZE = 100
 DEFAULT_SEED = 0
 
@@ -87,8 +89,6 @@ def store_eval_set(project, frame_ids) -> None:
 
 def labelling_progress(project, eval_ids: list[int] | None = None) -> tuple[int, int]:
     """``(done, total)``: evaluation-set frames whose hand labels are marked done."""
-    from .editor import label_record
-
     ids = get_eval_set(project) if eval_ids is None else eval_ids
     done = 0
     for i in ids:

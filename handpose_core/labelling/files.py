@@ -22,6 +22,7 @@ from PIL import Image
 from ..datasets.labelio import read_label_png, write_label_png
 from ..parts import NUM_CLASSES, PARTS, palette_rgb
 from .aids import FRAME_SHAPE
+from .editor import default_author, label_record, save_labels
 
 PART_TABLE = "parts.json"
 _KEY = re.compile(r"^(train|test)_(\d)_(\d{7})\.png$")
@@ -134,8 +135,6 @@ def import_labels(project, paths, *, author: str = "") -> list[int]:
     """Check every file (:func:`check_import`), then save each as the frame's hand labels
     (keeping its stroke count, done flag and time). Returns the frame ids; on any error
     nothing is saved."""
-    from .editor import default_author, label_record, save_labels
-
     items = check_import(project, paths)
     for it in items:
         strokes, complete, seconds, who = label_record(project, it.frame_id) or \

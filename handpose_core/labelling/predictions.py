@@ -15,7 +15,6 @@ project's test frames and their ground truth.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -24,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import NYU_CAMERA, Camera
-from ..evaluation import PredictionFileError, _is_float, read_predictions
+from ..evaluation import (
+    PredictionFileError,
+    is_number,
+    read_number_rows,
+    read_predictions,
+    read_text_lines,
+)
+from ..skeleton import joints_36_to_14
 
 _NAME = re.compile(r"^(?:depth|rgb|synthdepth)_(\d)_(\d{7})\.png$")
 
@@ -55,34 +61,11 @@ def read_named_xyz_predictions(path: str | os.PathLike, n_joints: int = 14, *,
     empty file.
     """
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise PredictionFileError(f"{path}: not a text file ({e.reason})") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise PredictionFileError(f"{path}: file is empty")
     want = n_joints * 3
-    names: list[str] = []
-    xyz = np.empty((len(lines), want), np.float64)
-    for i, line in enumerate(lines):
-        parts = line.split()
-        if len(parts) != want + 1:
-            raise PredictionFileError(f"{path}:{i + 1}: expected a file name and {want} numbers "
-                                      f"({n_joints} joints x x y z), found {len(parts)} fields")
-        names.append(parts[0])
-        try:
-            row = [float(p) for p in parts[1:]]
-        except ValueError:
-            bad = next(p for p in parts[1:] if not _is_float(p))
-            raise PredictionFileError(f"{path}:{i + 1}: {bad!r} is not a number") from None
-        if not all(math.isfinite(v) for v in row):
-            raise PredictionFileError(f"{path}:{i + 1}: NaN or infinite value")
-        xyz[i] = row
-    xyz = xyz.reshape(len(lines), n_joints, 3)
+    names, xyz = read_number_rows(
+        path, want, named=True,
+        expected=f"a file name and {want} numbers ({n_joints} joints x x y z)")
+    xyz = xyz.reshape(len(xyz), n_joints, 3)
     bad = np.nonzero((xyz[..., 2] <= 0).any(axis=1))[0]
     if bad.size:
         raise PredictionFileError(f"{path}:{bad[0] + 1}: a joint has depth z <= 0 mm")
@@ -94,16 +77,10 @@ def read_named_xyz_predictions(path: str | os.PathLike, n_joints: int = 14, *,
 def detect_format(path: str | os.PathLike) -> str:
     """"named xyz" when the first token of the first line is not a number, else "uvd"."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline().split()
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise PredictionFileError(f"{path}: not a text file ({e.reason})") from None
+    first = read_text_lines(path)[0].split()
     if not first:
         raise PredictionFileError(f"{path}: the first line is empty")
-    return "uvd" if _is_float(first[0]) else "named xyz"
+    return "uvd" if is_number(first[0]) else "named xyz"
 
 
 def load_prediction_file(path: str | os.PathLike, *, y_up: bool = False) -> PredictionSet:
@@ -132,8 +109,6 @@ def align_with_project(pred: PredictionSet, project, split: str = "test"
     must have one row per frame of the split; a named file may cover a subset, but every
     name must be a frame of the project. Raises :class:`PredictionFileError` otherwise.
     """
-    from ..skeleton import joints_36_to_14
-
     frames = sorted((f for f in project.frames(split) if f.kinect == 1), key=lambda f: f.frame)
     by_num = {f.frame: f for f in frames}
     if pred.fmt == "uvd":

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import resources_dir
 from ..progress import ProgressFn, check_cancel
+from .checkpoint import load_segnet
+from .model_paths import model_path, set_model_path
 
 WHICH = ("pretrained", "finetuned")
 """The project's segmentation networks: f_s pre-trained on synthetic renders, and f_s
@@ -25,8 +28,6 @@ _cache_lock = threading.Lock()
 
 def bundled_segnet_path() -> Path:
     """The f_s shipped with handpose-studio (``resources/models/segnet_fast.pt``)."""
-    from .. import resources_dir
-
     return resources_dir() / "models" / "segnet_fast.pt"
 
 
@@ -35,30 +36,22 @@ def segnet_path(project, which: str = "pretrained") -> Path | None:
     pre-trained f_s, else the bundled one; ``finetuned`` is None until fine-tuning ran."""
     if which not in WHICH:
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
-    rel = project.get_meta(_META_KEY[which])
-    if rel:
-        p = Path(rel)
-        return p if p.is_absolute() else project.root / p
+    p = model_path(project, _META_KEY[which])
+    if p is not None:
+        return p
     return bundled_segnet_path() if which == "pretrained" else None
 
 
 def set_segnet_path(project, path: str | os.PathLike, which: str = "pretrained") -> None:
     """Make ``path`` the project's ``which`` f_s (stored relative to the project)."""
-    p = Path(path)
-    try:
-        rel = os.path.relpath(p, project.root)
-    except ValueError:
-        rel = str(p.resolve())
-    project.set_meta(_META_KEY[which], rel if not rel.startswith("..") else str(p.resolve()))
+    set_model_path(project, _META_KEY[which], path)
 
 
 def load_segnet_model(path: str | os.PathLike):
     """The f_s at ``path`` in eval mode, loaded once per (path, size, mtime) and shared.
 
-    Errors as :func:`handpose_core.training.checkpoint.load_segnet` (a clear ValueError
+    Errors as :func:`handpose_core.nets.checkpoint.load_segnet` (a clear ValueError
     naming the file); FileNotFoundError when it does not exist."""
-    from ..training.checkpoint import load_segnet
-
     p = Path(path)
     try:
         st = p.stat()

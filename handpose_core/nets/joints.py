@@ -18,7 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import crop_depth, crop_transform
+from ..fileio import read_toml
 from ..progress import check_cancel
+from .checkpoint import load_regnet
+from .inference import load_segnet_model, segnet_path
+from .model_paths import model_path, set_model_path
 from .regnet import VARIANTS, RegNet, target_to_uvd
 
 PALM_14 = 13
@@ -31,21 +35,14 @@ def regnet_path(project, variant: str) -> Path | None:
     """The project's f_r checkpoint of ``variant`` (None until train-reg ran for it)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
-    rel = project.get_meta(_META[variant])
-    if not rel:
-        return None
-    p = Path(rel)
-    return p if p.is_absolute() else project.root / p
+    return model_path(project, _META[variant])
 
 
 def set_regnet_path(project, variant: str, path: str | os.PathLike) -> None:
     """Make ``path`` the project's f_r of ``variant`` (stored relative to the project)."""
-    p = Path(path)
-    try:
-        rel = os.path.relpath(p, project.root)
-    except ValueError:
-        rel = str(p.resolve())
-    project.set_meta(_META[variant], rel if not rel.startswith("..") else str(p.resolve()))
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
+    set_model_path(project, _META[variant], path)
 
 
 def trained_variants(project) -> list[str]:
@@ -56,8 +53,6 @@ def trained_variants(project) -> list[str]:
 def _trained_with(regnet_ckpt: Path) -> Path | None:
     """The f_s whose segmentations trained this f_r (its run's config.toml), if it is
     still there: predicting with another f_s would feed f_r maps it never saw."""
-    from ..training.config import read_toml
-
     cfg = regnet_ckpt.parent / "config.toml"
     try:
         seg = read_toml(cfg).get("data", {}).get("segnet")
@@ -97,9 +92,6 @@ class JointPredictor:
         """Load the project's trained ``variant`` (or the f_r of that variant in
         ``checkpoint``, e.g. one run of an ablation); ``ValueError`` when it is not trained
         (or a model it needs is missing), naming the command that makes it."""
-        from ..training.checkpoint import load_regnet
-        from .inference import load_segnet_model, segnet_path
-
         path = Path(checkpoint) if checkpoint is not None else regnet_path(project, variant)
         if path is None:
             raise ValueError(f"{project.root}: no f_r of variant '{variant}' yet; run "

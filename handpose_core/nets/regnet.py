@@ -183,6 +183,8 @@ class RegNet(nn.Module):
         self.register_buffer("lut", _part_lut(c.num_classes), persistent=False)
         self.guidance_head: nn.Module | None = None
         if c.guidance_feedback:
+            # function-local for start-up time: the guidance package loads only for an f_r
+            # trained with a guidance head
             from ..guidance.head import GuidanceHead
 
             self.guidance_head = GuidanceHead(c.channels, n_joints=j, out_size=c.in_size)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from .checkpoint import load_checkpoint
 from .joints import JointPredictor, regnet_path
 from .regnet import VARIANT_TITLES, VARIANTS
 
@@ -96,14 +98,14 @@ class RunPredictor:
     @classmethod
     def load(cls, project, run: RegressorRun) -> RunPredictor:
         """Load ``run`` (``ValueError`` naming the file when it cannot be read)."""
-        from ..training.checkpoint import load_checkpoint
-
         jp = JointPredictor.for_project(project, run.variant, run.checkpoint)
         state = load_checkpoint(run.checkpoint)["model"]
         hs = {k[len("guidance_head."):]: v for k, v in state.items()
               if k.startswith("guidance_head.")}
         head = None
         if hs:
+            # function-local for start-up time: the guidance package loads only for an f_r
+            # trained with a guidance head
             from ..guidance.head import GuidanceHead
 
             try:
@@ -127,8 +129,6 @@ class RunPredictor:
         or None without a head)``. Variants c and d segment the crop with their f_s first.
         The cascade (b) refines on its own tighter crop, so its joints come from
         :meth:`JointPredictor.predict_frames` on the frame; use :meth:`predict_frame`."""
-        import torch
-
         crop = np.asarray(depth_crop, np.float32)[None]
         tf = np.asarray(transform_array, np.float64)[None]
         uvd = self.joints.predict_crops(crop, tf)[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from platformdirs import user_data_dir
+
 from ..datasets.crop import DEFAULT_CROP, CropSpec
 from .schema import DB_NAME, ProjectError
 from .store import Project
@@ -13,8 +15,6 @@ from .store import Project
 def default_demo_dir() -> Path:
     """Where the studio keeps its demo project (the user's data folder;
     ``HANDPOSE_DEMO_DIR`` overrides it)."""
-    from platformdirs import user_data_dir
-
     return Path(os.environ.get("HANDPOSE_DEMO_DIR") or
                 Path(user_data_dir("handpose-studio", appauthor=False)) / "demo-project")
 
@@ -24,6 +24,8 @@ def create_demo_project(root: str | os.PathLike, *, progress=None, cancel=None,
     """Render the deterministic demo dataset into ``root/dataset`` and open a project on it.
 
     ``demo_kwargs`` go to :func:`handpose_core.render.make_demo_dataset` (frame counts)."""
+    # function-local for start-up time: opening a project never loads the renderer (numba,
+    # OpenCV); rendering the demo does
     from ..render import make_demo_dataset
 
     root = Path(root)

@@ -91,15 +91,6 @@ class RestorationRecord:
         """A human override that differs from the automatic decision."""
         return self.override is not None and self.override != self.auto_accept
 
-    # the old flat names, still read by callers that predate Score
-    @property
-    def score_raw_mm(self) -> float:
-        return self.raw.total_mm
-
-    @property
-    def score_restored_mm(self) -> float:
-        return self.restored.total_mm
-
 
 @dataclass(frozen=True)
 class HandLabelRecord:

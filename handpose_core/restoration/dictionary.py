@@ -51,6 +51,9 @@ import numpy as np
 from ..fileio import write_json_atomic as _write_json_atomic
 from ..progress import ProgressFn, check_cancel
 from .dictionary_meta import FORMAT, VERSION, open_dictionary_files
+from .exact import exact_nearest, rerank_candidates
+from .forest import build_with_annoy, check_index, write_index
+from .patch_maps import MAPS_FILE, write_maps
 from .patches import DEFAULT_PATCH, ENCODINGS, PatchEncoding, extract_patches
 
 DEFAULT_ENCODING = "cw6-s2"
@@ -134,12 +137,6 @@ def _part_even(part: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     for lab, q in zip(labels, quota):
         picked.append(order[part[order] == lab][:q])
     return np.sort(np.concatenate(picked))
-
-
-def _annoy_index(n_bits: int):
-    from annoy import AnnoyIndex
-
-    return AnnoyIndex(int(n_bits), "hamming")
 
 
 class Dictionary:
@@ -256,8 +253,6 @@ class Dictionary:
         for stale in ("patches.npy", "maps.npy"):
             (out / stale).unlink(missing_ok=True)
         if storage == "maps":
-            from .patch_maps import MAPS_FILE, write_maps
-
             write_maps(out / MAPS_FILE, maps)
             arr = None
         else:
@@ -320,14 +315,10 @@ class Dictionary:
         t_index = time.perf_counter()
         index_path = out / "index.ann"
         if builder == "forest":
-            from .forest import write_index
-
             write_index(words, enc.n_bits, index_path, n_trees=n_trees, seed=seed,
                         progress=lambda d, t, msg: report(d, t, "building trees"),
                         cancel=cancel)
         elif builder == "annoy":
-            from .forest import build_with_annoy
-
             build_with_annoy(words, enc.n_bits, index_path, n_trees, seed, report, cancel)
         else:
             raise ValueError(f"unknown dictionary builder {builder!r} (forest, annoy)")
@@ -343,8 +334,6 @@ class Dictionary:
         _write_json_atomic(out / "meta.json", meta)
         d = cls.load(out)
         if builder == "forest":
-            from .forest import check_index
-
             check_index(d.index, words, n_trees)
         return d
 
@@ -391,8 +380,6 @@ class Dictionary:
         Hamming distance plus ``centre`` times the central distance, then the central
         distance, then the lowest index), as the exact search orders them. Returns
         ``(ids, distances)``."""
-        from .exact import rerank_candidates
-
         return rerank_candidates(queries, self.patches, cand, centre=centre,
                                  distance=self.weighted_distance)
 
@@ -402,8 +389,6 @@ class Dictionary:
                      ) -> tuple[np.ndarray, np.ndarray]:
         """Exact nearest patch by label Hamming distance (plus ``centre`` times the
         central distance; see :mod:`.exact`)."""
-        from .exact import exact_nearest
-
         return exact_nearest(queries, self.patches, device=device, bound=bound, centre=centre,
                              progress=progress, cancel=cancel)
 

@@ -1,10 +1,13 @@
-"""A patch dictionary's ``meta.json``: format marker, version and the checks on load."""
+"""A patch dictionary folder on disk: its ``meta.json`` (format marker, version) and
+opening its files with the checks on load (:class:`.dictionary.Dictionary` builds on it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..fileio import read_format_meta
+from ..fileio import open_npy, read_format_meta
+from .patch_maps import open_map_patches
+from .patches import PatchEncoding
 
 FORMAT = "handpose-patch-dictionary"
 VERSION = 2  # 2: patches may be stored as their source maps (maps.npy)
@@ -23,15 +26,19 @@ def read_meta(mp: Path) -> dict:
     return meta
 
 
+def annoy_index(n_bits: int):
+    """An empty annoy hamming index over ``n_bits``-bit patch encodings."""
+    # function-local for start-up time: importing the restoration package (the stage
+    # table, the studio) does not load annoy; building or loading a dictionary does
+    from annoy import AnnoyIndex
+
+    return AnnoyIndex(int(n_bits), "hamming")
+
+
 def open_dictionary_files(path: Path):
     """Open and check a dictionary folder's files: ``(meta, encoding, patches, annoy
     index, where or None, sources or None)``; patches and index are memory-mapped (the
     index without prefaulting). ``FileNotFoundError`` / ``ValueError`` naming the file."""
-    import numpy as np
-
-    from .dictionary import _annoy_index
-    from .patches import PatchEncoding
-
     mp = path / "meta.json"
     meta = read_meta(mp)
     try:
@@ -43,29 +50,14 @@ def open_dictionary_files(path: Path):
     want = (n_patches, enc.patch, enc.patch)
     where = sources = None
     if (path / "where.npy").exists() and (path / "sources.npy").exists():
-        try:
-            where = np.load(path / "where.npy", mmap_mode="r")
-            sources = np.load(path / "sources.npy", mmap_mode="r")
-        except (OSError, ValueError, EOFError) as e:
-            raise ValueError(f"{path}: cannot read where.npy / sources.npy ({e})") from None
-        if sources.shape != (want[0], 3) or where.ndim != 3:
-            raise ValueError(f"{path}: where.npy / sources.npy do not match the "
-                             f"{want[0]} patches of meta.json")
+        where = open_npy(path / "where.npy", "dictionary patch map", shape=(None, None, None))
+        sources = open_npy(path / "sources.npy", "dictionary patch sources",
+                           shape=(want[0], 3))
     if meta.get("storage", "patches") == "maps":
-        from .patch_maps import open_map_patches
-
         patches = open_map_patches(path, meta, sources)
     else:
-        pp = path / "patches.npy"
-        try:
-            patches = np.load(pp, mmap_mode="r")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{pp}: dictionary patches missing") from None
-        except (OSError, ValueError, EOFError) as e:
-            raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from None
-        if patches.shape != want or patches.dtype != np.uint8:
-            raise ValueError(f"{pp}: expected {want} uint8 as meta.json says, got "
-                             f"{patches.shape} {patches.dtype}")
+        patches = open_npy(path / "patches.npy", "dictionary patches", shape=want,
+                           dtype="uint8")
     ip = path / "index.ann"
     if not ip.exists():
         raise FileNotFoundError(f"{ip}: dictionary index missing")
@@ -73,7 +65,7 @@ def open_dictionary_files(path: Path):
     if "index_bytes" in meta and size != meta["index_bytes"]:
         raise ValueError(f"{ip}: truncated or replaced annoy index ({size} bytes, the "
                          f"build wrote {meta['index_bytes']})")
-    index = _annoy_index(enc.n_bits)
+    index = annoy_index(enc.n_bits)
     try:
         index.load(str(ip), prefault=False)
     except OSError as e:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..parts import NUM_CLASSES
 from ..progress import ProgressFn, check_cancel
+from .patch_maps import MapPatches
 from .patches import TIE_SCALE, TIE_WINDOW, tie_weights
 
 _BIG = np.int32(1 << 30)
@@ -173,7 +174,6 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
         raise ValueError(f"candidate id {int(cand.max())} out of range for "
                          f"{patches.shape[0]} patches")
     pp = queries.shape[1]
-    from .patch_maps import MapPatches
 
     finger, centre_w = (0, centre) if distance is None or not any(distance) else distance
     if isinstance(patches, MapPatches):
@@ -222,6 +222,7 @@ def _exact_numba(queries, patches, bound, chunk, tile, tie_window, centre, progr
 
 
 def _exact_torch(queries, patches, chunk, device, tie_window, centre, progress, cancel):
+    # function-local for start-up time: torch loads only for the GPU search
     import torch
 
     dev = torch.device(device)
@@ -260,7 +261,7 @@ def _exact_torch(queries, patches, chunk, device, tie_window, centre, progress, 
 def default_device() -> str:
     """``"cuda"`` when torch sees a GPU, else ``"cpu"`` (the numba kernel)."""
     try:
-        import torch
+        import torch  # function-local for start-up time, as in _exact_torch
 
         if torch.cuda.is_available():
             return "cuda"

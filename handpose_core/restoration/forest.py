@@ -29,6 +29,7 @@ import numba
 import numpy as np
 
 from ..progress import ProgressFn, check_cancel
+from .dictionary_meta import annoy_index
 
 HEADER = 16  # bytes before v[] in a hamming node
 
@@ -267,9 +268,7 @@ def check_index(index, words: np.ndarray, n_trees: int, probe: int = 8) -> None:
 def build_with_annoy(words: np.ndarray, n_bits: int, path: str | os.PathLike, n_trees: int,
                      seed: int, report: ProgressFn, cancel=None) -> None:
     """annoy's own build (``add_item`` per item, random-bit trees), for comparison."""
-    from annoy import AnnoyIndex
-
-    index = AnnoyIndex(int(n_bits), "hamming")
+    index = annoy_index(n_bits)
     index.set_seed(int(seed))
     m = words.shape[0]
     bits = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")[:, :n_bits]

@@ -11,8 +11,12 @@ The compiled re-ranking (:func:`.exact.rerank`) reads the maps in place.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
+from ..fileio import open_npy
 from .patches import extract_patches
 
 
@@ -85,9 +89,6 @@ MAPS_FILE = "maps.npy"
 def write_maps(path, maps: np.ndarray, step: int = 8192) -> None:
     """Copy ``maps`` ``(N, S, S)`` uint8 (a store's memmap is fine) to ``path`` (.npy)
     in chunks through a temporary file, renamed when complete."""
-    import os
-    from pathlib import Path
-
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=tuple(maps.shape))
@@ -102,20 +103,11 @@ def open_map_patches(folder, meta: dict, sources: np.ndarray | None) -> MapPatch
     """The lazy patch array of a dictionary folder stored as source maps (``maps.npy`` +
     ``sources.npy``), checked against ``meta``; ``ValueError`` / ``FileNotFoundError``
     naming the file otherwise."""
-    from pathlib import Path
-
-    mp = Path(folder) / MAPS_FILE
-    if not mp.exists():
-        raise FileNotFoundError(f"{mp}: dictionary source maps missing")
     if sources is None:
         raise FileNotFoundError(f"{Path(folder) / 'sources.npy'}: dictionary patch sources missing")
-    try:
-        maps = np.load(mp, mmap_mode="r")
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{mp}: cannot read dictionary source maps ({e})") from e
     want = (int(meta["n_images"]), int(meta["map_size"]), int(meta["map_size"]))
-    if maps.shape != want or maps.dtype != np.uint8:
-        raise ValueError(f"{mp}: expected {want} uint8, got {maps.shape} {maps.dtype}")
+    maps = open_npy(Path(folder) / MAPS_FILE, "dictionary source maps", shape=want,
+                    dtype="uint8")
     src = np.asarray(sources)
     if src.shape != (int(meta["n_patches"]), 3):
         raise ValueError(f"{Path(folder) / 'sources.npy'}: expected ({meta['n_patches']}, 3), "

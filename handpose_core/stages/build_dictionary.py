@@ -24,6 +24,7 @@ from ..restoration.dictionary import (
 )
 from ..restoration.patches import DEFAULT_PATCH, ENCODINGS
 from .base import recorded_run
+from .synthetic import store_path, synthetic_store
 
 NAME = "build-dictionary"
 
@@ -86,7 +87,6 @@ def _source_store(project, settings: DictionarySettings, progress, cancel) -> Pa
             return found
     except FileNotFoundError:
         pass
-    from .synthetic import store_path, synthetic_store
 
     spec = project.crop_spec
     synthetic_store(root, want, size=spec.size, seed=SOURCE_SEED, style="clean",

@@ -17,13 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.crop import CropTransform
-from ..evaluation import segmentation_accuracy
+from ..camera import NYU_CAMERA
+from ..datasets.crop import CropTransform, crop_transform
+from ..detection import NoHandError, detect_center
+from ..evaluation import evaluate_joints, segmentation_accuracy
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
-from ..nets.joints import trained_variants
+from ..nets.joints import CENTRES, PALM_14, JointPredictor, refine_centres, regnet_path, trained_variants
+from ..nets.regnet import VARIANT_TITLES
+from ..nets.regressor_runs import regressor_runs
+from ..progress import check_cancel
+from ..restoration.ablation import nn_restorations
 from ..restoration.dictionary import Dictionary
 from ..restoration.quality import accept_restoration, quality_score
-from ..restoration.restore import apply_matches, restore_many
+from ..restoration.restore import restore_many
 from ..skeleton import joints_36_to_14
 from .base import recorded_run
 
@@ -89,16 +95,13 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
                                  else project.root / "dictionary")
     ckpt = segnet_path(project)
     raw = predict_labels(load_segnet_model(ckpt), depth, cancel=cancel)
-    rest = restore_many(raw, dictionary, backend=backend, progress=progress, cancel=cancel)
-    integ = np.stack([r.labels for r in rest])
+    nn = nn_restorations(raw, dictionary, backend=backend, progress=progress, cancel=cancel)
+    rest, integ, plain = nn.restorations, nn.integrated, nn.plain
     # the ceiling: the ground truth itself restored (what the dictionary can reproduce)
     # (the paper's plain vote: a prior for the "raw" label would favour the ground truth)
     ceiling = np.stack([r.labels for r in restore_many(gt, dictionary, backend=backend,
                                                        raw_weight=0.0, cancel=cancel)])
-    plain = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
-                                    integrate=False)[0] for i, r in enumerate(rest)])
-    paper_vote = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
-                                         raw_weight=0.0)[0] for i, r in enumerate(rest)])
+    paper_vote = nn.revote(raw, dictionary, raw_weight=0.0)
     _, tfs, _ = project.crops(frames)
     accepted = np.zeros(len(frames), bool)
     score_raw = np.zeros(len(frames))
@@ -154,9 +157,6 @@ def predict_split(project, variant: str, split: str = "test", *, centre: str = "
     detected from depth alone (``detect``), or that centre moved to the palm predicted
     there by the project's variant a (``refine``). ``checkpoint``: an f_r of ``variant``
     other than the project's current one (e.g. one run of an ablation)."""
-    from ..detection import detect_center
-    from ..nets.joints import CENTRES, PALM_14, JointPredictor, refine_centres
-
     frames = project.frames(split)
     if not frames:
         raise ValueError(f"{project.root}: no frames in split {split!r}")
@@ -181,8 +181,6 @@ def measure_variant(project, variant: str, split: str = "test", *, centre: str =
     """Joint errors of the project's ``variant`` (or of the f_r in ``checkpoint``) on
     ``split``: mean / median mm, mean px, per-joint mm and the max-frame success curve
     (0..80 mm)."""
-    from ..evaluation import evaluate_joints
-
     uvd = predict_split(project, variant, split, centre=centre, checkpoint=checkpoint,
                         progress=progress, cancel=cancel)
     gt = np.stack([joints_36_to_14(project.joints_uvd(f)) for f in project.frames(split)])
@@ -195,12 +193,6 @@ def detection_report(project, split: str = "test", *, progress=None, cancel=None
     centre on the frames of ``split`` (3D, mm): mean, median, 90th percentile, maximum,
     the share within 20 / 40 mm, the share of frames whose crop (the project's cube around
     the detected centre) holds all 14 joints, and the mean offset (x, y, z mm, y up)."""
-    from ..camera import NYU_CAMERA
-    from ..datasets.crop import crop_transform
-    from ..detection import NoHandError, detect_center
-    from ..nets.joints import PALM_14
-    from ..progress import check_cancel
-
     frames = project.frames(split)
     if not frames:
         raise ValueError(f"{project.root}: no frames in split {split!r}")
@@ -237,13 +229,8 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
     by variant; with ``runs``, for every finished train-reg run under models/ instead (an
     ablation's runs, e.g. one per guidance kind), keyed by run folder, each with its
     ``variant``, ``guidance`` and whether it is the project's ``current`` f_r."""
-    from ..nets.joints import regnet_path
-    from ..nets.regnet import VARIANT_TITLES
-
     out = {"split": split, "centre": centre, "runs": runs, "variants": {}}
     if runs:
-        from ..nets.regressor_runs import regressor_runs
-
         found = regressor_runs(project)
         if not found:
             raise ValueError(f"{project.root}: no finished train-reg run under "

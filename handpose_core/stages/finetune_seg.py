@@ -20,7 +20,9 @@ from ..evaluation import segmentation_accuracy
 from ..fileio import write_json_atomic
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path, set_segnet_path
 from ..parts import NUM_CLASSES
+from ..progress import check_cancel, phase_progress
 from ..training.config import TrainConfig
+from ..training.segmentation import IGNORE, train_segmentation
 from .base import recorded_run
 from .synthetic import SyntheticSettings, synthetic_store
 
@@ -81,9 +83,6 @@ def uncertain_ignored(model, depth, maps, min_confidence: float, *, cancel=None)
     number of pixels so marked)``; ``depth`` (N,S,S) float32 crops, ``maps`` (N,S,S) uint8.
     Only hand-labelled or hand-predicted pixels can be ignored; background the model is
     sure of stays background."""
-    from ..progress import check_cancel
-    from ..training.segmentation import IGNORE
-
     out = maps.copy()
     for s in range(0, len(depth), 128):
         check_cancel(cancel)
@@ -115,11 +114,6 @@ def class_weights(labels, balance: float, num_classes: int = NUM_CLASSES) -> np.
 def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progress=None,
         cancel=None, on_item=None) -> dict:
     """Fine-tune f_s; returns the report (also saved as eval.json in the run folder)."""
-    from ..training.segmentation import train_segmentation
-
-    def phase(name):
-        return (lambda d, t, m="": progress(d, t, f"{name}: {m}")) if progress else None
-
     config = settings.train
     out = project.path("models") / settings.folder()
     base = settings.model or segnet_path(project, "pretrained")
@@ -128,7 +122,7 @@ def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progr
         store = synthetic_store(project.path("synthetic"), settings.samples,
                                 size=project.crop_size, seed=settings.store_seed,
                                 style=SyntheticSettings().style, cube_mm=project.cube_mm,
-                                progress=phase("synthetic store"), cancel=cancel)
+                                progress=phase_progress(progress, "synthetic store"), cancel=cancel)
         n_syn = min(len(store), settings.synthetic_ratio * len(frames))
         syn_idx = np.sort(np.random.default_rng([config.seed, 17]).choice(
             len(store), n_syn, replace=False))
@@ -145,7 +139,7 @@ def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progr
             "frame_keys": [f.key for f in frames], "synthetic_store": str(store.root),
             "synthetic_indices": syn_idx.tolist()})
         result = train_segmentation((x, y), config, out, init_from=base, stage=NAME,
-                                    progress=phase("training"), cancel=cancel,
+                                    progress=phase_progress(progress, "training"), cancel=cancel,
                                     resume=not settings.restart, class_weight=weights)
         ckpt = result.best_checkpoint or result.last_checkpoint
         rec.checkpoint = str(ckpt)

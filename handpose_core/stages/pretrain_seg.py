@@ -10,15 +10,24 @@ re-evaluated (``restart`` trains again).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import platform
+import shutil
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import torch
+
 from ..evaluation import segmentation_accuracy
 from ..fileio import write_json_atomic
+from ..nets import SegNetConfig
 from ..nets.inference import load_segnet_model, predict_labels, set_segnet_path
+from ..progress import phase_progress
 from ..training.config import TrainConfig
-from .base import recorded_run
+from ..training.segmentation import train_segmentation
+from .base import parse_value, recorded_run
 from .synthetic import SyntheticSettings, stores
 
 NAME = "pretrain-seg"
@@ -54,28 +63,22 @@ class PretrainSegSettings:
 def run(project, settings: PretrainSegSettings = PretrainSegSettings(), *, progress=None,
         cancel=None, on_item=None) -> dict:
     """Run the stage on an open project; returns the report (also saved as eval.json)."""
-    from ..nets import SegNetConfig
-    from ..training.segmentation import train_segmentation
-
-    def phase(name):
-        return (lambda d, t, m="": progress(d, t, f"{name}: {m}")) if progress else None
-
     config = settings.train
     out = project.path("models") / settings.folder()
     with recorded_run(project, NAME, asdict(settings), run_dir=str(out)) as rec:
         store, test = stores(project, settings.synthetic(), progress=progress, cancel=cancel)
         result = train_segmentation(store, config, out,
                                     net=SegNetConfig(settings.preset, project.crop_size),
-                                    stage=NAME, progress=phase("training"), cancel=cancel,
+                                    stage=NAME, progress=phase_progress(progress, "training"), cancel=cancel,
                                     resume=not settings.restart)
         ckpt = result.best_checkpoint or result.last_checkpoint
         rec.checkpoint = str(ckpt)
         model = load_segnet_model(ckpt)
         syn = segmentation_accuracy(
-            predict_labels(model, test.depth, progress=phase("held-out synthetic"),
+            predict_labels(model, test.depth, progress=phase_progress(progress, "held-out synthetic"),
                            cancel=cancel), test.labels)
         frames, depth, labels = project.labelled_crops(
-            progress=phase("cropping real frames"), cancel=cancel)
+            progress=phase_progress(progress, "cropping real frames"), cancel=cancel)
         real = None
         if frames:
             real = segmentation_accuracy(predict_labels(model, depth, cancel=cancel), labels)
@@ -113,12 +116,6 @@ def done(project) -> bool:
 
 def export_bundle(report: dict, path: str | os.PathLike, *, command: str) -> Path:
     """Copy a pre-training run's checkpoint to ``path`` with a JSON manifest beside it."""
-    import platform
-    import shutil
-    import time
-
-    import torch
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -144,10 +141,6 @@ def export_bundle(report: dict, path: str | os.PathLike, *, command: str) -> Pat
 def with_train_overrides(settings: PretrainSegSettings, pairs: dict[str, str]
                          ) -> PretrainSegSettings:
     """``settings`` with ``key=value`` overrides of its TrainConfig fields."""
-    import dataclasses
-
-    from .base import parse_value
-
     tc = {}
     for k, v in pairs.items():
         if k not in {f.name for f in dataclasses.fields(TrainConfig)}:

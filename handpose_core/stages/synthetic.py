@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..datasets.synthetic import SyntheticStore
-from ..progress import ProgressFn
+from ..progress import ProgressFn, phase_progress
+from ..render import write_synthetic_store
 from .base import recorded_run, settings_dict
 
 NAME = "synthetic"
@@ -37,8 +38,6 @@ def synthetic_store(folder: str | os.PathLike, count: int, *, size: int, seed: i
                     style: str = "clean", cube_mm: float | None = None,
                     progress: ProgressFn | None = None, cancel=None) -> SyntheticStore:
     """Open ``folder/<style>_<size>px_n<count>_s<seed>``, rendering (or finishing) it first."""
-    from ..render import write_synthetic_store
-
     path = store_path(folder, count, size=size, seed=seed, style=style)
     try:
         return SyntheticStore.open(path)
@@ -52,17 +51,14 @@ def synthetic_store(folder: str | os.PathLike, count: int, *, size: int, seed: i
 
 def stores(project, settings: SyntheticSettings, *, progress=None, cancel=None):
     """``(training store, held-out store)`` of a project, rendered when missing."""
-    def phase(name):
-        return (lambda d, t, m="": progress(d, t, f"{name}: {m}")) if progress else None
-
     spec = project.crop_spec
     folder = project.path("synthetic")
     train = synthetic_store(folder, settings.samples, size=spec.size, seed=settings.store_seed,
                             style=settings.style, cube_mm=spec.cube_mm,
-                            progress=phase("training store"), cancel=cancel)
+                            progress=phase_progress(progress, "training store"), cancel=cancel)
     test = synthetic_store(folder, settings.test_samples, size=spec.size,
                            seed=settings.test_seed, style="clean", cube_mm=spec.cube_mm,
-                           progress=phase("held-out store"), cancel=cancel)
+                           progress=phase_progress(progress, "held-out store"), cancel=cancel)
     return train, test
 
 

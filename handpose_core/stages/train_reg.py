@@ -34,16 +34,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+import torch
 
 from ..camera import NYU_CAMERA
 from ..datasets.crop import crop_depth, crop_transform
+from ..detection import NoHandError, detect_center
 from ..fileio import write_json_atomic
+from ..nets.checkpoint import load_regnet
+from ..nets.inference import load_segnet_model, predict_labels, segnet_path
 from ..nets.joints import PALM_14, JointPredictor, regnet_path, set_regnet_path
-from ..nets.regnet import GUIDANCE_AT, VARIANT_TITLES, VARIANTS, RegNetConfig, uvd_to_target
-from ..progress import check_cancel
+from ..nets.regnet import GUIDANCE_AT, VARIANT_TITLES, VARIANTS, RegNetConfig, build_regnet, uvd_to_target
+from ..progress import check_cancel, phase_progress
 from ..skeleton import joints_36_to_14
 from ..training.config import TrainConfig
-from ..training.regression import REG_TRAIN
+from ..training.engine import run_stage
+from ..training.regression import REG_TRAIN, RegressionTask
+from ..training.segmentation import split_indices
 from .base import recorded_run
 from .evaluate import measure_variant
 
@@ -145,8 +151,6 @@ def frame_set(project, split: str, *, progress=None, cancel=None):
 
 
 def _segmentation(project, variant: str, depth, cancel):
-    from ..nets.inference import load_segnet_model, predict_labels, segnet_path
-
     if variant not in ("c", "d"):
         return None, None
     which = "pretrained" if variant == "c" else "finetuned"
@@ -163,8 +167,6 @@ def training_centres(project, frames, gt, settings, *, cancel=None):
     ``centre_copies`` centres moved by N(0, ``centre_jitter_mm``) per axis (camera space,
     mm; seeded by ``train.seed``), then the detected centre when ``detected_centres`` (none
     for a frame the detector finds no hand in)."""
-    from ..detection import NoHandError, detect_center
-
     n = len(frames)
     palm = np.asarray(gt, np.float64)[:, PALM_14]
     per_frame = [[palm[i]] for i in range(n)]
@@ -205,8 +207,6 @@ def _cascade_crops(project, frames, gt, settings, first_path, cancel):
     jittered; the first step starts from the frame's training centres
     (:func:`training_centres`) in turn. Returns depth (N*K,S,S), tfs (N*K,11), indices
     into frames (N*K,)."""
-    from ..training.checkpoint import load_regnet
-
     first, _, _ = load_regnet(first_path, variant="a")
     pred = JointPredictor(first, project.cube_mm)
     rng = np.random.default_rng([settings.train.seed, 31])
@@ -243,6 +243,7 @@ def _guidance_hook(settings, net: RegNetConfig):
     supervised at S x S; ``handpose_core.guidance.make_guidance_hook``), or None."""
     if settings.guidance == "none":
         return None
+    # function-local for start-up time: the guidance package loads only for a guided f_r
     from ..guidance import make_guidance_hook
 
     size = net.in_size if net.guidance_at == "early" else net.in_size // 4
@@ -253,16 +254,6 @@ def _guidance_hook(settings, net: RegNetConfig):
 def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=None,
         cancel=None, on_item=None) -> dict:
     """Train f_r of ``settings.variant`` and measure it on the test split."""
-    import torch
-
-    from ..nets.regnet import build_regnet
-    from ..training.engine import run_stage
-    from ..training.regression import RegressionTask
-    from ..training.segmentation import split_indices
-
-    def phase(name):
-        return (lambda d, t, m="": progress(d, t, f"{name}: {m}")) if progress else None
-
     v, config = settings.variant, settings.train
     out = project.path("models") / settings.folder()
     net = settings.net(project.crop_size)
@@ -274,7 +265,7 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
                              "'handpose-studio train train-reg --variant a' first")
     with recorded_run(project, NAME, asdict(settings), run_dir=str(out)) as rec:
         frames, depth, tfs, gt = frame_set(project, settings.split,
-                                           progress=phase("cropping"), cancel=cancel)
+                                           progress=phase_progress(progress, "cropping"), cancel=cancel)
         src = np.arange(len(frames))
         if v == "b":
             depth, tfs, src = _cascade_crops(project, frames, gt, settings, first_path, cancel)
@@ -299,8 +290,6 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
         torch.manual_seed(config.seed)
         model = build_regnet(net)
         if v == "b" and settings.cascade_init:
-            from ..training.checkpoint import load_regnet
-
             first, first_cfg, _ = load_regnet(first_path, variant="a")
             if replace(first_cfg, variant="b") == net:  # same shapes: start from its weights
                 model.load_state_dict(first.state_dict())
@@ -315,7 +304,7 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
             hook.head = model.guidance_head
         task = RegressionTask(model, depth, labels, target, tfs, gt, train_idx, val_idx,
                               config, desc, NAME, guidance=hook)
-        result = run_stage(task, config, out, progress=phase("training"), cancel=cancel,
+        result = run_stage(task, config, out, progress=phase_progress(progress, "training"), cancel=cancel,
                            resume=not settings.restart)
         ckpt = result.best_checkpoint or result.last_checkpoint
         rec.checkpoint = str(ckpt)
@@ -326,7 +315,7 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
         set_regnet_path(project, v, ckpt)
         # this run's own checkpoint: another run of the variant may finish meanwhile
         test = measure_variant(project, v, settings.test_split, checkpoint=ckpt, cancel=cancel,
-                               progress=phase("measuring"))
+                               progress=phase_progress(progress, "measuring"))
         report = {"stage": NAME, "variant": v, "title": VARIANT_TITLES[v],
                   "checkpoint": str(ckpt), "settings": {k: val for k, val in
                                                        asdict(settings).items() if k != "train"},

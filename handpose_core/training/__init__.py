@@ -1,16 +1,13 @@
-"""Training: the shared stage runner, configs, checkpoints, and the f_s stage core.
+"""Training: the shared stage runner, configs, and the f_s stage core (checkpoints are
+written and read by ``handpose_core.nets.checkpoint``).
 
 Importing this package loads torch.
 """
 
-from ..nets.inference import predict_labels
-from .checkpoint import load_checkpoint, load_segnet, save_checkpoint
-from .config import TrainConfig, read_toml, write_toml
+from .config import TrainConfig
 from .engine import Task, TrainResult, read_metrics, run_stage
 from .segmentation import train_segmentation
 
 __all__ = [
-    "Task", "TrainConfig", "TrainResult", "load_checkpoint", "load_segnet",
-    "predict_labels", "read_metrics", "read_toml", "run_stage", "save_checkpoint",
-    "train_segmentation", "write_toml",
+    "Task", "TrainConfig", "TrainResult", "read_metrics", "run_stage", "train_segmentation",
 ]

@@ -9,12 +9,9 @@ a run's ``config.toml`` holds both, as ``[train]`` and ``[net]`` tables.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 
 from ..configs import check_known_fields
-from ..fileio import write_text_atomic
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "inverse", "constant")
@@ -128,36 +125,3 @@ class TrainConfig:
         """Names of fields that differ from ``other``, runtime-only fields excluded."""
         return [f.name for f in fields(self) if f.name not in RUNTIME_FIELDS
                 and getattr(self, f.name) != getattr(other, f.name)]
-
-
-def _toml_clean(obj):
-    """TOML has no null: drop ``None`` values; tuples become arrays."""
-    if isinstance(obj, dict):
-        return {str(k): _toml_clean(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, (list, tuple)):
-        return [_toml_clean(v) for v in obj]
-    return obj
-
-
-def write_toml(path: str | os.PathLike, data: dict) -> Path:
-    """Write ``data`` (nested dicts of str/int/float/bool/lists) as TOML, atomically."""
-    import tomli_w
-
-    path = Path(path)
-    text = tomli_w.dumps(_toml_clean(data))
-    return write_text_atomic(path, text)
-
-
-def read_toml(path: str | os.PathLike) -> dict:
-    """Read a TOML file; ``ValueError`` naming the file when it is not valid TOML."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path}: not a valid TOML config ({e})") from e

@@ -38,9 +38,10 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from ..fileio import write_toml
+from ..nets.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ..progress import Cancelled, ProgressFn, check_cancel
-from .checkpoint import load_checkpoint, load_state, save_checkpoint
-from .config import TrainConfig, write_toml
+from .config import TrainConfig
 
 
 class Task(Protocol):

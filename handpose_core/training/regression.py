@@ -27,6 +27,7 @@ from torch import nn
 from ..camera import NYU_CAMERA
 from ..nets.regnet import ARCHITECTURE, RegNet, target_to_uvd
 from ..progress import check_cancel
+from .augment import augment
 from .config import TrainConfig
 
 REG_TRAIN = TrainConfig(epochs=40, batch_size=32, optimizer="adam", lr=1e-3, weight_decay=0.0,
@@ -60,38 +61,6 @@ class Batch:
     depth: torch.Tensor    # (B, 1, S, S) float32
     labels: torch.Tensor   # (B, S, S) int64 (zeros when the variant needs none)
     target: torch.Tensor   # (B, J, 3) float32
-
-
-def augment(depth, labels, target, rng: np.random.Generator, config: TrainConfig) -> Batch:
-    """Rotate (about the crop centre), shift and depth-offset crops, labels and joints
-    together. ``depth`` (B, S, S) float32, ``labels`` (B, S, S) uint8, ``target``
-    (B, J, 3) float32 (f_r coordinates) -> a :class:`Batch`."""
-    x = torch.from_numpy(np.ascontiguousarray(depth, np.float32)).unsqueeze(1)
-    y = torch.from_numpy(np.ascontiguousarray(labels)).long()
-    t = torch.from_numpy(np.ascontiguousarray(target, np.float32)).clone()
-    b, s = x.shape[0], x.shape[-1]
-    ang = np.deg2rad(rng.uniform(-config.rotate_deg, config.rotate_deg, b))
-    shift = rng.uniform(-config.shift_px, config.shift_px, (b, 2)) * 2.0 / s
-    offset = rng.uniform(-config.depth_jitter, config.depth_jitter, b)
-    if config.rotate_deg > 0 or config.shift_px > 0:
-        c, sn = np.cos(ang), np.sin(ang)
-        a = np.stack([np.stack([c, -sn], 1), np.stack([sn, c], 1)], 1)  # (B, 2, 2)
-        theta = torch.tensor(np.concatenate([a, shift[:, :, None]], 2), dtype=torch.float32)
-        grid = F.affine_grid(theta, [b, 1, s, s], align_corners=False)
-        both = torch.cat([x - 1.0, y.unsqueeze(1).float()], 1)
-        both = F.grid_sample(both, grid, mode="nearest", padding_mode="zeros",
-                             align_corners=False)
-        x, y = both[:, :1] + 1.0, both[:, 1].round().long()
-        # output p samples input A p + t: a joint at input q moves to A^-1 (q - t)
-        ainv = torch.tensor(np.linalg.inv(a), dtype=torch.float32)
-        q = t[:, :, :2] - torch.tensor(shift, dtype=torch.float32)[:, None, :]
-        t[:, :, :2] = torch.einsum("bij,bkj->bki", ainv, q)
-    if config.depth_jitter > 0:
-        off = torch.tensor(offset, dtype=torch.float32)
-        fg = x < 1.0
-        x = torch.where(fg, (x + off.view(b, 1, 1, 1)).clamp(-1.0, 0.999), x)
-        t[:, :, 2] += off.view(b, 1)
-    return Batch(x, y, t)
 
 
 class RegressionTask:
@@ -131,7 +100,8 @@ class RegressionTask:
         for k in range(start, self.steps_per_epoch):
             idx = np.sort(order[k * bs:(k + 1) * bs])
             rng = np.random.default_rng([cfg.seed, epoch, k, 2])
-            yield augment(self.depth[idx], self.labels[idx], self.target[idx], rng, cfg)
+            yield Batch(*augment(self.depth[idx], self.labels[idx], rng, cfg,
+                                 self.target[idx]))
 
     def train_step(self, model, batch: Batch, cancel) -> float:
         check_cancel(cancel)

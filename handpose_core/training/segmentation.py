@@ -34,10 +34,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..datasets.synthetic import SyntheticStore
 from ..evaluation import segmentation_accuracy
+from ..nets.checkpoint import load_segnet
 from ..nets.segnet import ARCHITECTURE, SegNet, SegNetConfig, build_segnet
 from ..progress import ProgressFn, check_cancel
-from .checkpoint import load_segnet
+from .augment import augment
 from .config import TrainConfig
 from .engine import TrainResult, run_stage
 
@@ -47,8 +49,6 @@ IGNORE = 255
 
 def _open_source(store_or_arrays) -> tuple[np.ndarray, np.ndarray, dict]:
     """-> depth (N,S,S) float32, labels (N,S,S) uint8 (memmaps stay memmaps), description."""
-    from ..datasets.synthetic import SyntheticStore
-
     if isinstance(store_or_arrays, (str, os.PathLike)):
         store_or_arrays = SyntheticStore.open(store_or_arrays)
     if isinstance(store_or_arrays, SyntheticStore):
@@ -66,37 +66,6 @@ def _open_source(store_or_arrays) -> tuple[np.ndarray, np.ndarray, dict]:
                          f"got {depth.shape} and {labels.shape}")
     return depth, labels, {"source": "arrays", "count": int(depth.shape[0]),
                            "size": int(depth.shape[1])}
-
-
-def augment(depth: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
-            config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Randomly shift, rotate and depth-offset a batch (nearest neighbour, no flips).
-
-    ``depth`` (B, S, S) float32 (+1 background), ``labels`` (B, S, S) uint8 ->
-    tensors (B, 1, S, S) float32 and (B, S, S) int64. Pixels moved in from outside the
-    crop are background (+1, label 0).
-    """
-    x = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32)).unsqueeze(1)
-    y = torch.from_numpy(np.ascontiguousarray(labels)).long()
-    b, s = x.shape[0], x.shape[-1]
-    ang = np.deg2rad(rng.uniform(-config.rotate_deg, config.rotate_deg, b))
-    shift = rng.uniform(-config.shift_px, config.shift_px, (b, 2)) * 2.0 / s
-    offset = rng.uniform(-config.depth_jitter, config.depth_jitter, b)
-    if config.rotate_deg > 0 or config.shift_px > 0:
-        c, sn = np.cos(ang), np.sin(ang)
-        theta = torch.tensor(np.stack([np.stack([c, -sn, shift[:, 0]], 1),
-                                       np.stack([sn, c, shift[:, 1]], 1)], 1), dtype=torch.float32)
-        grid = F.affine_grid(theta, [b, 1, s, s], align_corners=False)
-        # Sample (depth - 1) so that zero padding outside the crop reads as background.
-        both = torch.cat([x - 1.0, y.unsqueeze(1).float()], 1)
-        both = F.grid_sample(both, grid, mode="nearest", padding_mode="zeros",
-                             align_corners=False)
-        x, y = both[:, :1] + 1.0, both[:, 1].round().long()
-    if config.depth_jitter > 0:
-        fg = x < 1.0
-        x = torch.where(fg, (x + torch.tensor(offset, dtype=torch.float32).view(b, 1, 1, 1))
-                        .clamp(-1.0, 0.999), x)
-    return x, y
 
 
 class SegmentationTask:
@@ -129,7 +98,7 @@ class SegmentationTask:
         for k in range(start, self.steps_per_epoch):
             idx = np.sort(order[k * cfg.batch_size:(k + 1) * cfg.batch_size])
             rng = np.random.default_rng([cfg.seed, epoch, k, 1])
-            yield augment(self.depth[idx], self.labels[idx], rng, cfg)
+            yield augment(self.depth[idx], self.labels[idx], rng, cfg)[:2]
 
     def train_step(self, model, batch, cancel) -> float:
         x, y = batch

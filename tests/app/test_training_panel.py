@@ -155,7 +155,7 @@ def _tiny_pretrain(qtbot, panel):
 
 
 def test_cancel_close_and_resume_a_training_stage(qtbot, make_nyu_project, studio):
-    from handpose_core.training.checkpoint import load_segnet
+    from handpose_core.nets.checkpoint import load_segnet
 
     project = make_nyu_project(2)
     root = project.root

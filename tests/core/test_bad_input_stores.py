@@ -18,9 +18,9 @@ from _badinput import check, flips, truncations
 
 from handpose_core.datasets.synthetic import SyntheticStore, SyntheticStoreWriter
 from handpose_core.nets import SegNetConfig, build_segnet
+from handpose_core.nets.checkpoint import load_segnet, save_checkpoint
 from handpose_core.restoration import Dictionary
 from handpose_core.restoration.patches import PatchEncoding
-from handpose_core.training import load_segnet, save_checkpoint
 
 SIZE = 16
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from handpose_core.cli.main import main
-from handpose_core.training import load_checkpoint, load_segnet
+from handpose_core.nets.checkpoint import load_checkpoint, load_segnet
 
 MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 

@@ -112,8 +112,9 @@ def test_bundled_model_segments_a_rendered_frame(tmp_path):
     them: most hand pixels are found and labelled far above chance (1/20)."""
     from handpose_core.datasets.crop import crop_depth, crop_labels, crop_transform
     from handpose_core.datasets.nyu import NYUDataset
+    from handpose_core.nets.checkpoint import load_segnet
+    from handpose_core.nets.inference import predict_labels
     from handpose_core.render import write_nyu_layout
-    from handpose_core.training import load_segnet, predict_labels
 
     model, config, meta = load_segnet(REPO / "resources" / "models" / "segnet_fast.pt")
     assert config.preset == "fast" and config.in_size == 48

@@ -10,6 +10,7 @@ from handpose_core.evaluation import (
     PredictionFileError,
     evaluate_joints,
     joint_errors_mm,
+    read_number_rows,
     read_predictions,
     segmentation_accuracy,
     success_curves,
@@ -71,6 +72,27 @@ def test_malformed_files(tmp_path, mutate, message):
     (tmp_path / "p.txt").write_text("\n".join(lines) + "\n")
     with pytest.raises(PredictionFileError, match=message):
         read_predictions(tmp_path / "p.txt")
+
+
+def test_number_rows_with_and_without_a_leading_name(tmp_path):
+    """The one parser of prediction files: plain rows (uvd files) and rows led by a name
+    (named-xyz files); errors name the file and line."""
+    p = tmp_path / "rows.txt"
+    p.write_text("1 2 3\n4 5.5 -6e1\n\n")
+    names, rows = read_number_rows(p, 3)
+    assert names == [] and rows.tolist() == [[1, 2, 3], [4, 5.5, -60]]
+    p.write_text("a.png 1 2 3\nb.png\t4 5 6\n")
+    names, rows = read_number_rows(p, 3, named=True)
+    assert names == ["a.png", "b.png"] and rows.shape == (2, 3)
+    with pytest.raises(PredictionFileError, match=r"rows\.txt:2: expected a name and 3, found 3 "
+                                                  r"fields"):
+        p.write_text("a 1 2 3\n1 2 3\n")
+        read_number_rows(p, 3, named=True, expected="a name and 3")
+    with pytest.raises(PredictionFileError, match=r"rows\.txt:1: 'inf' is not|rows\.txt:1: NaN"):
+        p.write_text("1 inf 3\n")
+        read_number_rows(p, 3)
+    with pytest.raises(PredictionFileError, match=r"gone\.txt: file not found"):
+        read_number_rows(tmp_path / "gone.txt", 3)
 
 
 def test_compare_command_table_and_json(tmp_path, capsys):

@@ -370,9 +370,9 @@ def test_early_placement_head_reads_unpooled_maps_and_trains_the_first_convoluti
 def test_feedback_joints_read_the_head_maps_and_the_head_is_saved_for_inference(tmp_path):
     import torch
 
+    from handpose_core.nets.checkpoint import load_regnet, save_checkpoint
     from handpose_core.nets.regnet import build_regnet
     from handpose_core.stages.train_reg import TrainRegSettings
-    from handpose_core.training.checkpoint import load_regnet, save_checkpoint
 
     settings = TrainRegSettings(variant="d", guidance="geodesic", guidance_at="early",
                                 guidance_feedback=True)

@@ -304,9 +304,9 @@ def test_segmented_variant_predicts_with_the_f_s_it_was_trained_with(tiny_demo, 
     import torch
 
     from handpose_core.nets import SegNetConfig, build_segnet
+    from handpose_core.nets.checkpoint import save_checkpoint
     from handpose_core.nets.inference import set_segnet_path
     from handpose_core.nets.joints import JointPredictor
-    from handpose_core.training.checkpoint import save_checkpoint
 
     assert main(["train", "train-reg", "--project", str(tiny_demo), "--variant", "c", *TINY,
                  "--json"]) == 0

@@ -142,3 +142,14 @@ def test_first_render_without_compiled_kernels_says_it_compiles(tmp_path):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "0 1200 compiling the renderer (first run only)"
+
+
+def test_phase_progress_prefixes_the_phase():
+    from handpose_core.progress import phase_progress
+
+    seen = []
+    p = phase_progress(lambda d, t, m: seen.append((d, t, m)), "training")
+    p(1, 4, "epoch 1")
+    p(2, 4)
+    assert seen == [(1, 4, "training: epoch 1"), (2, 4, "training: ")]
+    assert phase_progress(None, "training") is None

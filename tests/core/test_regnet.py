@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from handpose_core.datasets.crop import crop_transform
+from handpose_core.nets.checkpoint import load_regnet, save_checkpoint
 from handpose_core.nets.regnet import RegNetConfig, build_regnet, target_to_uvd, uvd_to_target
-from handpose_core.training.checkpoint import load_regnet, save_checkpoint
+from handpose_core.training.augment import augment
 from handpose_core.training.config import TrainConfig
-from handpose_core.training.regression import RegressionTask, augment
+from handpose_core.training.regression import Batch, RegressionTask
 
 
 def _crop(seed=0, n=2):
@@ -90,7 +91,7 @@ def test_rotation_moves_joints_with_the_pixels():
     target = np.zeros((1, 14, 3), np.float32)
     target[0, :, 0], target[0, :, 1] = (2 * x + 1) / 48 - 1, (2 * y + 1) / 48 - 1
     cfg = TrainConfig(rotate_deg=40.0, shift_px=4.0, depth_jitter=0.1)
-    b = augment(d, lab, target, np.random.default_rng(3), cfg)
+    b = Batch(*augment(d, lab, np.random.default_rng(3), cfg, target))
     ys, xs = np.nonzero(b.labels[0].numpy() == 7)
     gx, gy = float(b.target[0, 0, 0]), float(b.target[0, 0, 1])
     px, py = ((gx + 1) * 48 - 1) / 2, ((gy + 1) * 48 - 1) / 2

@@ -528,3 +528,27 @@ def test_bench_ceiling_reports_a_row_per_source_map_count(tmp_path, capsys):
         assert 0.2 < r["ceiling"]["per_pixel"] <= 1.0 and r["patches"] == 4000
         assert r["raw"] == rep["rows"][0]["raw"]  # the same held-out noisy maps
     assert main(["bench", "ceiling", "--store", str(tmp_path / "store"), "--images", "500"]) == 2
+
+
+def test_table2_rows_come_from_the_same_matches(maps, tmp_path):
+    """nn_restorations (evaluate's Table 2 and the dashboard's rows): the integrated maps
+    are restore_many's, and the no-integration maps are the same matches' centre labels;
+    re-voting with restore_many's own settings gives the integrated maps back."""
+    from handpose_core.restoration.ablation import nn_restorations
+    from handpose_core.restoration.restore import DEFAULT_RAW_WEIGHT, apply_matches, restore_many
+
+    small_dict = Dictionary.build(maps, tmp_path / "d", patch=19,
+                                  encoding=PatchEncoding(19, 3, 0, "cw6"), n_trees=2,
+                                  max_patches=3000, seed=0)  # a patch fits the default window
+    raw = render_maps(4, size=32, seed=9)  # hands the dictionary has not seen
+    nn = nn_restorations(raw, small_dict, backend="exact")
+    ref = restore_many(raw, small_dict, backend="exact")
+    assert len(nn.restorations) == 4
+    np.testing.assert_array_equal(nn.integrated, np.stack([r.labels for r in ref]))
+    for i, r in enumerate(nn.restorations):
+        np.testing.assert_array_equal(
+            nn.plain[i], apply_matches(raw[i], r.centers, small_dict.patches[r.neighbours],
+                                       integrate=False)[0])
+    np.testing.assert_array_equal(nn.revote(raw, small_dict, raw_weight=DEFAULT_RAW_WEIGHT),
+                                  nn.integrated)
+    assert not np.array_equal(nn.plain, nn.integrated)  # the two rows differ

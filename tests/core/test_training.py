@@ -11,20 +11,14 @@ import pytest
 import torch
 
 from handpose_core.datasets.synthetic import SyntheticStore, SyntheticStoreWriter
+from handpose_core.fileio import read_toml, write_toml
 from handpose_core.nets import SegNetConfig, build_segnet
+from handpose_core.nets.checkpoint import load_checkpoint, load_segnet, save_checkpoint
+from handpose_core.nets.inference import predict_labels
 from handpose_core.progress import Cancelled
-from handpose_core.training import (
-    TrainConfig,
-    load_checkpoint,
-    load_segnet,
-    predict_labels,
-    read_metrics,
-    read_toml,
-    save_checkpoint,
-    train_segmentation,
-    write_toml,
-)
-from handpose_core.training.segmentation import augment, split_indices
+from handpose_core.training import TrainConfig, read_metrics, train_segmentation
+from handpose_core.training.augment import augment
+from handpose_core.training.segmentation import split_indices
 
 SMALL = SegNetConfig("fast", 48, channels=(4, 8, 16), hidden=8)
 
@@ -158,14 +152,31 @@ def test_train_config_toml_round_trip_and_schedule(tmp_path):
 def test_augment_keeps_depth_and_labels_aligned_without_flips():
     depth, labels = blobs(8)
     rng = np.random.default_rng(0)
-    x, y = augment(depth, labels, rng, cfg(shift_px=0, rotate_deg=0, depth_jitter=0))
+    x, y, none = augment(depth, labels, rng, cfg(shift_px=0, rotate_deg=0, depth_jitter=0))
+    assert none is None  # no joints given, none returned
     assert np.array_equal(x[:, 0].numpy(), depth) and np.array_equal(y.numpy(), labels)
-    x, y = augment(depth, labels, rng, cfg(shift_px=4, rotate_deg=20, depth_jitter=0.1))
+    x, y, _ = augment(depth, labels, rng, cfg(shift_px=4, rotate_deg=20, depth_jitter=0.1))
     assert x.shape == (8, 1, 48, 48) and y.dtype == torch.int64
     # The disc is the only foreground: after moving both, hand pixels still have depth < 1.
     assert torch.equal(y > 0, x[:, 0] < 1)
     assert not torch.equal(y, torch.from_numpy(labels).long())
     assert set(torch.unique(y).tolist()) <= set(range(9))
+
+
+def test_augment_moves_a_crop_alike_with_and_without_joints():
+    """f_s batches (no joints) and f_r batches (joints) of one seed get the same rotation,
+    shift and depth offset: the draws do not depend on the joints."""
+    depth, labels = blobs(8)
+    joints = np.random.default_rng(1).uniform(-0.5, 0.5, (8, 14, 3)).astype(np.float32)
+    c = cfg(shift_px=4, rotate_deg=30, depth_jitter=0.1)
+    x1, y1, _ = augment(depth, labels, np.random.default_rng(7), c)
+    x2, y2, t2 = augment(depth, labels, np.random.default_rng(7), c, joints)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert t2.shape == (8, 14, 3) and not np.allclose(t2.numpy(), joints)
+    # a zero configuration leaves the joints as they were
+    _, _, t0 = augment(depth, labels, np.random.default_rng(7), cfg(shift_px=0, rotate_deg=0,
+                                                                       depth_jitter=0), joints)
+    assert np.array_equal(t0.numpy(), joints)
 
 
 def test_split_is_seeded_disjoint_and_capped():

@@ -14,6 +14,8 @@ import sys
 import tempfile
 import time
 
+from ..cli._dispatch import check_positive
+
 TARGETS = {"clean_crops_48_per_s": 5000, "sensor_frames_640x480_per_s": 100}
 
 
@@ -48,7 +50,7 @@ def _first_calls() -> float:
 def _cold_compile_s() -> float:
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, NUMBA_CACHE_DIR=d)
-        code = ("import time; t=time.perf_counter(); from handpose_core.cli.bench_render import "
+        code = ("import time; t=time.perf_counter(); from handpose_core.bench.render import "
                 "_first_calls; _first_calls(); print(time.perf_counter()-t)")
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True)
@@ -58,7 +60,6 @@ def _cold_compile_s() -> float:
 def run(args) -> int:
     import numba
 
-    from ._dispatch import check_positive
 
     if not check_positive(args, "bench render", "repeats", "crops", "frames"):
         return 2

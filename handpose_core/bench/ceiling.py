@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--store", required=True, help="clean synthetic store of source maps")
@@ -49,8 +51,6 @@ def add_arguments(parser) -> None:
 
 
 def _acc(pred, gt) -> dict:
-    import numpy as np
-
     from handpose_core.evaluation import segmentation_accuracy
 
     a = segmentation_accuracy(np.stack(pred), gt)
@@ -60,8 +60,6 @@ def _acc(pred, gt) -> dict:
 def _from_matches(maps, res, d, *, integrate=True, tau=0.0):
     """Maps restored again from the matches of ``res`` (no new search): without
     integration, or with votes weighted by ``exp(-(d - d_min) / tau)``."""
-    import numpy as np
-
     from handpose_core.restoration.restore import apply_matches
 
     out = []

@@ -1,5 +1,8 @@
 """Model checkpoints: atomic writes, self-describing contents, clear errors on load.
 
+The one place that writes and reads network checkpoints: ``nets`` (loading a project's
+models) and ``training`` (saving and resuming runs) both import it.
+
 A checkpoint is a ``torch.save`` dict::
 
     format "handpose-checkpoint", version 1, architecture ("segnet", ...),
@@ -27,6 +30,10 @@ import torch
 from torch import nn
 
 from ..fileio import atomic_write
+from .regnet import ARCHITECTURE as REGNET
+from .regnet import RegNetConfig, build_regnet
+from .segnet import ARCHITECTURE as SEGNET
+from .segnet import SegNetConfig, build_segnet
 
 FORMAT = "handpose-checkpoint"
 VERSION = 1
@@ -168,9 +175,7 @@ def load_segnet(path: str | os.PathLike, *, device: str | torch.device = "cpu"):
     entries. Errors as in :func:`load_checkpoint`, plus a ``ValueError`` when the
     stored config or weights do not describe a valid f_s.
     """
-    from ..nets.segnet import ARCHITECTURE, SegNetConfig, build_segnet
-
-    ck = load_checkpoint(path, architecture=ARCHITECTURE)
+    ck = load_checkpoint(path, architecture=SEGNET)
     try:
         config = SegNetConfig.from_dict(ck["config"])
     except (TypeError, ValueError) as e:
@@ -191,9 +196,7 @@ def load_regnet(path: str | os.PathLike, *, variant: str | None = None,
     :func:`load_checkpoint` (a segmentation network's checkpoint is refused by its
     architecture name).
     """
-    from ..nets.regnet import ARCHITECTURE, RegNetConfig, build_regnet
-
-    ck = load_checkpoint(path, architecture=ARCHITECTURE)
+    ck = load_checkpoint(path, architecture=REGNET)
     try:
         config = RegNetConfig.from_dict(ck["config"])
     except (TypeError, ValueError) as e:

@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 TARGET_MS = 15.0
 
 
@@ -33,8 +35,6 @@ def add_arguments(parser) -> None:
 
 def synthetic_frame(seed: int = 0):
     """A ``(480, 640)`` uint16 depth frame: background wall, body, arm and a hand blob."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:480, 0:640]
     d = np.full((480, 640), 2001, np.uint16)
@@ -65,8 +65,6 @@ def _networks(variant: str):
 
 def measure(predictor, frames, repeats: int) -> dict:
     """Median / p10 milliseconds of each step and of the whole path, one frame at a time."""
-    import numpy as np
-
     from ..datasets.crop import crop_depth, crop_transform
     from ..detection import detect_center
     from ..nets.regnet import target_to_uvd

@@ -29,6 +29,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
+from ..cli._dispatch import check_positive
+
 TARGET_MS = 300.0
 TARGET_AGREE = 0.97
 TARGET_LOAD_S = 1.0
@@ -56,8 +60,6 @@ def add_arguments(parser) -> None:
 
 
 def _maps(args, n_dict: int, n_query: int):
-    import numpy as np
-
     if args.store:
         from handpose_core.datasets.synthetic import SyntheticStore
 
@@ -102,8 +104,6 @@ def _exact_matches(d, noisy, approx) -> list:
 
 
 def _maps_from(d, noisy, approx, matches, keep_silhouette=True) -> list:
-    import numpy as np
-
     from handpose_core.restoration.restore import apply_matches
 
     return [apply_matches(raw, r.centers, np.asarray(d.patches[ids]),
@@ -124,8 +124,6 @@ def _timed(d, frames, **kw):
 
 
 def _compare(res, exact_maps, matches, masks) -> dict:
-    import numpy as np
-
     ne = len(exact_maps)
     ad = np.concatenate([r.distances for r in res[:ne]])
     ed = np.concatenate([m[1] for m in matches])
@@ -136,9 +134,6 @@ def _compare(res, exact_maps, matches, masks) -> dict:
 
 
 def run(args) -> int:
-    import numpy as np
-
-    from ._dispatch import check_positive
 
     if not check_positive(args, "bench restore", "images", "patches", "frames"):
         return 2
@@ -295,8 +290,6 @@ def run(args) -> int:
 
 def _sub_section(args, dict_maps, query, masks, root, say, err) -> dict:
     """Encoding, tree count and query stride on a smaller dictionary (same patches)."""
-    import numpy as np
-
     from handpose_core.restoration import ENCODINGS, Dictionary, restore_many
     from handpose_core.restoration.dictionary import DEFAULT_ENCODING, DEFAULT_N_TREES
     from handpose_core.restoration.restore import apply_matches

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
+import time
+
+import numpy as np
 
 from ..datasets.crop import DEFAULT_CROP_SIZE
 
@@ -34,8 +38,6 @@ def add_arguments(parser) -> None:
 
 def _crops(n: int, size: int, seed: int = 0):
     """Depth-crop-like inputs: a sloped disc on a +1 background, labels by quadrant."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     depth = np.ones((n, size, size), np.float32)
@@ -51,8 +53,6 @@ def _crops(n: int, size: int, seed: int = 0):
 
 
 def _times_s(fn, repeats: int) -> list[float]:
-    import time
-
     times = []
     for _ in range(max(1, repeats)):
         t = time.perf_counter()
@@ -62,8 +62,6 @@ def _times_s(fn, repeats: int) -> list[float]:
 
 
 def _median_s(fn, repeats: int) -> float:
-    import statistics
-
     return statistics.median(_times_s(fn, repeats))
 
 
@@ -87,7 +85,6 @@ def _macs_per_frame(model, size: int) -> float:
 
 
 def measure(preset: str, size: int, repeats: int) -> dict:
-    import numpy as np
     import torch
 
     from ..nets import SegNetConfig, build_segnet

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 TARGET_GEODESIC_MS = 3.0
 TARGET_TRAINING_CROPS_PER_S = 200.0
 VARIANTS = (("heatmap", "uniform"), ("euclidean", "uniform"), ("geodesic", "uniform"),
@@ -56,8 +58,6 @@ def _per_crop_ms(fn, n: int, repeats: int) -> float:
 
 
 def _cache_figures(depth, joints, labels, batch: int, repeats: int) -> dict:
-    import numpy as np
-
     from ..guidance.cache import cached_guidance_maps
 
     n = len(depth)
@@ -79,8 +79,6 @@ def _cache_figures(depth, joints, labels, batch: int, repeats: int) -> dict:
 
 
 def run(args) -> int:
-    import numpy as np
-
     from ..guidance import crop_joints, guidance_maps, guidance_maps_batch
     from ..render import render_crops
 
