@@ -199,7 +199,6 @@ class MainWindow(QMainWindow):
         verdict = "accepted" if rec.auto_accept else "rejected"
         self.quality.set_restoring(False, f"frame {rec.frame_id} restored: {verdict} "
                                           f"({rec.raw.mm:.1f} → {rec.restored.mm:.1f} mm)")
-        self.session.notify("restoration", rec.frame_id)
 
     @Slot()
     def _on_quality_cancel_requested(self) -> None:

@@ -112,19 +112,28 @@ class FrameTableModel(QAbstractTableModel):
 
     def refresh_frame(self, frame_id: int) -> None:
         """Re-read one frame's row from the store and repaint it."""
-        k = self._row_of_id.get(int(frame_id))
-        if k is None or self._db is None:
+        self.refresh_frames([frame_id])
+
+    def refresh_frames(self, frame_ids) -> None:
+        """Re-read these frames' rows from the store (one query) and repaint them."""
+        ks = {int(i): self._row_of_id[int(i)] for i in frame_ids if int(i) in self._row_of_id}
+        if not ks or self._db is None:
             return
-        r = self._rows(" WHERE f.id = ?", (int(frame_id),))[0]
+        ids = sorted(ks)
         c = self._cols
-        c["labelled"][k] = bool(r[3])
-        c["auto"][k] = -1 if r[4] is None else r[4]
-        c["override"][k] = -1 if r[5] is None else r[5]
-        c["raw"][k] = np.nan if r[6] is None else r[6]
-        c["restored"][k] = np.nan if r[7] is None else r[7]
-        self._text_cache.pop(k, None)
-        row = int(np.flatnonzero(self._order == k)[0])
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            for r in self._rows(f" WHERE f.id IN ({','.join('?' * len(chunk))})", chunk):
+                k = ks[int(r[0])]
+                c["labelled"][k] = bool(r[3])
+                c["auto"][k] = -1 if r[4] is None else r[4]
+                c["override"][k] = -1 if r[5] is None else r[5]
+                c["raw"][k] = np.nan if r[6] is None else r[6]
+                c["restored"][k] = np.nan if r[7] is None else r[7]
+                self._text_cache.pop(k, None)
+        rows = np.flatnonzero(np.isin(self._order, list(ks.values())))
+        self.dataChanged.emit(self.index(int(rows.min()), 0),
+                              self.index(int(rows.max()), len(COLUMNS) - 1))
 
     # ------------------------------------------------------------------ queries
     def column(self, name: str) -> np.ndarray:

@@ -1,9 +1,11 @@
 """The training panel's model: stage states read from the project store, the metric log of
 a run read as it grows, and the task that runs a stage in a worker.
 
-States come from :func:`handpose_core.stages.stage_status` (the store is shared and in
-WAL mode), polled on a timer, so a run started from the command line on the same
-project, a restart of the studio, or a run whose process died all show correctly.
+States come from :func:`handpose_core.stages.stage_status`, read again whenever the
+session's change feed reports a run change (started, ended, its process found gone) or
+a settings change, whichever connection or process made it; so a run started from the
+command line on the same project, a restart of the studio, or a run whose process died
+all show correctly, and no timer of this module reads the store.
 The studio adds no training logic: :func:`stage_task` calls the stage's own ``run``.
 """
 
@@ -17,12 +19,15 @@ import traceback
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from handpose_core.progress import Cancelled
+from handpose_core.project import ChangeKind
 from handpose_core.stages import STAGES, StageStatus, stage_status
 
 TERMINAL = ("completed", "cancelled", "failed", "interrupted")
+# what a stage's state reads: its runs, and the outputs the stages after it need
+_STATE_KINDS = frozenset({ChangeKind.RUN, ChangeKind.META, ChangeKind.FILES})
 # Torch threads of a stage run from the studio: one leaves the GUI thread a core of the
 # two this project targets (docs/studio-training.md has the stall measurements).
 STUDIO_TORCH_THREADS = 1
@@ -102,17 +107,19 @@ class StagesModel(QObject):
     changed = Signal()
     run_ended = Signal(str, str)
 
-    def __init__(self, session, *, interval_ms: int = 1500, parent=None):
+    def __init__(self, session, *, parent=None):
         super().__init__(parent)
         self.session = session
         self.statuses: dict[str, StageStatus] = {}
         self._keys: dict[str, tuple] = {}
-        self.timer = QTimer(self)
-        self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self.refresh)
-        self.timer.start()
         session.project_opened.connect(self._on_session_project_opened)
+        session.data_changed.connect(self._on_session_data_changed)
         self.refresh()
+
+    @Slot(object)
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in _STATE_KINDS:
+            self.refresh()
 
     @Slot(object)
     def _on_session_project_opened(self, _project) -> None:

@@ -19,7 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from handpose_core.project import ChangeKind
+
 from ..models.frame_table import COL_ID, FILTERS, FrameFilterProxy, FrameTableModel
+
+# what the frame table shows
+TABLE_KINDS = frozenset({ChangeKind.OVERRIDE, ChangeKind.RESTORATION, ChangeKind.LABELS})
 
 
 class BrowserPanel(QWidget):
@@ -173,12 +178,12 @@ class BrowserPanel(QWidget):
             self.session.prefetch([self.proxy.frame_id(r) for r in rows])
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if kind in ("override", "restoration", "labels"):
-            if frame_id is None:
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in TABLE_KINDS:
+            if change.all_frames:
                 self.model.reload()
             else:
-                self.model.refresh_frame(frame_id)
+                self.model.refresh_frames(change.frame_ids)
             self._update_count()
             self._follow_session()
 

@@ -14,10 +14,14 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from handpose_core.parts import PART_NAMES, SCORED_JOINTS_14, lookup_table
+from handpose_core.project import ChangeKind
 from handpose_core.skeleton import FINGER_COLOURS, JOINT_FINGER_14
 
 from .legend import LegendWidget
 from .stable_label import StableLabel
+
+# what changes what the panels draw
+_REDRAW = frozenset({ChangeKind.RESTORATION, ChangeKind.LABELS, ChangeKind.MODELS, ChangeKind.META})
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
@@ -360,9 +364,8 @@ class CompareView(QWidget):
         self.refresh()
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if kind in ("restoration", "labels", "models", "meta") and \
-                (frame_id is None or frame_id == self.session.frame_id):
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in _REDRAW and change.touches(self.session.frame_id):
             self.refresh()
 
     @Slot(object)

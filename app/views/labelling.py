@@ -30,6 +30,7 @@ from handpose_core.labelling.edit import pick
 from handpose_core.labelling.editor import BRUSH, ERASER, LabelEditor, apply_patch
 from handpose_core.labelling.evalset import get_eval_set, labelling_progress
 from handpose_core.parts import PARTS
+from handpose_core.project import ChangeKind
 
 from ..commands.paint import StrokeCommand
 from .label_canvas import LabelCanvasView
@@ -328,19 +329,22 @@ class LabellingPanel(QWidget):
         self._update_frame_label()
         self._update_start_from()
 
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if kind == "eval_set":
+    def _on_session_data_changed(self, change) -> None:
+        kind = change.kind
+        if kind is ChangeKind.EVAL_SET:
             self.eval_ids = get_eval_set(self.session.project)
             self.update_progress()
-        elif kind == "labels":
-            if self._own_saves.get(frame_id, 0) > 0:  # progress was updated at the save
-                self._own_saves[frame_id] -= 1
+        elif kind is ChangeKind.LABELS:
+            ids = change.frame_ids or ()
+            if ids and all(self._own_saves.get(i, 0) > 0 for i in ids):
+                for i in ids:  # progress was updated at the save
+                    self._own_saves[i] -= 1
                 return
             self.update_progress()
             ed = self.editor
-            if ed is not None and frame_id == ed.frame.id and not ed.stroke_active:
+            if ed is not None and change.touches(ed.frame.id) and not ed.stroke_active:
                 self._reload_if_changed()  # changed elsewhere (an import)
-        elif kind in ("restoration", "models"):
+        elif kind is ChangeKind.RESTORATION or kind is ChangeKind.MODELS:
             self._update_start_from()
 
     def _reload_if_changed(self) -> None:

@@ -27,10 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from handpose_core.project import ChangeKind
 from handpose_core.project.records import N_SCORED
 from handpose_core.skeleton import EVAL_NAMES
 
 from .stable_label import StableLabel
+
+# what the quality table shows
+_REFRESH = frozenset({ChangeKind.OVERRIDE, ChangeKind.RESTORATION, ChangeKind.LABELS, ChangeKind.MODELS})
 
 GOOD, BAD = QColor("#2e7d32"), QColor("#c62828")
 
@@ -222,9 +226,8 @@ class QualityPanel(QWidget):
         self.refresh()
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if kind in ("override", "restoration", "labels", "models") and \
-                (frame_id is None or frame_id == self.session.frame_id):
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in _REFRESH and change.touches(self.session.frame_id):
             self.refresh()
 
 
