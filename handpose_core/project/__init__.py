@@ -4,7 +4,8 @@
 - :mod:`.records`: typed records (frame, restoration with its scores, run, hand labels)
 - :mod:`.changes`: the typed change events and the feed that delivers them, whoever wrote
 - :mod:`.store`: :class:`Project` (frames, crops, labels, evaluation set, subscriptions)
-  with :mod:`.restorations` and :mod:`.runs`
+  with :mod:`.restorations`, :mod:`.runs` and :mod:`.frame_rows` (the frame table's rows,
+  filters and sort)
 - :mod:`.crops`: the memory-mapped crop cache
 - :mod:`.create`: the demo project and projects over an NYU root
 """

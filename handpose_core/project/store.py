@@ -39,6 +39,7 @@ from ..progress import check_cancel
 from ..skeleton import PALM_CENTRE
 from .changes import STORE_KINDS, Change, ChangeKind, coalesce
 from .crops import CropCache
+from .frame_rows import FrameRowsMixin
 from .records import Frame, HandLabelRecord
 from .restorations import RestorationsMixin
 from .runs import RunsMixin
@@ -56,7 +57,7 @@ _FRAME_SQL = ("SELECT f.id, f.split, f.kinect, f.frame, "
               "FROM frames f LEFT JOIN hand_labels h ON h.frame_id = f.id")
 
 
-class Project(RestorationsMixin, RunsMixin):
+class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
     """An open project. Thread-safe: one SQLite connection guarded by a lock."""
 
     def __init__(self, root: Path, conn: sqlite3.Connection):

@@ -31,7 +31,8 @@ def panel(qtbot, nyu_root, tmp_path):
     w.show()
     qtbot.waitExposed(w)
     session.open_project(Project.create(tmp_path / "proj", nyu_root, kind="nyu"))
-    w.actions_.choose(3)
+    w.actions_.choose(3)  # stored by a worker
+    qtbot.waitUntil(lambda: len(w.eval_ids) == 3, timeout=10000)
     session.set_frame(w.eval_ids[0])
     yield w
     close(qtbot, session)
