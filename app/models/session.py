@@ -31,7 +31,11 @@ from PySide6.QtGui import QUndoStack
 
 from handpose_core.project import Change, ChangeFeed, ChangeKind
 
-from .frame_data import FrameData, load_frame_data
+from ..workers.frame_data import FrameData, load_frame_data
+from ..workers.prediction import PredictionQueue, prediction_task
+from ..workers.prefetch import ReadAhead, prefetch_task
+from ..workers.task_worker import TaskRunner
+from .predictions import SegPredictor
 
 # what a change makes stale in the per-frame cache
 _STALE_DATA = frozenset({ChangeKind.RESTORATION, ChangeKind.LABELS, ChangeKind.OVERRIDE,
@@ -55,8 +59,6 @@ class Session(QObject):
 
     def __init__(self, parent=None, *, feed_ms: int | None = None):
         super().__init__(parent)
-        from ..workers.task_worker import TaskRunner
-
         self.project = None
         self.frame_id: int | None = None
         self.predictor = None  # SegPredictor once loaded in a worker
@@ -115,8 +117,6 @@ class Session(QObject):
         """(Re)load the project's f_s models in a worker; views refresh when they arrive."""
         if self.project is None:
             return
-        from .predictions import SegPredictor
-
         root = self.project.root
 
         def build(ctx):
@@ -139,8 +139,6 @@ class Session(QObject):
         self._deliver(Change(ChangeKind.MODELS))
 
     def _start_predictions(self, predictor) -> None:
-        from ..workers.prediction import PredictionQueue, prediction_task
-
         self.prediction_queue = PredictionQueue()
         if self.frame_id is not None:
             self.request_predictions(self.frame_id)
@@ -165,8 +163,6 @@ class Session(QObject):
             self.read_ahead.request(ids, self._changes)
 
     def _start_prefetch(self) -> None:
-        from ..workers.prefetch import ReadAhead, prefetch_task
-
         self.read_ahead = ReadAhead()
         self.runner.run(prefetch_task(self.read_ahead, lambda: self.predictor),
                         name="read frames ahead", project_root=self.project.root, service=True)
@@ -244,22 +240,6 @@ class Session(QObject):
             self.read_ahead.forget(frame_id)
 
     # ------------------------------------------------------------------ user actions
-    def set_override(self, frame_id: int, accept: bool | None) -> bool:
-        """Record the human decision on a frame's restoration as an undoable command.
-
-        Returns False (and posts a message) when the frame has no restoration."""
-        from ..commands.override import OverrideCommand
-
-        rec = self.project.restoration(frame_id) if self.project else None
-        if rec is None:
-            self.message_posted.emit(f"frame {frame_id} has no restoration to accept or reject "
-                                     "(run the restore stage or 'Restore this frame')")
-            return False
-        if rec.override == accept:
-            return True
-        self.undo_stack.push(OverrideCommand(self, frame_id, rec.override, accept))
-        return True
-
     def write_override(self, frame_id: int, accept: bool | None) -> None:
         """Write an override to the store now (used by the undo command); the store's
         change reaches the views through the feed."""

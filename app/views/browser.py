@@ -30,7 +30,7 @@ TABLE_KINDS = frozenset({ChangeKind.OVERRIDE, ChangeKind.RESTORATION, ChangeKind
 class BrowserPanel(QWidget):
     """The frame list of the open project (see the module docstring)."""
 
-    def __init__(self, session, parent=None):
+    def __init__(self, session, parent=None, *, frame_actions=None):
         super().__init__(parent)
         self.session = session
         self.model = FrameTableModel(self)
@@ -90,6 +90,8 @@ class BrowserPanel(QWidget):
         self.proxy.modelReset.connect(self._update_count)
         session.project_opened.connect(self._on_session_project_opened)
         session.frame_changed.connect(self._on_session_frame_changed)
+        if frame_actions is not None:  # "next frame after deciding" follows this list
+            frame_actions.set_frame_order(self.neighbour_id)
         session.data_changed.connect(self._on_session_data_changed)
 
     # ------------------------------------------------------------------ API

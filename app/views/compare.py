@@ -3,7 +3,7 @@
 Five linked pyqtgraph panels share zoom and pan. Label maps are drawn in the part colours
 over the depth crop with an adjustable opacity; the raw and restored panels also show the
 part barycenters (crosses) joined to the ground-truth joints (circles). Hovering reports
-u, v, depth and each panel's part under the cursor through :attr:`CompareView.hovered`.
+u, v, depth and each panel's part under the cursor through :attr:`CompareView.status_message`.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class _Panel:
 class CompareView(QWidget):
     """The five linked segmentation panels of the current frame."""
 
-    hovered = Signal(str)  # a status-bar line for the pixel under the cursor
+    status_message = Signal(str)  # a status-bar line for the pixel under the cursor
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -337,7 +337,7 @@ class CompareView(QWidget):
         hit = self.pixel_at(pos)
         text = self.hover_text(*hit) if hit else ""
         if text:
-            self.hovered.emit(text)
+            self.status_message.emit(text)
 
     # ------------------------------------------------------------------ slots
     @Slot(int)

@@ -34,12 +34,10 @@ from handpose_core.project import ChangeKind
 
 from ..commands.paint import StrokeCommand
 from .label_canvas import LabelCanvasView
-from .labelling_actions import LabellingActions
+from .labelling_actions import START_FROM, LabellingActions
 from .labelling_toolbar import FILL, PICKER, TOOLS, LabellingToolBar
 from .part_legend import PartLegendView
 
-START_FROM = (("restored", "restored map"), ("finetuned", "fine-tuned f_s"),
-              ("raw", "raw f_s"), ("dataset", "dataset labels"))
 DIGIT_MS = 700  # a second digit within this time makes a two-digit part id
 
 
@@ -378,6 +376,20 @@ class LabellingPanel(QWidget):
         self.session.set_frame(self.eval_ids[i % len(self.eval_ids)])
 
     # ------------------------------------------------------------------ read-outs
+    def status_widgets(self) -> list:
+        """A permanent "37 / 100 labelled" for the window's status bar (app/panels.py)."""
+        label = QLabel()
+        label.setObjectName("labelled_count")
+        label.setToolTip("Evaluation-set frames whose hand labels are marked done")
+
+        def show(done: int, total: int) -> None:
+            label.setText(f"{done} / {total} labelled" if total else "no evaluation set")
+
+        self.progress_changed.connect(show)
+        self.labelled_count = label
+        self.update_progress()
+        return [label]
+
     def update_progress(self) -> None:
         project = self.session.project
         if project is None or not self.eval_ids:

@@ -24,6 +24,10 @@ from handpose_core.labelling.files import LabelFileError, check_import, export_l
 
 log = logging.getLogger(__name__)
 
+START_FROM = (("restored", "restored map"), ("finetuned", "fine-tuned f_s"),
+              ("raw", "raw f_s"), ("dataset", "dataset labels"))
+"""The maps a frame's labels can start from: key, what the user reads."""
+
 
 class LabellingActions:
     """Buttons in the panel's bottom row and what they do."""
@@ -185,8 +189,6 @@ class LabellingActions:
                 "raw": fd and fd.raw_labels, "dataset": ds}
 
     def update_start_from(self) -> None:
-        from .labelling import START_FROM
-
         avail = self.sources()
         combo = self.panel.start_combo
         ok = [avail.get(key) is not None for key, _ in START_FROM]
@@ -197,8 +199,6 @@ class LabellingActions:
         self.panel.start_button.setEnabled(any(ok))
 
     def start_from(self, key: str) -> bool:
-        from .labelling import START_FROM
-
         panel, what = self.panel, dict(START_FROM)[key]
         src = self.sources().get(key)
         ed = panel.editor

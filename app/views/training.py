@@ -37,13 +37,11 @@ from PySide6.QtWidgets import (
 from handpose_core.stages import STAGES, get_stage
 
 from ..models.stage_display import ProgressClock, duration, needs_text, row_texts
-from ..models.stages_model import (
+from ..models.stages_model import StagesModel, project_outputs, studio_defaults
+from ..workers.stage_task import (
     STUDIO_TORCH_THREADS,
     StageJobInfo,
-    StagesModel,
-    project_outputs,
     stage_task,
-    studio_defaults,
     warm_up_torch_training,
 )
 from .close_guard import CloseGuard
@@ -88,7 +86,7 @@ class TrainingPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         """The first time the panel shows, take the process's first optimiser step in a
-        worker (see :func:`~app.models.stages_model.warm_up_torch_training`)."""
+        worker (see :func:`~app.workers.stage_task.warm_up_torch_training`)."""
         if not self._warmed:
             self._warmed = True
             self.session.runner.run(warm_up_torch_training, name=WARM_UP)
@@ -406,6 +404,10 @@ class TrainingPanel(QWidget):
         box.open()  # not exec(): the studio keeps running behind it
 
     # ------------------------------------------------------------------ closing
+    def attach_window(self, window: QWidget) -> None:
+        """The window holds this panel (app/panels.py): closing it during a run asks."""
+        self.guard_close(window)
+
     def guard_close(self, window: QWidget) -> None:
         """Closing ``window`` while a stage runs asks first, then cancels and closes the
         window once the worker has stopped (see :mod:`app.views.close_guard`)."""

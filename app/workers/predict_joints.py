@@ -21,7 +21,7 @@ class FrameInput:
 
     @classmethod
     def of(cls, data) -> FrameInput:
-        """From an ``app.models.frame_data.FrameData``."""
+        """From an ``app.workers.frame_data.FrameData``."""
         from handpose_core.nets.joints import PALM_14
 
         return cls(int(data.frame.id), np.array(data.depth_crop, np.float32),

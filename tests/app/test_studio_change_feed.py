@@ -151,7 +151,7 @@ def test_an_override_undone_and_redone_reaches_the_frame_table(qtbot, studio):
     fid = win.session.frame_id
     got = []
     win.session.data_changed.connect(lambda c: got.append(c))
-    win.decide(False)
+    win.frame_actions.decide(False)
     qtbot.waitUntil(lambda: [c.kind for c in got] == [ChangeKind.OVERRIDE], timeout=2000)
     assert got[0].frame_ids == {fid}
     row = win.browser.model.row_of(fid)

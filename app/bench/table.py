@@ -21,7 +21,7 @@ def measure_table(n: int = NYU_TRAIN_FRAMES) -> dict:
 
     from handpose_core.project.scale import create_table_scale_project
 
-    from .models.frame_table import COL_RESTORED, FILTERS, FrameFilterProxy, FrameTableModel
+    from ..models.frame_table import COL_RESTORED, FILTERS, FrameFilterProxy, FrameTableModel
 
     with tempfile.TemporaryDirectory(prefix="handpose-bench-table-") as tmp:
         project, ids = create_table_scale_project(Path(tmp), n)
