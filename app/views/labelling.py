@@ -32,6 +32,7 @@ from handpose_core.labelling.evalset import get_eval_set, labelling_progress
 from handpose_core.parts import PARTS
 from handpose_core.project import ChangeKind
 
+from ..commands.done import DoneCommand
 from ..commands.paint import StrokeCommand
 from .label_canvas import LabelCanvasView
 from .labelling_actions import START_FROM, LabellingActions
@@ -357,8 +358,24 @@ class LabellingPanel(QWidget):
 
     def _on_done_box_toggled(self, on: bool) -> None:
         if self.editor is not None and self.editor.complete != on:
-            self.editor.set_complete(on)
-            self._after_save(self.editor.frame.id)
+            ed = self.editor
+            self.session.undo_stack.push(DoneCommand(self, ed.frame.id, ed.complete, on))
+
+    def apply_done(self, frame_id: int, done: bool) -> None:
+        """Redo / undo of a :class:`DoneCommand`: show the frame, save the mark."""
+        if self.session.frame_id != frame_id:
+            self.session.set_frame(frame_id)
+        if self.isVisible() and (self.editor is None or self.editor.frame.id != frame_id):
+            self.load_frame(frame_id)
+        ed = self.editor if self.editor is not None and self.editor.frame.id == frame_id \
+            else LabelEditor(self.session.project, frame_id)
+        if ed.complete != done:
+            ed.set_complete(done)
+            self._after_save(frame_id)
+        if ed is self.editor and self.done_box.isChecked() != done:
+            self.done_box.blockSignals(True)
+            self.done_box.setChecked(done)
+            self.done_box.blockSignals(False)
 
     def mark_done_and_next(self) -> None:
         if self.editor is None:
