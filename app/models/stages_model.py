@@ -41,6 +41,7 @@ def studio_defaults(stage):
 def project_outputs(project):
     """What the views show that a stage may change: ``((f_s path, mtime) for the
     pre-trained and fine-tuned f_s, number of restorations)``; None without a project."""
+    # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
     from handpose_core.nets.inference import segnet_path
 
     if project is None:

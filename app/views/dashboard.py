@@ -191,6 +191,7 @@ class DashboardPanel(QWidget):
         project = self.session.project
         if project is None or self.session.runner.busy("dashboard"):
             return
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         from handpose_core.labelling.accuracy import dashboard_scores
 
         scope = self.scope_combo.currentData()
@@ -331,6 +332,7 @@ class DashboardPanel(QWidget):
         paths = [str(p) for p in paths]
 
         def task(ctx):
+            # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
             from handpose_core.evaluation import evaluate_joints
             from handpose_core.labelling.predictions import align_with_project, load_prediction_file
 

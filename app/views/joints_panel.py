@@ -105,6 +105,7 @@ class JointsPanel(QWidget):
     def reload_runs(self) -> None:
         """Read the project's runs again, keeping the choice when it is still there; the
         first time, choose the project's current f_r (one with a guidance head first)."""
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         from handpose_core.nets.regressor_runs import regressor_runs
 
         keep = self.chosen.name if self.chosen is not None else None
@@ -243,6 +244,7 @@ class JointsPanel(QWidget):
     @Slot(str, object)
     def _on_session_data_changed(self, change) -> None:
         if change.kind in _NEW_RUNS and self.session.project is not None:
+            # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
             from handpose_core.nets.regressor_runs import regressor_runs
 
             if regressor_runs(self.session.project) != self.runs:  # a run finished or moved

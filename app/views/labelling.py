@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from handpose_core.labelling.aids import depth_display
 from handpose_core.labelling.edit import pick
-from handpose_core.labelling.editor import BRUSH, ERASER, LabelEditor, apply_patch
+from handpose_core.labelling.editor import BRUSH, ERASER, LabelEditor, apply_patch, load_hand_labels
 from handpose_core.labelling.evalset import get_eval_set, labelling_progress
 from handpose_core.parts import PARTS
 from handpose_core.project import ChangeKind
@@ -348,8 +348,6 @@ class LabellingPanel(QWidget):
 
     def _reload_if_changed(self) -> None:
         """The frame's labels changed on disk (an import): show what is there now."""
-        from handpose_core.labelling.editor import load_hand_labels
-
         disk = load_hand_labels(self.session.project, self.editor.frame)
         if disk is not None and not (disk == self.editor.labels).all():
             self.editor = LabelEditor(self.session.project, self.editor.frame.id)

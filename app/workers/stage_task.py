@@ -42,6 +42,7 @@ def stage_task(stage, settings, info: StageJobInfo, *, threads: int = STUDIO_TOR
     reports it."""
 
     def fn(ctx):
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         import numba
         import torch
 
