@@ -52,7 +52,7 @@ class GuiCommand:
 
 
 class BenchGuiCommand:
-    """``handpose-studio bench gui ...``: the options and the run come from ``app.bench_gui``,
+    """``handpose-studio bench gui ...``: the options and the run come from ``app.bench.gui``,
     imported only when this command is the one being run (so other commands never load Qt)."""
 
     def __init__(self, load: bool):
@@ -60,9 +60,9 @@ class BenchGuiCommand:
 
     def _module(self):
         try:
-            import app.bench_gui as mod
+            import app.bench.gui as mod
         except ModuleNotFoundError as e:
-            if e.name != "app.bench_gui":
+            if e.name not in ("app.bench.gui", "app.bench"):
                 raise
             return None
         return mod
@@ -76,7 +76,7 @@ class BenchGuiCommand:
         mod = self._module()
         if mod is None:
             print("handpose-studio bench gui: this build has no studio benchmark "
-                  "(app/bench_gui.py is missing)", file=sys.stderr)
+                  "(app/bench/gui.py is missing)", file=sys.stderr)
             return 2
         return int(mod.run(args) or 0)
 

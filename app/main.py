@@ -13,6 +13,8 @@ import sys
 
 def build_window(project=None, settings=None):
     """A :class:`~app.main_window.MainWindow`, opening ``project`` (a Project) if given."""
+    # imported here, as below: the command line imports this module, and the window's
+    # views (Qt widgets, pyqtgraph) cost it start-up time
     from .main_window import MainWindow
 
     win = MainWindow(settings=settings)

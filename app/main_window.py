@@ -1,15 +1,13 @@
-"""The studio's main window: frame browser and quality docks around the compare tabs.
+"""The studio's main window: it only composes.
 
-Other panels plug in without editing this module:
-
-- ``window.add_tab(name, widget)`` adds a tab to the centre (``QTabWidget``), e.g. the
-  labelling mode and the evaluation dashboard;
-- ``window.add_panel(name, widget, area=Qt.RightDockWidgetArea)`` adds a dock (e.g. a
-  training panel); it appears in the View menu and its place is saved with the layout.
-
-Both take a widget built over ``window.session`` (:class:`~app.models.session.Session`).
-Window geometry and dock layout persist in the studio settings (QSettings, INI file;
-``HANDPOSE_STUDIO_SETTINGS`` names another file).
+The panels come from one list (:data:`app.panels.PANELS`: name, class, centre tab or
+dock); the actions on the current frame that span panels (accept / reject / clear,
+restore this frame) live in one :class:`~app.views.frame_actions.FrameActions` the panels
+share; the window adds menus, the status bar, the welcome page and the saved layout.
+``window.add_tab(name, widget)`` and ``window.add_panel(name, widget, area)`` add a tab
+or a dock at run time (a dock appears in the View menu and its place is saved with the
+layout). Window geometry and dock layout persist in the studio settings (QSettings, INI
+file; ``HANDPOSE_STUDIO_SETTINGS`` names another file).
 """
 
 from __future__ import annotations
@@ -23,13 +21,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QStackedWidget, QTabWidget
 
 from .models.session import Session
+from .panels import PANELS, TAB
 from .project_menu import ProjectMenu, WelcomePanel
-from .views.browser import BrowserPanel
-from .views.compare import CompareView
-from .views.joints_panel import JointsPanel
-from .views.quality import QualityPanel
-from .views.training import TrainingPanel
-from .workers.restore_frame import dictionary_missing, restore_frame_task
+from .views.frame_actions import FrameActions
 
 LAYOUT_VERSION = 1
 
@@ -53,32 +47,36 @@ class MainWindow(QMainWindow):
         self.settings = settings or studio_settings()
         self.setWindowTitle("handpose-studio")
         self.setDockNestingEnabled(True)
+        self.frame_actions = FrameActions(self.session, self)
         self._make_actions()
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
-        self.compare = CompareView(self.session)
-        self.joints = JointsPanel(self.session)  # skeleton + guidance maps of a chosen f_r
-        self.skeleton, self.guidance = self.joints.skeleton, self.joints.guidance
-        self.add_tab("Compare", self.compare)
-        self.add_tab("Skeleton", self.joints)
-        self.training = TrainingPanel(self.session)
-        self.add_tab("Training", self.training)
-        self.training.guard_close(self)  # closing during a run asks, cancels, then closes
-        from .views.labelling_tabs import add_labelling_tabs
-
-        add_labelling_tabs(self)  # Labelling and Evaluation tabs, "n / N labelled" status
+        self.docks: list[QDockWidget] = []
+        self.panels: dict[str, object] = {}
+        for spec in PANELS:
+            widget = spec.build(self.session, self.frame_actions)
+            self.panels[spec.name] = widget
+            setattr(self, spec.name, widget)
+            if spec.where == TAB:
+                self.add_tab(spec.title, widget)
+            else:
+                self.docks.append(self.add_panel(spec.title, widget, spec.where))
+            msg = getattr(widget, "status_message", None)
+            if msg is not None:
+                msg.connect(self._on_panel_status_message)
+            for w in getattr(widget, "status_widgets", list)():
+                self.statusBar().addPermanentWidget(w)
+            attach = getattr(widget, "attach_window", None)
+            if attach is not None:
+                attach(self)
         self.welcome = WelcomePanel()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
 
-        self.browser = BrowserPanel(self.session)
-        self.quality = QualityPanel(self.session, self.actions_by_name)
-        docks = [self.add_panel("Frames", self.browser, Qt.LeftDockWidgetArea),
-                 self.add_panel("Quality", self.quality, Qt.RightDockWidgetArea)]
         self.project_menu = ProjectMenu(self, self.settings)
         self._make_menus()
         self.project_state = QLabel()
@@ -88,16 +86,27 @@ class MainWindow(QMainWindow):
         s.project_opened.connect(self._on_session_project_opened)
         s.message_posted.connect(self._on_session_message_posted)
         s.error_raised.connect(self.show_error)
-        self.compare.hovered.connect(self._on_compare_hovered)
-        self.quality.restore_requested.connect(self.restore_current_frame)
-        self.quality.cancel_requested.connect(self._on_quality_cancel_requested)
+        self.frame_actions.message.connect(self.statusBar().showMessage)
+        self.frame_actions.failed.connect(self.show_error)
         self.welcome.open_requested.connect(self.project_menu.choose_project)
         self.welcome.new_requested.connect(self.project_menu.new_from_nyu)
         self.welcome.demo_requested.connect(self.project_menu.open_demo)
         self.resize(1560, 920)
-        self.resizeDocks(docks, [480, 390], Qt.Horizontal)
+        widths = {spec.title: spec.width for spec in PANELS if spec.where != TAB}
+        sized = [d for d in self.docks if widths.get(d.windowTitle())]
+        self.resizeDocks(sized, [widths[d.windowTitle()] for d in sized], Qt.Horizontal)
         self.restore_layout()
         self._on_session_project_opened(self.session.project)
+
+    @property
+    def skeleton(self):
+        """The Skeleton tab's skeleton view (``window.joints.skeleton``)."""
+        return self.joints.skeleton
+
+    @property
+    def guidance(self):
+        """The Skeleton tab's guidance-map view (``window.joints.guidance``)."""
+        return self.joints.guidance
 
     # ------------------------------------------------------------------ extension points
     def add_tab(self, name: str, widget) -> int:
@@ -119,27 +128,15 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ actions and menus
     def _make_actions(self) -> None:
-        def act(name, text, keys, slot, tip=""):
-            a = QAction(text, self)
-            a.setObjectName(name)
-            if keys:
-                a.setShortcut(QKeySequence(keys))
-                a.setShortcutContext(Qt.WindowShortcut)
-            a.setToolTip(f"{tip or text} ({QKeySequence(keys).toString()})" if keys else tip or text)
-            a.triggered.connect(slot)
+        quit_action = QAction("Quit", self)
+        quit_action.setObjectName("quit")
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.setShortcutContext(Qt.WindowShortcut)
+        quit_action.setToolTip(f"Quit ({QKeySequence('Ctrl+Q').toString()})")
+        quit_action.triggered.connect(self.close)
+        self.actions_by_name = {**self.frame_actions.actions, "quit": quit_action}
+        for a in self.actions_by_name.values():
             self.addAction(a)
-            return a
-
-        self.actions_by_name = {
-            "accept": act("accept", "Accept", "A", lambda: self.decide(True),
-                          "Accept the restored map"),
-            "reject": act("reject", "Reject", "R", lambda: self.decide(False),
-                          "Reject the restored map (keep the raw f_s map)"),
-            "clear": act("clear", "Clear", "C", lambda: self.decide(None),
-                         "Clear the human override (the automatic decision applies)"),
-            "restore": act("restore", "Restore this frame", "Ctrl+R", self.restore_current_frame),
-            "quit": act("quit", "Quit", "Ctrl+Q", self.close),
-        }
         self.undo_action = self.session.undo_stack.createUndoAction(self, "Undo")
         self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
         self.redo_action = self.session.undo_stack.createRedoAction(self, "Redo")
@@ -161,52 +158,6 @@ class MainWindow(QMainWindow):
         for dock in self.findChildren(QDockWidget):
             self.view_menu.addAction(dock.toggleViewAction())
 
-    # ------------------------------------------------------------------ user actions
-    def decide(self, accept: bool | None) -> None:
-        """Accept / reject / clear the current frame's restoration; optionally move on."""
-        fid = self.session.frame_id
-        if self.session.project is None or fid is None:
-            return
-        nxt = self.browser.neighbour_id(fid, 1)
-        if self.session.set_override(fid, accept):
-            word = {True: "accepted", False: "rejected", None: "override cleared"}[accept]
-            self.statusBar().showMessage(f"frame {fid}: {word} (Ctrl+Z undoes)", 4000)
-            if self.quality.follow.isChecked() and nxt is not None:
-                self.session.set_frame(nxt)
-
-    @Slot()
-    def restore_current_frame(self) -> None:
-        s = self.session
-        if s.project is None or s.frame_id is None or s.runner.busy("restore frame"):
-            return
-        missing = dictionary_missing(s.project)
-        if missing:
-            self.quality.restore_note.setText(missing.replace("\n", "<br>"))
-            self.statusBar().showMessage(missing.splitlines()[0], 8000)
-            return
-        fid = s.frame_id
-        self.quality.set_restoring(True, f"restoring frame {fid} …")
-        w = s.runner.run(restore_frame_task(fid), name="restore frame",
-                         project_root=s.project.root,
-                         on_success=lambda rec: self._on_restore_succeeded(rec),
-                         on_failure=self.show_error,
-                         on_cancel=lambda: self.quality.set_restoring(False, "restore cancelled"),
-                         on_progress=self.quality.show_progress)
-        w.failed.connect(lambda _m: self.quality.set_restoring(False, "restore failed"))
-        self._restore_worker = w
-
-    def _on_restore_succeeded(self, rec) -> None:
-        verdict = "accepted" if rec.auto_accept else "rejected"
-        self.quality.set_restoring(False, f"frame {rec.frame_id} restored: {verdict} "
-                                          f"({rec.raw.mm:.1f} → {rec.restored.mm:.1f} mm)")
-        self.session.notify("restoration", rec.frame_id)
-
-    @Slot()
-    def _on_quality_cancel_requested(self) -> None:
-        w = getattr(self, "_restore_worker", None)
-        if w is not None:
-            w.cancel()
-
     @Slot(str)
     def show_error(self, message: str, dialog: bool = True) -> None:
         """A dialog (non-blocking), a status line and stderr: errors never crash the studio.
@@ -224,8 +175,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ session slots
     @Slot(object)
     def _on_session_project_opened(self, project) -> None:
-        for panel in (self.browser, self.quality):
-            panel.setEnabled(project is not None)
+        for dock in self.docks:
+            dock.widget().setEnabled(project is not None)
         if project is None:
             self.setWindowTitle("handpose-studio")
             self.stack.setCurrentWidget(self.welcome)
@@ -242,7 +193,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 6000)
 
     @Slot(str)
-    def _on_compare_hovered(self, text: str) -> None:
+    def _on_panel_status_message(self, text: str) -> None:
         self.statusBar().showMessage(text)
 
     # ------------------------------------------------------------------ layout persistence

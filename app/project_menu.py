@@ -22,6 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from handpose_core.project import Project, create_demo_project
+from handpose_core.project import default_demo_dir as core_default_demo_dir
+
 MAX_RECENT = 8
 DEMO_KWARGS: dict = {}
 """Extra arguments for ``create_demo_project`` (tests make a tiny demo with them)."""
@@ -29,8 +32,6 @@ DEMO_KWARGS: dict = {}
 
 def _open_task(root):
     def run(ctx):
-        from handpose_core.project import Project
-
         ctx.progress(0, 1, f"opening {root}")
         p = Project.open(root)
         try:
@@ -45,8 +46,6 @@ def _open_task(root):
 
 def _create_demo_task(root):
     def run(ctx):
-        from handpose_core.project import Project, create_demo_project
-
         p = create_demo_project(root, progress=ctx.progress, cancel=ctx.cancel, **DEMO_KWARGS)
         p.close()
         return Project.open(root)
@@ -55,8 +54,6 @@ def _create_demo_task(root):
 
 def _create_nyu_task(root, nyu_root):
     def run(ctx):
-        from handpose_core.project import Project
-
         ctx.progress(0, 1, f"reading {nyu_root}")
         Project.create(root, nyu_root, kind="nyu").close()
         return _open_task(root)(ctx)
@@ -64,9 +61,7 @@ def _create_nyu_task(root, nyu_root):
 
 
 def default_demo_dir() -> Path:
-    from handpose_core.project import default_demo_dir as d
-
-    return Path(d())
+    return Path(core_default_demo_dir())
 
 
 class WelcomePanel(QWidget):

@@ -19,6 +19,7 @@ def segnet_paths(project) -> tuple[Path | None, Path | None]:
     """``(current f_s checkpoint, fine-tuned f_s checkpoint or None)`` of a project, each
     None when its file is missing. The current model is the project's own pre-trained
     f_s, else the bundled one."""
+    # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
     from handpose_core.nets.inference import segnet_path
 
     raw, fine = segnet_path(project, "pretrained"), segnet_path(project, "finetuned")
@@ -28,6 +29,7 @@ def segnet_paths(project) -> tuple[Path | None, Path | None]:
 
 def load_segnet(path: Path):
     """The f_s network at ``path`` in eval mode (loaded once per file by the core)."""
+    # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
     from handpose_core.nets.inference import load_segnet_model
 
     return load_segnet_model(path)

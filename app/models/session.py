@@ -1,16 +1,21 @@
 """The studio session: the open project, the current frame, the undo stack, cached frame data.
 
 Views read from the session and send user actions to it; no view writes to the project.
-Changes to the store reach every view through :attr:`Session.data_changed`, on the GUI
-thread: from ``Project.subscribe`` when the core offers it, and from the session itself
-after its own writes (overrides, a finished "restore this frame").
+Every change to the project reaches every view as one typed
+:class:`~handpose_core.project.Change` through :attr:`Session.data_changed`, on the GUI
+thread, whoever made it: this window's own writes as the store announces them
+(``Project.subscribe``), and the writes of workers and of other processes (``train
+restore`` in a terminal) from the store's change log, which the session's
+:class:`~handpose_core.project.ChangeFeed` polls every :attr:`Session.FEED_MS` ms (one
+``PRAGMA data_version`` while nothing changed). It is the only timer that reads the store;
+nobody notifies by hand.
 
 Contract used by other panels (labelling, dashboard, training)::
 
     session.project_opened(project | None)     after open_project / close_project
     session.frame_changed(frame_id)            after set_frame
-    session.data_changed(kind, frame_id|None)  kinds: override, restoration, labels, run,
-                                               meta, eval_set, models (f_s loaded)
+    session.data_changed(change)               a Change: .kind (ChangeKind), .frame_ids
+                                               (None: any frame), .run_id; .touches(fid)
     session.frame_data(frame_id=None) -> FrameData   cached per frame
     session.undo_stack                         QUndoStack of the user's actions
     session.runner                             TaskRunner for work off the GUI thread
@@ -21,10 +26,20 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
-from .frame_data import FrameData, load_frame_data
+from handpose_core.project import Change, ChangeFeed, ChangeKind
+
+from ..workers.frame_data import FrameData, load_frame_data
+from ..workers.prediction import PredictionQueue, prediction_task
+from ..workers.prefetch import ReadAhead, prefetch_task
+from ..workers.task_worker import TaskRunner
+from .predictions import SegPredictor
+
+# what a change makes stale in the per-frame cache
+_STALE_DATA = frozenset({ChangeKind.RESTORATION, ChangeKind.LABELS, ChangeKind.OVERRIDE,
+                         ChangeKind.META})
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +49,16 @@ class Session(QObject):
 
     project_opened = Signal(object)
     frame_changed = Signal(int)
-    data_changed = Signal(str, object)
+    data_changed = Signal(object)  # a Change, on the GUI thread
     message_posted = Signal(str)  # a one-line status message for the status bar
     error_raised = Signal(str)  # a problem the user must see (the window shows a dialog)
-    _event_received = Signal(str, object)  # from Project.subscribe, any thread
+    _announced = Signal(object)  # a Change from Project.subscribe, any thread
 
     CACHE_FRAMES = 256
+    FEED_MS = 250
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, feed_ms: int | None = None):
         super().__init__(parent)
-        from ..workers.task_worker import TaskRunner
-
         self.project = None
         self.frame_id: int | None = None
         self.predictor = None  # SegPredictor once loaded in a worker
@@ -55,7 +69,11 @@ class Session(QObject):
         self.runner = TaskRunner(self)
         self._cache: OrderedDict[int, FrameData] = OrderedDict()
         self._unsubscribe = None
-        self._event_received.connect(self._on_project_event, Qt.QueuedConnection)
+        self.feed: ChangeFeed | None = None
+        self.feed_timer = QTimer(self)
+        self.feed_timer.setInterval(self.FEED_MS if feed_ms is None else int(feed_ms))
+        self.feed_timer.timeout.connect(self._on_feed_timer_timeout)
+        self._announced.connect(self._on_announced, Qt.QueuedConnection)
 
     # ------------------------------------------------------------------ project
     def open_project(self, project) -> None:
@@ -65,9 +83,9 @@ class Session(QObject):
         that the restore stage has not seen show no raw map."""
         self.close_project(emit=False)
         self.project = project
-        sub = getattr(project, "subscribe", None)
-        if sub is not None:
-            self._unsubscribe = sub(self._forward_event)
+        self.feed = ChangeFeed(project)
+        self._unsubscribe = project.subscribe(self._announced.emit)
+        self.feed_timer.start()
         self._start_prefetch()
         self.project_opened.emit(project)
         self.load_models()
@@ -75,6 +93,8 @@ class Session(QObject):
     def close_project(self, *, emit: bool = True) -> None:
         if self.project is None:
             return
+        self.feed_timer.stop()
+        self.feed = None
         if self._unsubscribe is not None:
             try:
                 self._unsubscribe()
@@ -97,8 +117,6 @@ class Session(QObject):
         """(Re)load the project's f_s models in a worker; views refresh when they arrive."""
         if self.project is None:
             return
-        from .predictions import SegPredictor
-
         root = self.project.root
 
         def build(ctx):
@@ -118,11 +136,9 @@ class Session(QObject):
                                   if not self._lacks_maps(v))
         self.message_posted.emit(f"f_s loaded: {predictor.raw_name}")
         self._start_predictions(predictor)
-        self.data_changed.emit("models", None)
+        self._deliver(Change(ChangeKind.MODELS))
 
     def _start_predictions(self, predictor) -> None:
-        from ..workers.prediction import PredictionQueue, prediction_task
-
         self.prediction_queue = PredictionQueue()
         if self.frame_id is not None:
             self.request_predictions(self.frame_id)
@@ -147,8 +163,6 @@ class Session(QObject):
             self.read_ahead.request(ids, self._changes)
 
     def _start_prefetch(self) -> None:
-        from ..workers.prefetch import ReadAhead, prefetch_task
-
         self.read_ahead = ReadAhead()
         self.runner.run(prefetch_task(self.read_ahead, lambda: self.predictor),
                         name="read frames ahead", project_root=self.project.root, service=True)
@@ -175,7 +189,7 @@ class Session(QObject):
             if d is not None and self._lacks_maps(d):
                 self._cache.pop(fid)
         if self.frame_id in frame_ids:
-            self.data_changed.emit("models", self.frame_id)
+            self._deliver(Change(ChangeKind.MODELS, frozenset(int(i) for i in frame_ids)))
 
     @Slot(str)
     def _on_models_failed(self, message: str) -> None:
@@ -226,48 +240,46 @@ class Session(QObject):
             self.read_ahead.forget(frame_id)
 
     # ------------------------------------------------------------------ user actions
-    def set_override(self, frame_id: int, accept: bool | None) -> bool:
-        """Record the human decision on a frame's restoration as an undoable command.
-
-        Returns False (and posts a message) when the frame has no restoration."""
-        from ..commands.override import OverrideCommand
-
-        rec = self.project.restoration(frame_id) if self.project else None
-        if rec is None:
-            self.message_posted.emit(f"frame {frame_id} has no restoration to accept or reject "
-                                     "(run the restore stage or 'Restore this frame')")
-            return False
-        if rec.override == accept:
-            return True
-        self.undo_stack.push(OverrideCommand(self, frame_id, rec.override, accept))
-        return True
-
     def write_override(self, frame_id: int, accept: bool | None) -> None:
-        """Write an override to the store now (used by the undo command) and notify."""
+        """Write an override to the store now (used by the undo command); the store's
+        change reaches the views through the feed."""
         self.project.set_override(frame_id, accept)
-        if self._unsubscribe is None:  # with Project.subscribe the store's own event follows
-            self.notify("override", frame_id)
 
-    def notify(self, kind: str, frame_id: int | None = None) -> None:
-        """The store changed (``kind`` as in ProjectEvent): forget caches, tell the views."""
-        self._changes += 1
-        if frame_id is None and kind in ("restoration", "labels", "meta"):
-            self.invalidate()
-        elif frame_id is not None and kind in ("restoration", "labels", "override"):
-            self.invalidate(frame_id)
-            if kind == "labels" and self.predictor is not None:
-                self.predictor.forget(frame_id)
-        self.data_changed.emit(kind, frame_id)
+    # ------------------------------------------------------------------ the change feed
+    @Slot(object)
+    def _on_announced(self, change: Change) -> None:
+        """A write through the session's own connection (queued to the GUI thread)."""
+        if self.feed is not None and self.feed.accept(change) is not None:
+            self._deliver(change)
 
-    # ------------------------------------------------------------------ change events
-    def _forward_event(self, event) -> None:
-        """Project.subscribe callback: any thread; hops to the GUI thread (queued)."""
-        self._event_received.emit(event.kind, event.frame_id)
+    @Slot()
+    def _on_feed_timer_timeout(self) -> None:
+        """Writes of other connections and processes, from the store's change log."""
+        if self.feed is None:
+            return
+        try:
+            changes = self.feed.poll()
+        except Exception:  # noqa: BLE001 - a busy or vanished store: try again next tick
+            log.exception("reading the project's changes")
+            return
+        for change in changes:
+            self._deliver(change)
 
-    @Slot(str, object)
-    def _on_project_event(self, kind: str, frame_id) -> None:
-        if self.project is not None:
-            self.notify(kind, frame_id)
+    def _deliver(self, change: Change) -> None:
+        """Forget what ``change`` made stale, then tell the views (GUI thread)."""
+        if self.project is None:
+            return
+        if change.kind is not ChangeKind.MODELS:
+            self._changes += 1  # data read ahead before this change is not used
+        if change.kind in _STALE_DATA:
+            if change.all_frames:
+                self.invalidate()
+            else:
+                for fid in change.frame_ids:
+                    self.invalidate(fid)
+                    if change.kind is ChangeKind.LABELS and self.predictor is not None:
+                        self.predictor.forget(fid)
+        self.data_changed.emit(change)
 
     def shutdown(self) -> None:
         """Cancel and wait for workers, then close the project (window close)."""

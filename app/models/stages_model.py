@@ -1,31 +1,30 @@
-"""The training panel's model: stage states read from the project store, the metric log of
-a run read as it grows, and the task that runs a stage in a worker.
+"""The training panel's model: stage states read from the project store and the metric log
+of a run read as it grows (the task that runs a stage: :mod:`app.workers.stage_task`).
 
-States come from :func:`handpose_core.stages.stage_status` (the store is shared and in
-WAL mode), polled on a timer, so a run started from the command line on the same
-project, a restart of the studio, or a run whose process died all show correctly.
-The studio adds no training logic: :func:`stage_task` calls the stage's own ``run``.
+States come from :func:`handpose_core.stages.stage_status`, read again whenever the
+session's change feed reports a run change (started, ended, its process found gone) or
+a settings change, whichever connection or process made it; so a run started from the
+command line on the same project, a restart of the studio, or a run whose process died
+all show correctly, and no timer of this module reads the store.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
-import time
-import traceback
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
-from handpose_core.progress import Cancelled
+from handpose_core.project import ChangeKind
 from handpose_core.stages import STAGES, StageStatus, stage_status
 
+from ..workers.stage_task import STUDIO_TORCH_THREADS
+
 TERMINAL = ("completed", "cancelled", "failed", "interrupted")
-# Torch threads of a stage run from the studio: one leaves the GUI thread a core of the
-# two this project targets (docs/studio-training.md has the stall measurements).
-STUDIO_TORCH_THREADS = 1
+# what a stage's state reads: its runs, and the outputs the stages after it need
+_STATE_KINDS = frozenset({ChangeKind.RUN, ChangeKind.META, ChangeKind.FILES})
 
 
 def studio_defaults(stage):
@@ -42,6 +41,7 @@ def studio_defaults(stage):
 def project_outputs(project):
     """What the views show that a stage may change: ``((f_s path, mtime) for the
     pre-trained and fine-tuned f_s, number of restorations)``; None without a project."""
+    # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
     from handpose_core.nets.inference import segnet_path
 
     if project is None:
@@ -102,17 +102,19 @@ class StagesModel(QObject):
     changed = Signal()
     run_ended = Signal(str, str)
 
-    def __init__(self, session, *, interval_ms: int = 1500, parent=None):
+    def __init__(self, session, *, parent=None):
         super().__init__(parent)
         self.session = session
         self.statuses: dict[str, StageStatus] = {}
         self._keys: dict[str, tuple] = {}
-        self.timer = QTimer(self)
-        self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self.refresh)
-        self.timer.start()
         session.project_opened.connect(self._on_session_project_opened)
+        session.data_changed.connect(self._on_session_data_changed)
         self.refresh()
+
+    @Slot(object)
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in _STATE_KINDS:
+            self.refresh()
 
     @Slot(object)
     def _on_session_project_opened(self, _project) -> None:
@@ -143,72 +145,3 @@ class StagesModel(QObject):
         """Stages not completed, in pipeline order."""
         return [s.name for s in STAGES
                 if s.name not in self.statuses or self.statuses[s.name].state != "completed"]
-
-
-@dataclass
-class StageJobInfo:
-    """What the panel keeps about the job it started (the worker fills ``traceback``)."""
-
-    stage: str
-    settings: object
-    started: float = field(default_factory=time.monotonic)
-    traceback: str | None = None
-    failure: str | None = None
-
-
-def stage_task(stage, settings, info: StageJobInfo, *, threads: int = STUDIO_TORCH_THREADS,
-               min_interval_s: float = 0.05):
-    """A :class:`~app.workers.task_worker.TaskWorker` function that runs ``stage`` with
-    ``settings`` on the worker's own project connection.
-
-    Torch and the numba renderer use ``threads`` threads during the run; progress
-    reaches the GUI at most every ``min_interval_s`` seconds (and always at the end of a
-    phase); the traceback of a failure is kept in ``info.traceback`` before the worker
-    reports it."""
-
-    def fn(ctx):
-        import numba
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # this thread's
-        last = [0.0]
-        lock = threading.Lock()
-
-        def progress(done, total, message=""):
-            now = time.monotonic()
-            with lock:
-                if done < total and now - last[0] < min_interval_s:
-                    return
-                last[0] = now
-            ctx.progress(done, total, message)
-
-        try:
-            return stage.run(ctx.project, settings, progress=progress, cancel=ctx.cancel,
-                             on_item=ctx.on_item)
-        except Cancelled:
-            raise
-        except BaseException:
-            info.traceback = traceback.format_exc()
-            raise
-        finally:
-            torch.set_num_threads(before)
-
-    return fn
-
-
-def warm_up_torch_training(ctx=None) -> None:
-    """Take one optimiser step on a tiny model (a TaskWorker function).
-
-    A process's first optimiser step imports ``torch._dynamo``, which holds the GIL for
-    stretches of a few hundred milliseconds; done in a worker when the panel opens, that
-    happens once at start-up instead of freezing the window just after the user pressed
-    Run. Trains nothing of the project's."""
-    import torch
-
-    m = torch.nn.Linear(2, 1)
-    opt = torch.optim.AdamW(m.parameters())
-    m(torch.zeros(1, 2)).sum().backward()
-    opt.step()
-

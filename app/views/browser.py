@@ -19,13 +19,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from handpose_core.project import ChangeKind
+
 from ..models.frame_table import COL_ID, FILTERS, FrameFilterProxy, FrameTableModel
+
+# what the frame table shows
+TABLE_KINDS = frozenset({ChangeKind.OVERRIDE, ChangeKind.RESTORATION, ChangeKind.LABELS})
 
 
 class BrowserPanel(QWidget):
     """The frame list of the open project (see the module docstring)."""
 
-    def __init__(self, session, parent=None):
+    def __init__(self, session, parent=None, *, frame_actions=None):
         super().__init__(parent)
         self.session = session
         self.model = FrameTableModel(self)
@@ -85,6 +90,8 @@ class BrowserPanel(QWidget):
         self.proxy.modelReset.connect(self._update_count)
         session.project_opened.connect(self._on_session_project_opened)
         session.frame_changed.connect(self._on_session_frame_changed)
+        if frame_actions is not None:  # "next frame after deciding" follows this list
+            frame_actions.set_frame_order(self.neighbour_id)
         session.data_changed.connect(self._on_session_data_changed)
 
     # ------------------------------------------------------------------ API
@@ -173,12 +180,12 @@ class BrowserPanel(QWidget):
             self.session.prefetch([self.proxy.frame_id(r) for r in rows])
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if kind in ("override", "restoration", "labels"):
-            if frame_id is None:
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in TABLE_KINDS:
+            if change.all_frames:
                 self.model.reload()
             else:
-                self.model.refresh_frame(frame_id)
+                self.model.refresh_frames(change.frame_ids)
             self._update_count()
             self._follow_session()
 

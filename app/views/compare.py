@@ -3,7 +3,7 @@
 Five linked pyqtgraph panels share zoom and pan. Label maps are drawn in the part colours
 over the depth crop with an adjustable opacity; the raw and restored panels also show the
 part barycenters (crosses) joined to the ground-truth joints (circles). Hovering reports
-u, v, depth and each panel's part under the cursor through :attr:`CompareView.hovered`.
+u, v, depth and each panel's part under the cursor through :attr:`CompareView.status_message`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from handpose_core.parts import PART_NAMES, SCORED_JOINTS_14, lookup_table
+from handpose_core.project import ChangeKind
 from handpose_core.skeleton import FINGER_COLOURS, JOINT_FINGER_14
 
 from .legend import LegendWidget
 from .stable_label import StableLabel
+
+# what changes what the panels draw
+_REDRAW = frozenset({ChangeKind.RESTORATION, ChangeKind.LABELS, ChangeKind.MODELS, ChangeKind.META})
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
@@ -98,7 +102,7 @@ class _Panel:
 class CompareView(QWidget):
     """The five linked segmentation panels of the current frame."""
 
-    hovered = Signal(str)  # a status-bar line for the pixel under the cursor
+    status_message = Signal(str)  # a status-bar line for the pixel under the cursor
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -333,7 +337,7 @@ class CompareView(QWidget):
         hit = self.pixel_at(pos)
         text = self.hover_text(*hit) if hit else ""
         if text:
-            self.hovered.emit(text)
+            self.status_message.emit(text)
 
     # ------------------------------------------------------------------ slots
     @Slot(int)
@@ -360,9 +364,8 @@ class CompareView(QWidget):
         self.refresh()
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if kind in ("restoration", "labels", "models", "meta") and \
-                (frame_id is None or frame_id == self.session.frame_id):
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in _REDRAW and change.touches(self.session.frame_id):
             self.refresh()
 
     @Slot(object)

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from handpose_core.parts import PARTS
+from handpose_core.project import ChangeKind
 
 from .dashboard_notes import (
     JOINT_PLACEHOLDER,
@@ -47,6 +48,9 @@ from .dashboard_notes import (
     placeholder,
     result_stack,
 )
+
+# what makes computed scores stale
+_STALE_SCORES = frozenset({ChangeKind.LABELS, ChangeKind.RESTORATION, ChangeKind.MODELS, ChangeKind.EVAL_SET})
 
 METHOD_COLOURS = {"raw f_s": "#5f6368", "restored (stored)": "#1a73e8",
                   "NN, no integration": "#f29900", "NN, integration": "#d93025",
@@ -187,6 +191,7 @@ class DashboardPanel(QWidget):
         project = self.session.project
         if project is None or self.session.runner.busy("dashboard"):
             return
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         from handpose_core.labelling.accuracy import dashboard_scores
 
         scope = self.scope_combo.currentData()
@@ -327,6 +332,7 @@ class DashboardPanel(QWidget):
         paths = [str(p) for p in paths]
 
         def task(ctx):
+            # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
             from handpose_core.evaluation import evaluate_joints
             from handpose_core.labelling.predictions import align_with_project, load_prediction_file
 
@@ -393,8 +399,8 @@ class DashboardPanel(QWidget):
         self.joint_stack.setCurrentIndex(0)
         self.seg_status.setText("not computed yet" if project else "no project")
 
-    def _on_session_data_changed(self, kind: str, _frame_id) -> None:
-        if kind in ("labels", "restoration", "models", "eval_set") and self.scores is not None:
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in _STALE_SCORES and self.scores is not None:
             self._stale = True
             self.seg_status.setText("labels or models changed since: Compute to update")
 

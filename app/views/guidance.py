@@ -22,7 +22,11 @@ from PySide6.QtCore import QPointF, Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from handpose_core.guidance import DEFAULT_SIGMA_PX, Fallback, guidance_maps, hand_mask
+from handpose_core.project import ChangeKind
 from handpose_core.skeleton import EVAL_NAMES, FINGER_COLOURS, JOINT_FINGER_14
+
+# what changes the current frame's maps
+_REDRAW = frozenset({ChangeKind.LABELS, ChangeKind.RESTORATION, ChangeKind.MODELS})
 
 KIND_TITLES = {"geodesic": "geodesic distance", "euclidean": "Euclidean distance",
                "heatmap": "heatmap (sparse baseline)"}
@@ -193,10 +197,10 @@ class GuidanceView(QWidget):
         self._recompute()
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
+    def _on_session_data_changed(self, change) -> None:
         fid = self.session.frame_id
-        if fid is not None and self._data is not None and (frame_id is None or frame_id == fid) \
-                and kind in ("labels", "restoration", "models"):
+        if fid is not None and self._data is not None and change.touches(fid) \
+                and change.kind in _REDRAW:
             self._data = self.session.frame_data(fid)
             self._recompute()
 

@@ -25,9 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from handpose_core.project import ChangeKind
+
 from ..workers.predict_joints import FrameInput, predict_joints_task
 from .guidance import GuidanceView
 from .skeleton import SkeletonView
+
+# what may add or move a regressor run
+_NEW_RUNS = frozenset({ChangeKind.RUN, ChangeKind.META, ChangeKind.FILES})
 
 NO_RUN = "none (ground truth only)"
 
@@ -100,6 +105,7 @@ class JointsPanel(QWidget):
     def reload_runs(self) -> None:
         """Read the project's runs again, keeping the choice when it is still there; the
         first time, choose the project's current f_r (one with a guidance head first)."""
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         from handpose_core.nets.regressor_runs import regressor_runs
 
         keep = self.chosen.name if self.chosen is not None else None
@@ -236,8 +242,9 @@ class JointsPanel(QWidget):
             self._request()
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, _frame_id) -> None:
-        if kind in ("run", "meta") and self.session.project is not None:
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in _NEW_RUNS and self.session.project is not None:
+            # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
             from handpose_core.nets.regressor_runs import regressor_runs
 
             if regressor_runs(self.session.project) != self.runs:  # a run finished or moved

@@ -27,18 +27,18 @@ from PySide6.QtWidgets import (
 
 from handpose_core.labelling.aids import depth_display
 from handpose_core.labelling.edit import pick
-from handpose_core.labelling.editor import BRUSH, ERASER, LabelEditor, apply_patch
+from handpose_core.labelling.editor import BRUSH, ERASER, LabelEditor, apply_patch, load_hand_labels
 from handpose_core.labelling.evalset import get_eval_set, labelling_progress
 from handpose_core.parts import PARTS
+from handpose_core.project import ChangeKind
 
+from ..commands.done import DoneCommand
 from ..commands.paint import StrokeCommand
 from .label_canvas import LabelCanvasView
-from .labelling_actions import LabellingActions
+from .labelling_actions import START_FROM, LabellingActions
 from .labelling_toolbar import FILL, PICKER, TOOLS, LabellingToolBar
 from .part_legend import PartLegendView
 
-START_FROM = (("restored", "restored map"), ("finetuned", "fine-tuned f_s"),
-              ("raw", "raw f_s"), ("dataset", "dataset labels"))
 DIGIT_MS = 700  # a second digit within this time makes a two-digit part id
 
 
@@ -328,25 +328,26 @@ class LabellingPanel(QWidget):
         self._update_frame_label()
         self._update_start_from()
 
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if kind == "eval_set":
+    def _on_session_data_changed(self, change) -> None:
+        kind = change.kind
+        if kind is ChangeKind.EVAL_SET:
             self.eval_ids = get_eval_set(self.session.project)
             self.update_progress()
-        elif kind == "labels":
-            if self._own_saves.get(frame_id, 0) > 0:  # progress was updated at the save
-                self._own_saves[frame_id] -= 1
+        elif kind is ChangeKind.LABELS:
+            ids = change.frame_ids or ()
+            if ids and all(self._own_saves.get(i, 0) > 0 for i in ids):
+                for i in ids:  # progress was updated at the save
+                    self._own_saves[i] -= 1
                 return
             self.update_progress()
             ed = self.editor
-            if ed is not None and frame_id == ed.frame.id and not ed.stroke_active:
+            if ed is not None and change.touches(ed.frame.id) and not ed.stroke_active:
                 self._reload_if_changed()  # changed elsewhere (an import)
-        elif kind in ("restoration", "models"):
+        elif kind is ChangeKind.RESTORATION or kind is ChangeKind.MODELS:
             self._update_start_from()
 
     def _reload_if_changed(self) -> None:
         """The frame's labels changed on disk (an import): show what is there now."""
-        from handpose_core.labelling.editor import load_hand_labels
-
         disk = load_hand_labels(self.session.project, self.editor.frame)
         if disk is not None and not (disk == self.editor.labels).all():
             self.editor = LabelEditor(self.session.project, self.editor.frame.id)
@@ -355,8 +356,24 @@ class LabellingPanel(QWidget):
 
     def _on_done_box_toggled(self, on: bool) -> None:
         if self.editor is not None and self.editor.complete != on:
-            self.editor.set_complete(on)
-            self._after_save(self.editor.frame.id)
+            ed = self.editor
+            self.session.undo_stack.push(DoneCommand(self, ed.frame.id, ed.complete, on))
+
+    def apply_done(self, frame_id: int, done: bool) -> None:
+        """Redo / undo of a :class:`DoneCommand`: show the frame, save the mark."""
+        if self.session.frame_id != frame_id:
+            self.session.set_frame(frame_id)
+        if self.isVisible() and (self.editor is None or self.editor.frame.id != frame_id):
+            self.load_frame(frame_id)
+        ed = self.editor if self.editor is not None and self.editor.frame.id == frame_id \
+            else LabelEditor(self.session.project, frame_id)
+        if ed.complete != done:
+            ed.set_complete(done)
+            self._after_save(frame_id)
+        if ed is self.editor and self.done_box.isChecked() != done:
+            self.done_box.blockSignals(True)
+            self.done_box.setChecked(done)
+            self.done_box.blockSignals(False)
 
     def mark_done_and_next(self) -> None:
         if self.editor is None:
@@ -374,6 +391,20 @@ class LabellingPanel(QWidget):
         self.session.set_frame(self.eval_ids[i % len(self.eval_ids)])
 
     # ------------------------------------------------------------------ read-outs
+    def status_widgets(self) -> list:
+        """A permanent "37 / 100 labelled" for the window's status bar (app/panels.py)."""
+        label = QLabel()
+        label.setObjectName("labelled_count")
+        label.setToolTip("Evaluation-set frames whose hand labels are marked done")
+
+        def show(done: int, total: int) -> None:
+            label.setText(f"{done} / {total} labelled" if total else "no evaluation set")
+
+        self.progress_changed.connect(show)
+        self.labelled_count = label
+        self.update_progress()
+        return [label]
+
     def update_progress(self) -> None:
         project = self.session.project
         if project is None or not self.eval_ids:

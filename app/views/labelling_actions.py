@@ -1,5 +1,10 @@
 """The labelling panel's project-level actions: choose or load the evaluation set, export
-and import hand labels. Each has a method the dialogs call (and tests call directly)."""
+and import hand labels. Each has a method the dialogs call (and tests call directly).
+
+What they write (the evaluation set, imported labels) is written by a worker on its own
+connection, never by this view on the GUI thread; the panel learns of it from the
+session's change feed like every other view, and the method's ``then`` runs once the
+write is committed."""
 
 from __future__ import annotations
 
@@ -15,9 +20,13 @@ from handpose_core.labelling.evalset import (
     parse_frame_list,
     store_eval_set,
 )
-from handpose_core.labelling.files import LabelFileError, export_labels, import_labels
+from handpose_core.labelling.files import LabelFileError, check_import, export_labels, import_labels
 
 log = logging.getLogger(__name__)
+
+START_FROM = (("restored", "restored map"), ("finetuned", "fine-tuned f_s"),
+              ("raw", "raw f_s"), ("dataset", "dataset labels"))
+"""The maps a frame's labels can start from: key, what the user reads."""
 
 
 class LabellingActions:
@@ -49,24 +58,42 @@ class LabellingActions:
     def project(self):
         return self.panel.session.project
 
+    def _write(self, fn, name: str, then) -> None:
+        """Run ``fn(project)`` in a worker on its own connection; ``then(result)`` on the
+        GUI thread after it committed, an error dialog if it failed."""
+        self.panel.session.runner.run(lambda ctx: fn(ctx.project), name=name,
+                                      project_root=self.project.root, on_success=then,
+                                      on_failure=self._error)
+
     # ------------------------------------------------------------------ evaluation set
-    def choose(self, n: int = DEFAULT_SIZE, seed: int = 0) -> list[int]:
+    def choose(self, n: int = DEFAULT_SIZE, seed: int = 0, then=None) -> list[int]:
+        """Choose ``n`` test frames spread over the sequence and store them as the
+        evaluation set (in a worker); returns the ids."""
         ids = choose_eval_set(self.project.frames(), n=n, seed=seed)
         self._store(ids, f"evaluation set: {len(ids)} test frames spread over the sequence "
-                         f"(seed {seed})")
+                         f"(seed {seed})", then)
         return ids
 
-    def load_list(self, path: str | Path) -> list[int]:
+    def load_list(self, path: str | Path, then=None) -> list[int]:
+        """Read a frame list (checked here, before anything is written) and store it as
+        the evaluation set (in a worker); returns the ids."""
         path = Path(path)
         ids = parse_frame_list(path.read_text(), self.project.frames(), source=str(path))
-        self._store(ids, f"evaluation set: {len(ids)} frames from {path.name}")
+        self._store(ids, f"evaluation set: {len(ids)} frames from {path.name}", then)
         return ids
 
-    def _store(self, ids, message: str) -> None:
-        store_eval_set(self.project, ids)
-        self.panel.eval_ids = get_eval_set(self.project)
-        self.panel.update_progress()
-        self.panel._status(message)
+    def _store(self, ids, message: str, then=None) -> None:
+        def stored(_result) -> None:
+            if self.project is None:
+                return
+            self.panel.eval_ids = get_eval_set(self.project)
+            self.panel.update_progress()
+            self.panel._status(message)
+            if then is not None:
+                then()
+
+        self._write(lambda project: store_eval_set(project, ids), "store the evaluation set",
+                    stored)
 
     def go_first(self) -> None:
         if self.panel.eval_ids:
@@ -84,18 +111,15 @@ class LabellingActions:
                 return
         else:
             n = DEFAULT_SIZE
-        self.choose(n)
-        self.go_first()
+        self.choose(n, then=self.go_first)
 
     def _on_load_list_triggered(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.panel, "Frame list (one frame per line)")
         if path:
             try:
-                self.load_list(path)
+                self.load_list(path, then=self.go_first)
             except (ValueError, OSError) as e:
                 self._error(str(e))
-            else:
-                self.go_first()
 
     # ------------------------------------------------------------------ export / import
     def export_to(self, folder: str | Path) -> list[Path]:
@@ -104,10 +128,21 @@ class LabellingActions:
         self.panel._status(f"exported {len(out)} label images and parts.json to {folder}")
         return out
 
-    def import_from(self, paths) -> list[int]:
-        ids = import_labels(self.project, paths)
-        self.panel.update_progress()
-        self.panel._status(f"imported the labels of {len(ids)} frames")
+    def import_from(self, paths, then=None) -> list[int]:
+        """Check every file here (:class:`LabelFileError` on the first bad one, and nothing
+        is written), then save them in a worker; returns the frame ids."""
+        paths = list(paths)
+        ids = [it.frame_id for it in check_import(self.project, paths)]
+
+        def imported(done: list[int]) -> None:
+            if self.project is None:
+                return
+            self.panel.update_progress()
+            self.panel._status(f"imported the labels of {len(done)} frames")
+            if then is not None:
+                then()
+
+        self._write(lambda project: import_labels(project, paths), "import labels", imported)
         return ids
 
     def _on_export_clicked(self) -> None:
@@ -154,8 +189,6 @@ class LabellingActions:
                 "raw": fd and fd.raw_labels, "dataset": ds}
 
     def update_start_from(self) -> None:
-        from .labelling import START_FROM
-
         avail = self.sources()
         combo = self.panel.start_combo
         ok = [avail.get(key) is not None for key, _ in START_FROM]
@@ -166,8 +199,6 @@ class LabellingActions:
         self.panel.start_button.setEnabled(any(ok))
 
     def start_from(self, key: str) -> bool:
-        from .labelling import START_FROM
-
         panel, what = self.panel, dict(START_FROM)[key]
         src = self.sources().get(key)
         ed = panel.editor

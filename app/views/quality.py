@@ -3,14 +3,15 @@
 For each scored evaluation joint: the 3D distance (mm) of its part barycenter to the
 ground-truth joint on the raw and on the restored map, and which is better; totals in 3D
 and 2D; the automatic decision with its reason, and the human override. Accept (A),
-Reject (R) and Clear (C) are the window's actions; this panel shows their buttons, the
-"next frame after deciding" checkbox and "Restore this frame".
+Reject (R), Clear (C) and "Restore this frame" are the window's shared
+:class:`~app.views.frame_actions.FrameActions`; this panel shows their buttons, the
+"next frame after deciding" checkbox and the restore's progress.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,10 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from handpose_core.project import ChangeKind
 from handpose_core.project.records import N_SCORED
 from handpose_core.skeleton import EVAL_NAMES
 
 from .stable_label import StableLabel
+
+# what the quality table shows
+_REFRESH = frozenset({ChangeKind.OVERRIDE, ChangeKind.RESTORATION, ChangeKind.LABELS, ChangeKind.MODELS})
 
 GOOD, BAD = QColor("#2e7d32"), QColor("#c62828")
 
@@ -54,10 +59,7 @@ def _set(table: QTableWidget, row: int, col: int, text: str,
 class QualityPanel(QWidget):
     """Scores of the current frame and the decision buttons."""
 
-    restore_requested = Signal()
-    cancel_requested = Signal()
-
-    def __init__(self, session, actions: dict, parent=None):
+    def __init__(self, session, frame_actions, parent=None):
         super().__init__(parent)
         self.session = session
         # both change on every frame switch: StableLabel re-lays out the window only when
@@ -82,7 +84,7 @@ class QualityPanel(QWidget):
         buttons = QHBoxLayout()
         for key in ("accept", "reject", "clear"):
             b = QToolButton()
-            b.setDefaultAction(actions[key])
+            b.setDefaultAction(frame_actions.actions[key])
             b.setToolButtonStyle(Qt.ToolButtonTextOnly)
             b.setMinimumWidth(84)
             buttons.addWidget(b)
@@ -124,8 +126,13 @@ class QualityPanel(QWidget):
         lay.addLayout(rrow)
         lay.addStretch(1)
 
-        self.restore_button.clicked.connect(self.restore_requested)
-        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.follow.toggled.connect(frame_actions.set_follow)
+        frame_actions.set_follow(self.follow.isChecked())
+        self.restore_button.clicked.connect(frame_actions.restore_current_frame)
+        self.cancel_button.clicked.connect(frame_actions.cancel_restore)
+        frame_actions.restore_state.connect(self.set_restoring)
+        frame_actions.restore_progress.connect(self.show_progress)
+        frame_actions.restore_hint.connect(self.restore_note.setText)
         session.frame_changed.connect(self._on_session_frame_changed)
         session.data_changed.connect(self._on_session_data_changed)
 
@@ -222,9 +229,8 @@ class QualityPanel(QWidget):
         self.refresh()
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if kind in ("override", "restoration", "labels", "models") and \
-                (frame_id is None or frame_id == self.session.frame_id):
+    def _on_session_data_changed(self, change) -> None:
+        if change.kind in _REFRESH and change.touches(self.session.frame_id):
             self.refresh()
 
 

@@ -311,6 +311,6 @@ class SkeletonView(QWidget):
         self.refresh()
 
     @Slot(str, object)
-    def _on_session_data_changed(self, kind: str, frame_id) -> None:
-        if frame_id is None or frame_id == self.session.frame_id:
+    def _on_session_data_changed(self, change) -> None:
+        if change.touches(self.session.frame_id):
             self.refresh()

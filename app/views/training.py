@@ -37,13 +37,11 @@ from PySide6.QtWidgets import (
 from handpose_core.stages import STAGES, get_stage
 
 from ..models.stage_display import ProgressClock, duration, needs_text, row_texts
-from ..models.stages_model import (
+from ..models.stages_model import StagesModel, project_outputs, studio_defaults
+from ..workers.stage_task import (
     STUDIO_TORCH_THREADS,
     StageJobInfo,
-    StagesModel,
-    project_outputs,
     stage_task,
-    studio_defaults,
     warm_up_torch_training,
 )
 from .close_guard import CloseGuard
@@ -62,10 +60,10 @@ class TrainingPanel(QWidget):
 
     job_ended = Signal(str)
 
-    def __init__(self, session, parent=None, *, poll_ms: int = 1500):
+    def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
-        self.model = StagesModel(session, interval_ms=poll_ms, parent=self)
+        self.model = StagesModel(session, parent=self)
         self.worker = None
         self.job: StageJobInfo | None = None
         self.queue: list[str] = []
@@ -88,7 +86,7 @@ class TrainingPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         """The first time the panel shows, take the process's first optimiser step in a
-        worker (see :func:`~app.models.stages_model.warm_up_torch_training`)."""
+        worker (see :func:`~app.workers.stage_task.warm_up_torch_training`)."""
         if not self._warmed:
             self._warmed = True
             self.session.runner.run(warm_up_torch_training, name=WARM_UP)
@@ -306,7 +304,6 @@ class TrainingPanel(QWidget):
             project_root=self.session.project.root, on_success=self._on_worker_succeeded,
             on_failure=self._on_worker_failed, on_cancel=self._on_worker_cancelled,
             on_progress=self._on_worker_progress)
-        self.worker.item_done.connect(self._on_worker_item_done)
         self.worker.ended.connect(self._on_worker_ended)
         self._on_model_changed()
         return True
@@ -328,12 +325,6 @@ class TrainingPanel(QWidget):
         self.progress.setValue(min(done, max(1, total)))
         self.eta_label.setText(self.clock.text())
         self.message_label.setText(message)
-
-    @Slot(object)
-    def _on_worker_item_done(self, obj) -> None:
-        fid = getattr(obj, "frame_id", None)
-        if fid is not None:
-            self.session.notify("restoration", fid)
 
     @Slot(object)
     def _on_worker_succeeded(self, result) -> None:
@@ -393,14 +384,13 @@ class TrainingPanel(QWidget):
             self._reload_views(name)
 
     def _reload_views(self, name: str) -> None:
-        """Tell the session's views what the run changed: a new f_s is loaded, and every
-        cached frame (maps, scores) is read again."""
+        """Load a new f_s when the run made one (what it wrote to the store reaches the
+        views through the session's change feed)."""
         after, before = project_outputs(self.session.project), getattr(self, "_before", None)
         if after is None:
             return
         if before is None or after[0] != before[0]:
             self.session.load_models()
-        self.session.notify("restoration" if before is None or after[1] != before[1] else "run")
 
     def log(self, text: str) -> None:
         self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
@@ -414,6 +404,10 @@ class TrainingPanel(QWidget):
         box.open()  # not exec(): the studio keeps running behind it
 
     # ------------------------------------------------------------------ closing
+    def attach_window(self, window: QWidget) -> None:
+        """The window holds this panel (app/panels.py): closing it during a run asks."""
+        self.guard_close(window)
+
     def guard_close(self, window: QWidget) -> None:
         """Closing ``window`` while a stage runs asks first, then cancels and closes the
         window once the worker has stopped (see :mod:`app.views.close_guard`)."""

@@ -21,7 +21,8 @@ class FrameInput:
 
     @classmethod
     def of(cls, data) -> FrameInput:
-        """From an ``app.models.frame_data.FrameData``."""
+        """From an ``app.workers.frame_data.FrameData``."""
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         from handpose_core.nets.joints import PALM_14
 
         return cls(int(data.frame.id), np.array(data.depth_crop, np.float32),
@@ -46,6 +47,7 @@ def predict_joints_task(run, frame: FrameInput, loaded=None):
     unless ``loaded`` (a ``RunPredictor`` of the same run) is given, and predict ``frame``."""
 
     def run_task(ctx):
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         from handpose_core.nets.regressor_runs import RunPredictor
 
         pred = loaded

@@ -51,6 +51,7 @@ def prediction_task(predictor, queue: PredictionQueue):
     """A TaskWorker function predicting what ``queue`` asks for, then sweeping small projects."""
 
     def run(ctx):
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         import torch
 
         torch.set_num_threads(1)  # leave the other core to the GUI thread

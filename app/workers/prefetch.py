@@ -4,7 +4,7 @@ A frame's data costs a PNG decode of the 640 x 480 depth, crops, label maps and 
 quality scores; done on the GUI thread that is a third of a frame switch. The session
 asks a :class:`ReadAhead` for the next frames of the browser's list; the worker
 (:func:`prefetch_task`) loads them through its own project connection and keeps each
-:class:`~app.models.frame_data.FrameData` until the session takes it. The first few
+:class:`~app.workers.frame_data.FrameData` until the session takes it. The first few
 frames of a request (the next rows) are read at once, even while frames are switched
 back to back; the rest only after the user paused, so a reader that runs ahead does not
 take the CPU from the GUI thread for frames nobody may look at (docs/studio.md).
@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
+
+from .frame_data import load_frame_data
 
 IDLE_S = 0.06
 """Frames past the eager ones are read only once the user has paused this long."""
@@ -117,8 +119,6 @@ def prefetch_task(read_ahead: ReadAhead, predictor_ref):
     gives the session's current SegPredictor or None."""
 
     def run(ctx):
-        from ..models.frame_data import load_frame_data
-
         while not ctx.cancel.is_set():
             job = read_ahead.next_job(0.5)
             if job is None:

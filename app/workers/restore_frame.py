@@ -20,6 +20,7 @@ def restore_frame_task(frame_id: int):
     (so the result carries the stage's run key); returns the new ``RestorationRecord``."""
 
     def run(ctx):
+        # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
         from handpose_core.nets.inference import load_segnet_model, segnet_path
         from handpose_core.restoration import Dictionary
         from handpose_core.stages.restore import RestoreSettings, restore_frames, run_key

@@ -23,6 +23,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from handpose_core.progress import Cancelled
+from handpose_core.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ class TaskWorker(_TaskSignals):
         project = None
         try:
             if self.project_root is not None:
-                from handpose_core.project import Project
-
                 project = Project.open(self.project_root)
             ctx = TaskContext(lambda d, t, m="": self.progress.emit(int(d), int(t), str(m)),
                               self.cancel_event, self.item_done.emit, project)

@@ -1,4 +1,4 @@
-"""Typed records of the project store: frames, restorations, runs, hand labels, events.
+"""Typed records of the project store: frames, restorations, runs, hand labels.
 
 Scores use one vocabulary everywhere (store, command line, studio): the **barycenter
 score** of a label map is its distance to the ground-truth joints averaged over the 12
@@ -153,19 +153,6 @@ def process_alive(pid: int | None, host: str | None, heartbeat: float | None,
         except PermissionError:
             return True
     return True
-
-
-@dataclass(frozen=True)
-class ProjectEvent:
-    """A change made through :class:`~handpose_core.project.store.Project`.
-
-    ``kind``: "override", "restoration", "labels", "run", "meta" or "eval_set";
-    ``frame_id`` / ``run_id`` where the change concerns one.
-    """
-
-    kind: str
-    frame_id: int | None = None
-    run_id: int | None = None
 
 
 def finite_or_none(x) -> float | None:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 
 from ..datasets.labelio import read_label_png, write_label_png
+from .changes import ChangeKind
 from .records import Frame, RestorationRecord, Score, finite_or_none, nan_if_none
 from .schema import ProjectError, now
 
@@ -54,7 +55,8 @@ class RestorationsMixin:
                  finite_or_none(score_restored.total_mm), finite_or_none(score_raw.total_px),
                  finite_or_none(score_restored.total_px), json.dumps(details or {}),
                  int(bool(auto_accept)), now(), run_key))
-        self._emit("restoration", frame_id=f.id)
+            change = self._log_change(ChangeKind.RESTORATION, [f.id])
+        self._announce(change)
         return self.restoration(f.id)
 
     def restoration(self, frame_id: int) -> RestorationRecord | None:
@@ -93,5 +95,6 @@ class RestorationsMixin:
                  None if accept is None else now(), frame_id))
             if cur.rowcount == 0:
                 raise ProjectError(f"frame {frame_id} has no restoration to override")
-        self._emit("override", frame_id=frame_id)
+            change = self._log_change(ChangeKind.OVERRIDE, [frame_id])
+        self._announce(change)
         return self.restoration(frame_id)

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .changes import ChangeKind
 from .records import RunRecord
 from .schema import ProjectError, now
 
@@ -48,7 +49,8 @@ class RunsMixin:
                  None if run_dir is None else str(run_dir), os.getpid(),
                  socket.gethostname(), time.time()))
             run_id = int(cur.lastrowid)
-        self._emit("run", run_id=run_id)
+            change = self._log_change(ChangeKind.RUN, run_id=run_id)
+        self._announce(change)
         return run_id
 
     def heartbeat(self, run_id: int) -> None:
@@ -66,7 +68,8 @@ class RunsMixin:
                 "UPDATE runs SET ended = ?, outcome = ?, metrics = ?, checkpoint = ? WHERE id = ?",
                 (now(), outcome, json.dumps(metrics or {}, default=_jsonable),
                  None if checkpoint is None else str(checkpoint), run_id))
-        self._emit("run", run_id=run_id)
+            change = self._log_change(ChangeKind.RUN, run_id=run_id)
+        self._announce(change)
 
     def runs(self, stage: str | None = None) -> list[RunRecord]:
         """Runs in the order they started (of one stage, if given)."""
@@ -85,6 +88,14 @@ class RunsMixin:
         if r is None:
             raise ProjectError(f"{self.root}: no run with id {run_id}")
         return _record(r)
+
+    def running_runs(self) -> list[RunRecord]:
+        """Runs recorded as running (their :attr:`~RunRecord.status` says whether the
+        process is still there)."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM runs WHERE outcome = 'running' "
+                                      "ORDER BY id").fetchall()
+        return [_record(r) for r in rows]
 
     def last_run(self, stage: str) -> RunRecord | None:
         with self._lock:

@@ -56,6 +56,13 @@ MIGRATIONS: tuple[str, ...] = (
         position INTEGER NOT NULL);
     CREATE INDEX restorations_run_key ON restorations(run_key);
     """,
+    # version 3: the change log. Every write adds its rows in its own transaction, so
+    # another connection or process learns exactly what changed (project/changes.py)
+    """
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL, frame_id INTEGER, run_id INTEGER);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -14,8 +14,12 @@
     DIR/cache/               crops cached as memory-mapped arrays
 
 SQLite runs in WAL mode and every user action is one committed transaction, so a crash
-loses at most the action in flight. Changes made through a :class:`Project` are announced
-to its subscribers (:meth:`Project.subscribe`) after they are committed.
+loses at most the action in flight. Every write records a typed
+:class:`~handpose_core.project.changes.Change` in the ``changes`` table within its own
+transaction; after the commit it is announced to the subscribers of the connection that
+made it (:meth:`Project.subscribe`), and every other connection or process reads it with
+:meth:`Project.changes_since` (:class:`~handpose_core.project.changes.ChangeFeed` joins
+the two). This package is the only place that speaks SQL.
 """
 
 from __future__ import annotations
@@ -33,11 +37,18 @@ from ..datasets.labelio import read_label_png, write_label_png
 from ..datasets.nyu import NYUDataset
 from ..progress import check_cancel
 from ..skeleton import PALM_CENTRE
+from .changes import STORE_KINDS, Change, ChangeKind, coalesce
 from .crops import CropCache
-from .records import Frame, HandLabelRecord, ProjectEvent
+from .frame_rows import FrameRowsMixin
+from .records import Frame, HandLabelRecord
 from .restorations import RestorationsMixin
 from .runs import RunsMixin
 from .schema import DB_NAME, ProjectError, check_integrity, connect, migrate, now
+
+KEEP_CHANGES = 200_000
+"""Rows the change log keeps; a reader further behind reloads everything."""
+PRUNE_EVERY = 1000
+"""The log is pruned when a write's sequence number passes a multiple of this."""
 
 SUBFOLDERS = ("labels", "models", "dictionary", "restoration", "synthetic", "cache")
 
@@ -46,14 +57,14 @@ _FRAME_SQL = ("SELECT f.id, f.split, f.kinect, f.frame, "
               "FROM frames f LEFT JOIN hand_labels h ON h.frame_id = f.id")
 
 
-class Project(RestorationsMixin, RunsMixin):
+class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
     """An open project. Thread-safe: one SQLite connection guarded by a lock."""
 
     def __init__(self, root: Path, conn: sqlite3.Connection):
         self.root = root
         self._conn = conn
         self._lock = threading.RLock()
-        self._subscribers: list[Callable[[ProjectEvent], None]] = []
+        self._subscribers: list[Callable[[Change], None]] = []
         self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         self.dataset = NYUDataset(self.dataset_root)
 
@@ -146,9 +157,10 @@ class Project(RestorationsMixin, RunsMixin):
         self.close()
 
     # ------------------------------------------------------------------ change events
-    def subscribe(self, callback: Callable[[ProjectEvent], None]) -> Callable[[], None]:
-        """Call ``callback(event)`` after every committed change; returns a function
-        that unsubscribes. Callbacks run in the thread that made the change."""
+    def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` after every committed write through this connection;
+        returns a function that unsubscribes. Callbacks run in the thread that wrote.
+        Writes of other connections and processes: :meth:`changes_since`."""
         with self._lock:
             self._subscribers.append(callback)
 
@@ -158,12 +170,56 @@ class Project(RestorationsMixin, RunsMixin):
                     self._subscribers.remove(callback)
         return unsubscribe
 
-    def _emit(self, kind: str, *, frame_id: int | None = None, run_id: int | None = None):
-        event = ProjectEvent(kind, frame_id, run_id)
+    def _log_change(self, kind: ChangeKind, frame_ids=(), run_id: int | None = None) -> Change:
+        """Record a change in the ``changes`` table; call inside the write's transaction
+        (with the lock held), and :meth:`_announce` the result after the commit."""
+        ids = [int(i) for i in frame_ids]
+        rows = [(kind.value, i, run_id) for i in ids] or [(kind.value, None, run_id)]
+        self._conn.executemany("INSERT INTO changes (kind, frame_id, run_id) VALUES (?, ?, ?)",
+                               rows)
+        seq = int(self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        if seq % PRUNE_EVERY < len(rows):  # now and then: keep the last KEEP_CHANGES rows
+            self._conn.execute("DELETE FROM changes WHERE seq <= ?", (seq - KEEP_CHANGES,))
+        return Change(kind, frozenset(ids) if ids else None, run_id, seq)
+
+    def _announce(self, change: Change) -> None:
         with self._lock:
             subs = list(self._subscribers)
         for cb in subs:
-            cb(event)
+            cb(change)
+
+    def change_seq(self) -> int:
+        """The sequence number of the last recorded change (0 when none)."""
+        with self._lock:
+            r = self._conn.execute("SELECT max(seq) FROM changes").fetchone()[0]
+        return int(r or 0)
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: differs from the last value this connection
+        saw when another connection or process has committed since (a cheap check)."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def change_rows_since(self, seq: int) -> tuple[list[tuple], bool]:
+        """``(rows, missed)``: change-log rows ``(seq, kind, frame_id, run_id)`` after
+        ``seq`` in order, and whether rows after ``seq`` were already pruned (then a
+        reader must assume that everything changed)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT seq, kind, frame_id, run_id FROM changes "
+                                      "WHERE seq > ? ORDER BY seq", (int(seq),)).fetchall()
+            first = self._conn.execute("SELECT min(seq) FROM changes").fetchone()[0]
+        # seqs are contiguous (AUTOINCREMENT, and a rolled-back write gives its seq back)
+        return rows, first is not None and first > int(seq) + 1
+
+    def changes_since(self, seq: int) -> tuple[list[Change], int]:
+        """``(changes, last seq)``: what every connection wrote after ``seq``, one
+        :class:`Change` per kind (and per run), frame ids merged; every store kind for
+        all frames when the log no longer reaches back to ``seq``."""
+        rows, missed = self.change_rows_since(seq)
+        last = rows[-1][0] if rows else seq
+        if missed:
+            return [Change(k) for k in STORE_KINDS], last
+        return coalesce(rows), last
 
     # ------------------------------------------------------------------ properties
     @property
@@ -199,8 +255,9 @@ class Project(RestorationsMixin, RunsMixin):
     def set_meta(self, key: str, value: str) -> None:
         with self._lock, self._conn:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+            change = self._log_change(ChangeKind.META)
         self.meta[key] = str(value)
-        self._emit("meta")
+        self._announce(change)
 
     # ------------------------------------------------------------------ frames
     def frames(self, split: str | None = None, *, labelled: bool | None = None) -> list[Frame]:
@@ -313,8 +370,9 @@ class Project(RestorationsMixin, RunsMixin):
                 "seconds, author) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (f.id, str(p.relative_to(self.root)), int(strokes), int(complete), now(),
                  float(seconds), str(author)))
+            change = self._log_change(ChangeKind.LABELS, [f.id])
         self.invalidate_crop(f)
-        self._emit("labels", frame_id=f.id)
+        self._announce(change)
         return p
 
     def hand_label_record(self, frame_id: int) -> HandLabelRecord | None:
@@ -346,4 +404,5 @@ class Project(RestorationsMixin, RunsMixin):
             self._conn.execute("DELETE FROM eval_set")
             self._conn.executemany("INSERT INTO eval_set VALUES (?, ?)",
                                    [(i, k) for k, i in enumerate(ids)])
-        self._emit("eval_set")
+            change = self._log_change(ChangeKind.EVAL_SET)
+        self._announce(change)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from app import bench_gui
+from app.bench import gui as bench_gui
 
 
 def test_bench_gui_switches_frames_through_the_window(project_dir, capsys):

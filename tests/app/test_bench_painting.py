@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.bench_painting import measure_painting
+from app.bench.painting import measure_painting
 
 
 @pytest.mark.slow  # opens the studio window and loads f_s (~12 s)

@@ -67,21 +67,23 @@ def test_core_commands_go_to_the_core(tmp_path, capsys):
 
 def test_bench_gui_routes_to_app_bench_gui_with_its_options(monkeypatch):
     seen = []
-    mod = types.ModuleType("app.bench_gui")
+    mod = types.ModuleType("app.bench.gui")
     mod.add_arguments = lambda p: p.add_argument("--frames", type=int, default=200)
     mod.run = lambda args: seen.append((args.frames, args._argv)) or 0
-    monkeypatch.setitem(sys.modules, "app.bench_gui", mod)
-    # `import app.bench_gui as mod` reads the package attribute once the real module was
+    monkeypatch.setitem(sys.modules, "app.bench.gui", mod)
+    # `import app.bench.gui as mod` reads the package attribute once the real module was
     # imported (by an earlier test), so replace that too
-    monkeypatch.setattr(sys.modules["app"], "bench_gui", mod, raising=False)
+    import app.bench
+
+    monkeypatch.setattr(app.bench, "gui", mod, raising=False)
     assert cli.main(["bench", "gui", "--frames", "3"]) == 0
     assert seen == [(3, ["bench", "gui", "--frames", "3"])]
 
 
 def test_bench_gui_missing_says_so(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "app.bench_gui", None)  # import fails as if absent
+    monkeypatch.setitem(sys.modules, "app.bench.gui", None)  # import fails as if absent
     assert cli.main(["bench", "gui"]) == 2
-    assert "app/bench_gui.py is missing" in capsys.readouterr().err
+    assert "app/bench/gui.py is missing" in capsys.readouterr().err
 
 
 def test_core_alone_has_no_gui_command():

@@ -9,9 +9,9 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from app.models.frame_data import load_frame_data
 from app.views.compare import _depth_rgba
 from app.views.stable_label import StableLabel
+from app.workers.frame_data import load_frame_data
 from app.workers.prefetch import IDLE_S, ReadAhead
 
 

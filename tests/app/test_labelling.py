@@ -31,7 +31,8 @@ def panel(qtbot, nyu_root, tmp_path):
     w.show()
     qtbot.waitExposed(w)
     session.open_project(Project.create(tmp_path / "proj", nyu_root, kind="nyu"))
-    w.actions_.choose(3)
+    w.actions_.choose(3)  # stored by a worker
+    qtbot.waitUntil(lambda: len(w.eval_ids) == 3, timeout=10000)
     session.set_frame(w.eval_ids[0])
     yield w
     close(qtbot, session)
@@ -209,3 +210,16 @@ def test_import_shows_at_once_and_a_bad_file_changes_nothing(qtbot, panel, tmp_p
     with pytest.raises(LabelFileError, match="48 x 48"):
         panel.actions_.import_from([bad])
     assert np.array_equal(saved(panel), new)
+
+
+def test_marking_done_is_an_undoable_write(qtbot, panel):
+    """The Done box writes through the undo stack: undo and redo reach the store."""
+    fid = panel.editor.frame.id
+    project = panel.session.project
+    stack = panel.session.undo_stack
+    panel.done_box.setChecked(True)
+    assert stack.count() == 1 and label_record(project, fid)[1] is True
+    stack.undo()
+    assert label_record(project, fid)[1] is False and not panel.done_box.isChecked()
+    stack.redo()
+    assert label_record(project, fid)[1] is True and panel.done_box.isChecked()

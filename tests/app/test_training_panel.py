@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
 from app.models.session import Session
 from app.views.training import TrainingPanel
-from handpose_core.project import Project
+from handpose_core.project import ChangeKind, Project
 from handpose_core.stages import STAGES, stage_status
 
 WAIT_MS = 120_000
@@ -43,7 +43,7 @@ def _studio(qtbot, project):
     session = Session()
     session.open_project(project)
     win = QMainWindow()
-    panel = TrainingPanel(session, poll_ms=200)
+    panel = TrainingPanel(session)
     dock = QDockWidget("Training", win)
     dock.setWidget(panel)
     win.addDockWidget(Qt.BottomDockWidgetArea, dock)
@@ -94,7 +94,8 @@ def test_restore_runs_to_completion_and_the_views_reload(qtbot, make_nyu_project
     small_dictionary(project)
     win, panel, session = studio(project)
     changes = []
-    session.data_changed.connect(lambda kind, fid: changes.append((kind, fid)))
+    session.data_changed.connect(lambda c: changes.extend(
+        (c.kind, fid) for fid in (c.frame_ids if c.frame_ids else [None])))
     select(qtbot, panel, "restore")
     assert not panel.needs_label.isVisible()
     type_into(qtbot, panel.forms["restore"].editor("stride"), "2")
@@ -105,9 +106,11 @@ def test_restore_runs_to_completion_and_the_views_reload(qtbot, make_nyu_project
     assert panel.state_text("restore").startswith("completed")
     assert "4 frames" in panel.items["restore"].text(2)
     frame_ids = {f.id for f in project.frames("train")}
-    # every restored frame reached the views as it was stored, then the whole set
-    assert {fid for kind, fid in changes if kind == "restoration"} >= frame_ids
-    assert ("restoration", None) in changes
+    # every restored frame reached the views as it was stored (the change feed names each
+    # frame exactly, so no reload of the whole set follows), and so did the run's end
+    qtbot.waitUntil(lambda: {fid for kind, fid in changes if kind is ChangeKind.RESTORATION}
+                    >= frame_ids, timeout=2000)
+    assert (ChangeKind.RUN, None) in changes
     fid = min(frame_ids)
     assert session.frame_data(fid).restored_labels is not None
     assert "completed in" in panel.log_view.toPlainText()
@@ -204,7 +207,7 @@ def test_a_run_from_another_connection_shows_up(qtbot, make_nyu_project, studio)
     project = make_nyu_project(2)
     win, panel, session = studio(project)
     changes = []
-    session.data_changed.connect(lambda kind, fid: changes.append(kind))
+    session.data_changed.connect(lambda c: changes.append(c.kind))
     other = Project.open(project.root)
     run_id = other.start_run("evaluate", {})
     qtbot.waitUntil(lambda: panel.state_text("evaluate") == "running", timeout=5000)

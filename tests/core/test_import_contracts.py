@@ -1,7 +1,8 @@
 """The direction of dependency (pyproject.toml ``[tool.importlinter]``), checked by
 import-linter: the core never imports the studio, Qt or pyqtgraph; the core's packages
 import only those on lower layers (the stage layer down to the leaf modules, every
-package placed); and no siblings, at any depth, import each other in a cycle."""
+package placed); no siblings, at any depth, import each other in a cycle; and the
+studio's layers hold (window, panel list, views, commands, models, workers)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 QT = "The core never imports the studio, Qt or pyqtgraph"
 LAYERS = "The core's layers: benchmarks > command line > stages > ... > leaf modules"
 ACYCLIC = "No import cycle among the core's siblings, at any depth"
+STUDIO = "Studio layers: command line, window, panel list, views, commands, models, workers"
 
 
 def _lint_imports(root: Path) -> subprocess.CompletedProcess:
@@ -24,12 +26,17 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run([exe, "--no-cache"], cwd=root, capture_output=True, text=True, timeout=120)
 
 
+def _flat(text: str) -> str:
+    """lint-imports' report with its line wrapping undone (it wraps long contract names)."""
+    return " ".join(text.split())
+
+
 def test_import_contracts_are_kept():
     r = _lint_imports(REPO)
     assert r.returncode == 0, r.stdout + r.stderr
     assert ", 0 broken" in r.stdout
-    for name in (QT, LAYERS, ACYCLIC):
-        assert f"{name} KEPT" in r.stdout, name
+    for name in (QT, LAYERS, ACYCLIC, STUDIO):
+        assert f"{name} KEPT" in _flat(r.stdout), name
 
 
 def _insert_import(path: Path, line: str) -> None:
@@ -56,7 +63,7 @@ def test_a_violation_of_each_contract_is_reported(tmp_path):
     (core / "unplaced").mkdir()
     (core / "unplaced" / "__init__.py").write_text('"""A package with no layer."""\n')
     r = _lint_imports(tmp_path)
-    out = r.stdout + r.stderr
+    out = _flat(r.stdout + r.stderr)
     assert r.returncode == 1, out
     for name in (QT, LAYERS, ACYCLIC):
         assert f"{name} BROKEN" in out, name
@@ -76,3 +83,24 @@ def test_the_structure_drawing_shows_no_cycle_and_no_upward_import():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "No cycle, no upward import." in r.stdout
     assert " 1. bench" in r.stdout and "stages       -> " in r.stdout
+
+
+def test_a_studio_layer_importing_one_above_breaks_the_studio_contract(tmp_path):
+    """A worker importing a model, a command importing a view and a view importing the
+    window: each is reported by the studio's layers contract, and only by it."""
+    for name in ("handpose_core", "app"):
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    _insert_import(tmp_path / "app" / "workers" / "restore_frame.py", "import app.models.session")
+    _insert_import(tmp_path / "app" / "commands" / "paint.py", "import app.views.quality")
+    _insert_import(tmp_path / "app" / "views" / "browser.py", "import app.main_window")
+    r = _lint_imports(tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = _flat(r.stdout)
+    assert f"{STUDIO} BROKEN" in out
+    for name in (QT, LAYERS, ACYCLIC):
+        assert f"{name} KEPT" in out, name
+    for arrow in ("app.workers.restore_frame -> app.models.session",
+                  "app.commands.paint -> app.views.quality",
+                  "app.views.browser -> app.main_window"):
+        assert arrow in out

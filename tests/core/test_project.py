@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from handpose_core.datasets.nyu import write_nyu_split
-from handpose_core.project import SCHEMA_VERSION, Project, ProjectError, Score
+from handpose_core.project import SCHEMA_VERSION, ChangeKind, Project, ProjectError, Score
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_changes_are_announced_after_commit(tmp_path, nyu_root):
         con = sqlite3.connect(tmp_path / "proj" / "project.sqlite")
         n = con.execute("SELECT count(*) FROM restorations").fetchone()[0]
         con.close()
-        seen.append((e.kind, e.frame_id, n))
+        seen.append((e.kind, e.frame_ids, n))
 
     unsubscribe = p.subscribe(on_event)
     f = p.frames("train")[0]
@@ -125,7 +125,8 @@ def test_changes_are_announced_after_commit(tmp_path, nyu_root):
     p.set_eval_set([f.id])
     unsubscribe()
     p.set_override(f.id, None)
-    assert seen == [("restoration", f.id, 1), ("override", f.id, 1), ("eval_set", None, 1)]
+    assert seen == [(ChangeKind.RESTORATION, {f.id}, 1), (ChangeKind.OVERRIDE, {f.id}, 1),
+                    (ChangeKind.EVAL_SET, None, 1)]
 
 
 def test_eval_set_round_trip(tmp_path, nyu_root):

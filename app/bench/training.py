@@ -58,9 +58,9 @@ def measure_during_training(project_dir: str | os.PathLike | None = None, *,
 
     from handpose_core.project import Project
 
-    from .models.session import Session
-    from .models.stages_model import STUDIO_TORCH_THREADS
-    from .views.training import WARM_UP, TrainingPanel
+    from ..models.session import Session
+    from ..views.training import WARM_UP, TrainingPanel
+    from ..workers.stage_task import STUDIO_TORCH_THREADS
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = None
@@ -181,7 +181,7 @@ def report(result: dict, as_json: bool) -> None:
 def main(argv=None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m app.bench_training",
+    parser = argparse.ArgumentParser(prog="python -m app.bench.training",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--project", default=None)
     parser.add_argument("--threads", type=int, default=None)

@@ -54,10 +54,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--during-training", action="store_true",
                         help="instead: the event loop's longest stall and p99 while the training "
-                        "panel runs a short pre-train f_s (app/bench_training.py)")
+                        "panel runs a short pre-train f_s (app/bench/training.py)")
     parser.add_argument("--painting", action="store_true",
                         help="instead: time one brush step in the labelling mode, applied and "
-                        "repainted (--steps of them; app/bench_painting.py)")
+                        "repainted (--steps of them; app/bench/painting.py)")
     parser.add_argument("--steps", type=int, default=200, help="brush steps with --painting (200)")
 
 
@@ -100,12 +100,12 @@ def measure(window, frame_ids, app, pause_s: float = 0.0) -> tuple[np.ndarray, n
 def run(args) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if getattr(args, "during_training", False):
-        from .bench_training import measure_during_training, report
+        from .training import measure_during_training, report
 
         report(measure_during_training(args.project, baseline_s=5.0), args.json)
         return 0
     if getattr(args, "painting", False):
-        from .bench_painting import measure_painting, print_result
+        from .painting import measure_painting, print_result
 
         r = measure_painting(args.steps, args.project)
         if args.json:
@@ -118,11 +118,11 @@ def run(args) -> int:
     from handpose_core.progress import TerminalProgress
     from handpose_core.project import Project
 
-    from .main_window import MainWindow
+    from ..main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     if args.table_rows:
-        from .bench_table import measure_table
+        from .table import measure_table
 
         res = measure_table(args.table_rows)
         res["load_average_1min"] = round(os.getloadavg()[0], 2)

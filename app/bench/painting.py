@@ -44,7 +44,7 @@ def measure_painting(n_steps: int = 200, project_dir: str | None = None,
 
     from handpose_core.project import Project
 
-    from .main_window import MainWindow
+    from ..main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = tempfile.TemporaryDirectory(prefix="handpose-bench-painting-")

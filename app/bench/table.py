@@ -8,46 +8,23 @@ override, and finding a frame's row.
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 NYU_TRAIN_FRAMES = 72757
-
-
-def _store(folder: Path, n: int):
-    from handpose_core.project import Project
-    from handpose_core.render import write_nyu_layout
-
-    write_nyu_layout(folder / "nyu", 1, split="train", seed=1)
-    Project.create(folder / "proj", folder / "nyu", kind="nyu").close()
-    rng = np.random.default_rng(0)
-    conn = sqlite3.connect(folder / "proj" / "project.sqlite")
-    with conn:
-        conn.executemany("INSERT INTO frames (split, kinect, frame, has_labels) "
-                         "VALUES ('train', 1, ?, 0)", [(i,) for i in range(2, n + 1)])
-        ids = [r[0] for r in conn.execute("SELECT id FROM frames")]
-        conn.executemany(
-            "INSERT INTO restorations (frame_id, model, raw_path, restored_path, score_raw_mm, "
-            "score_restored_mm, score_raw_px, score_restored_px, details, auto_accept, updated) "
-            "VALUES (?, 'm', 'raw.png', 'restored.png', ?, ?, 1, 1, '{}', ?, 'now')",
-            [(i, float(rng.uniform(100, 900)), float(rng.uniform(100, 900)),
-              int(rng.random() < 0.5)) for i in ids[: n * 5 // 6]])
-    conn.close()
-    return Project.open(folder / "proj"), ids
 
 
 def measure_table(n: int = NYU_TRAIN_FRAMES) -> dict:
     """Seconds for each table operation over ``n`` frames (a dict, keys as printed)."""
     from PySide6.QtCore import Qt
 
-    from .models.frame_table import COL_RESTORED, FILTERS, FrameFilterProxy, FrameTableModel
+    from handpose_core.project.scale import create_table_scale_project
+
+    from ..models.frame_table import COL_RESTORED, FILTERS, FrameFilterProxy, FrameTableModel
 
     with tempfile.TemporaryDirectory(prefix="handpose-bench-table-") as tmp:
-        project, ids = _store(Path(tmp), n)
+        project, ids = create_table_scale_project(Path(tmp), n)
         try:
             model, proxy = FrameTableModel(), FrameFilterProxy()
             proxy.setSourceModel(model)
