@@ -50,6 +50,7 @@ from .dashboard_notes import (
 
 METHOD_COLOURS = {"raw f_s": "#5f6368", "restored (stored)": "#1a73e8",
                   "NN, no integration": "#f29900", "NN, integration": "#d93025",
+                  "CRF, Potts-like": "#9334e6", "CRF, patch-overlap Hamming": "#12b5cb",
                   "fine-tuned f_s": "#188038"}
 CURVE_COLOURS = ("#1a73e8", "#d93025", "#188038", "#f29900", "#9334e6", "#12b5cb", "#5f6368")
 SCOPES = (("labelled", "labelled frames (as evaluate)"),
@@ -120,9 +121,10 @@ class DashboardPanel(QWidget):
             self.scope_combo.addItem(text, key)
         top.addWidget(self.scope_combo)
         self.restoration_box = QCheckBox("restoration rows (slower)")
-        self.restoration_box.setToolTip("NN restoration without and with integration, as "
-                                        "'evaluate --what restoration': restores the frames "
-                                        "afresh with the project's dictionary")
+        self.restoration_box.setToolTip("NN restoration without and with integration and the "
+                                        "two CRF restorations, as 'evaluate --what "
+                                        "restoration': restores the frames afresh with the "
+                                        "project's dictionary")
         top.addWidget(self.restoration_box)
         self.compute_button = QPushButton("Compute")
         self.compute_button.clicked.connect(self.compute)

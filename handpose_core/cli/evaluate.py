@@ -101,6 +101,10 @@ def print_report(rep: dict) -> None:
     print_seg_table(cols, f"Table 2 on {r['frames']} labelled frames "
                     f"({', '.join(r['splits'])}); dictionary of {r['dictionary_patches']:,} "
                     f"patches, {r['backend']} search:")
+    for m, c in r.get("crf", {}).items():
+        print(f"  {m}: " + (c if isinstance(c, str) else
+                            f"pairwise weight {c['weight']:g} (tuned on held-out synthetic "
+                            f"maps), {c['ms_per_frame']:.0f} ms/frame with its search"))
     q = r["quality_check"]
     s = q["separation"]
     print(f"\nquality check: {q['accepted']} accepted, {q['rejected']} rejected "

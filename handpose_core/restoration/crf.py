@@ -831,3 +831,22 @@ def crf_rows(raw: np.ndarray, dictionary: Dictionary, *, cache=None,
         out.maps[m] = np.stack(res) if res else np.zeros_like(raw)
         out.ms_per_frame[m] = 1000 * (t_search + time.perf_counter() - t) / max(len(raw), 1)
     return out
+
+
+def table2_rows(raw: np.ndarray, gt: np.ndarray, dictionary: Dictionary, *, cache=None,
+                backend: str = "annoy", progress: ProgressFn | None = None,
+                cancel=None) -> dict:
+    """The CRF rows of Table 2 on predicted maps ``raw`` against ``gt`` (both (N, S, S)):
+    ``{"rows": {row name: accuracy dict}, "crf": {method: {"weight", "ms_per_frame"}}}``
+    (:func:`crf_rows`, weights tuned and cached in ``cache``). With ``backend`` other
+    than annoy there are no K-best lists: no rows, and ``"crf"`` says why."""
+    from ..evaluation import segmentation_accuracy
+
+    if backend != "annoy":
+        return {"rows": {}, "crf": {"skipped": f"the CRF takes its K nearest patches from the "
+                                               f"annoy search, not {backend!r}"}}
+    r = crf_rows(raw, dictionary, cache=cache, progress=progress, cancel=cancel)
+    return {"rows": {ROW_NAMES[m]: segmentation_accuracy(r.maps[m], gt).to_dict()
+                     for m in r.maps},
+            "crf": {m: {"weight": r.weights[m], "ms_per_frame": round(r.ms_per_frame[m], 1)}
+                    for m in r.maps}}

@@ -21,6 +21,7 @@ from ..datasets.crop import CropTransform
 from ..evaluation import segmentation_accuracy
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
 from ..nets.joints import trained_variants
+from ..restoration import crf
 from ..restoration.dictionary import Dictionary
 from ..restoration.quality import accept_restoration, quality_score
 from ..restoration.restore import apply_matches, restore_many
@@ -77,7 +78,8 @@ def segmentation_report(project, split: str | None = None, *, progress=None,
 
 def restoration_report(project, split: str | None = None, *, dictionary_dir=None,
                        backend: str = "annoy", progress=None, cancel=None) -> dict:
-    """Table 2 (raw, NN without and with integration, from the same matches), the
+    """Table 2 (raw, NN without and with integration, from the same matches, and the
+    two CRF rows of :func:`..restoration.crf.table2_rows` at their tuned weights), the
     ceiling (the ground-truth maps restored with integration: 100 % would mean the
     dictionary reproduces every labelled frame) and the quality check on the labelled
     frames. Restores those frames afresh (the stored
@@ -99,6 +101,8 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
                                     integrate=False)[0] for i, r in enumerate(rest)])
     paper_vote = np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
                                          raw_weight=0.0)[0] for i, r in enumerate(rest)])
+    crf_part = crf.table2_rows(raw, gt, dictionary, cache=crf.project_weight_cache(project),
+                               backend=backend, cancel=cancel)  # the two CRF rows
     _, tfs, _ = project.crops(frames)
     accepted = np.zeros(len(frames), bool)
     score_raw = np.zeros(len(frames))
@@ -123,8 +127,9 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
            "backend": backend,
            "table2": {"no restoration": acc(raw), "NN, no integration": acc(plain),
                       "NN, integration": acc(integ),
-                      "NN, integration, plain majority": acc(paper_vote)},
-           "ceiling": acc(ceiling),
+                      "NN, integration, plain majority": acc(paper_vote),
+                      **crf_part["rows"]},
+           "crf": crf_part["crf"], "ceiling": acc(ceiling),
            "quality_check": {
                "accepted": int(accepted.sum()), "rejected": int((~accepted).sum()),
                "rejection_rate": float((~accepted).mean()),
