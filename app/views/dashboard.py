@@ -175,7 +175,7 @@ class DashboardPanel(QWidget):
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([420, 680])
+        split.setSizes([460, 640])  # "CRF, patch-overlap Hamming" in full
         self.seg_note = placeholder(SEG_PLACEHOLDER)
         self.seg_stack = result_stack(self.seg_note, split)
         lay = QVBoxLayout(w)
@@ -230,6 +230,10 @@ class DashboardPanel(QWidget):
             t = m.total
             rows.append((name, len(m.frame_ids), _pct(t.per_pixel), _pct(t.per_class)))
         _fill(self.rows_table, rows)
+        t = self.rows_table  # every row visible (seven with the CRF rows), no scroll bar
+        t.resizeRowsToContents()
+        t.setMinimumHeight(t.horizontalHeader().sizeHint().height() + 2 * t.frameWidth()
+                           + sum(t.rowHeight(r) for r in range(t.rowCount())))
         for r, m in enumerate(scores.methods.values()):
             self.rows_table.item(r, 0).setToolTip(f"{m.name}: {m.source}")
         self.missing_label.setText("<br>".join(f"<i>{k}</i>: {v}" for k, v in
