@@ -13,9 +13,9 @@ def add_arguments(parser) -> None:
                         help="segmentation: per-pixel / per-class accuracy of raw, restored and "
                         "fine-tuned maps (Table 3); restoration: the Table 2 ablation and the "
                         "quality check (restores the labelled frames afresh, with and without "
-                        "integration); joints: every trained f_r variant's 3D / 2D joint errors "
-                        "(Table 4); detection: the hand centre found from depth alone against "
-                        "the ground-truth palm centre")
+                        "integration and with the two CRFs); joints: every trained f_r "
+                        "variant's 3D / 2D joint errors (Table 4); detection: the hand centre "
+                        "found from depth alone against the ground-truth palm centre")
     parser.add_argument("--split", default=None,
                         help="restrict to a split (train/test; joints: default test)")
     parser.add_argument("--centre", default="gt", choices=("gt", "detect", "refine"),
