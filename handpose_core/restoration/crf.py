@@ -17,9 +17,11 @@ are 4-neighbouring queried pixels; ``b`` is either
   their overlapping area (patches centred one pixel apart overlap on P x (P - 1)).
 
 Inference is sequential tree-reweighted message passing (TRW-S, min-sum, Kolmogorov
-2006) compiled with numba, decoded in each forward pass, followed by iterated
-conditional modes (never raises the energy); the lowest-energy labelling seen is kept.
-On a tiny lattice it reaches the minimum found by enumeration (tests). The restored
+2006) compiled with numba, decoded in each forward pass; each decoding is improved by
+iterated conditional modes and by exact (Viterbi) moves of whole rows and columns given
+the rest, which never raise the energy; the lowest-energy labelling seen is kept. On
+tiny lattices it reaches the minimum found by enumeration (tests; how often on hard
+random instances: docs/restoration.md). The restored
 label of a pixel is the centre label of its chosen patch; with ``keep_silhouette`` a
 background centre leaves the raw label, as without integration. With ``alpha = 0`` the
 result is the "NN, no integration" row exactly.
