@@ -198,13 +198,17 @@ def resolve_settings(project, settings: RestoreSettings, dictionary: Dictionary,
                      progress: ProgressFn | None = None, cancel=None) -> RestoreSettings:
     """``settings`` with a CRF's weight filled in when it is negative: tuned on held-out
     synthetic maps for this dictionary and search, cached in the project
-    (:func:`~handpose_core.restoration.crf.tuned_weight`)."""
+    (:func:`~handpose_core.restoration.crf.tuned_weight`). A CRF takes the annoy search's
+    candidates: another backend is refused. (``window``, ``stride``, ``integrate`` and
+    ``raw_weight`` concern integration only.)"""
     crf.check_method(settings.method)
-    if settings.method == crf.INTEGRATION or settings.crf_weight >= 0:
+    if settings.method == crf.INTEGRATION:
         return settings
     if settings.backend != "annoy":
         raise ValueError(f"the CRF methods take their K nearest patches from the annoy "
                          f"search; backend {settings.backend!r} is not supported")
+    if settings.crf_weight >= 0:
+        return settings
     w, _ = crf.tuned_weight(dictionary, settings.method, crf.project_weight_cache(project),
                             k=settings.k, search=settings.search,
                             keep_silhouette=settings.keep_silhouette, progress=progress,

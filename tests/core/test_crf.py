@@ -312,3 +312,6 @@ def test_restore_stage_runs_each_method_and_resumes_per_method(make_nyu_project)
     assert restore_stage.run(project, RestoreSettings(limit=2)).skipped == 2  # integration
     with pytest.raises(ValueError, match="annoy"):
         restore_stage.run(project, RestoreSettings(method=crf.OVERLAP, backend="exact"))
+    with pytest.raises(ValueError, match="annoy"):  # a given weight does not skip the check
+        restore_stage.run(project, RestoreSettings(method=crf.OVERLAP, backend="exact",
+                                                   crf_weight=1.0))
