@@ -4,6 +4,9 @@ Five linked pyqtgraph panels share zoom and pan. Label maps are drawn in the par
 over the depth crop with an adjustable opacity; the raw and restored panels also show the
 part barycenters (crosses) joined to the ground-truth joints (circles). Hovering reports
 u, v, depth and each panel's part under the cursor through :attr:`CompareView.status_message`.
+The "Restored" selector shows any restoration method stored for the frame (integration,
+the restore stage's default, or a CRF run with ``train restore --method``) in the
+restored panel.
 """
 
 from __future__ import annotations
@@ -11,12 +14,22 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from handpose_core.parts import PART_NAMES, SCORED_JOINTS_14, lookup_table
 from handpose_core.project import ChangeKind
 from handpose_core.skeleton import FINGER_COLOURS, JOINT_FINGER_14
 
+from ..workers.frame_data import stored_quality
 from .legend import LegendWidget
 from .stable_label import StableLabel
 
@@ -25,6 +38,7 @@ _REDRAW = frozenset({ChangeKind.RESTORATION, ChangeKind.LABELS, ChangeKind.MODEL
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
+INTEGRATION = "integration"  # the restore stage's default method (project store name)
 PANELS = (("depth", "Depth crop"), ("raw", "Raw f_s"), ("restored", "Restored"),
           ("finetuned", "Fine-tuned f_s"), ("gt", "Ground truth"))
 TITLES = dict(PANELS)
@@ -74,6 +88,12 @@ def _source_word(source: str) -> str:
     if source.startswith("f_s prediction"):
         return "predicted"
     return "being predicted" if source == "pending" else "none"
+
+
+def _method_note(rec) -> str:
+    """A short title note for a non-integration restoration: method and its weight."""
+    w = rec.details.get("crf_weight")
+    return rec.method + ("" if w is None else f" (w {w:g})")
 
 
 class _Panel:
@@ -148,12 +168,23 @@ class CompareView(QWidget):
         self.fit_button.setToolTip("Zoom to fit the crop (mouse wheel zooms, drag pans)")
         self.one_button = QPushButton("Pixel-exact 8×")
         self.one_button.setToolTip("Pixel-exact zoom: each crop pixel drawn as 8×8 screen pixels")
+        self.method_combo = QComboBox()
+        self.method_combo.setObjectName("restoration_method")
+        self.method_combo.setToolTip("Restoration method shown in the Restored panel: those "
+                                     "stored for this frame (train restore --method)")
+        self.method_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.method_combo.addItem(INTEGRATION)
+        self.method = INTEGRATION  # the user's choice, kept across frames that have it
+        self._method_rec = None  # the shown non-integration record, or None
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Label opacity"))
         controls.addWidget(self.opacity)
         controls.addSpacing(12)
         controls.addWidget(self.marks_box)
         controls.addWidget(self.full_box)
+        controls.addSpacing(12)
+        controls.addWidget(QLabel("Restored"))
+        controls.addWidget(self.method_combo)
         controls.addStretch(1)
         controls.addWidget(self.fit_button)
         controls.addWidget(self.one_button)
@@ -171,6 +202,7 @@ class CompareView(QWidget):
         self.opacity.valueChanged.connect(self._on_opacity_changed)
         self.full_box.toggled.connect(self._on_full_box_toggled)
         self.marks_box.toggled.connect(self._on_marks_box_toggled)
+        self.method_combo.activated.connect(self._on_method_activated)
         self.fit_button.clicked.connect(self.fit)
         self.one_button.clicked.connect(lambda: self.zoom_pixels(8))
         self.glw.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
@@ -196,7 +228,8 @@ class CompareView(QWidget):
             return
         d = self.data = self.session.frame_data()
         grey = _depth_rgba(d.depth_crop)  # made once, shared by the five panels
-        maps = {"depth": None, "raw": d.raw_labels, "restored": d.restored_labels,
+        restored, rec = self._restored_choice(d)
+        maps = {"depth": None, "raw": d.raw_labels, "restored": restored,
                 "finetuned": d.finetuned_labels, "gt": d.gt_labels}
         for key, p in self.panels.items():
             p.depth.setImage(grey, autoLevels=False, levels=None)
@@ -212,6 +245,8 @@ class CompareView(QWidget):
                 p.labels.setVisible(True)
             if key == "raw" and m is not None:
                 note = "stored" if d.restoration else "predicted"
+            if key == "restored" and m is not None and rec is not None:
+                note = _method_note(rec)
             # what a panel lacks goes in its title, never over the hand
             title = f"<b>{TITLES[key]}</b>" + (f" <span style='color:#90a4ae'>· {note}</span>"
                                                if note else "")
@@ -220,9 +255,12 @@ class CompareView(QWidget):
         if self.full_frame:
             self._draw_full(d)
         self._draw_barycenters()
-        rec = d.restoration
-        score = ("" if rec is None else f" · score raw {rec.raw.mm:.1f} → restored "
-                 f"{rec.restored.mm:.1f} mm · {'accepted' if rec.accepted else 'rejected'}")
+        rec = d.restoration if rec is None else rec
+        decision = ("accepted" if rec.accepted else "rejected") if rec is not None and \
+            rec.method == INTEGRATION else ("would be accepted" if rec is not None and
+                                            rec.auto_accept else "would be rejected")
+        score = ("" if rec is None else f" · {rec.method} score raw {rec.raw.mm:.1f} → "
+                 f"restored {rec.restored.mm:.1f} mm · {decision}")
         # short enough for one line at the default size (a second line re-lays out the
         # panels); where the raw map comes from in full in the tooltip
         self.info.setText(f"<b>Frame {d.frame.id}</b> · {d.frame.split} {d.frame.kinect} "
@@ -230,6 +268,34 @@ class CompareView(QWidget):
         self.info.setToolTip(f"raw f_s map: {d.raw_source or 'none (no f_s model)'}")
         if not self._fitted:
             self.fit()
+
+    def _restored_choice(self, d):
+        """The restored map to show and its record when it is not integration's (None):
+        the chosen method when this frame has it stored, else integration's; fills the
+        selector with the frame's methods."""
+        project = self.session.project
+        methods = project.restoration_methods(d.frame.id) if project is not None else []
+        if not methods:
+            methods = [INTEGRATION]
+        shown = [self.method_combo.itemText(i) for i in range(self.method_combo.count())]
+        use = self.method if self.method in methods else INTEGRATION
+        if shown != methods:
+            self.method_combo.blockSignals(True)
+            self.method_combo.clear()
+            self.method_combo.addItems(methods)
+            self.method_combo.blockSignals(False)
+        self.method_combo.setCurrentIndex(methods.index(use) if use in methods else 0)
+        self.method_combo.setEnabled(len(methods) > 1)
+        self._method_rec = None
+        if use == INTEGRATION:
+            return d.restored_labels, None
+        rec = project.restoration(d.frame.id, use)
+        try:
+            labels = project.restored_maps(rec)[1]
+        except (OSError, ValueError):  # maps deleted from disk
+            return d.restored_labels, None
+        self._method_rec = rec
+        return labels, rec
 
     def _placeholder(self, key: str) -> str:
         p = self.session.predictor
@@ -258,7 +324,9 @@ class CompareView(QWidget):
         d = self.data
         gt = d.joints_crop()[:, :2] + 0.5  # pixel centres
         show = self.marks_box.isChecked()
-        for key, q in (("raw", d.raw_quality), ("restored", d.restored_quality)):
+        q_res = d.restored_quality if self._method_rec is None else \
+            stored_quality(self._method_rec, "restored")
+        for key, q in (("raw", d.raw_quality), ("restored", q_res)):
             p = self.panels[key]
             for item in p.overlays:
                 item.setVisible(show and q is not None)
@@ -353,6 +421,12 @@ class CompareView(QWidget):
         self.full.title.setVisible(on)
         if on and self.data is not None:
             self._draw_full(self.data)
+
+    @Slot(int)
+    def _on_method_activated(self, index: int) -> None:
+        self.method = self.method_combo.itemText(index) or INTEGRATION
+        if self.data is not None:
+            self.refresh()
 
     @Slot(bool)
     def _on_marks_box_toggled(self, _on: bool) -> None:

@@ -54,6 +54,7 @@ _STALE_SCORES = frozenset({ChangeKind.LABELS, ChangeKind.RESTORATION, ChangeKind
 
 METHOD_COLOURS = {"raw f_s": "#5f6368", "restored (stored)": "#1a73e8",
                   "NN, no integration": "#f29900", "NN, integration": "#d93025",
+                  "CRF, Potts-like": "#9334e6", "CRF, patch-overlap Hamming": "#12b5cb",
                   "fine-tuned f_s": "#188038"}
 CURVE_COLOURS = ("#1a73e8", "#d93025", "#188038", "#f29900", "#9334e6", "#12b5cb", "#5f6368")
 SCOPES = (("labelled", "labelled frames (as evaluate)"),
@@ -124,9 +125,10 @@ class DashboardPanel(QWidget):
             self.scope_combo.addItem(text, key)
         top.addWidget(self.scope_combo)
         self.restoration_box = QCheckBox("restoration rows (slower)")
-        self.restoration_box.setToolTip("NN restoration without and with integration, as "
-                                        "'evaluate --what restoration': restores the frames "
-                                        "afresh with the project's dictionary")
+        self.restoration_box.setToolTip("NN restoration without and with integration and the "
+                                        "two CRF restorations, as 'evaluate --what "
+                                        "restoration': restores the frames afresh with the "
+                                        "project's dictionary")
         top.addWidget(self.restoration_box)
         self.compute_button = QPushButton("Compute")
         self.compute_button.clicked.connect(self.compute)
@@ -177,7 +179,7 @@ class DashboardPanel(QWidget):
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([420, 680])
+        split.setSizes([460, 640])  # "CRF, patch-overlap Hamming" in full
         self.seg_note = placeholder(SEG_PLACEHOLDER)
         self.seg_stack = result_stack(self.seg_note, split)
         lay = QVBoxLayout(w)
@@ -233,6 +235,10 @@ class DashboardPanel(QWidget):
             t = m.total
             rows.append((name, len(m.frame_ids), _pct(t.per_pixel), _pct(t.per_class)))
         _fill(self.rows_table, rows)
+        t = self.rows_table  # every row visible (seven with the CRF rows), no scroll bar
+        t.resizeRowsToContents()
+        t.setMinimumHeight(t.horizontalHeader().sizeHint().height() + 2 * t.frameWidth()
+                           + sum(t.rowHeight(r) for r in range(t.rowCount())))
         for r, m in enumerate(scores.methods.values()):
             self.rows_table.item(r, 0).setToolTip(f"{m.name}: {m.source}")
         self.missing_label.setText("<br>".join(f"<i>{k}</i>: {v}" for k, v in

@@ -85,18 +85,7 @@ class FrameData:
         return self._stored_score("restored") or self._score(self.restored_labels)
 
     def _stored_score(self, which: str) -> QualityScore | None:
-        d = self.restoration.details.get(which) if self.restoration is not None else None
-        if not d or "per_joint_mm" not in d:
-            return None
-
-        def arr(key, shape):
-            return np.array([np.nan if v is None else v for v in np.ravel(d[key])],
-                            np.float64).reshape(shape)
-
-        return QualityScore(float(d["total_mm"]), float(d["total_px"]), arr("per_joint_mm", 14),
-                            arr("per_joint_px", 14), arr("barycenters_uvd", (14, 3)),
-                            np.asarray(d["missing"], bool), float(d.get("penalty_mm", PENALTY_MM)),
-                            float(d.get("penalty_px", PENALTY_PX)))
+        return stored_quality(self.restoration, which)
 
     def _score(self, labels) -> QualityScore | None:
         if labels is None:
@@ -105,6 +94,23 @@ class FrameData:
         return quality_score(labels, self.depth_crop, self.transform, self.joints_uvd,
                              penalty_mm=settings.get("penalty_mm", PENALTY_MM),
                              penalty_px=settings.get("penalty_px", PENALTY_PX))
+
+
+def stored_quality(rec: RestorationRecord | None, which: str) -> QualityScore | None:
+    """The barycenter score of a record's ``which`` ("raw" or "restored") map as the
+    restore stage stored it, or None when the record has none."""
+    d = rec.details.get(which) if rec is not None else None
+    if not d or "per_joint_mm" not in d:
+        return None
+
+    def arr(key, shape):
+        return np.array([np.nan if v is None else v for v in np.ravel(d[key])],
+                        np.float64).reshape(shape)
+
+    return QualityScore(float(d["total_mm"]), float(d["total_px"]), arr("per_joint_mm", 14),
+                        arr("per_joint_px", 14), arr("barycenters_uvd", (14, 3)),
+                        np.asarray(d["missing"], bool), float(d.get("penalty_mm", PENALTY_MM)),
+                        float(d.get("penalty_px", PENALTY_PX)))
 
 
 def load_frame_data(project, frame_id: int, predictor=None) -> FrameData:

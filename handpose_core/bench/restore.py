@@ -16,11 +16,16 @@ the mean excess label Hamming distance of annoy's patch over the exact one. Then
 search trade-off table against the same exact matches, accuracy against the clean
 ground truth (raw / restored / variants), and on a smaller dictionary
 (``--sub-patches``) the effect of the encoding, the tree count and the query stride.
+The CRF restorations (:mod:`handpose_core.restoration.crf`, ``--no-crf`` skips them):
+each method's pairwise weight tuned on held-out maps (clean renders of another seed,
+corrupted the same way), then its time per frame (median, one frame at a time: K-best
+search and inference) and accuracy on the same query maps beside integration's.
 Targets (this CPU): <= 300 ms per frame, >= 97 % agreement, load <= 1 s.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -57,6 +62,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoding", default=None,
                         help="patch encoding of the main dictionary (default: the dictionary's)")
+    parser.add_argument("--crf", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure the CRF restorations (crf-potts, crf-overlap)")
+    parser.add_argument("--crf-tune-maps", type=int, default=24,
+                        help="held-out maps the CRF weights are tuned on")
 
 
 def _maps(args, n_dict: int, n_query: int):
@@ -269,6 +278,8 @@ def run(args) -> int:
             f"{k} {100 * v['per_pixel']:.1f} / {100 * v['per_class']:.1f}"
             for k, v in res["accuracy"].items()))
 
+        if args.crf:
+            res["crf"] = _crf_section(args, d, query, g, res["accuracy"], ms, say, err)
         if args.sub_patches:
             res["sub"] = _sub_section(args, dict_maps, query[:ne], masks[:ne], root, say, err)
     finally:
@@ -286,6 +297,50 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(res, indent=2, default=float))
     return 0
+
+
+def _crf_section(args, d, query, gt, accuracy: dict, integ_ms: float, say, err) -> dict:
+    """Each CRF method beside integration: weight tuned on held-out maps, ms per frame,
+    accuracy on ``query`` against ``gt`` (rows added to ``accuracy``)."""
+    import numpy as np
+
+    from handpose_core.evaluation import segmentation_accuracy
+    from handpose_core.restoration import crf
+
+    err(f"CRF: K-best lists of {args.crf_tune_maps} held-out maps ...")
+    t = time.perf_counter()
+    seed = crf.HELDOUT_SEED + args.seed
+    clean, noisy = crf.heldout_maps(args.crf_tune_maps, int(query.shape[1]), seed)
+    lists = crf.candidate_lists(noisy, d)
+    out: dict = {"k": crf.DEFAULT_K, "tune_maps": int(len(noisy)), "tune_seed": seed,
+                 "tune_search_s": round(time.perf_counter() - t, 1), "methods": {}}
+    for m in crf.CRF_METHODS:
+        w, rows = crf.tune_weight(lists, noisy, clean, m)
+        times, maps, infos = [], [], []
+        for raw in query:
+            t = time.perf_counter()
+            (r,) = crf.restore_crf_many(raw[None], d, m, w)
+            times.append(time.perf_counter() - t)
+            maps.append(r.labels)
+            infos.append(r.info)
+        a = segmentation_accuracy(np.stack(maps), gt)
+        accuracy[m] = {"per_pixel": a.per_pixel, "per_class": a.per_class}
+        out["methods"][m] = {
+            "weight": w, "tuning": rows, "ms_per_frame": 1000 * statistics.median(times),
+            "per_pixel": a.per_pixel, "per_class": a.per_class,
+            "mean_iterations": float(np.mean([i["iterations"] for i in infos])),
+            "moved_share": float(np.mean([i["moved"] / max(len(r0), 1) for i, r0 in
+                                          zip(infos, [np.flatnonzero(q > 0) for q in query])]))}
+        r = out["methods"][m]
+        say(f"{m}: weight {w:g} (tuned on {len(noisy)} held-out maps, seed {seed}), "
+            f"{r['ms_per_frame']:.1f} ms/frame (integration {integ_ms:.1f}), accuracy "
+            f"{100 * a.per_pixel:.1f} / {100 * a.per_class:.1f} % per pixel / per class "
+            f"(integration {100 * accuracy['restored']['per_pixel']:.1f} / "
+            f"{100 * accuracy['restored']['per_class']:.1f}, no integration "
+            f"{100 * accuracy['no_integration']['per_pixel']:.1f} / "
+            f"{100 * accuracy['no_integration']['per_class']:.1f}); "
+            f"{100 * r['moved_share']:.1f} % of pixels off their nearest patch")
+    return out
 
 
 def _sub_section(args, dict_maps, query, masks, root, say, err) -> dict:

@@ -15,9 +15,9 @@ def add_arguments(parser) -> None:
                         help="segmentation: per-pixel / per-class accuracy of raw, restored and "
                         "fine-tuned maps (Table 3); restoration: the Table 2 ablation and the "
                         "quality check (restores the labelled frames afresh, with and without "
-                        "integration); joints: every trained f_r variant's 3D / 2D joint errors "
-                        "(Table 4); detection: the hand centre found from depth alone against "
-                        "the ground-truth palm centre")
+                        "integration and with the two CRFs); joints: every trained f_r "
+                        "variant's 3D / 2D joint errors (Table 4); detection: the hand centre "
+                        "found from depth alone against the ground-truth palm centre")
     parser.add_argument("--split", default=None,
                         help="restrict to a split (train/test; joints: default test)")
     parser.add_argument("--centre", default="gt", choices=("gt", "detect", "refine"),
@@ -102,6 +102,10 @@ def print_report(rep: dict) -> None:
     print_seg_table(cols, f"Table 2 on {r['frames']} labelled frames "
                     f"({', '.join(r['splits'])}); dictionary of {r['dictionary_patches']:,} "
                     f"patches, {r['backend']} search:")
+    for m, c in r.get("crf", {}).items():
+        print(f"  {m}: " + (c if isinstance(c, str) else
+                            f"pairwise weight {c['weight']:g} (tuned on held-out synthetic "
+                            f"maps), {c['ms_per_frame']:.0f} ms/frame with its search"))
     q = r["quality_check"]
     s = q["separation"]
     print(f"\nquality check: {q['accepted']} accepted, {q['rejected']} rejected "

@@ -157,7 +157,10 @@ def print_result(name: str, r: dict) -> None:
             print(f"all {r['frames']} frames were already restored with this model, dictionary "
                   "and settings (--restart to redo them)")
             return
-        print(f"restored {r['restored']} frames in {r['seconds']:.1f} s"
+        how = r.get("method", "integration") + (
+            f" (weight {r['crf_weight']:g})" if r.get("crf_weight") is not None else "")
+        print(f"restored {r['restored']} frames with {how} in {r['seconds']:.1f} s "
+              f"({r.get('ms_per_frame', float('nan')):.0f} ms/frame restoring)"
               + (f" ({r['skipped']} were already done)" if r["skipped"] else "")
               + f": accepted {r['accepted']} ({100 * r['acceptance']:.1f} %), no hand "
               f"{r['no_hand']}; barycenter score (mean per scored joint) raw "

@@ -2,8 +2,9 @@
 
 The rows are those of ``handpose-studio evaluate`` (Tables 2 and 3 of the seed paper):
 the raw f_s prediction, the restore stage's stored maps, nearest-neighbour restoration
-without and with integration (recomputed with the project's dictionary, as
-``evaluate --what restoration`` does), and the fine-tuned f_s when the project has one.
+without and with integration and the two CRF restorations (recomputed with the
+project's dictionary, as ``evaluate --what restoration`` does), and the fine-tuned f_s
+when the project has one.
 They are computed by the same calls as ``segmentation_report`` and
 ``restoration_report`` of :mod:`handpose_core.stages.evaluate` on the same frames (Table 2
 through :func:`handpose_core.restoration.ablation.nn_restorations`), kept per frame as
@@ -20,15 +21,19 @@ import numpy as np
 
 from ..evaluation import SegAccuracy, accuracy_from_confusion, segmentation_confusion
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
+from ..restoration import crf
 from ..restoration.ablation import nn_restorations
 from ..restoration.dictionary import Dictionary
 
 RAW, STORED, PLAIN, INTEG, FINE = ("raw f_s", "restored (stored)", "NN, no integration",
                                    "NN, integration", "fine-tuned f_s")
-METHODS = (RAW, STORED, PLAIN, INTEG, FINE)
+CRF_POTTS, CRF_OVERLAP = "CRF, Potts-like", "CRF, patch-overlap Hamming"  # crf.ROW_NAMES
+METHODS = (RAW, STORED, PLAIN, INTEG, CRF_POTTS, CRF_OVERLAP, FINE)
 REPORT_KEYS = {RAW: ("segmentation", "raw"), STORED: ("segmentation", "restored"),
                PLAIN: ("restoration", "NN, no integration"),
-               INTEG: ("restoration", "NN, integration"), FINE: ("segmentation", "fine-tuned")}
+               INTEG: ("restoration", "NN, integration"),
+               CRF_POTTS: ("restoration", CRF_POTTS), CRF_OVERLAP: ("restoration", CRF_OVERLAP),
+               FINE: ("segmentation", "fine-tuned")}
 """Where each row appears in ``evaluate --json``: (``--what``, results / table2 key)."""
 
 
@@ -74,6 +79,26 @@ class DashboardScores:
 
 def _confusions(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.stack([segmentation_confusion(p, g) for p, g in zip(pred, gt)]).astype(np.int64)
+
+
+def _add_crf_rows(project, methods, missing, raw, gt, ids, dictionary, backend, progress,
+                  cancel) -> None:
+    """The two CRF rows (:func:`..restoration.crf.crf_rows`, the weights ``evaluate``
+    uses: tuned once, cached in the project)."""
+    if backend != "annoy":
+        missing[CRF_POTTS] = missing[CRF_OVERLAP] = "the CRF needs the annoy search"
+        return
+
+    def prog(d, t, m=""):
+        if progress:
+            progress(3, 4, f"{m} {d}/{t}")
+
+    r = crf.crf_rows(raw, dictionary, cache=crf.project_weight_cache(project), progress=prog,
+                     cancel=cancel)
+    for m, maps in r.maps.items():
+        methods[crf.ROW_NAMES[m]] = MethodScores(
+            crf.ROW_NAMES[m], ids, _confusions(maps, gt),
+            f"{dictionary.path}, weight {r.weights[m]:g}")
 
 
 def evaluation_frames(project, scope: str = "labelled", split: str | None = None):
@@ -141,8 +166,10 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     ddir = Path(dictionary_dir) if dictionary_dir else project.root / "dictionary"
     if not restoration:
         missing[PLAIN] = missing[INTEG] = "not computed (restoration off)"
+        missing[CRF_POTTS] = missing[CRF_OVERLAP] = missing[PLAIN]
     elif not (ddir / "meta.json").exists():
         missing[PLAIN] = missing[INTEG] = "no patch dictionary (train build-dictionary)"
+        missing[CRF_POTTS] = missing[CRF_OVERLAP] = missing[PLAIN]
     else:
         dictionary = Dictionary.load(ddir)
 
@@ -154,6 +181,8 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
         methods[PLAIN] = MethodScores(PLAIN, ids, _confusions(nn.plain, gt), str(dictionary.path))
         methods[INTEG] = MethodScores(INTEG, ids, _confusions(nn.integrated, gt),
                                       str(dictionary.path))
+        _add_crf_rows(project, methods, missing, raw, gt, ids, dictionary, backend, progress,
+                      cancel)
     if progress:
         progress(4, 4, "done")
     return DashboardScores(ids, {m: methods[m] for m in METHODS if m in methods}, missing)

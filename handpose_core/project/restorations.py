@@ -1,4 +1,11 @@
-"""Restoration results in the project store: maps, scores, decisions, human overrides."""
+"""Restoration results in the project store: maps, scores, decisions, human overrides.
+
+One result per frame and method. Integration (the restore stage's default) lives in the
+``restorations`` table and its maps under ``restoration/raw|restored/``: it is the one
+fine-tuning uses and a human can override. Another method (a CRF, :mod:`..restoration.crf`)
+keeps its result beside it, in ``method_restorations`` and under
+``restoration/METHOD/raw|restored/``, so running it never replaces integration's.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +23,24 @@ _COLUMNS = ("frame_id, model, raw_path, restored_path, score_raw_mm, score_raw_p
             "override_time, updated, run_key")
 
 
+_METHOD_COLUMNS = ("frame_id, model, raw_path, restored_path, score_raw_mm, score_raw_px, "
+                   "score_restored_mm, score_restored_px, details, auto_accept, NULL, NULL, "
+                   "updated, run_key, method")
+INTEGRATION = "integration"
+
+
 def _record(r) -> RestorationRecord:
     return RestorationRecord(
         r[0], r[1], r[2], r[3], Score(nan_if_none(r[4]), nan_if_none(r[5])),
         Score(nan_if_none(r[6]), nan_if_none(r[7])), json.loads(r[8]), bool(r[9]),
-        None if r[10] is None else bool(r[10]), r[11], r[12], r[13])
+        None if r[10] is None else bool(r[10]), r[11], r[12], r[13],
+        r[14] if len(r) > 14 else INTEGRATION)
+
+
+def _check_method(method: str) -> str:
+    if not method or not all(c.isalnum() or c == "-" for c in method):
+        raise ProjectError(f"bad restoration method name {method!r}")
+    return method
 
 
 class RestorationsMixin:
@@ -28,10 +48,14 @@ class RestorationsMixin:
 
     def save_restoration(self, f: Frame, *, model: str, raw: np.ndarray, restored: np.ndarray,
                          score_raw: Score, score_restored: Score, auto_accept: bool,
-                         details: dict | None = None,
-                         run_key: str | None = None) -> RestorationRecord:
+                         details: dict | None = None, run_key: str | None = None,
+                         method: str = INTEGRATION) -> RestorationRecord:
         """Store raw and restored crops (palette PNGs, atomic) and the scores; keeps any
-        human override already recorded for the frame."""
+        human override already recorded for the frame. ``method`` other than
+        integration: stored beside integration's result (module docstring)."""
+        if _check_method(method) != INTEGRATION:
+            return self._save_method(f, method, model, raw, restored, score_raw,
+                                     score_restored, auto_accept, details, run_key)
         raw_p = self.path("restoration/raw") / f"{f.key}.png"
         res_p = self.path("restoration/restored") / f"{f.key}.png"
         write_label_png(raw_p, raw)
@@ -59,11 +83,62 @@ class RestorationsMixin:
         self._announce(change)
         return self.restoration(f.id)
 
-    def restoration(self, frame_id: int) -> RestorationRecord | None:
+    def _save_method(self, f, method, model, raw, restored, score_raw, score_restored,
+                     auto_accept, details, run_key) -> RestorationRecord:
+        raw_p = self.path(f"restoration/{method}/raw") / f"{f.key}.png"
+        res_p = self.path(f"restoration/{method}/restored") / f"{f.key}.png"
+        write_label_png(raw_p, raw)
+        write_label_png(res_p, restored)
+        with self._lock, self._conn:
+            self._conn.execute(
+                """INSERT OR REPLACE INTO method_restorations (frame_id, method, model,
+                       raw_path, restored_path, score_raw_mm, score_restored_mm,
+                       score_raw_px, score_restored_px, details, auto_accept, updated,
+                       run_key)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (f.id, method, model, str(raw_p.relative_to(self.root)),
+                 str(res_p.relative_to(self.root)), finite_or_none(score_raw.total_mm),
+                 finite_or_none(score_restored.total_mm), finite_or_none(score_raw.total_px),
+                 finite_or_none(score_restored.total_px), json.dumps(details or {}),
+                 int(bool(auto_accept)), now(), run_key))
+            change = self._log_change(ChangeKind.RESTORATION, [f.id])
+        self._announce(change)
+        return self.restoration(f.id, method)
+
+    def restoration(self, frame_id: int, method: str = INTEGRATION
+                    ) -> RestorationRecord | None:
+        """The frame's stored result of ``method`` (default integration), or None."""
         with self._lock:
-            r = self._conn.execute(f"SELECT {_COLUMNS} FROM restorations WHERE frame_id = ?",
-                                   (frame_id,)).fetchone()
+            if method == INTEGRATION:
+                r = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM restorations WHERE frame_id = ?",
+                    (frame_id,)).fetchone()
+            else:
+                r = self._conn.execute(
+                    f"SELECT {_METHOD_COLUMNS} FROM method_restorations "
+                    "WHERE frame_id = ? AND method = ?", (frame_id, method)).fetchone()
         return None if r is None else _record(r)
+
+    def restoration_methods(self, frame_id: int) -> list[str]:
+        """The methods with a stored result for the frame, integration first."""
+        with self._lock:
+            has = self._conn.execute("SELECT 1 FROM restorations WHERE frame_id = ?",
+                                     (frame_id,)).fetchone() is not None
+            others = [r[0] for r in self._conn.execute(
+                "SELECT method FROM method_restorations WHERE frame_id = ? ORDER BY method",
+                (frame_id,))]
+        return ([INTEGRATION] if has else []) + others
+
+    def method_restorations(self, method: str) -> dict[int, RestorationRecord]:
+        """Every stored result of ``method`` by frame id (integration:
+        :meth:`restorations`)."""
+        if method == INTEGRATION:
+            return self.restorations()
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_METHOD_COLUMNS} FROM method_restorations WHERE method = ?",
+                (method,)).fetchall()
+        return {r[0]: _record(r) for r in rows}
 
     def restorations(self) -> dict[int, RestorationRecord]:
         """Every restoration record by frame id (one query)."""
@@ -75,11 +150,15 @@ class RestorationsMixin:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM restorations").fetchone()[0])
 
-    def restored_with_key(self, run_key: str) -> set[int]:
-        """Frame ids whose stored restoration was made with ``run_key``."""
+    def restored_with_key(self, run_key: str, method: str = INTEGRATION) -> set[int]:
+        """Frame ids whose stored ``method`` restoration was made with ``run_key``."""
         with self._lock:
+            if method == INTEGRATION:
+                return {r[0] for r in self._conn.execute(
+                    "SELECT frame_id FROM restorations WHERE run_key = ?", (run_key,))}
             return {r[0] for r in self._conn.execute(
-                "SELECT frame_id FROM restorations WHERE run_key = ?", (run_key,))}
+                "SELECT frame_id FROM method_restorations WHERE method = ? AND run_key = ?",
+                (method, run_key))}
 
     def restored_maps(self, rec: RestorationRecord) -> tuple[np.ndarray, np.ndarray]:
         """``(raw, restored)`` label crops ``(S, S)`` uint8 of a record."""

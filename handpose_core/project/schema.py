@@ -63,6 +63,22 @@ MIGRATIONS: tuple[str, ...] = (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         kind TEXT NOT NULL, frame_id INTEGER, run_id INTEGER);
     """,
+    # version 4: restorations by other methods (the CRF rows of Table 2) beside the
+    # integration one, which stays in ``restorations`` (the one fine-tuning and human
+    # overrides use); one row per frame and method
+    """
+    CREATE TABLE method_restorations (
+        frame_id INTEGER NOT NULL REFERENCES frames(id),
+        method TEXT NOT NULL,
+        model TEXT NOT NULL,
+        raw_path TEXT NOT NULL, restored_path TEXT NOT NULL,
+        score_raw_mm REAL, score_restored_mm REAL, score_raw_px REAL, score_restored_px REAL,
+        details TEXT NOT NULL DEFAULT '{}',
+        auto_accept INTEGER NOT NULL,
+        updated TEXT NOT NULL, run_key TEXT,
+        PRIMARY KEY (frame_id, method));
+    CREATE INDEX method_restorations_run_key ON method_restorations(method, run_key);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -49,7 +49,9 @@ class Restoration:
     ``votes`` (S, S) int32 number of counted votes; ``centers`` (K, 2) the queried
     pixels (row, col), ``neighbours`` (K,) their dictionary patch ids, ``distances``
     (K,) match distance to them (label Hamming distance plus the search's ``centre``
-    times the central distance); ``seconds`` wall time.
+    times the central distance); ``seconds`` wall time; ``settings`` what made it
+    (``method`` and ``crf_weight`` for a CRF restoration, :mod:`.crf`); ``info``
+    per-map details of a CRF (energy, iterations; empty for integration).
     """
 
     labels: np.ndarray
@@ -60,6 +62,7 @@ class Restoration:
     distances: np.ndarray
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
 
     @property
     def n_queries(self) -> int:

@@ -26,6 +26,7 @@ from ..nets.joints import CENTRES, PALM_14, JointPredictor, refine_centres, regn
 from ..nets.regnet import VARIANT_TITLES
 from ..nets.regressor_runs import regressor_runs
 from ..progress import check_cancel
+from ..restoration import crf
 from ..restoration.ablation import nn_restorations
 from ..restoration.dictionary import Dictionary
 from ..restoration.quality import accept_restoration, quality_score
@@ -83,7 +84,8 @@ def segmentation_report(project, split: str | None = None, *, progress=None,
 
 def restoration_report(project, split: str | None = None, *, dictionary_dir=None,
                        backend: str = "annoy", progress=None, cancel=None) -> dict:
-    """Table 2 (raw, NN without and with integration, from the same matches), the
+    """Table 2 (raw, NN without and with integration, from the same matches, and the
+    two CRF rows of :func:`..restoration.crf.table2_rows` at their tuned weights), the
     ceiling (the ground-truth maps restored with integration: 100 % would mean the
     dictionary reproduces every labelled frame) and the quality check on the labelled
     frames. Restores those frames afresh (the stored
@@ -102,6 +104,8 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
     ceiling = np.stack([r.labels for r in restore_many(gt, dictionary, backend=backend,
                                                        raw_weight=0.0, cancel=cancel)])
     paper_vote = nn.revote(raw, dictionary, raw_weight=0.0)
+    crf_part = crf.table2_rows(raw, gt, dictionary, cache=crf.project_weight_cache(project),
+                               backend=backend, cancel=cancel)  # the two CRF rows
     _, tfs, _ = project.crops(frames)
     accepted = np.zeros(len(frames), bool)
     score_raw = np.zeros(len(frames))
@@ -126,8 +130,9 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
            "backend": backend,
            "table2": {"no restoration": acc(raw), "NN, no integration": acc(plain),
                       "NN, integration": acc(integ),
-                      "NN, integration, plain majority": acc(paper_vote)},
-           "ceiling": acc(ceiling),
+                      "NN, integration, plain majority": acc(paper_vote),
+                      **crf_part["rows"]},
+           "crf": crf_part["crf"], "ceiling": acc(ceiling),
            "quality_check": {
                "accepted": int(accepted.sum()), "rejected": int((~accepted).sum()),
                "rejection_rate": float((~accepted).mean()),

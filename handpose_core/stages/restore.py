@@ -6,9 +6,15 @@ the frame's ground-truth joints, and the restored map is accepted by the project
 accept rule (:func:`handpose_core.restoration.quality.accept_restoration`). Maps, scores,
 the decision and a per-joint breakdown go to the store, which keeps human overrides.
 
-Every restoration carries a run key (model file, dictionary and settings): a re-run
-skips frames already restored with the same key, so an interrupted run continues where
-it stopped; ``restart`` redoes them.
+``method``: ``integration`` (the paper's equation 2, the default) or a CRF over each
+pixel's K nearest patches (``crf-potts``, ``crf-overlap``; :mod:`..restoration.crf`),
+whose pairwise weight is tuned on held-out synthetic maps (cached in the project's
+``cache/crf_weights.json``) unless ``crf_weight`` gives one. Each method's result is
+stored beside the others'; integration's is the one fine-tuning uses.
+
+Every restoration carries a run key (model file, dictionary, method and settings): a
+re-run skips frames already restored with the same key (per method), so an interrupted
+run continues where it stopped; ``restart`` redoes them.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +31,7 @@ from ..datasets.crop import CropTransform
 from ..nets.inference import load_segnet_model, segnet_path
 from ..progress import ProgressFn, check_cancel
 from ..project.records import Score
+from ..restoration import crf
 from ..restoration.dictionary import Dictionary, SearchParams
 from ..restoration.quality import PENALTY_MM, PENALTY_PX, accept_restoration, quality_score
 from ..restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_STRIDE, DEFAULT_WINDOW, restore_many
@@ -34,6 +41,7 @@ from .base import recorded_run
 NAME = "restore"
 _KEYED = ("window", "stride", "integrate", "keep_silhouette", "backend", "n_candidates",
           "search_k", "propagate", "pool", "centre", "raw_weight", "penalty_mm", "penalty_px")
+_CRF_KEYED = ("method", "crf_weight", "k")  # keyed only for a CRF (integration keys unchanged)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,13 @@ class RestoreSettings:
     split: str = field(default="train", metadata={
         "help": "frames to restore: train (for fine-tuning), test, or all"})
     limit: int | None = field(default=None, metadata={"help": "only the first N frames"})
+    method: str = field(default=crf.INTEGRATION, metadata={
+        "help": "integration (equation 2), or a CRF over each pixel's K nearest patches "
+        "with the Potts-like or the patch-overlap pairwise term", "choices": crf.METHODS})
+    crf_weight: float = field(default=-1.0, metadata={
+        "help": "CRF pairwise weight (negative: tuned on held-out synthetic maps, cached)"})
+    k: int = field(default=crf.DEFAULT_K, metadata={
+        "help": "CRF: nearest patches per pixel (the label space)"})
     model: str = field(default="", metadata={
         "help": "f_s checkpoint (default: the project's current f_s, else the bundled one)"})
     dictionary: str = field(default="", metadata={
@@ -95,6 +110,9 @@ class RestoreResult:
     mean_restored_mm: float
     seconds: float
     run_key: str
+    method: str = "integration"
+    crf_weight: float | None = None
+    ms_per_frame: float = float("nan")  # restoration alone (search + vote or CRF), mean
 
     @property
     def acceptance(self) -> float:
@@ -119,6 +137,8 @@ def run_key(model_path: Path, dictionary: Dictionary, settings: RestoreSettings)
              "dictionary": [dictionary.meta.get(k) for k in ("created", "n_patches", "seed",
                                                              "source")],
              **{k: getattr(settings, k) for k in _KEYED}}
+    if settings.method != crf.INTEGRATION:
+        ident.update({k: getattr(settings, k) for k in _CRF_KEYED})
     return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -128,11 +148,21 @@ def restore_frames(project, frames, model, dictionary: Dictionary, settings: Res
     stored :class:`~handpose_core.project.RestorationRecord` of each frame."""
     depth, tfs, _ = project.crops(frames, cancel=cancel)
     raw, _ = model.predict(depth, probabilities=False)
-    restored = restore_many(raw, dictionary, window=settings.window,
-                            integrate=settings.integrate, backend=settings.backend,
-                            stride=settings.stride, keep_silhouette=settings.keep_silhouette,
-                            search=settings.search, raw_weight=settings.raw_weight,
-                            cancel=cancel)
+    if settings.method == crf.INTEGRATION:
+        restored = restore_many(raw, dictionary, window=settings.window,
+                                integrate=settings.integrate, backend=settings.backend,
+                                stride=settings.stride,
+                                keep_silhouette=settings.keep_silhouette,
+                                search=settings.search, raw_weight=settings.raw_weight,
+                                cancel=cancel)
+    else:
+        if settings.crf_weight < 0:
+            raise ValueError("restore_frames needs the CRF weight resolved (crf_weight >= 0; "
+                             "see resolve_settings)")
+        restored = crf.restore_crf_many(raw, dictionary, settings.method, settings.crf_weight,
+                                        k=settings.k, search=settings.search,
+                                        keep_silhouette=settings.keep_silhouette,
+                                        cancel=cancel)
     out = []
     for f, d, tfa, r, rr in zip(frames, depth, tfs, raw, restored):
         tf = CropTransform.from_array(tfa)
@@ -148,16 +178,42 @@ def restore_frames(project, frames, model, dictionary: Dictionary, settings: Res
             "queries": rr.n_queries, "changed": int((rr.labels != r).sum()),
             "mean_confidence": float(rr.confidence[hand].mean()) if hand.any() else None,
             "mean_distance": float(rr.distances.mean()) if rr.n_queries else None,
-            "no_hand": rr.n_queries == 0}
+            "no_hand": rr.n_queries == 0, "method": settings.method,
+            "seconds": round(rr.seconds, 4)}
+        if settings.method != crf.INTEGRATION:
+            details.update({"crf_weight": settings.crf_weight, "k": settings.k,
+                            **{k: v for k, v in rr.info.items()}})
         rec = project.save_restoration(
             f, model=model_name, raw=r, restored=rr.labels,
             score_raw=Score(q_raw.total_mm, q_raw.total_px),
             score_restored=Score(q_res.total_mm, q_res.total_px), auto_accept=ok,
-            details=details, run_key=key)
+            details=details, run_key=key, method=settings.method)
         out.append(rec)
         if on_item is not None:
             on_item(rec)
     return out
+
+
+def resolve_settings(project, settings: RestoreSettings, dictionary: Dictionary, *,
+                     progress: ProgressFn | None = None, cancel=None) -> RestoreSettings:
+    """``settings`` with a CRF's weight filled in when it is negative: tuned on held-out
+    synthetic maps for this dictionary and search, cached in the project
+    (:func:`~handpose_core.restoration.crf.tuned_weight`). A CRF takes the annoy search's
+    candidates: another backend is refused. (``window``, ``stride``, ``integrate`` and
+    ``raw_weight`` concern integration only.)"""
+    crf.check_method(settings.method)
+    if settings.method == crf.INTEGRATION:
+        return settings
+    if settings.backend != "annoy":
+        raise ValueError(f"the CRF methods take their K nearest patches from the annoy "
+                         f"search; backend {settings.backend!r} is not supported")
+    if settings.crf_weight >= 0:
+        return settings
+    w, _ = crf.tuned_weight(dictionary, settings.method, crf.project_weight_cache(project),
+                            k=settings.k, search=settings.search,
+                            keep_silhouette=settings.keep_silhouette, progress=progress,
+                            cancel=cancel)
+    return replace(settings, crf_weight=w)
 
 
 def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: ProgressFn | None = None,
@@ -175,14 +231,24 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     model = load_segnet_model(model_path)
     dictionary = Dictionary.load(Path(settings.dictionary) if settings.dictionary
                                  else project.root / "dictionary")
+    settings = resolve_settings(project, settings, dictionary, progress=progress,
+                                cancel=cancel)
     key = run_key(model_path, dictionary, settings)
-    done = set() if settings.restart else project.restored_with_key(key)
+    done = set() if settings.restart else project.restored_with_key(key, settings.method)
     todo = [f for f in frames if f.id not in done]
     report = progress or (lambda d, t, m: None)
     config = {**asdict(settings), "model": str(model_path), "dictionary": str(dictionary.path),
               "run_key": key, "to_restore": len(todo), "already_restored": len(frames) - len(todo)}
     n_acc = n_empty = 0
-    raw_mm, res_mm = [], []
+    raw_mm, res_mm, secs = [], [], []
+
+    def result() -> RestoreResult:
+        return replace(_result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key),
+                       method=settings.method,
+                       crf_weight=None if settings.method == crf.INTEGRATION
+                       else settings.crf_weight,
+                       ms_per_frame=1000 * float(np.mean(secs)) if secs else float("nan"))
+
     with recorded_run(project, NAME, config) as rec:
         report(0, len(todo), f"restoring {len(todo)} frames"
                + (f" ({len(frames) - len(todo)} already done)" if len(todo) < len(frames) else ""))
@@ -196,11 +262,12 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
                 n_empty += bool(r.details.get("no_hand"))
                 raw_mm.append(r.raw.mm)
                 res_mm.append(r.restored.mm)
+                secs.append(r.details.get("seconds", float("nan")))
             report(min(len(todo), s + settings.batch), len(todo), "restoring frames")
-            rec.metrics = _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key).to_dict()
-        result = _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key)
-        rec.metrics = result.to_dict()
-    return result
+            rec.metrics = result().to_dict()
+        out = result()
+        rec.metrics = out.to_dict()
+    return out
 
 
 def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key) -> RestoreResult:
@@ -214,7 +281,8 @@ def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key) -> RestoreRes
 def headline(m: dict) -> str:
     if not m.get("restored") and m.get("skipped"):
         return f"all {m['frames']} frames already restored"
-    return (f"{m.get('restored', 0)} frames, {m.get('accepted', 0)} accepted; barycenter score "
+    return (f"{m.get('method', crf.INTEGRATION)}: {m.get('restored', 0)} frames, "
+            f"{m.get('accepted', 0)} accepted; barycenter score "
             f"raw {m.get('mean_raw_mm', float('nan')):.1f} -> restored "
             f"{m.get('mean_restored_mm', float('nan')):.1f} mm")
 

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from handpose_core.evaluation import segmentation_accuracy
-from handpose_core.labelling.accuracy import INTEG, PLAIN, RAW, REPORT_KEYS, STORED, dashboard_scores
+from handpose_core.labelling.accuracy import (
+    CRF_OVERLAP,
+    CRF_POTTS,
+    INTEG,
+    PLAIN,
+    RAW,
+    REPORT_KEYS,
+    STORED,
+    dashboard_scores,
+)
 from handpose_core.project import Project
 from handpose_core.render import render_crops, write_nyu_layout
 from handpose_core.restoration import Dictionary
@@ -86,7 +95,7 @@ def test_table2_rows_equal_evaluate_restoration(project):
     scores = dashboard_scores(project)
     seg = segmentation_report(project)
     res = restoration_report(project)
-    assert set(scores.methods) == {RAW, STORED, PLAIN, INTEG}
+    assert set(scores.methods) == {RAW, STORED, PLAIN, INTEG, CRF_POTTS, CRF_OVERLAP}
     assert len(scores.frame_ids) == seg["frames"] == res["frames"] == 5
     for name, m in scores.methods.items():
         what, key = REPORT_KEYS[name]

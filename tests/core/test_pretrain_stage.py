@@ -81,7 +81,9 @@ def test_restoration_ablation_and_quality_check(tiny_demo, capsys):
                  "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert set(rep["table2"]) == {"no restoration", "NN, no integration", "NN, integration",
-                                  "NN, integration, plain majority"}
+                                  "NN, integration, plain majority", "CRF, Potts-like",
+                                  "CRF, patch-overlap Hamming"}
+    assert set(rep["crf"]) == {"crf-potts", "crf-overlap"}
     assert len(rep["per_frame"]["gain_per_pixel"]) == rep["frames"]
     # the ground truth restored: on 4 frames of a 20 k-patch dictionary far from perfect,
     # but well above chance and a proper accuracy

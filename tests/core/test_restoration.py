@@ -447,7 +447,8 @@ def test_bench_restore_runs_end_to_end_on_a_tiny_dictionary(capsys):
     from handpose_core.cli.main import main
 
     assert main(["bench", "restore", "--json", "--images", "40", "--patches", "4000",
-                 "--frames", "2", "--exact-frames", "1", "--sub-patches", "0"]) == 0
+                 "--frames", "2", "--exact-frames", "1", "--sub-patches", "0",
+                 "--crf-tune-maps", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dictionary"]["patches"] == 4000 and out["search"]["pool"] == 2
     r = out["restore"]
@@ -459,6 +460,10 @@ def test_bench_restore_runs_end_to_end_on_a_tiny_dictionary(capsys):
     assert {"ms_per_frame", "agreement", "load_s", "patches"} <= set(out["targets"])
     assert not out["targets"]["patches"]["ok"]  # 4,000 < the 1 M the issue asks for
     assert any(row.get("pool") == 0 for row in out["search_tradeoff"])
+    for m in ("crf-potts", "crf-overlap"):  # the CRF rows beside integration's
+        c = out["crf"]["methods"][m]
+        assert c["ms_per_frame"] > 0 and c["weight"] in [r["weight"] for r in c["tuning"]]
+        assert out["accuracy"][m]["per_pixel"] == c["per_pixel"] and 0 < c["per_pixel"] <= 1
 
 
 def test_part_even_sampling_balances_centre_parts(maps, tmp_path):
