@@ -87,6 +87,8 @@ def settings_from_args(stage, args):
             raise ValueError(f"unknown setting {k!r}; known: {sorted(names)}")
     if getattr(args, "epochs", None) is not None:
         train_pairs.setdefault("epochs", str(args.epochs))
+    if stage.name == "restore":
+        values.setdefault("workers", 0)  # the command line uses every core by default
     settings = cls(**values)
     if train_pairs:
         from ..stages.pretrain_seg import with_train_overrides
