@@ -1,0 +1,88 @@
+"""Training in 2 processes (DistributedDataParallel under torchrun, gloo on CPU) gives
+the checkpoint one process gives with the same global batch: each process trains on
+half of every batch, BatchNorm normalises over the whole batch (GlobalBatchNorm2d) and
+the loss is normalised by the whole batch's weight."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def _state(path: Path) -> dict:
+    from handpose_core.training.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def _initial_state(job) -> dict:
+    from handpose_core.nets.segnet import SegNetConfig, build_segnet
+
+    torch.manual_seed(job.CONFIG.seed)
+    return build_segnet(SegNetConfig("fast", in_size=job.SIZE)).state_dict()
+
+
+def test_two_processes_equal_one(tmp_path):
+    sys.path.insert(0, str(HERE))
+    try:
+        import _ddp_job as job
+    finally:
+        sys.path.remove(str(HERE))
+    one = job.train(str(tmp_path / "one"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get(
+        "PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+         str(HERE / "_ddp_job.py"), str(tmp_path / "two")], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = _state(one.last_checkpoint), _state(tmp_path / "two" / "last.pt")
+    assert a["step"] == b["step"] == one.steps > 2
+    assert a["model"].keys() == b["model"].keys()
+    init = _initial_state(job)
+    moved = 0.0
+    for k, va in a["model"].items():
+        vb = b["model"][k]
+        if va.is_floating_point():
+            torch.testing.assert_close(vb, va, rtol=1e-4, atol=5e-5, msg=f"{k} differs")
+            moved = max(moved, float((va - init[k]).abs().max()))
+        else:
+            assert torch.equal(va, vb), k
+    assert moved > 1e-2, "training moved the weights far more than the tolerance"
+    # the running statistics were updated from the whole batch, as in one process
+    bn = [k for k in a["model"] if k.endswith("running_var")]
+    assert bn, "the network has BatchNorm layers"
+    # only rank 0 wrote: one metrics line per step, and config.toml names the processes
+    lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    assert sum('"kind": "train"' in ln for ln in lines) == one.steps
+    assert "processes = 2" in (tmp_path / "two" / "config.toml").read_text()
+
+
+def test_global_batchnorm_matches_batchnorm_alone():
+    """Outside a process group GlobalBatchNorm2d is BatchNorm2d."""
+    from handpose_core.training.distributed import globalise_batchnorm, restore_batchnorm
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    x = torch.randn(3, 1, 8, 8)
+    ref = net(x)
+    changed = globalise_batchnorm(net)
+    assert len(changed) == 1
+    torch.testing.assert_close(net(x), ref)
+    restore_batchnorm(changed)
+    assert type(net[1]) is torch.nn.BatchNorm2d
+
+
+@pytest.mark.parametrize("n,world", [(8, 2), (7, 2), (5, 3)])
+def test_shards_cover_the_batch(n, world):
+    from handpose_core.training.distributed import shard_range
+
+    parts = [shard_range(n, r, world) for r in range(world)]
+    assert [i for s in parts for i in range(n)[s]] == list(range(n))
