@@ -173,6 +173,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     if not frames:
         raise ValueError(f"{project.root}: no frames in split {settings.split!r}")
     model_path = Path(settings.model) if settings.model else segnet_path(project)
+    model = load_segnet_model(model_path)  # here too with workers: a bad file fails at once
     dictionary = Dictionary.load(Path(settings.dictionary) if settings.dictionary
                                  else project.root / "dictionary")
     key = run_key(model_path, dictionary, settings)
@@ -226,7 +227,6 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
                 work.run_pool(job, parts, min(workers, len(parts)), store, cancel=cancel,
                               on_pids=on_pids)
         else:
-            model = load_segnet_model(model_path)
             for s in range(0, len(todo), settings.batch):
                 check_cancel(cancel)
                 for r in restore_frames(project, todo[s:s + settings.batch], model, dictionary,
