@@ -14,6 +14,8 @@ TARGETS = (
     ("pipeline", "handpose_core.cli.bench_pipeline",
      "whole inference path per frame at batch 1: hand centre, crop, f_s, f_r"),
     ("guidance", "handpose_core.cli.bench_guidance", "guidance maps (HandMap): ms/crop per kind, crops/s"),
+    ("restore-workers", "handpose_core.cli.bench_restore_workers",
+     "restore throughput at 1..N worker processes and on a Dask LocalCluster, maps checked equal"),
     ("ceiling", "handpose_core.cli.bench_ceiling",
      "restoration ceiling: held-out clean maps restored vs the dictionary's source maps"),
 )
