@@ -5,12 +5,14 @@ every path checked equal.
 Each path runs the ``restore`` stage with ``--restart`` on the same first ``--frames``
 frames of a split, so it writes that project's store: run it on a copy of a project.
 Wall time includes starting the workers (import, opening the dictionary); the steady
-rate leaves the first stored chunk out. Worker memory, sampled every 0.25 s from
-``/proc/PID/smaps_rollup`` (Linux): peak resident set (RSS, counting the memory-mapped
-dictionary and library pages a worker touched, which the page cache shares between
-processes), peak file-backed resident pages (those shared pages) and peak anonymous
-memory (heap, arrays, the model: what each worker adds; a copied dictionary would show
-here).
+rate leaves the first stored chunk out. ``cpu_s_per_frame``: CPU seconds per frame in
+the processes that restored (all their threads; a worker's opening of model and
+dictionary left out), the figure least disturbed by other load and the one to project
+from. Worker memory, sampled every 0.25 s from ``/proc/PID/smaps_rollup`` (Linux): peak
+resident set (RSS, counting the memory-mapped dictionary and library pages a worker
+touched, which the page cache shares between processes), peak file-backed resident
+pages (those shared pages) and peak anonymous memory (heap, arrays, the model: what
+each worker adds; a copied dictionary would show here).
 """
 
 from __future__ import annotations
@@ -105,10 +107,12 @@ def _one(project, settings, *, client=None, pids=None) -> dict:
     first = times[min(len(times) - 1, settings.chunk - 1)] if times else t0
     steady_n = n - min(n, settings.chunk)
     steady = (times[-1] - first) if times else 0.0
+    pooled = settings.workers > 1 or client is not None
     return {"frames": n, "wall_s": round(wall, 2), "frames_per_s": round(n / wall, 3),
-            "first_chunk_s": round(first - t0, 2),
-            "steady_frames_per_s": round(steady_n / steady, 3) if steady > 0 else None,
-            **mem.peaks()}
+            "first_chunk_s": round(first - t0, 2) if pooled else None,
+            "steady_frames_per_s": round(steady_n / steady, 3) if pooled and steady > 0
+            else None,
+            "cpu_s_per_frame": res.cpu_s_per_frame, **mem.peaks()}
 
 
 def _maps(project, ids) -> dict:

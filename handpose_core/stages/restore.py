@@ -101,6 +101,9 @@ class RestoreResult:
     mean_restored_mm: float
     seconds: float
     run_key: str
+    cpu_s_per_frame: float = float("nan")
+    """CPU seconds per restored frame in the processes that restored them (all their
+    threads; crops, f_s, search, scoring): what projects a run to other machines."""
 
     @property
     def acceptance(self) -> float:
@@ -185,7 +188,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     config = {**asdict(settings), "model": str(model_path), "dictionary": str(dictionary.path),
               "run_key": key, "to_restore": len(todo), "already_restored": len(frames) - len(todo),
               "workers_used": "dask" if distributed else workers}
-    acc = {"n_acc": 0, "n_empty": 0, "raw": [], "res": []}
+    acc = {"n_acc": 0, "n_empty": 0, "raw": [], "res": [], "cpu": 0.0}
 
     def count(r) -> None:
         acc["n_acc"] += r.auto_accept
@@ -195,7 +198,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
 
     def metrics():
         return _result(frames, todo, acc["n_acc"], acc["n_empty"], acc["raw"], acc["res"],
-                       t0, key)
+                       t0, key, acc["cpu"])
 
     with recorded_run(project, NAME, config) as rec:
         report(0, len(todo), f"restoring {len(todo)} frames"
@@ -209,6 +212,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
 
             def store(i, results):
                 for res in results:
+                    acc["cpu"] += res.cpu_s
                     r = project.save_restoration(
                         by_id[res.frame_id], model=str(model_path), raw=res.raw,
                         restored=res.restored, score_raw=res.score_raw,
@@ -229,10 +233,12 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
         else:
             for s in range(0, len(todo), settings.batch):
                 check_cancel(cancel)
+                c0 = time.process_time()
                 for r in restore_frames(project, todo[s:s + settings.batch], model, dictionary,
                                         settings, model_name=str(model_path), key=key,
                                         cancel=cancel, on_item=on_item):
                     count(r)
+                acc["cpu"] += time.process_time() - c0
                 report(min(len(todo), s + settings.batch), len(todo), "restoring frames")
                 rec.metrics = metrics().to_dict()
         result = metrics()
@@ -240,12 +246,13 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     return result
 
 
-def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key) -> RestoreResult:
+def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key, cpu_s=0.0) -> RestoreResult:
     n = len(raw_mm)
     return RestoreResult(len(frames), n, len(frames) - len(todo), int(n_acc), int(n_empty),
                          float(np.mean(raw_mm)) if n else float("nan"),
                          float(np.mean(res_mm)) if n else float("nan"),
-                         round(time.perf_counter() - t0, 2), key)
+                         round(time.perf_counter() - t0, 2), key,
+                         round(cpu_s / n, 4) if n else float("nan"))
 
 
 def headline(m: dict) -> str:

@@ -24,6 +24,7 @@ every path above picks it up.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -76,6 +77,7 @@ class FrameResult:
     score_restored: Score
     accept: bool
     details: dict
+    cpu_s: float = 0.0  # the worker's CPU seconds for this frame (its chunk's share)
 
 
 def _relative(p: Path, root: Path) -> str:
@@ -163,6 +165,7 @@ def restore_job_frames(job: RestoreJob, frames: list[tuple]) -> list[FrameResult
     """The worker function: restore ``frames`` (``(id, split, kinect, frame)`` tuples) of
     ``job``'s project, reading its dataset, model and dictionary; stores nothing."""
     ds, model, dictionary = _worker_state(job)
+    c0 = time.process_time()  # after opening: once per process, not per frame
     fs = [Frame(int(i), s, int(k), int(n), False) for i, s, k, n in frames]
     size, cube = job.crop_size, job.cube_mm
     depth, tfs, joints = [], [], []
@@ -173,8 +176,10 @@ def restore_job_frames(job: RestoreJob, frames: list[tuple]) -> list[FrameResult
         tfs.append(tf.to_array())
         joints.append(j)
     settings = settings_of(job)
-    return compute_frames(fs, np.stack(depth).astype(np.float32), np.stack(tfs), joints,
-                          model, dictionary, settings)
+    out = compute_frames(fs, np.stack(depth).astype(np.float32), np.stack(tfs), joints,
+                         model, dictionary, settings)
+    cpu = (time.process_time() - c0) / max(1, len(out))
+    return [dataclasses.replace(r, cpu_s=cpu) for r in out]
 
 
 def _pool_init(threads: int, parent: int) -> None:
