@@ -112,7 +112,8 @@ def _one(project, settings, *, client=None, pids=None) -> dict:
             "first_chunk_s": round(first - t0, 2) if pooled else None,
             "steady_frames_per_s": round(steady_n / steady, 3) if pooled and steady > 0
             else None,
-            "cpu_s_per_frame": res.cpu_s_per_frame, **mem.peaks()}
+            "cpu_s_per_frame": res.cpu_s_per_frame,
+            "write_s_per_frame": res.write_s_per_frame if pooled else None, **mem.peaks()}
 
 
 def _maps(project, ids) -> dict:

@@ -104,6 +104,9 @@ class RestoreResult:
     cpu_s_per_frame: float = float("nan")
     """CPU seconds per restored frame in the processes that restored them (all their
     threads; crops, f_s, search, scoring): what projects a run to other machines."""
+    write_s_per_frame: float = float("nan")
+    """Seconds per frame the writer spent storing results (PNGs, one committed row) when
+    workers restored: the one-writer ceiling is 1 / this many frames per second."""
 
     @property
     def acceptance(self) -> float:
@@ -188,7 +191,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     config = {**asdict(settings), "model": str(model_path), "dictionary": str(dictionary.path),
               "run_key": key, "to_restore": len(todo), "already_restored": len(frames) - len(todo),
               "workers_used": "dask" if distributed else workers}
-    acc = {"n_acc": 0, "n_empty": 0, "raw": [], "res": [], "cpu": 0.0}
+    acc = {"n_acc": 0, "n_empty": 0, "raw": [], "res": [], "cpu": 0.0, "write": 0.0}
 
     def count(r) -> None:
         acc["n_acc"] += r.auto_accept
@@ -198,7 +201,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
 
     def metrics():
         return _result(frames, todo, acc["n_acc"], acc["n_empty"], acc["raw"], acc["res"],
-                       t0, key, acc["cpu"])
+                       t0, key, acc["cpu"], acc["write"])
 
     with recorded_run(project, NAME, config) as rec:
         report(0, len(todo), f"restoring {len(todo)} frames"
@@ -211,6 +214,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
             parts = work.chunks(todo, settings.chunk)
 
             def store(i, results):
+                w0 = time.perf_counter()
                 for res in results:
                     acc["cpu"] += res.cpu_s
                     r = project.save_restoration(
@@ -221,6 +225,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
                     count(r)
                     if on_item is not None:
                         on_item(r)
+                acc["write"] += time.perf_counter() - w0
                 report(len(acc["raw"]), len(todo), "restoring frames")
                 rec.metrics = metrics().to_dict()
 
@@ -246,13 +251,15 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     return result
 
 
-def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key, cpu_s=0.0) -> RestoreResult:
+def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key, cpu_s=0.0,
+            write_s=float("nan")) -> RestoreResult:
     n = len(raw_mm)
     return RestoreResult(len(frames), n, len(frames) - len(todo), int(n_acc), int(n_empty),
                          float(np.mean(raw_mm)) if n else float("nan"),
                          float(np.mean(res_mm)) if n else float("nan"),
                          round(time.perf_counter() - t0, 2), key,
-                         round(cpu_s / n, 4) if n else float("nan"))
+                         round(cpu_s / n, 4) if n else float("nan"),
+                         round(write_s / n, 4) if n else float("nan"))
 
 
 def headline(m: dict) -> str:

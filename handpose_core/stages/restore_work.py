@@ -154,6 +154,10 @@ def _worker_state(job: RestoreJob):
     key = (job.project_dir, job.dataset_root, job.model, job.dictionary)
     with _STATE_LOCK:
         if _STATE.get("key") != key:
+            if int(job.settings.get("threads", 0)) == 1:  # a pool or Dask worker
+                import torch
+
+                torch.set_num_threads(1)
             _STATE.clear()
             _STATE.update(key=key, dataset=NYUDataset(job.path(job.dataset_root)),
                           model=load_segnet_model(job.path(job.model)),
@@ -332,6 +336,7 @@ def run_dask(job: RestoreJob, parts: list[list[tuple]], scheduler,
     own = not isinstance(scheduler, Client)
     client = Client(scheduler, timeout="30s") if own else scheduler
     put, flush = ordered_results(len(parts), store)
+    job = _single_thread_job(job)  # parallel across Dask's worker threads / processes
     try:
         futures = {client.submit(restore_job_frames, job, part, pure=False,
                                  key=f"restore-{os.getpid()}-{id(parts)}-{i}"): i

@@ -89,8 +89,9 @@ def test_dask_local_cluster_worker_killed_midway(restored_once):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
-        res = restore_stage.run(project, RestoreSettings(chunk=1, restart=True),
-                                on_item=on_item, client=client)
+        # by address, as `train restore --scheduler tcp://HOST:8786` does
+        res = restore_stage.run(project, RestoreSettings(
+            chunk=1, restart=True, scheduler=cluster.scheduler_address), on_item=on_item)
     assert killed and res.restored == N
     assert_same_maps(project, ref, stored)
     assert project.last_run("restore").config["workers_used"] == "dask"
