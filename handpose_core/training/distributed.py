@@ -100,12 +100,20 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
+ARGV_ENV = "HANDPOSE_TORCHRUN_ARGV"
+
+
 def launch(argv: list[str], nproc: int) -> int:
     """Run ``handpose-studio <argv>`` in ``nproc`` processes under ``torchrun`` (this
-    interpreter, the same package); returns torchrun's exit code."""
+    interpreter, the same package); returns torchrun's exit code. The command travels
+    in the environment (torchrun's own parser would take ``--nproc`` and other
+    abbreviations of its options from the command's arguments)."""
+    import json
+
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={int(nproc)}", "-m", "handpose_core.cli.main", *argv]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+           f"--nproc-per-node={int(nproc)}", "-m", "handpose_core.cli.torchrun_entry"]
+    env = {**os.environ, ARGV_ENV: json.dumps(list(argv)),
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     return subprocess.call(cmd, env=env)
 
 
@@ -138,6 +146,27 @@ def shard_batch(batch, rank: int, world_size: int):
 
 
 # ---------------------------------------------------------------------- BatchNorm
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes, differentiable: the gradient of each process's input is the
+    sum of every process's output gradient."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        g = grad.contiguous().clone()
+        dist.all_reduce(g)
+        return g
+
+
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm over the global batch of all processes (any backend, CPU included).
 
@@ -149,14 +178,13 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         import torch.distributed as dist
-        from torch.distributed.nn.functional import all_reduce
 
         if not self.training or not (dist.is_available() and dist.is_initialized()):
             return super().forward(x)
         c = x.shape[1]
         local = torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)),
                            x.new_full((1,), float(x.numel() // c))])
-        tot = all_reduce(local)
+        tot = _AllReduceSum.apply(local)
         n = tot[-1]
         mean = tot[:c] / n
         var = (tot[c:2 * c] / n - mean * mean).clamp_min(0.0)
@@ -241,3 +269,4 @@ def agree(loss: float, cancelled: bool, device: torch.device) -> tuple[float, bo
 
 
 __all__ = ["RankDone", "GlobalBatchNorm2d", "DDPModel"]
+
