@@ -15,6 +15,21 @@ _COLUMNS = ("frame_id, model, raw_path, restored_path, score_raw_mm, score_raw_p
             "override_time, updated, run_key")
 
 
+_UPSERT = """INSERT INTO restorations (frame_id, model, raw_path, restored_path,
+                   score_raw_mm, score_restored_mm, score_raw_px, score_restored_px,
+                   details, auto_accept, updated, run_key)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(frame_id) DO UPDATE SET model=excluded.model,
+                   raw_path=excluded.raw_path, restored_path=excluded.restored_path,
+                   score_raw_mm=excluded.score_raw_mm,
+                   score_restored_mm=excluded.score_restored_mm,
+                   score_raw_px=excluded.score_raw_px,
+                   score_restored_px=excluded.score_restored_px,
+                   details=excluded.details, auto_accept=excluded.auto_accept,
+                   updated=excluded.updated, run_key=excluded.run_key"""
+"""Insert or update a frame's restoration, keeping its human override."""
+
+
 def _record(r) -> RestorationRecord:
     return RestorationRecord(
         r[0], r[1], r[2], r[3], Score(nan_if_none(r[4]), nan_if_none(r[5])),
@@ -31,31 +46,44 @@ class RestorationsMixin:
                          run_key: str | None = None) -> RestorationRecord:
         """Store raw and restored crops (palette PNGs, atomic) and the scores; keeps any
         human override already recorded for the frame."""
-        raw_p = self.path("restoration/raw") / f"{f.key}.png"
-        res_p = self.path("restoration/restored") / f"{f.key}.png"
-        write_label_png(raw_p, raw)
-        write_label_png(res_p, restored)
+        return self.save_restorations([dict(
+            f=f, model=model, raw=raw, restored=restored, score_raw=score_raw,
+            score_restored=score_restored, auto_accept=auto_accept, details=details,
+            run_key=run_key)])[0]
+
+    def save_restorations(self, items: list[dict]) -> list[RestorationRecord]:
+        """:meth:`save_restoration` for many frames (each item its keyword arguments):
+        the PNGs written on a few threads (their fsyncs overlap), the rows in one
+        committed transaction, one event per frame after it. What a restore writer
+        receives from its workers a chunk at a time."""
+        if not items:
+            return []
+        sub_raw, sub_res = self.path("restoration/raw"), self.path("restoration/restored")
+
+        def write(it: dict) -> tuple:
+            f = it["f"]
+            raw_p, res_p = sub_raw / f"{f.key}.png", sub_res / f"{f.key}.png"
+            write_label_png(raw_p, it["raw"])
+            write_label_png(res_p, it["restored"])
+            sr, sx = it["score_raw"], it["score_restored"]
+            return (f.id, it["model"], str(raw_p.relative_to(self.root)),
+                    str(res_p.relative_to(self.root)), finite_or_none(sr.total_mm),
+                    finite_or_none(sx.total_mm), finite_or_none(sr.total_px),
+                    finite_or_none(sx.total_px), json.dumps(it.get("details") or {}),
+                    int(bool(it["auto_accept"])), now(), it.get("run_key"))
+
+        if len(items) == 1:
+            rows = [write(items[0])]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(8, len(items))) as pool:
+                rows = list(pool.map(write, items))
         with self._lock, self._conn:
-            self._conn.execute(
-                """INSERT INTO restorations (frame_id, model, raw_path, restored_path,
-                       score_raw_mm, score_restored_mm, score_raw_px, score_restored_px,
-                       details, auto_accept, updated, run_key)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(frame_id) DO UPDATE SET model=excluded.model,
-                       raw_path=excluded.raw_path, restored_path=excluded.restored_path,
-                       score_raw_mm=excluded.score_raw_mm,
-                       score_restored_mm=excluded.score_restored_mm,
-                       score_raw_px=excluded.score_raw_px,
-                       score_restored_px=excluded.score_restored_px,
-                       details=excluded.details, auto_accept=excluded.auto_accept,
-                       updated=excluded.updated, run_key=excluded.run_key""",
-                (f.id, model, str(raw_p.relative_to(self.root)),
-                 str(res_p.relative_to(self.root)), finite_or_none(score_raw.total_mm),
-                 finite_or_none(score_restored.total_mm), finite_or_none(score_raw.total_px),
-                 finite_or_none(score_restored.total_px), json.dumps(details or {}),
-                 int(bool(auto_accept)), now(), run_key))
-        self._emit("restoration", frame_id=f.id)
-        return self.restoration(f.id)
+            self._conn.executemany(_UPSERT, rows)
+        for r in rows:
+            self._emit("restoration", frame_id=r[0])
+        return [self.restoration(r[0]) for r in rows]
 
     def restoration(self, frame_id: int) -> RestorationRecord | None:
         with self._lock:

@@ -215,13 +215,13 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
 
             def store(i, results):
                 w0 = time.perf_counter()
-                for res in results:
+                recs = project.save_restorations([dict(
+                    f=by_id[res.frame_id], model=str(model_path), raw=res.raw,
+                    restored=res.restored, score_raw=res.score_raw,
+                    score_restored=res.score_restored, auto_accept=res.accept,
+                    details=res.details, run_key=key) for res in results])
+                for res, r in zip(results, recs):
                     acc["cpu"] += res.cpu_s
-                    r = project.save_restoration(
-                        by_id[res.frame_id], model=str(model_path), raw=res.raw,
-                        restored=res.restored, score_raw=res.score_raw,
-                        score_restored=res.score_restored, auto_accept=res.accept,
-                        details=res.details, run_key=key)
                     count(r)
                     if on_item is not None:
                         on_item(r)
