@@ -29,14 +29,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..datasets.crop import CropTransform, crop_depth, crop_transform
-from ..progress import Cancelled, check_cancel
+from ..progress import check_cancel
 from ..project.records import Frame, Score
 from ..restoration.quality import accept_restoration, quality_score
 from ..skeleton import PALM_CENTRE, joints_36_to_14
@@ -357,11 +357,5 @@ def run_dask(job: RestoreJob, parts: list[list[tuple]], scheduler,
             client.close()
 
 
-def iter_ids(parts: list[list[tuple]]) -> Iterator[int]:
-    for p in parts:
-        for row in p:
-            yield row[0]
-
-
-__all__ = ["RestoreJob", "FrameResult", "restore_job_frames", "compute_frames", "run_pool",
-           "run_dask", "make_job", "chunks", "ordered_results", "Cancelled"]
+__all__ = ["RestoreJob", "FrameResult", "restore_job_frames", "compute_frames", "restore_maps",
+           "run_pool", "run_dask", "make_job", "chunks", "ordered_results"]
