@@ -86,3 +86,28 @@ def test_shards_cover_the_batch(n, world):
 
     parts = [shard_range(n, r, world) for r in range(world)]
     assert [i for s in parts for i in range(n)[s]] == list(range(n))
+
+
+@pytest.mark.slow
+def test_train_pretrain_seg_nproc_2_from_the_command_line(tmp_path):
+    """``train pretrain-seg --nproc 2``: torchrun starts 2 processes on the command; rank 0
+    alone records the run and writes the checkpoints; a second run resumes (finished)."""
+    from handpose_core.project import Project, create_demo_project
+
+    root = tmp_path / "proj"
+    create_demo_project(root, n_train=4, n_test=2, seed=5).close()
+    cmd = [sys.executable, "-m", "handpose_core.cli.main", "train", "pretrain-seg", "--project",
+           str(root), "--samples", "64", "--epochs", "1", "--set", "test_samples=16", "--set",
+           "batch_size=16", "--set", "run_name=ddp", "--device", "cpu", "--nproc", "2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(2):
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    out = root / "models" / "ddp"
+    assert (out / "last.pt").exists() and (out / "best.pt").exists()
+    assert "processes = 2" in (out / "config.toml").read_text()
+    with Project.open(root) as p:
+        runs = p.runs("pretrain-seg")
+        assert [r.outcome for r in runs] == ["completed", "completed"]
+        assert runs[-1].metrics["already_done"] is True
