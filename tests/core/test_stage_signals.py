@@ -50,12 +50,39 @@ def start_and_signal(project_dir: Path, at_least: int, sig, workers: str = "1"
             out, err = proc.communicate()
             pytest.fail(f"restore ended early or hung (rc {proc.returncode}): {err[-2000:]}")
         time.sleep(0.02)
+    kids = _children(proc.pid)
     if sig == signal.SIGINT:  # as a terminal's Ctrl-C: to the whole process group
         os.killpg(proc.pid, sig)
     else:
         proc.send_signal(sig)
     proc.wait(timeout=60)
-    return proc, count(db)
+    n = count(db)
+    # no worker outlives the stage process, however it ended
+    deadline = time.monotonic() + 15
+    while [k for k in kids if _alive(k)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [k for k in kids if _alive(k)], "worker processes outlived the stage"
+    return proc, n
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        import psutil
+    except ImportError:
+        return []
+    try:
+        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 @pytest.mark.parametrize("workers", [
