@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 import numpy as np
 import pytest
 
+from handpose_core.progress import Cancelled
 from handpose_core.render import render_crops
 from handpose_core.restoration import Dictionary
 from handpose_core.stages import restore as restore_stage
@@ -92,6 +94,22 @@ def test_dask_local_cluster_worker_killed_midway(restored_once):
         # by address, as `train restore --scheduler tcp://HOST:8786` does
         res = restore_stage.run(project, RestoreSettings(
             chunk=1, restart=True, scheduler=cluster.scheduler_address), on_item=on_item)
-    assert killed and res.restored == N
-    assert_same_maps(project, ref, stored)
-    assert project.last_run("restore").config["workers_used"] == "dask"
+        assert killed and res.restored == N
+        assert_same_maps(project, ref, stored)
+        assert project.last_run("restore").config["workers_used"] == "dask"
+
+        # cancelled (Ctrl-C, SIGTERM): the finished frames are stored, in order, the
+        # rest of the tasks are cancelled and the run is recorded as cancelled
+        cancel, again = threading.Event(), []
+
+        def stop_after_3(rec):
+            again.append(rec.frame_id)
+            if len(again) == 3:
+                cancel.set()
+
+        with pytest.raises(Cancelled):
+            restore_stage.run(project, RestoreSettings(chunk=1, restart=True), client=client,
+                              on_item=stop_after_3, cancel=cancel)
+    assert 3 <= len(again) <= N and again == sorted(again)  # N: all had finished
+    run = project.last_run("restore")
+    assert run.status == "cancelled" and run.metrics["restored"] == len(again)
