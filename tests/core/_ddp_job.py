@@ -31,12 +31,31 @@ def train(out: str):
     return train_segmentation(data(), CONFIG, out, val_fraction=0.1)
 
 
+def train_regressor(out: str):
+    """f_r variant d (depth and f_s labels, BatchNorm in its trunk, ``forward_guided``
+    through DDP) on random crops and targets, no validation split."""
+    import torch
+
+    from handpose_core.nets.regnet import RegNetConfig, build_regnet
+    from handpose_core.training.engine import run_stage
+    from handpose_core.training.regression import RegressionTask
+
+    depth, labels = data()
+    target = np.random.default_rng(8).normal(0, 0.3, (N, 14, 3)).astype(np.float32)
+    torch.manual_seed(CONFIG.seed)
+    model = build_regnet(RegNetConfig("d", in_size=SIZE))
+    task = RegressionTask(model, depth, labels, target, np.zeros((N, 11)),
+                          np.zeros((N, 14, 3)), np.arange(N), np.zeros(0, np.int64), CONFIG,
+                          {"source": "random"}, "train-reg")
+    return run_stage(task, CONFIG, out)
+
+
 if __name__ == "__main__":
     dd.init_from_env("cpu")
-    dd.wait_for_rank0()
-    try:
-        train(sys.argv[1])
-    except dd.RankDone:
-        pass
-    finally:
-        dd.finish()
+    for fn, sub in ((train, "seg"), (train_regressor, "reg")):
+        dd.wait_for_rank0()
+        try:
+            fn(f"{sys.argv[1]}/{sub}")
+        except dd.RankDone:
+            pass
+    dd.finish()

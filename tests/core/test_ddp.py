@@ -30,13 +30,32 @@ def _initial_state(job) -> dict:
     return build_segnet(SegNetConfig("fast", in_size=job.SIZE)).state_dict()
 
 
+def _assert_same(a: dict, b: dict, init: dict) -> None:
+    assert a["step"] == b["step"] > 2
+    assert a["model"].keys() == b["model"].keys()
+    moved = 0.0
+    for k, va in a["model"].items():
+        vb = b["model"][k]
+        if va.is_floating_point():
+            torch.testing.assert_close(vb, va, rtol=1e-4, atol=5e-5, msg=f"{k} differs")
+            if k in init:
+                moved = max(moved, float((va - init[k]).abs().max()))
+        else:
+            assert torch.equal(va, vb), k
+    assert moved > 1e-2, "training moved the weights far more than the tolerance"
+    # the running statistics were updated from the whole batch, as in one process
+    assert [k for k in a["model"] if k.endswith("running_var")], "BatchNorm layers"
+
+
 def test_two_processes_equal_one(tmp_path):
+    """f_s and f_r (its ``forward_guided`` through DDP), 2 processes against one."""
     sys.path.insert(0, str(HERE))
     try:
         import _ddp_job as job
     finally:
         sys.path.remove(str(HERE))
-    one = job.train(str(tmp_path / "one"))
+    one = job.train(str(tmp_path / "one" / "seg"))
+    one_reg = job.train_regressor(str(tmp_path / "one" / "reg"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get(
         "PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
@@ -44,26 +63,22 @@ def test_two_processes_equal_one(tmp_path):
          str(HERE / "_ddp_job.py"), str(tmp_path / "two")], cwd=REPO, env=env,
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    a, b = _state(one.last_checkpoint), _state(tmp_path / "two" / "last.pt")
-    assert a["step"] == b["step"] == one.steps > 2
-    assert a["model"].keys() == b["model"].keys()
-    init = _initial_state(job)
-    moved = 0.0
-    for k, va in a["model"].items():
-        vb = b["model"][k]
-        if va.is_floating_point():
-            torch.testing.assert_close(vb, va, rtol=1e-4, atol=5e-5, msg=f"{k} differs")
-            moved = max(moved, float((va - init[k]).abs().max()))
-        else:
-            assert torch.equal(va, vb), k
-    assert moved > 1e-2, "training moved the weights far more than the tolerance"
-    # the running statistics were updated from the whole batch, as in one process
-    bn = [k for k in a["model"] if k.endswith("running_var")]
-    assert bn, "the network has BatchNorm layers"
+    two = tmp_path / "two" / "seg"
+    _assert_same(_state(one.last_checkpoint), _state(two / "last.pt"), _initial_state(job))
+    assert _state(one.last_checkpoint)["step"] == one.steps
+    _assert_same(_state(one_reg.last_checkpoint), _state(tmp_path / "two" / "reg" / "last.pt"),
+                 _initial_reg_state(job))
     # only rank 0 wrote: one metrics line per step, and config.toml names the processes
-    lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    lines = (two / "metrics.jsonl").read_text().splitlines()
     assert sum('"kind": "train"' in ln for ln in lines) == one.steps
-    assert "processes = 2" in (tmp_path / "two" / "config.toml").read_text()
+    assert "processes = 2" in (two / "config.toml").read_text()
+
+
+def _initial_reg_state(job) -> dict:
+    from handpose_core.nets.regnet import RegNetConfig, build_regnet
+
+    torch.manual_seed(job.CONFIG.seed)
+    return build_regnet(RegNetConfig("d", in_size=job.SIZE)).state_dict()
 
 
 def test_global_batchnorm_matches_batchnorm_alone():
