@@ -16,6 +16,8 @@ TARGETS = (
     ("pipeline", "handpose_core.bench.pipeline",
      "whole inference path per frame at batch 1: hand centre, crop, f_s, f_r"),
     ("guidance", "handpose_core.bench.guidance", "guidance maps (HandMap): ms/crop per kind, crops/s"),
+    ("restore-workers", "handpose_core.bench.restore_workers",
+     "restore throughput at 1..N worker processes and on a Dask LocalCluster, maps checked equal"),
     ("ceiling", "handpose_core.bench.ceiling",
      "restoration ceiling: held-out clean maps restored vs the dictionary's source maps"),
 )

@@ -54,6 +54,14 @@ def add_arguments(parser) -> None:
         has_train = any(f.name == "train" for f in dataclasses.fields(st.settings_cls))
         if has_train:
             sp.add_argument("--epochs", type=int, default=None, help="training epochs")
+            sp.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                            help="where to train (default auto: CUDA when present, with "
+                            "bfloat16 mixed precision; --set amp=false for float32)")
+            sp.add_argument("--nproc", type=int, default=1, metavar="N",
+                            help="train in N processes (DistributedDataParallel under "
+                            "torchrun: gloo on CPU, NCCL with one GPU each); each takes a "
+                            "share of every batch, rank 0 writes the checkpoints "
+                            "(docs/scale.md)")
         if st.name == "pretrain-seg":
             sp.add_argument("--export-bundle", metavar="PATH.pt",
                             help="also copy the best checkpoint to PATH.pt with a manifest "
@@ -89,6 +97,10 @@ def settings_from_args(stage, args):
             raise ValueError(f"unknown setting {k!r}; known: {sorted(names)}")
     if getattr(args, "epochs", None) is not None:
         train_pairs.setdefault("epochs", str(args.epochs))
+    if getattr(args, "device", None) is not None:
+        train_pairs.setdefault("device", args.device)
+    if stage.name == "restore":
+        values.setdefault("workers", 0)  # the command line uses every core by default
     settings = cls(**values)
     if train_pairs:
         from ..stages.pretrain_seg import with_train_overrides
@@ -100,21 +112,39 @@ def settings_from_args(stage, args):
 def run(args) -> int:
     from ..project import Project, ProjectError
     from ..stages import get_stage
+    from ..training import distributed as dd
     from .stage_runner import cancel_on_signals, report_interrupted
 
     stage = get_stage(args.stage)
     label = f"handpose-studio train {stage.name}"
+    nproc = getattr(args, "nproc", 1)
+    if nproc < 1:
+        print(f"{label}: --nproc must be >= 1, got {nproc}", file=sys.stderr)
+        return 2
     try:
         settings = settings_from_args(stage, args)
         project = Project.open(args.project)
     except (ValueError, ProjectError) as e:
         print(f"{label}: {e}", file=sys.stderr)
         return 2
+    if nproc > 1 and dd.env_world_size() == 1:  # start the processes; each runs this again
+        project.close()
+        return dd.launch(args._argv, nproc)
+    rank = 0
+    if dd.env_world_size() > 1:
+        rank = dd.init_from_env(settings.train.device if hasattr(settings, "train")
+                                else "auto")[0]
     with project, cancel_on_signals(label) as cancel:
-        report_interrupted(project, stage.name, label)
+        if rank == 0:
+            report_interrupted(project, stage.name, label)
         try:
-            result = stage.run(project, settings, progress=TerminalProgress(stage.name),
+            dd.wait_for_rank0()
+            result = stage.run(project, settings,
+                               progress=TerminalProgress(stage.name) if rank == 0 else None,
                                cancel=cancel)
+        except dd.RankDone:
+            dd.finish()
+            return 0
         except (Cancelled, KeyboardInterrupt):
             print(f"{label}: cancelled; finished work is kept and the next run continues "
                   "from it", file=sys.stderr)
@@ -122,6 +152,8 @@ def run(args) -> int:
         except (ValueError, FileNotFoundError, ProjectError) as e:
             print(f"{label}: {e}", file=sys.stderr)
             return 2
+        finally:
+            dd.finish()  # leave the process group (distributed runs; no-op otherwise)
     if stage.name == "pretrain-seg" and getattr(args, "export_bundle", None):
         from ..stages.pretrain_seg import export_bundle
 

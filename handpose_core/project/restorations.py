@@ -10,6 +10,7 @@ keeps its result beside it, in ``method_restorations`` and under
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,6 +28,20 @@ _METHOD_COLUMNS = ("frame_id, model, raw_path, restored_path, score_raw_mm, scor
                    "score_restored_mm, score_restored_px, details, auto_accept, NULL, NULL, "
                    "updated, run_key, method")
 INTEGRATION = "integration"
+
+_UPSERT = """INSERT INTO restorations (frame_id, model, raw_path, restored_path,
+                   score_raw_mm, score_restored_mm, score_raw_px, score_restored_px,
+                   details, auto_accept, updated, run_key)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(frame_id) DO UPDATE SET model=excluded.model,
+                   raw_path=excluded.raw_path, restored_path=excluded.restored_path,
+                   score_raw_mm=excluded.score_raw_mm,
+                   score_restored_mm=excluded.score_restored_mm,
+                   score_raw_px=excluded.score_raw_px,
+                   score_restored_px=excluded.score_restored_px,
+                   details=excluded.details, auto_accept=excluded.auto_accept,
+                   updated=excluded.updated, run_key=excluded.run_key"""
+"""Insert or update a frame's restoration, keeping its human override."""
 
 
 def _record(r) -> RestorationRecord:
@@ -56,32 +71,45 @@ class RestorationsMixin:
         if _check_method(method) != INTEGRATION:
             return self._save_method(f, method, model, raw, restored, score_raw,
                                      score_restored, auto_accept, details, run_key)
-        raw_p = self.path("restoration/raw") / f"{f.key}.png"
-        res_p = self.path("restoration/restored") / f"{f.key}.png"
-        write_label_png(raw_p, raw)
-        write_label_png(res_p, restored)
+        return self.save_restorations([dict(
+            f=f, model=model, raw=raw, restored=restored, score_raw=score_raw,
+            score_restored=score_restored, auto_accept=auto_accept, details=details,
+            run_key=run_key)])[0]
+
+    def save_restorations(self, items: list[dict]) -> list[RestorationRecord]:
+        """:meth:`save_restoration` for many frames (each item its keyword arguments):
+        the PNGs written on a few threads (their fsyncs overlap), the rows in one
+        committed transaction, one change for all of them after it (the change feed). What a restore writer
+        receives from its workers a chunk at a time."""
+        if not items:
+            return []
+        if any(_check_method(it.get("method", INTEGRATION)) != INTEGRATION for it in items):
+            return [self.save_restoration(**it) for it in items]  # other methods: one by one
+        items = [{k: v for k, v in it.items() if k != "method"} for it in items]
+        sub_raw, sub_res = self.path("restoration/raw"), self.path("restoration/restored")
+
+        def write(it: dict) -> tuple:
+            f = it["f"]
+            raw_p, res_p = sub_raw / f"{f.key}.png", sub_res / f"{f.key}.png"
+            write_label_png(raw_p, it["raw"])
+            write_label_png(res_p, it["restored"])
+            sr, sx = it["score_raw"], it["score_restored"]
+            return (f.id, it["model"], str(raw_p.relative_to(self.root)),
+                    str(res_p.relative_to(self.root)), finite_or_none(sr.total_mm),
+                    finite_or_none(sx.total_mm), finite_or_none(sr.total_px),
+                    finite_or_none(sx.total_px), json.dumps(it.get("details") or {}),
+                    int(bool(it["auto_accept"])), now(), it.get("run_key"))
+
+        if len(items) == 1:
+            rows = [write(items[0])]
+        else:
+            with ThreadPoolExecutor(min(8, len(items))) as pool:
+                rows = list(pool.map(write, items))
         with self._lock, self._conn:
-            self._conn.execute(
-                """INSERT INTO restorations (frame_id, model, raw_path, restored_path,
-                       score_raw_mm, score_restored_mm, score_raw_px, score_restored_px,
-                       details, auto_accept, updated, run_key)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(frame_id) DO UPDATE SET model=excluded.model,
-                       raw_path=excluded.raw_path, restored_path=excluded.restored_path,
-                       score_raw_mm=excluded.score_raw_mm,
-                       score_restored_mm=excluded.score_restored_mm,
-                       score_raw_px=excluded.score_raw_px,
-                       score_restored_px=excluded.score_restored_px,
-                       details=excluded.details, auto_accept=excluded.auto_accept,
-                       updated=excluded.updated, run_key=excluded.run_key""",
-                (f.id, model, str(raw_p.relative_to(self.root)),
-                 str(res_p.relative_to(self.root)), finite_or_none(score_raw.total_mm),
-                 finite_or_none(score_restored.total_mm), finite_or_none(score_raw.total_px),
-                 finite_or_none(score_restored.total_px), json.dumps(details or {}),
-                 int(bool(auto_accept)), now(), run_key))
-            change = self._log_change(ChangeKind.RESTORATION, [f.id])
+            self._conn.executemany(_UPSERT, rows)
+            change = self._log_change(ChangeKind.RESTORATION, [r[0] for r in rows])
         self._announce(change)
-        return self.restoration(f.id)
+        return [self.restoration(r[0]) for r in rows]
 
     def _save_method(self, f, method, model, raw, restored, score_raw, score_restored,
                      auto_accept, details, run_key) -> RestorationRecord:

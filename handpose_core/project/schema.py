@@ -92,10 +92,19 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+BUSY_TIMEOUT_S = 60.0
+"""How long a statement waits for another connection's write lock before SQLite's
+"database is locked": the restore writer, the studio and other processes share the
+store, and their write transactions are short (one frame, one action), so a wait this
+long means something is wrong rather than busy (tests/core/test_store_writers.py)."""
+
+
 def connect(db: Path) -> sqlite3.Connection:
     """A connection in WAL mode with full sync and foreign keys, usable from any thread
-    (callers serialise access)."""
-    conn = sqlite3.connect(str(db), check_same_thread=False, timeout=30)
+    (callers serialise access). A write waits up to :data:`BUSY_TIMEOUT_S` for another
+    connection's; writes start their transaction at the first write statement (the
+    module's implicit BEGIN), so a read cannot leave a stale snapshot to upgrade."""
+    conn = sqlite3.connect(str(db), check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -110,7 +119,7 @@ def migrate(conn: sqlite3.Connection, db: Path) -> None:
                            f"{SCHEMA_VERSION}); update handpose-studio to open it")
     for v in range(version, SCHEMA_VERSION):
         with conn:
-            conn.executescript("BEGIN;" + MIGRATIONS[v] + f"PRAGMA user_version = {v + 1};"
+            conn.executescript("BEGIN IMMEDIATE;" + MIGRATIONS[v] + f"PRAGMA user_version = {v + 1};"
                                "COMMIT;")
 
 

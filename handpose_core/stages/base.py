@@ -69,7 +69,15 @@ def recorded_run(project, stage: str, config: dict, *, run_dir: str | None = Non
 
     The outcome is ``completed`` when the block ends normally, ``cancelled`` on
     :class:`~handpose_core.progress.Cancelled` or ``KeyboardInterrupt`` (re-raised),
-    ``failed`` with ``metrics["error"]`` on any other exception (re-raised)."""
+    ``failed`` with ``metrics["error"]`` on any other exception (re-raised).
+
+    In a distributed training run (``--nproc``) only rank 0 records; the other
+    processes get a handle that records nothing."""
+    from ..training.distributed import world
+
+    if world()[0] > 0:
+        yield RunHandle(-1)
+        return
     run = RunHandle(project.start_run(stage, config, run_dir=run_dir))
     beat = _Heartbeat(project, run.id)
     beat.start()

@@ -21,21 +21,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..datasets.crop import CropTransform
 from ..nets.inference import load_segnet_model, segnet_path
 from ..progress import ProgressFn, check_cancel
-from ..project.records import Score
 from ..restoration import crf
 from ..restoration.dictionary import Dictionary, SearchParams
-from ..restoration.quality import PENALTY_MM, PENALTY_PX, accept_restoration, quality_score
-from ..restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_STRIDE, DEFAULT_WINDOW, restore_many
-from ..skeleton import joints_36_to_14
+from ..restoration.quality import PENALTY_MM, PENALTY_PX
+from ..restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_STRIDE, DEFAULT_WINDOW
+from . import restore_work as work
 from .base import recorded_run
 
 NAME = "restore"
@@ -90,6 +89,14 @@ class RestoreSettings:
         "help": "barycenter score of a missing part (px)"})
     restart: bool = field(default=False, metadata={
         "help": "restore again frames already restored with the same model and settings"})
+    workers: int = field(default=1, metadata={
+        "help": "worker processes (0: one per core; 1: in this process; the command line "
+        "defaults to one per core)"})
+    scheduler: str = field(default="", metadata={
+        "help": "Dask scheduler address (tcp://HOST:8786): restore on that cluster, whose "
+        "workers see the project folder at the same path (docs/scale.md)"})
+    chunk: int = field(default=4, metadata={
+        "help": "frames per task sent to a worker process or Dask worker"})
 
     @property
     def search(self) -> SearchParams:
@@ -113,6 +120,12 @@ class RestoreResult:
     method: str = "integration"
     crf_weight: float | None = None
     ms_per_frame: float = float("nan")  # restoration alone (search + vote or CRF), mean
+    cpu_s_per_frame: float = float("nan")
+    """CPU seconds per restored frame in the processes that restored them (all their
+    threads; crops, f_s, search, scoring): what projects a run to other machines."""
+    write_s_per_frame: float = float("nan")
+    """Seconds per frame the writer spent storing results (PNGs, one committed row) when
+    workers restored: the one-writer ceiling is 1 / this many frames per second."""
 
     @property
     def acceptance(self) -> float:
@@ -144,50 +157,17 @@ def run_key(model_path: Path, dictionary: Dictionary, settings: RestoreSettings)
 
 def restore_frames(project, frames, model, dictionary: Dictionary, settings: RestoreSettings,
                    *, model_name: str, key: str | None = None, cancel=None, on_item=None):
-    """Predict, restore, score, decide and store ``frames`` (one batch); returns the
-    stored :class:`~handpose_core.project.RestorationRecord` of each frame."""
+    """Predict, restore, score, decide and store ``frames`` (one batch) in this process;
+    returns the stored :class:`~handpose_core.project.RestorationRecord` of each frame."""
     depth, tfs, _ = project.crops(frames, cancel=cancel)
-    raw, _ = model.predict(depth, probabilities=False)
-    if settings.method == crf.INTEGRATION:
-        restored = restore_many(raw, dictionary, window=settings.window,
-                                integrate=settings.integrate, backend=settings.backend,
-                                stride=settings.stride,
-                                keep_silhouette=settings.keep_silhouette,
-                                search=settings.search, raw_weight=settings.raw_weight,
-                                cancel=cancel)
-    else:
-        if settings.crf_weight < 0:
-            raise ValueError("restore_frames needs the CRF weight resolved (crf_weight >= 0; "
-                             "see resolve_settings)")
-        restored = crf.restore_crf_many(raw, dictionary, settings.method, settings.crf_weight,
-                                        k=settings.k, search=settings.search,
-                                        keep_silhouette=settings.keep_silhouette,
-                                        cancel=cancel)
+    joints = [project.joints_uvd(f) for f in frames]
     out = []
-    for f, d, tfa, r, rr in zip(frames, depth, tfs, raw, restored):
-        tf = CropTransform.from_array(tfa)
-        gt = joints_36_to_14(project.joints_uvd(f))
-        q_raw = quality_score(r, d, tf, gt, penalty_mm=settings.penalty_mm,
-                              penalty_px=settings.penalty_px)
-        q_res = quality_score(rr.labels, d, tf, gt, penalty_mm=settings.penalty_mm,
-                              penalty_px=settings.penalty_px)
-        ok = accept_restoration(q_raw, q_res, n_queries=rr.n_queries)
-        hand = r > 0
-        details = {
-            "raw": q_raw.to_dict(), "restored": q_res.to_dict(),
-            "queries": rr.n_queries, "changed": int((rr.labels != r).sum()),
-            "mean_confidence": float(rr.confidence[hand].mean()) if hand.any() else None,
-            "mean_distance": float(rr.distances.mean()) if rr.n_queries else None,
-            "no_hand": rr.n_queries == 0, "method": settings.method,
-            "seconds": round(rr.seconds, 4)}
-        if settings.method != crf.INTEGRATION:
-            details.update({"crf_weight": settings.crf_weight, "k": settings.k,
-                            **{k: v for k, v in rr.info.items()}})
+    by_id = {f.id: f for f in frames}
+    for res in work.compute_frames(frames, depth, tfs, joints, model, dictionary, settings, cancel):
         rec = project.save_restoration(
-            f, model=model_name, raw=r, restored=rr.labels,
-            score_raw=Score(q_raw.total_mm, q_raw.total_px),
-            score_restored=Score(q_res.total_mm, q_res.total_px), auto_accept=ok,
-            details=details, run_key=key, method=settings.method)
+            by_id[res.frame_id], model=model_name, raw=res.raw, restored=res.restored,
+            score_raw=res.score_raw, score_restored=res.score_restored,
+            auto_accept=res.accept, details=res.details, run_key=key, method=settings.method)
         out.append(rec)
         if on_item is not None:
             on_item(rec)
@@ -216,11 +196,21 @@ def resolve_settings(project, settings: RestoreSettings, dictionary: Dictionary,
     return replace(settings, crf_weight=w)
 
 
+def n_workers(settings: RestoreSettings) -> int:
+    """Worker processes a run uses: ``settings.workers``, 0 meaning one per core."""
+    return settings.workers if settings.workers > 0 else (os.cpu_count() or 1)
+
+
 def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: ProgressFn | None = None,
-        cancel=None, on_item=None) -> RestoreResult:
+        cancel=None, on_item=None, client=None, on_pids=None) -> RestoreResult:
     """Run the stage over ``settings.split`` of ``project``. Frames are stored as they are
     done, so a cancelled or killed run keeps its finished frames and the next run
-    continues after them. Raises :class:`~handpose_core.progress.Cancelled` on cancel."""
+    continues after them. Raises :class:`~handpose_core.progress.Cancelled` on cancel.
+
+    ``settings.workers`` > 1 restores in that many worker processes, ``settings.scheduler``
+    (or ``client``, a ``distributed.Client``) on a Dask cluster; either way this process
+    alone writes the store, in frame order (:mod:`.restore_work`). ``on_pids(pids)``
+    hears the pool's worker process ids (tests kill one)."""
     t0 = time.perf_counter()
     frames = project.frames(None if settings.split == "all" else settings.split)
     if settings.limit is not None:
@@ -228,7 +218,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     if not frames:
         raise ValueError(f"{project.root}: no frames in split {settings.split!r}")
     model_path = Path(settings.model) if settings.model else segnet_path(project)
-    model = load_segnet_model(model_path)
+    model = load_segnet_model(model_path)  # here too with workers: a bad file fails at once
     dictionary = Dictionary.load(Path(settings.dictionary) if settings.dictionary
                                  else project.root / "dictionary")
     settings = resolve_settings(project, settings, dictionary, progress=progress,
@@ -237,45 +227,87 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     done = set() if settings.restart else project.restored_with_key(key, settings.method)
     todo = [f for f in frames if f.id not in done]
     report = progress or (lambda d, t, m: None)
+    workers = n_workers(settings)
+    distributed = bool(settings.scheduler) or client is not None
     config = {**asdict(settings), "model": str(model_path), "dictionary": str(dictionary.path),
-              "run_key": key, "to_restore": len(todo), "already_restored": len(frames) - len(todo)}
-    n_acc = n_empty = 0
-    raw_mm, res_mm, secs = [], [], []
+              "run_key": key, "to_restore": len(todo), "already_restored": len(frames) - len(todo),
+              "workers_used": "dask" if distributed else workers}
+    acc = {"n_acc": 0, "n_empty": 0, "raw": [], "res": [], "cpu": 0.0, "write": 0.0, "secs": []}
 
-    def result() -> RestoreResult:
-        return replace(_result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key),
+    def count(r) -> None:
+        acc["n_acc"] += r.auto_accept
+        acc["n_empty"] += bool(r.details.get("no_hand"))
+        acc["raw"].append(r.raw.mm)
+        acc["res"].append(r.restored.mm)
+        acc["secs"].append(r.details.get("seconds", float("nan")))
+
+    def metrics():
+        return replace(_result(frames, todo, acc["n_acc"], acc["n_empty"], acc["raw"], acc["res"],
+                               t0, key, acc["cpu"], acc["write"]),
                        method=settings.method,
                        crf_weight=None if settings.method == crf.INTEGRATION
                        else settings.crf_weight,
-                       ms_per_frame=1000 * float(np.mean(secs)) if secs else float("nan"))
+                       ms_per_frame=1000 * float(np.mean(acc["secs"])) if acc["secs"]
+                       else float("nan"))
 
     with recorded_run(project, NAME, config) as rec:
         report(0, len(todo), f"restoring {len(todo)} frames"
-               + (f" ({len(frames) - len(todo)} already done)" if len(todo) < len(frames) else ""))
-        for s in range(0, len(todo), settings.batch):
-            check_cancel(cancel)
-            recs = restore_frames(project, todo[s:s + settings.batch], model, dictionary,
-                                  settings, model_name=str(model_path), key=key, cancel=cancel,
-                                  on_item=on_item)
-            for r in recs:
-                n_acc += r.auto_accept
-                n_empty += bool(r.details.get("no_hand"))
-                raw_mm.append(r.raw.mm)
-                res_mm.append(r.restored.mm)
-                secs.append(r.details.get("seconds", float("nan")))
-            report(min(len(todo), s + settings.batch), len(todo), "restoring frames")
-            rec.metrics = result().to_dict()
-        out = result()
-        rec.metrics = out.to_dict()
-    return out
+               + (f" ({len(frames) - len(todo)} already done)" if len(todo) < len(frames) else "")
+               + (" on a Dask cluster" if distributed else
+                  f" in {workers} worker processes" if workers > 1 and len(todo) > 1 else ""))
+        if todo and (distributed or (workers > 1 and len(todo) > 1)):
+            by_id = {f.id: f for f in todo}
+            job = work.make_job(project, model_path, dictionary.path, settings)
+            parts = work.chunks(todo, settings.chunk)
+
+            def store(i, results):
+                w0 = time.perf_counter()
+                recs = project.save_restorations([dict(
+                    f=by_id[res.frame_id], model=str(model_path), raw=res.raw,
+                    restored=res.restored, score_raw=res.score_raw,
+                    score_restored=res.score_restored, auto_accept=res.accept,
+                    details=res.details, run_key=key, method=settings.method)
+                    for res in results])
+                for res, r in zip(results, recs):
+                    acc["cpu"] += res.cpu_s
+                    count(r)
+                    if on_item is not None:
+                        on_item(r)
+                acc["write"] += time.perf_counter() - w0
+                report(len(acc["raw"]), len(todo), "restoring frames")
+                rec.metrics = metrics().to_dict()
+
+            if distributed:
+                work.run_dask(job, parts, client if client is not None else settings.scheduler,
+                              store, cancel=cancel)
+            else:
+                work.run_pool(job, parts, min(workers, len(parts)), store, cancel=cancel,
+                              on_pids=on_pids)
+        else:
+            for s in range(0, len(todo), settings.batch):
+                check_cancel(cancel)
+                c0 = time.process_time()
+                for r in restore_frames(project, todo[s:s + settings.batch], model, dictionary,
+                                        settings, model_name=str(model_path), key=key,
+                                        cancel=cancel, on_item=on_item):
+                    count(r)
+                acc["cpu"] += time.process_time() - c0
+                report(min(len(todo), s + settings.batch), len(todo), "restoring frames")
+                rec.metrics = metrics().to_dict()
+        result = metrics()
+        rec.metrics = result.to_dict()
+    return result
 
 
-def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key) -> RestoreResult:
+def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key, cpu_s=0.0,
+            write_s=float("nan")) -> RestoreResult:
     n = len(raw_mm)
     return RestoreResult(len(frames), n, len(frames) - len(todo), int(n_acc), int(n_empty),
                          float(np.mean(raw_mm)) if n else float("nan"),
                          float(np.mean(res_mm)) if n else float("nan"),
-                         round(time.perf_counter() - t0, 2), key)
+                         round(time.perf_counter() - t0, 2), key,
+                         round(cpu_s / n, 4) if n else float("nan"),
+                         round(write_s / n, 4) if n else float("nan"))
 
 
 def headline(m: dict) -> str:

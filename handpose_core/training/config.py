@@ -18,7 +18,7 @@ SCHEDULES = ("cosine", "inverse", "constant")
 
 # Fields that may differ between an interrupted run and its resumption: they change
 # how a run is executed or logged, not what it computes.
-RUNTIME_FIELDS = ("num_threads", "device", "log_every", "checkpoint_every_s", "val_batch")
+RUNTIME_FIELDS = ("num_threads", "device", "log_every", "checkpoint_every_s", "val_batch", "amp")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,9 @@ class TrainConfig:
     ``val_max`` caps the validation split; ``checkpoint_every_s`` saves ``last.pt``
     within an epoch that often (seconds), so a killed run loses at most that much.
     ``num_threads`` > 0 sets ``torch.set_num_threads`` for the run; ``device`` is
-    "auto" (CUDA when available, else CPU), "cpu" or "cuda".
+    "auto" (CUDA when available, else CPU), "cpu" or "cuda"; ``amp``: on CUDA, training
+    steps run under bfloat16 autocast (mixed precision; weights and optimiser stay
+    float32; no effect on CPU).
     """
 
     # Defaults: the bundled fast f_s on a 40k-crop store (see training/segmentation.py).
@@ -76,6 +78,7 @@ class TrainConfig:
     checkpoint_every_s: float = 60.0
     num_threads: int = 2
     device: str = "auto"
+    amp: bool = True
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:

@@ -178,20 +178,34 @@ def run_stage(task: Task, config: TrainConfig, out_dir: str | os.PathLike, *,
     Raises ``Cancelled`` when ``cancel`` is set (checked before every batch and inside
     steps and validation), after saving ``last.pt`` at the last completed step.
     """
+    from .distributed import rank0_ready, world
+
     threads = torch.get_num_threads()
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
+    rank0_ready()  # the other processes start their preparation now (distributed.py)
     try:
-        return _run(task, config, Path(out_dir), progress, cancel, resume)
+        return _run(task, config, Path(out_dir), progress if world()[0] == 0 else None,
+                    cancel, resume)
     finally:
         torch.set_num_threads(threads)
 
 
 def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
          resume: bool) -> TrainResult:
-    out.mkdir(parents=True, exist_ok=True)
+    from . import distributed as dd
+
+    rank, n_proc = dd.world()
+    writer = rank == 0  # one process writes files and validates (distributed.py)
+    if writer:
+        out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
     device = resolve_device(config.device)
+    if device.type == "cuda" and n_proc > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if n_proc > 1 and task.images_per_batch < n_proc:
+        raise ValueError(f"a batch of {task.images_per_batch} cannot be shared by {n_proc} "
+                         "processes; raise batch_size or lower --nproc")
     model = task.model.to(device)
     optimizer = make_optimizer(model, config)
     loop, resumed = _Loop(), False
@@ -199,17 +213,34 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
     if resume and last_path.exists():
         loop = _restore(last_path, task, config, net_dict, model, optimizer)
         resumed = True
-    elif not resume:
+    elif not resume and writer:
         best_path.unlink(missing_ok=True)
         last_path.unlink(missing_ok=True)
-    run_info = {"stage": task.stage, "architecture": task.architecture}
+    run_info = {"stage": task.stage, "architecture": task.architecture,
+                **({"processes": n_proc} if n_proc > 1 else {})}
     toml = {"run": run_info, "train": config.to_dict(), "net": net_dict, "data": task.describe()}
     total = config.epochs * task.steps_per_epoch
     if resumed and loop.epoch >= config.epochs:
+        if not writer:
+            raise dd.RankDone
         return _result(out, loop, resumed, already_done=True)
     start_step = loop.step
-    write_toml(out / "config.toml", toml)
-    log = MetricLog(out / "metrics.jsonl", keep_until_step=loop.step if resumed else None)
+    if writer:
+        write_toml(out / "config.toml", toml)
+        log = MetricLog(out / "metrics.jsonl", keep_until_step=loop.step if resumed else None)
+    else:
+        log = _NoLog()
+    amp = config.amp and device.type == "cuda"
+    step_model, bn = model, []
+    if n_proc > 1:
+        bn = dd.globalise_batchnorm(model)
+        step_model = dd.DDPModel(model, device)
+    shard = getattr(task, "shard", None)
+    if shard is None and n_proc > 1:
+        if task.images_per_batch % n_proc:
+            raise ValueError(f"batch_size {task.images_per_batch} must be a multiple of the "
+                             f"{n_proc} processes (each averages its share's loss)")
+        shard = dd.shard_batch
 
     # Wall time of training (data, steps, validation) summed over resumed sessions.
     t_session, elapsed_before = time.perf_counter(), loop.elapsed_s
@@ -220,6 +251,8 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
         return now
 
     def save(path: Path) -> None:
+        if not writer:
+            return
         tick()
         extra = {"train": config.to_dict(), "loop": loop.to_dict(), "stage": task.stage,
                  "torch_rng": torch.get_rng_state()}
@@ -228,6 +261,8 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
                         loop.epoch, step=loop.step, architecture=task.architecture, extra=extra)
 
     def validate() -> None:
+        if not writer:
+            return
         val = task.validate(model, cancel)
         model.train()
         tick()
@@ -251,12 +286,20 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
     try:
         while loop.epoch < config.epochs:
             for batch in task.batches(loop.epoch, loop.batch):
-                check_cancel(cancel)
+                if n_proc > 1:  # every process stops at the same step
+                    if dd.agree(0.0, cancel is not None and cancel.is_set(), device)[1]:
+                        raise Cancelled()
+                    batch = shard(batch, rank, n_proc)
+                else:
+                    check_cancel(cancel)
                 lr = config.lr_at(loop.step, total)
                 for g in optimizer.param_groups:
                     g["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
-                loss = task.train_step(model, batch, cancel)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                    loss = task.train_step(step_model, batch, None if n_proc > 1 else cancel)
+                if n_proc > 1:
+                    loss = dd.agree(loss, False, device)[0]
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"training loss became {loss} at step {loop.step}; "
                                              "lower the learning rate")
@@ -289,11 +332,25 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
             last_save = time.perf_counter()
     except (Cancelled, KeyboardInterrupt):
         model.train()
+        dd.restore_batchnorm(bn)
         save(last_path)  # the weights are those after the last completed step
         raise
     finally:
+        dd.restore_batchnorm(bn)
         log.close()
+    if not writer:
+        raise dd.RankDone
     return _result(out, loop, resumed, resumed_from_step=start_step)
+
+
+class _NoLog:
+    """The metric log of a process that does not write (distributed ranks > 0)."""
+
+    def write(self, record: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _epoch_float(loop: _Loop, task: Task) -> float:

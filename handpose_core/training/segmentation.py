@@ -100,14 +100,28 @@ class SegmentationTask:
             rng = np.random.default_rng([cfg.seed, epoch, k, 1])
             yield augment(self.depth[idx], self.labels[idx], rng, cfg)[:2]
 
+    def _total_weight(self, y: torch.Tensor) -> torch.Tensor:
+        w = self.class_weight.to(y.device)
+        counted = y != IGNORE
+        return (w[torch.where(counted, y, 0)] * counted).sum().clamp_min(1e-12)
+
+    def shard(self, batch, rank: int, world: int):
+        """Rank ``rank``'s share of a batch for a distributed run: ``(x, y, norm)``
+        with ``norm`` the whole batch's loss weight over ``world``, so that the
+        processes' averaged gradients are those of the whole batch."""
+        from .distributed import shard_range
+
+        x, y = batch[:2]
+        sl = shard_range(x.shape[0], rank, world)
+        return x[sl], y[sl], self._total_weight(y) / world
+
     def train_step(self, model, batch, cancel) -> float:
-        x, y = batch
+        x, y = batch[:2]
         dev = next(model.parameters()).device
         x = x.to(dev).contiguous(memory_format=torch.channels_last)
         y = y.to(dev)
         w = self.class_weight.to(dev)
-        counted = y != IGNORE
-        total_w = (w[torch.where(counted, y, 0)] * counted).sum().clamp_min(1e-12)
+        total_w = batch[2].to(dev) if len(batch) > 2 else self._total_weight(y)
         chunk = model.train_chunk or x.shape[0]
         loss_sum = 0.0
         for s in range(0, x.shape[0], chunk):

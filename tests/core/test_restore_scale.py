@@ -1,0 +1,115 @@
+"""Restoration past one process: a pool of worker processes and a Dask cluster, each
+with a worker killed mid-run. Every frame is stored exactly once, by the one writer
+(this process), and equals the in-process restoration."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from handpose_core.progress import Cancelled
+from handpose_core.render import render_crops
+from handpose_core.restoration import Dictionary
+from handpose_core.stages import restore as restore_stage
+from handpose_core.stages.restore import RestoreSettings
+
+N = 10
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@pytest.fixture
+def restored_once(make_nyu_project):
+    """A project restored in this process: ``(project, {frame id: (raw, restored)})``."""
+    project = make_nyu_project(N, seed=31)
+    Dictionary.build(render_crops(80, seed=5)["labels"], project.path("dictionary"),
+                     max_patches=20000, n_trees=4)
+    res = restore_stage.run(project, RestoreSettings(workers=1))
+    assert res.restored == N
+    return project, maps_of(project)
+
+
+def maps_of(project) -> dict:
+    return {fid: project.restored_maps(rec) for fid, rec in project.restorations().items()}
+
+
+def assert_same_maps(project, ref: dict, stored: list[int]) -> None:
+    assert sorted(stored) == sorted(ref), "every frame stored exactly once"
+    got = maps_of(project)
+    for fid, (raw, res) in ref.items():
+        np.testing.assert_array_equal(got[fid][0], raw, err_msg=f"raw map of frame {fid}")
+        np.testing.assert_array_equal(got[fid][1], res, err_msg=f"restored map of frame {fid}")
+    keys = {r.run_key for r in project.restorations().values()}
+    assert len(keys) == 1
+
+
+def test_pool_worker_killed_midway(restored_once):
+    project, ref = restored_once
+    stored, killed, pids_seen = [], [], []
+
+    def on_item(rec):
+        stored.append(rec.frame_id)
+        # the writer stores in frame order
+        assert rec.frame_id == max(stored)
+
+    def on_pids(pids):
+        pids_seen.append(list(pids))
+        if stored and not killed and pids:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    res = restore_stage.run(project, RestoreSettings(workers=2, chunk=1, restart=True),
+                            on_item=on_item, on_pids=on_pids)
+    assert killed, "no worker was killed: the run ended before a frame was stored"
+    assert res.restored == N
+    assert_same_maps(project, ref, stored)
+    # the broken pool was replaced by a new one (other process ids)
+    assert any(killed[0] not in p for p in pids_seen[pids_seen.index(
+        next(p for p in pids_seen if killed[0] in p)):])
+    assert project.last_run("restore").config["workers_used"] == 2
+
+
+def test_dask_local_cluster_worker_killed_midway(restored_once):
+    distributed = pytest.importorskip("distributed")
+    project, ref = restored_once
+    stored, killed = [], []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)
+
+        def on_item(rec):
+            stored.append(rec.frame_id)
+            assert rec.frame_id == max(stored)
+            if not killed:
+                pid = next(iter(pids.values()))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        # by address, as `train restore --scheduler tcp://HOST:8786` does
+        res = restore_stage.run(project, RestoreSettings(
+            chunk=1, restart=True, scheduler=cluster.scheduler_address), on_item=on_item)
+        assert killed and res.restored == N
+        assert_same_maps(project, ref, stored)
+        assert project.last_run("restore").config["workers_used"] == "dask"
+
+        # cancelled (Ctrl-C, SIGTERM): the finished frames are stored, in order, the
+        # rest of the tasks are cancelled and the run is recorded as cancelled
+        cancel, again = threading.Event(), []
+
+        def stop_after_3(rec):
+            again.append(rec.frame_id)
+            if len(again) == 3:
+                cancel.set()
+
+        with pytest.raises(Cancelled):
+            restore_stage.run(project, RestoreSettings(chunk=1, restart=True), client=client,
+                              on_item=stop_after_3, cancel=cancel)
+    assert 3 <= len(again) <= N and again == sorted(again)  # N: all had finished
+    run = project.last_run("restore")
+    assert run.status == "cancelled" and run.metrics["restored"] == len(again)
