@@ -18,7 +18,7 @@ REPO = HERE.parents[1]
 
 
 def _state(path: Path) -> dict:
-    from handpose_core.training.checkpoint import load_checkpoint
+    from handpose_core.nets.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
