@@ -4,6 +4,7 @@
 
     synth --out DIR --count N [--size 48] [--seed S] [--style clean|sensor]
     synth --nyu-layout --out ROOT --count N --split train|test [--seed S]
+          [--generator reallike|primitives]
     synth --preview OUT.png [--count 64] [--style clean|sensor]
 """
 
@@ -34,6 +35,10 @@ def add_arguments(parser) -> None:
                       help="write a contact sheet (depth | labels) instead of a store")
     parser.add_argument("--split", choices=("train", "test"), default="train",
                         help="split folder for --nyu-layout (train)")
+    parser.add_argument("--generator", choices=("reallike", "primitives"), default="reallike",
+                        help="--nyu-layout frames from the real-like generator (another "
+                        "person's hand, painted labels, clutter: the demo's; default) or the "
+                        "training side's primitive hand")
 
 
 def run(args) -> int:
@@ -57,8 +62,9 @@ def run(args) -> int:
         if args.nyu_layout:
             style = style or "sensor"
             d = write_nyu_layout(args.out, args.count, split=args.split, seed=args.seed,
-                                 style=style, progress=TerminalProgress(f"{args.split} frames"))
-            print(f"wrote {args.count} {style} frames in the NYU layout to {d}")
+                                 style=style, generator=args.generator,
+                                 progress=TerminalProgress(f"{args.split} frames"))
+            print(f"wrote {args.count} {style} {args.generator} frames in the NYU layout to {d}")
         else:
             style = style or "clean"
             d = write_synthetic_store(args.out, args.count, size=args.size, seed=args.seed,
