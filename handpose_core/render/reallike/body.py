@@ -32,7 +32,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..hand_model import (
-    FINGER_RADII,
     FINGER_THICK,
     FOREARM,
     KNUCKLE_LEN,
@@ -42,7 +41,6 @@ from ..hand_model import (
     REST_SPLAY,
     THUMB_ABD_AXIS,
     THUMB_FRAME,
-    THUMB_RADII,
     pose_hands,
     rot_axis,
     rot_z,
@@ -50,6 +48,13 @@ from ..hand_model import (
 from .people import People
 
 NB, NE, NS, NP = 19, 9, 14, 48
+FINGER_WIDTH = np.array([10.6, 9.9, 8.8, 7.8])
+"""Half-breadths (mm) of a long finger at the MCP, PIP, DIP and tip of an average adult
+(index; the pinky is scaled by hand_model.FINGER_THICK): ANSUR-1988-like breadths of
+about 21 mm at the PIP and 18 mm at the DIP (docs/realism.md, "Geometry"); the
+thickness radii are these over the person's width / thickness ratio."""
+THUMB_WIDTH = np.array([13.6, 10.4, 9.8, 8.4])  # CMC (thenar side), MCP, IP, tip
+META_RADII = (10.0, 10.8)  # metacarpal at its base, at the MCP (x FINGER_THICK)
 # bones: finger f (index, middle, ring, pinky) has rows 4f (metacarpal) .. 4f+3 (distal);
 # the thumb 16 (metacarpal), 17, 18
 THUMB0 = 16
@@ -155,11 +160,12 @@ def build_hands(people: People, translation: np.ndarray, forearm_dir: np.ndarray
         base_ref = conv + (MCP[i] - conv) * (16.0 - 5.0) / (MCP[i, 1] - 5.0)
         base = cam(hand(base_ref))
         ft = FINGER_THICK[i]
-        r = FINGER_RADII[None] * ft * th[:, None] / np.sqrt(ratio)[:, None]  # thickness radii
+        r = FINGER_WIDTH[None] * ft * th[:, None] / ratio[:, None]  # thickness radii
         splay = REST_SPLAY[i] + art[:, 4 * i + 1]
         # the finger's flexion axis (pose_hands: rot_z(-(splay + abd)) of the hand's x)
         xf = np.einsum("bij,bj->bi", R, np.stack([np.cos(splay), -np.sin(splay), np.zeros(n)], 1))
-        bones[:, 4 * i] = _bone(base, mcp, xh, 9.0 * ft * th, 9.8 * ft * th, np.ones(n))
+        bones[:, 4 * i] = _bone(base, mcp, xh, META_RADII[0] * ft * th, META_RADII[1] * ft * th,
+                                np.ones(n))
         # the distal segment ends half a tip radius short of the NYU tip joint, so the
         # finger's end lies just beyond it (NYU marks the tip at the finger's end)
         dd = _unit(tip - dip)
@@ -179,13 +185,13 @@ def build_hands(people: People, translation: np.ndarray, forearm_dir: np.ndarray
         ells[:, 4 + i] = _ell(c, axes, semi)
         groups[1 + i] += [(mcp, r[:, 0] * ratio * 1.4), (pip, r[:, 1] * ratio * 1.4),
                           (dip, r[:, 2] * ratio * 1.4), (tip_c, r[:, 3] * ratio * 1.4)]
-        groups[0] += [(base, 9.8 * ft * th * 1.5), (mcp, 9.8 * ft * th * 1.5)]
+        groups[0] += [(base, META_RADII[1] * ft * th * 1.5), (mcp, META_RADII[1] * ft * th * 1.5)]
     # thumb: CMC -> MCP -> IP -> tip; its flexion axis from the training kinematics
     cmc_abd, cmc_flex = art[:, 16], art[:, 17]
     Rt = rot_z(cmc_flex) @ rot_axis(THUMB_ABD_AXIS, -cmc_abd) @ THUMB_FRAME[None]
     xt = np.einsum("bij,bj->bi", R, Rt[:, :, 0])
     ttip, tip_ip, tmcp, tcmc = (cam(jh[:, 24 + k]) for k in (0, 1, 3, 5))
-    rt = THUMB_RADII[None] * th[:, None] / np.sqrt(ratio)[:, None]
+    rt = THUMB_WIDTH[None] * th[:, None] / ratio[:, None]
     dd = _unit(ttip - tip_ip)
     ttip_c = ttip - dd * (0.5 * rt[:, 3])[:, None]
     pts = [tcmc, tmcp, tip_ip, ttip_c]

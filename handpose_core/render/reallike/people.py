@@ -27,14 +27,16 @@ class People:  # n hands of the real-like side
 
 def sample_people(rng: np.random.Generator, n: int) -> People:
     """``n`` hands: first version, the training side's samplers (gesture templates and
-    uniform articulations, +-15 % hand scale, +-8 % fingers, radii x 0.95-1.2) with the
-    recorded view (:data:`..store.RECORDED_VIEW`: yaw 60, pitch 50, roll 60 deg, palm
-    550-950 mm away). Same generator state -> same people."""
+    uniform articulations, +-15 % hand scale, +-8 % fingers) with the recorded view
+    (:data:`..store.RECORDED_VIEW`: yaw 60, pitch 50, roll 60 deg, palm 550-950 mm
+    away); ``thickness`` 0.88-1.12 multiplies the real-like side's anthropometric
+    finger breadths (``body.FINGER_WIDTH``). Same generator state -> same people."""
     from ..store import RECORDED_VIEW
 
     if n < 0:
         raise ValueError(f"people count must be >= 0, got {n}")
     art = sample_articulations(rng, n)
-    scale, finger_scale, thickness = sample_shapes(rng, n)
+    scale, finger_scale, _ = sample_shapes(rng, n)
+    thickness = rng.uniform(0.88, 1.12, n)
     R, depth = sample_views(rng, n, RECORDED_VIEW)
     return People(art, scale, finger_scale, thickness, R, depth)

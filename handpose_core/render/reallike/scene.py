@@ -165,10 +165,11 @@ def sample_reallike_scenes(n: int, seed=0, *, margin_px: float = 90.0,
                                                               size[:, 2]))
     palmar = -R[:, :, 2]
     c_held = palm + palmar * (reach + 14.0 * th)[:, None]
+    # near: beside the hand (never hiding all of it) and level with it or behind
     ang = rng.uniform(0, 2 * np.pi, n)
-    dist = rng.uniform(90, 200, n)
+    dist = np.linalg.norm(size, axis=1) * 0.6 + rng.uniform(70, 160, n)
     c_near = palm + np.stack([np.cos(ang) * dist, np.sin(ang) * dist,
-                              rng.uniform(-40, 150, n)], axis=1)
+                              rng.uniform(0, 150, n)], axis=1)
     centre = np.where(held[:, None], c_held, c_near)
     obj[has_obj, 0, 0] = kind[has_obj]
     obj[:, 0, 1:4] = centre
@@ -211,3 +212,31 @@ def sample_reallike_scenes(n: int, seed=0, *, margin_px: float = 90.0,
     assert out.sph.shape[2:] == (NS, 4) and out.stub.shape[2] == NSTUB
     assert out.prm.shape[2] == NP
     return out
+
+
+def posed_reallike_scenes(people: People, palm_xyz, *, tissue=None, seed: int = 1
+                          ) -> RealScenes:
+    """Real-like scenes of given people without clutter, arm or background (tests,
+    figures): hand ``i``'s palm centre at ``palm_xyz`` (n, 3) or (3,) camera mm (its
+    ``depth`` field is not used), the forearm straight back along the hand's -y axis,
+    ``tissue`` (n, 6) (default: the middle of :func:`.body.sample_tissue`'s ranges)."""
+    R = np.asarray(people.rotation, np.float64)
+    n = R.shape[0]
+    scale = np.asarray(people.scale, np.float64).reshape(n)
+    palm = np.broadcast_to(np.asarray(palm_xyz, np.float64), (n, 3))
+    t = palm - np.einsum("nij,nj->ni", R, PALM_JOINTS[2][None] * scale[:, None])
+    fdir = -R[:, :, 1]
+    if tissue is None:
+        tissue = np.tile([1.12, 1.0, 0.4, 1.0, 1.0, 1.0], (n, 1))
+    joints, bones, ells, sph, stub, prm = build_hands(people, t, fdir, tissue)
+    arm = np.zeros((n, N_ARM, NPRM))
+    arm[:, :, 0] = -1.0
+    bounds = np.zeros((n, 2, 4))
+    bounds[:, 0] = prm[:, P_BOUND:P_BOUND + 4]
+    from ..background import NBG
+
+    return RealScenes(arm, _stack(bones, bones), _stack(ells, ells), _stack(sph, sph),
+                      _stack(stub, stub), _stack(prm, prm), np.zeros((n, NOBJ, NOBJ_COLS)),
+                      bounds, np.zeros((n, NBG)), np.arange(seed, seed + n, dtype=np.uint64),
+                      joints, NYU_CAMERA.xyz_to_uvd(joints),
+                      np.asarray(people.articulation, np.float64))
