@@ -4,9 +4,10 @@ real recording has.
 
 Clutter (all class 0): a sleeve or cuff over the forearm, its opening 20-150 mm from the
 wrist and 4-14 mm looser than the arm (60 % of frames); the other hand, 130-260 mm to a
-side, with its forearm (20 %); an object held in the palm or near the hand -- a ball, a
-cylinder (mug, bottle) or a box (35 %); the hand touching the person's body (10 %) or
-resting on a table (8 %). The probabilities are choices, not measurements (see
+side, with its forearm (20 %); an object near the hand or (30 % of those) held in the
+palm -- a ball, a cylinder (mug, bottle) or a box (25 %); the hand touching the
+person's body (10 %) or resting on a table seen from above (5 %, when the hand is
+120 mm or more below the sensor). The probabilities are choices, not measurements (see
 docs/realism.md, "Clutter").
 """
 
@@ -36,7 +37,7 @@ from .people import People, sample_people
 from .sdf import NOBJ, NOBJ_COLS, OBJ_BOX, OBJ_CYLINDER, OBJ_SPHERE
 
 N_ARM = 5  # forearm, upper arm (hand_model rows), sleeve, upper sleeve, other forearm
-P_SLEEVE, P_OTHER, P_OBJECT, P_BODY_TOUCH, P_TABLE_TOUCH = 0.6, 0.2, 0.35, 0.10, 0.08
+P_SLEEVE, P_OTHER, P_OBJECT, P_HELD, P_BODY_TOUCH, P_TABLE_TOUCH = 0.6, 0.2, 0.25, 0.3, 0.10, 0.05
 
 
 @dataclass
@@ -155,12 +156,12 @@ def sample_reallike_scenes(n: int, seed=0, *, margin_px: float = 90.0,
     obj = np.zeros((n, NOBJ, NOBJ_COLS))
     has_obj = rng.uniform(0, 1, n) < P_OBJECT
     kind = rng.choice([OBJ_SPHERE, OBJ_CYLINDER, OBJ_BOX], size=n, p=[0.35, 0.4, 0.25])
-    size = np.stack([rng.uniform(30, 60, n), rng.uniform(45, 100, n), rng.uniform(15, 50, n)], 1)
-    size[kind == OBJ_CYLINDER, 0] = rng.uniform(28, 45, n)[kind == OBJ_CYLINDER]
-    size[kind == OBJ_BOX, 0] = rng.uniform(30, 90, n)[kind == OBJ_BOX]
-    size[kind == OBJ_BOX, 1] = rng.uniform(20, 60, n)[kind == OBJ_BOX]
+    size = np.stack([rng.uniform(25, 50, n), rng.uniform(40, 90, n), rng.uniform(12, 40, n)], 1)
+    size[kind == OBJ_CYLINDER, 0] = rng.uniform(20, 40, n)[kind == OBJ_CYLINDER]
+    size[kind == OBJ_BOX, 0] = rng.uniform(25, 70, n)[kind == OBJ_BOX]
+    size[kind == OBJ_BOX, 1] = rng.uniform(20, 50, n)[kind == OBJ_BOX]
     axes = _rotations(rng, n)
-    held = rng.uniform(0, 1, n) < 0.5
+    held = rng.uniform(0, 1, n) < P_HELD
     reach = np.where(kind == OBJ_SPHERE, size[:, 0], np.where(kind == OBJ_CYLINDER, size[:, 0],
                                                               size[:, 2]))
     palmar = -R[:, :, 2]
@@ -183,8 +184,9 @@ def sample_reallike_scenes(n: int, seed=0, *, margin_px: float = 90.0,
     bg[body, BG_XB] = palm[body, 0] + rng.uniform(-120, 120, n)[body]
     bg[body, BG_ZB] = zmax[body] + rng.uniform(0, 8, n)[body]
     bg[body, BG_YS] = np.maximum(bg[body, BG_YS], palm[body, 1] + 60.0)
-    table = (touch >= P_BODY_TOUCH) & (touch < P_BODY_TOUCH + P_TABLE_TOUCH)
     ymin = joints[:, :, 1].min(axis=1) - 10.0 * th
+    # a table seen from above (its top 120 mm or more below the sensor), not edge-on
+    table = (touch >= P_BODY_TOUCH) & (touch < P_BODY_TOUCH + P_TABLE_TOUCH) & (ymin < -120.0)
     bg[table, BG_TABLE] = 1.0
     bg[table, BG_YT] = ymin[table] - rng.uniform(0, 6, n)[table]
     bg[table, BG_ZT0] = depth[table] - rng.uniform(150, 300, n)[table]

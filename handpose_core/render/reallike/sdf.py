@@ -20,7 +20,8 @@ Labels (:func:`label_at`) come from the skeleton, as a person paints them: the n
 bone (distance to its segment minus its radius there), then the joint creases (planes
 through a joint bisecting its two bones) between that bone and its neighbours, the
 knuckle part (the last ``KNUCKLE`` mm of the metacarpal before the MCP crease), the
-webbing (knuckle), the wrist crease (forearm: 0). Which surface a ray hit plays no part.
+webbing (knuckle), the wrist crease (beyond it: forearm, 0; before it everything is
+hand, the heel of the palm included). Which surface a ray hit plays no part.
 """
 
 from __future__ import annotations
@@ -220,8 +221,6 @@ def label_at(bn, st, pr, x, y, z):
         d, h = bone_dist(bn, i, x, y, z)
         if d < best:
             best, bi, bh = d, i, h
-    if stub_dist(st, x, y, z) < best:
-        return 0
     if bi >= THUMB0:
         k = bi - THUMB0
         if k > 0 and _crease_side(bn, bi, x, y, z) < 0.0:
