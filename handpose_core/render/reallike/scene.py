@@ -131,8 +131,10 @@ def sample_reallike_scenes(n: int, seed=0, *, margin_px: float = 90.0,
     sl = _Prims(n, 2)
     d0 = rng.uniform(20.0, 150.0, n) * scale
     loose = rng.uniform(4.0, 14.0, n)
-    a = wrist + fdir * d0[:, None]
     ra = fra * th + (frb - fra) * th * d0 / (length * scale) + loose
+    # the cone's round cap reaches ra beyond its start: start there, so the opening's
+    # edge is d0 from the wrist and the cap never swallows the heel of the hand
+    a = wrist + fdir * (d0 + ra)[:, None]
     sl.econe(a, elbow, ra, frb * th + loose, xh, 1.2, 0)
     sl.cone(elbow, shoulder, np.full(n, 40.0 + 8.0), np.full(n, 46.0 + 8.0), 0)
     sleeve = rng.uniform(0, 1, n) < P_SLEEVE
