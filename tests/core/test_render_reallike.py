@@ -173,3 +173,16 @@ def test_unknown_generator_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="generator"):
         write_nyu_layout(tmp_path, 1, generator="blender")
+
+
+def test_synth_cli_writes_real_like_frames_and_previews(tmp_path):
+    from handpose_core.cli.main import main
+    from handpose_core.datasets.nyu import read_joint_mat
+
+    assert main(["synth", "--nyu-layout", "--out", str(tmp_path / "nyu"), "--count", "2",
+                 "--split", "test"]) == 0  # the real-like generator by default
+    assert np.asarray(read_joint_mat(tmp_path / "nyu" / "test" / "joint_data.mat").uvd).shape \
+        == (1, 2, 36, 3)
+    assert main(["synth", "--preview", str(tmp_path / "p.png"), "--count", "2",
+                 "--generator", "reallike"]) == 0
+    assert (tmp_path / "p.png").stat().st_size > 1000
