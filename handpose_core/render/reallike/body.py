@@ -252,7 +252,7 @@ def build_hands(people: People, translation: np.ndarray, forearm_dir: np.ndarray
     prm[:, P_K_PALM] = 9.0 * s * soft
     prm[:, P_K_JOINT] = 2.5 * s * soft
     prm[:, P_K_FINGER] = 5.0 * s * soft
-    prm[:, P_K_WEB] = 10.0 * s * soft
+    prm[:, P_K_WEB] = 12.0 * s * soft
     prm[:, P_WEB_FRAC] = web_frac
     prm[:, P_K_THUMB] = 10.0 * s * soft
     prm[:, P_K_WRIST] = 12.0 * s * soft

@@ -9,8 +9,9 @@ Compiled (numba) functions over the arrays of :mod:`.body` (one hand: ``bn`` bon
   (``K_WRIST``);
 - each finger: its three tapered phalanges, the palmar tissue at its joints and its
   finger pad (``K_JOINT``), joined to the palm (``K_FINGER``); adjacent proximal
-  phalanges are also joined with each other by a smoothing radius that is ``K_WEB`` at
-  the MCPs and fades to 0 at ``WEB_FRAC`` of their length (the webbing);
+  phalanges are also joined with each other by a smoothing radius that is ``K_WEB`` from
+  the MCPs to 0.65 ``WEB_FRAC`` of their length and fades to 0 at ``WEB_FRAC`` (the
+  webbing);
 - the thumb likewise, joined to the palm with ``K_THUMB`` (the first web space).
 
 Distances are lower bounds (tapered segments, scaled ellipses, bounding spheres per
@@ -153,8 +154,9 @@ def hand_sdf(bn, el, sp, st, pr, x, y, z):
             df = smin(df, sph_dist(sp, 3 * f + j, x, y, z), kj)
         df = smin(df, ell_dist(el, 4 + f, x, y, z), kj)
         dfin = min(dfin, df)
-        if pin:  # webbing between adjacent proximal phalanges, near the MCPs
-            w = 1.0 - 0.5 * (ph + h1) / wf
+        if pin:  # webbing between adjacent proximal phalanges, near the MCPs: full up
+            # to 0.65 of the web height, fading out at the web height
+            w = min(1.0, (wf - 0.5 * (ph + h1)) / (0.35 * wf))
             if w > 0.0:
                 w = w * w * (3.0 - 2.0 * w)
                 dfin = min(dfin, smin(pd, d1, kw * w))
@@ -211,7 +213,7 @@ def _crease_side(bn, i, x, y, z):
 
 
 @numba.njit(cache=True, fastmath=FAST, error_model="numpy")
-def label_at(bn, st, pr, x, y, z):
+def label_at(bn, pr, x, y, z):
     """Part id (handpose_core.parts) of the hand's surface point (x, y, z)."""
     wx, wy, wz = x - pr[P_WRIST], y - pr[P_WRIST + 1], z - pr[P_WRIST + 2]
     if wx * pr[P_WRIST_N] + wy * pr[P_WRIST_N + 1] + wz * pr[P_WRIST_N + 2] < 0.0:

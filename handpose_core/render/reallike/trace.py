@@ -151,7 +151,7 @@ def _shade(bn, el, sp, st, pr, ob, which, labelled, t, ex, ey, ez, z, lab, cs, y
     c = abs(gx * ex + gy * ey + gz * ez) / gn if gn > 0.0 else 1.0
     z[yy, xx] = pz
     cs[yy, xx] = c
-    lab[yy, xx] = label_at(bn, st, pr, px, py, pz) if (which == 1 and labelled) else 0
+    lab[yy, xx] = label_at(bn, pr, px, py, pz) if (which == 1 and labelled) else 0
 
 
 @numba.njit(cache=True, fastmath=FAST, error_model="numpy")
