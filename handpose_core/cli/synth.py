@@ -4,7 +4,8 @@
 
     synth --out DIR --count N [--size 48] [--seed S] [--style clean|sensor]
     synth --nyu-layout --out ROOT --count N --split train|test [--seed S]
-    synth --preview OUT.png [--count 64] [--style clean|sensor]
+          [--generator reallike|primitives]
+    synth --preview OUT.png [--count 64] [--style clean|sensor] [--generator reallike]
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def add_arguments(parser) -> None:
                       help="write a contact sheet (depth | labels) instead of a store")
     parser.add_argument("--split", choices=("train", "test"), default="train",
                         help="split folder for --nyu-layout (train)")
+    parser.add_argument("--generator", choices=("reallike", "primitives"), default=None,
+                        help="the real-like generator (another person's hand, painted labels, "
+                        "clutter: the demo's frames; --nyu-layout's default) or the training "
+                        "side's primitive hand (--preview's default; stores always use it)")
 
 
 def run(args) -> int:
@@ -45,10 +50,16 @@ def run(args) -> int:
     try:
         if args.preview:
             n = args.count or 64
-            style = style or "clean"
-            c = render_crops(n, size=args.size, seed=args.seed, style=style, cube_mm=args.cube)
+            if args.generator == "reallike":
+                style = style or "sensor"
+                c = _reallike_crops(n, args.size, args.seed, style, args.cube)
+            else:
+                style = style or "clean"
+                c = render_crops(n, size=args.size, seed=args.seed, style=style,
+                                 cube_mm=args.cube)
             write_png(args.preview, contact_sheet(c["depth"], c["labels"]))
-            print(f"wrote {args.preview}: {n} {style} {args.size}x{args.size} crops, depth | labels")
+            print(f"wrote {args.preview}: {n} {style} {args.generator or 'primitives'} "
+                  f"{args.size}x{args.size} crops, depth | labels")
             return 0
         if not args.out or not args.count:
             print("handpose-studio synth: --out and --count are required (or --preview OUT.png)",
@@ -56,9 +67,11 @@ def run(args) -> int:
             return 2
         if args.nyu_layout:
             style = style or "sensor"
+            generator = args.generator or "reallike"
             d = write_nyu_layout(args.out, args.count, split=args.split, seed=args.seed,
-                                 style=style, progress=TerminalProgress(f"{args.split} frames"))
-            print(f"wrote {args.count} {style} frames in the NYU layout to {d}")
+                                 style=style, generator=generator,
+                                 progress=TerminalProgress(f"{args.split} frames"))
+            print(f"wrote {args.count} {style} {generator} frames in the NYU layout to {d}")
         else:
             style = style or "clean"
             d = write_synthetic_store(args.out, args.count, size=args.size, seed=args.seed,
@@ -69,3 +82,18 @@ def run(args) -> int:
         print(f"handpose-studio synth: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _reallike_crops(n: int, size: int, seed: int, style: str, cube: float) -> dict:
+    """Crops around the palm centre of ``n`` real-like frames (preview only)."""
+    import numpy as np
+
+    from ..datasets.crop import crop_depth, crop_labels, crop_transform
+    from ..render.reallike import render_reallike_frames, sample_reallike_scenes
+    from ..skeleton import PALM_CENTRE
+
+    scenes = sample_reallike_scenes(n, seed)
+    depth, labels = render_reallike_frames(scenes, style=style)
+    tfs = [crop_transform(scenes.joints_uvd[i, PALM_CENTRE], cube, size) for i in range(n)]
+    return {"depth": np.stack([crop_depth(depth[i], tf) for i, tf in enumerate(tfs)]),
+            "labels": np.stack([crop_labels(labels[i], tf) for i, tf in enumerate(tfs)])}

@@ -31,9 +31,14 @@ def create_demo_project(root: str | os.PathLike, *, progress=None, cancel=None,
     root = Path(root)
     if (root / DB_NAME).exists():
         raise ProjectError(f"{root}: a project already exists here")
+    from ..render.demo import DEMO_GENERATOR, DEMO_VERSION
+
     ds = root / "dataset"
     make_demo_dataset(ds, progress=progress, cancel=cancel, **demo_kwargs)
-    return Project.create(root, ds, kind="demo", crop=crop)
+    project = Project.create(root, ds, kind="demo", crop=crop)
+    project.set_meta("demo_version", str(DEMO_VERSION))
+    project.set_meta("demo_generator", DEMO_GENERATOR)
+    return project
 
 
 def create_nyu_project(root: str | os.PathLike, nyu_root: str | os.PathLike, *,

@@ -7,7 +7,10 @@ Public entry points::
     render_frames(sample_scenes(n, seed), style="sensor") -> full NYU-like frames
     write_synthetic_store(out, count, ...)      -> training store on disk (memory-mapped)
     write_nyu_layout(root, count, split=..., seed=...) -> NYU layout + part label PNGs
-    make_demo_dataset(root)                     -> the studio's demo set
+    make_demo_dataset(root)                     -> the studio's demo set (real-like generator)
+
+The demo's real-like frames come from a separate generator, :mod:`.reallike` (another
+person's smooth hand, painted labels, clutter), which never makes training data.
 
 Importing this package loads numba (the kernels are compiled on first use and cached).
 """

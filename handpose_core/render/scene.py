@@ -95,6 +95,20 @@ def sample_scenes(n: int, seed=0, *, view: ViewRange = DEFAULT_VIEW,
     v = rng.uniform(margin_px * 0.8, cam.height - margin_px * 0.8, n)
     palm = cam.uvd_to_xyz(np.stack([u, v, depth], axis=1))
     t = palm - np.einsum("nij,nj->ni", R, PALM_JOINTS[2][None] * scale[:, None])
+    fdir, bg, shoulder = sample_arm_and_person(rng, palm, depth, R)
+    joints, prims = pose_hands(art, scale, finger_scale, thickness, R, t, fdir, shoulder)
+    seeds = rng.integers(1, 2**62, n, dtype=np.uint64)
+    return Scenes(prims, bg, seeds, joints, cam.xyz_to_uvd(joints), art)
+
+
+def sample_arm_and_person(rng: np.random.Generator, palm: np.ndarray, depth: np.ndarray,
+                          R: np.ndarray):
+    """The forearm's direction and the person and room behind ``n`` hands whose palm
+    centres are at ``palm`` (n, 3) camera mm, ``depth`` (n,) mm, turned by ``R``
+    (n, 3, 3): ``(forearm_dir (n, 3) unit, background (n, NBG), shoulder (n, 3))``.
+    (Shared by the training side's scenes and the real-like ones; the draws are in a
+    fixed order, so a seed gives the same scenes as before this was a function.)"""
+    n = palm.shape[0]
     # forearm: the hand's -y axis bent at the wrist, leaning back towards the body
     wrist = rot_x(rng.normal(0, 12 * D, n)) @ rot_z(rng.normal(0, 10 * D, n))
     fdir = np.einsum("nij,nj->ni", R @ wrist, np.tile([0.0, -1.0, 0.0], (n, 1)))
@@ -129,9 +143,7 @@ def sample_scenes(n: int, seed=0, *, view: ViewRange = DEFAULT_VIEW,
     bg[:, BG_TX1] = palm[:, 0] + rng.uniform(250, 700, n)
     shoulder = np.stack([bg[:, BG_XB] - side * 0.8 * bg[:, BG_RX], bg[:, BG_YS] - 90.0,
                          bg[:, BG_ZB] + 0.5 * bg[:, BG_RZ]], axis=1)
-    joints, prims = pose_hands(art, scale, finger_scale, thickness, R, t, fdir, shoulder)
-    seeds = rng.integers(1, 2**62, n, dtype=np.uint64)
-    return Scenes(prims, bg, seeds, joints, cam.xyz_to_uvd(joints), art)
+    return fdir, bg, shoulder
 
 
 def posed_scenes(articulation: np.ndarray, rotation: np.ndarray | None = None,

@@ -67,9 +67,16 @@ def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = DEF
     return Path(out)
 
 
+GENERATORS = ("primitives", "reallike")
+"""Frame generators of :func:`write_nyu_layout`: the training side's primitive hand, or
+the real-like side's (``render.reallike``: another person's smooth hand, painted labels,
+clutter), which never makes training data."""
+
+
 def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train", seed: int = 0,
                      style: str = "sensor", batch: int = 32, view: ViewRange = RECORDED_VIEW,
-                     progress: ProgressFn | None = None, cancel=None) -> Path:
+                     generator: str = "primitives", progress: ProgressFn | None = None,
+                     cancel=None) -> Path:
     """Render ``count`` full frames into ``root/split`` in the NYU layout (depth PNGs,
     ``joint_data.mat``) with the rendered part labels beside them as palette PNGs
     (``labels_1_NNNNNNN.png``). Scenes are drawn first (cheap) so the joints are known;
@@ -77,12 +84,27 @@ def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train
 
     ``view`` defaults to :data:`RECORDED_VIEW`, the range of a person holding a hand up
     in front of the sensor, as in NYU's recordings; training stores use the spec's full
-    range."""
+    range.
+
+    ``generator="reallike"`` draws the frames from the real-like side instead
+    (:func:`.reallike.sample_reallike_scenes`; its people sampler sets the views, so
+    ``view`` is not used)."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     _check_style(style)
-    scenes = [sample_scenes(min(batch, count - s), _chunk_seed(seed, s), view=view)
-              for s in range(0, count, batch)]
+    if generator not in GENERATORS:
+        raise ValueError(f"unknown frame generator {generator!r}; expected one of "
+                         f"{', '.join(GENERATORS)}")
+    if generator == "reallike":
+        from .reallike import render_reallike_frames, sample_reallike_scenes
+
+        render = render_reallike_frames
+        scenes = [sample_reallike_scenes(min(batch, count - s), _chunk_seed(seed, s))
+                  for s in range(0, count, batch)]
+    else:
+        render = render_frames
+        scenes = [sample_scenes(min(batch, count - s), _chunk_seed(seed, s), view=view)
+                  for s in range(0, count, batch)]
     uvd = np.concatenate([b.joints_uvd for b in scenes])
     xyz = np.concatenate([b.joints_xyz for b in scenes])
     pending: deque[np.ndarray] = deque()
@@ -91,12 +113,12 @@ def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train
         # render the next batch on a worker thread (the kernels release the GIL) while
         # this one encodes and writes the PNGs of the current batch
         with ThreadPoolExecutor(max_workers=1) as pool:
-            job = pool.submit(render_frames, scenes[0], style=style)
+            job = pool.submit(render, scenes[0], style=style)
             for k in range(len(scenes)):
                 check_cancel(cancel)
                 depth, labels = job.result()
                 if k + 1 < len(scenes):
-                    job = pool.submit(render_frames, scenes[k + 1], style=style)
+                    job = pool.submit(render, scenes[k + 1], style=style)
                 for i in range(len(depth)):
                     pending.append(labels[i])
                     yield depth[i]

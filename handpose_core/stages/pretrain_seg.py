@@ -84,6 +84,10 @@ def run(project, settings: PretrainSegSettings = PretrainSegSettings(), *, progr
             real = segmentation_accuracy(predict_labels(model, depth, cancel=cancel), labels)
         report = {
             "stage": NAME, "project_kind": project.kind, "checkpoint": str(ckpt),
+            # which demo the real-like accuracy was measured on (render.demo.DEMO_VERSION;
+            # a demo project made before the version was recorded is version 1)
+            "demo_version": (int(project.meta.get("demo_version", 1)) if project.kind == "demo"
+                             else None),
             "settings": {k: v for k, v in asdict(settings).items() if k != "train"},
             "train": config.to_dict(), "epochs": result.epochs, "steps": result.steps,
             "elapsed_s": result.elapsed_s, "already_done": result.already_done,
@@ -132,7 +136,8 @@ def export_bundle(report: dict, path: str | os.PathLike, *, command: str) -> Pat
                                   for k in ("frames", "per_pixel", "per_class")},
             "real": None if not report.get("real") else {
                 k: report["real"][k] for k in ("frames", "split", "per_pixel", "per_class")},
-            "real_kind": report.get("project_kind")},
+            "real_kind": report.get("project_kind"),
+            "real_demo_version": report.get("demo_version")},
     }
     write_json_atomic(path.with_suffix(".json"), manifest)
     return path

@@ -35,7 +35,8 @@ def test_manifest_describes_the_bundled_file():
     acc = manifest["accuracy"]
     assert acc["synthetic_heldout"]["frames"] == 2000 and acc["real"]["frames"] == 200
     assert 0.8 < acc["synthetic_heldout"]["per_pixel"] < 0.9  # README: 85.3 %
-    assert 0.8 < acc["real"]["per_pixel"] < 0.9  # README: 84.0 %
+    assert 0.8 < acc["real"]["per_pixel"] < 0.9  # README: 84.0 % (on demo version 1)
+    assert acc["real_demo_version"] == 1
     assert meta["step"] == manifest["steps"] == 7122  # the checkpoint is the run's last step
     assert meta["metrics"]["epoch"] == manifest["epochs"] == 6
 
@@ -53,6 +54,17 @@ def test_readme_recipe_reproduces_the_bundled_accuracy(tmp_path, capsys):
     made = json.loads(out.with_suffix(".json").read_text())
     for kind, tol in TOLERANCE_POINTS.items():
         got, ref = made["accuracy"][kind], want["accuracy"][kind]
+        if kind == "real" and (made["accuracy"]["real_demo_version"]
+                               != want["accuracy"].get("real_demo_version", 1)):
+            # the manifest's real-like figure was measured on another demo (version 1:
+            # the primitive hand; version 2: the real-like generator); the two are not
+            # comparable, so only the held-out synthetic accuracy is checked
+            with capsys.disabled():
+                print(f"\nreal-like accuracy {100 * got['per_pixel']:.1f} % on demo version "
+                      f"{made['accuracy']['real_demo_version']}; the manifest's "
+                      f"{100 * ref['per_pixel']:.1f} % is from demo version "
+                      f"{want['accuracy'].get('real_demo_version', 1)}: not compared")
+            continue
         assert got["frames"] == ref["frames"]
         diff = 100 * abs(got["per_pixel"] - ref["per_pixel"])
         assert diff <= tol, f"{kind}: {100 * got['per_pixel']:.1f} % vs {100 * ref['per_pixel']:.1f} %"
