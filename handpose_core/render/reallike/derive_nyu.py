@@ -62,6 +62,7 @@ def derive(uvd: np.ndarray) -> dict:
                      ("subject_2", slice(SUBJECT_1_FRAMES, None))):
         sub = {k: v[sl] for k, v in per.items()}
         out[name] = {"stats": js.summarise(sub, PCTS), "open_fraction": js.open_fraction(sub)}
+    out["copula"] = js.copula(per)
     return out
 
 
@@ -73,7 +74,7 @@ def _module_text(d: dict, source: dict) -> str:
         "(do not edit by hand);\ndefinitions in :mod:`.joint_stats`; distances mm, angles "
         "deg, pixels of the NYU camera.\n``NYU`` has ``all``, ``subject_1`` (frames 1..2440)"
         " and ``subject_2`` (2441..8252),\neach with ``stats[name][pXX | mean]`` and "
-        '``open_fraction``.\n"""\n\n'
+        '``open_fraction``; ``copula`` (all frames) the sampling tables.\n"""\n\n'
         f"SOURCE = {pprint.pformat(source, sort_dicts=False, width=96)}\n\n"
         f"NYU = {_compact(d)}\n"
     )
@@ -88,6 +89,12 @@ def _compact(d: dict) -> str:
         lines.append("        'stats': {")
         lines += [f"            {k!r}: {v!r}," for k, v in d[grp]["stats"].items()]
         lines += ["        },", "    },"]
+    c = d["copula"]
+    lines += ["    'copula': {", f"        'names': {c['names']!r},", f"        'levels': {c['levels']!r},",
+              "        'quantiles': {"]
+    lines += [f"            {k!r}: {v!r}," for k, v in c["quantiles"].items()]
+    lines += ["        },", "        'corr': ["] + [f"            {r!r}," for r in c["corr"]]
+    lines += ["        ],", "    },"]
     return "\n".join(lines + ["}"])
 
 

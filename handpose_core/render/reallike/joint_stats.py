@@ -15,6 +15,10 @@ Input: ``xyz`` ``(N, 14, 3)`` camera-space mm (y up, z = depth), joints in the o
 - ``facing_deg``: angle between the back-of-hand normal ``(W2 - W1) x (C - wrist mid)``
   (W2 on the thumb side, a right hand) and the camera's +z axis: 0 the palm faces the
   camera, 90 the hand is seen edge-on, 180 its back faces the camera;
+- ``turn_deg``: signed turn of the hand about its own wrist -> palm axis, 0 when the
+  palm faces the camera as squarely as that axis allows, +-180 when the back does
+  (positive: the thumb side turns towards the camera); with ``roll_deg`` and
+  ``tilt_deg`` it fixes the palm's orientation;
 - ``roll_deg``: image-plane direction of wrist mid -> palm centre, 0 = fingers up,
   positive towards the image's right; ``tilt_deg``: that axis's angle out of the image
   plane (positive = the fingers point away from the camera);
@@ -71,6 +75,11 @@ def per_hand(xyz: np.ndarray) -> dict[str, np.ndarray]:
     n = np.cross(w2 - w1, axis)
     n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
     out["facing_deg"] = np.degrees(np.arccos(np.clip(n[:, 2], -1.0, 1.0)))
+    a = axis / np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-9)
+    e1 = np.array([0.0, 0.0, 1.0]) - a[:, 2:3] * a
+    e1 /= np.maximum(np.linalg.norm(e1, axis=-1, keepdims=True), 1e-9)
+    e2 = np.cross(a, e1)
+    out["turn_deg"] = np.degrees(np.arctan2(np.sum(n * e2, -1), np.sum(n * e1, -1)))
     out["roll_deg"] = np.degrees(np.arctan2(axis[:, 0], axis[:, 1]))
     out["tilt_deg"] = np.degrees(np.arctan2(axis[:, 2], np.hypot(axis[:, 0], axis[:, 1])))
     uvd = NYU_CAMERA.xyz_to_uvd(c)
@@ -96,4 +105,58 @@ def open_fraction(stats: dict[str, np.ndarray], threshold: float = 0.9) -> dict[
     res = {f: round(float(np.mean(stats[f"ext_{f}"] > threshold)), 3) for f in (*FINGERS, "thumb")}
     allf = np.all([stats[f"ext_{f}"] > threshold for f in FINGERS], axis=0)
     res["all_four"] = round(float(np.mean(allf)), 3)
+    return res
+
+
+SAMPLED = ("ext_index", "ext_middle", "ext_ring", "ext_pinky", "ext_thumb", "roll_deg",
+           "tilt_deg", "turn_deg", "depth", "u", "v")
+"""Statistics whose joint distribution :mod:`.people` reproduces (Gaussian copula)."""
+LEVELS = (0.5, 2.5, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90,
+          95, 97.5, 99.5)
+"""Percentile levels of the shipped quantile tables (inverse CDFs for sampling)."""
+
+
+def copula(stats: dict[str, np.ndarray], names=SAMPLED) -> dict:
+    """Marginal quantile tables at :data:`LEVELS` and the normal-scores correlation
+    matrix of ``names``: enough to draw samples with the same marginals and the same
+    rank dependence (a Gaussian copula)."""
+    from scipy.stats import norm, rankdata
+
+    cols = [np.asarray(stats[k], dtype=np.float64) for k in names]
+    n = len(cols[0])
+    z = np.stack([norm.ppf((rankdata(c) - 0.5) / n) for c in cols])
+    corr = np.corrcoef(z)
+    return {"names": list(names), "levels": list(LEVELS),
+            "quantiles": {k: [round(float(q), 4) for q in np.percentile(c, LEVELS)]
+                          for k, c in zip(names, cols)},
+            "corr": [[round(float(x), 3) for x in row] for row in corr]}
+
+
+ACCEPTANCE_TOLERANCE = 0.10
+"""Issue 22: the real-like joints' medians within 10 % of NYU's."""
+
+
+def nyu_acceptance(stats: dict[str, np.ndarray], nyu: dict | None = None) -> dict:
+    """Issue 22's check of joints against NYU's test set: palm-to-middle-tip and middle
+    PIP-to-tip medians within :data:`ACCEPTANCE_TOLERANCE` of NYU's, and the
+    palm-to-middle-tip 10th-90th percentile range overlapping NYU's. ``nyu`` is
+    ``nyu_stats.NYU["all"]["stats"]`` by default. Returns the numbers and ``ok``."""
+    if nyu is None:
+        from .nyu_stats import NYU
+
+        nyu = NYU["all"]["stats"]
+    res: dict = {}
+    ok = True
+    for k in ("palm_tip_middle", "pip_tip_middle"):
+        med = float(np.median(stats[k]))
+        rel = med / nyu[k]["p50"] - 1.0
+        res[k] = {"median": round(med, 1), "nyu_median": nyu[k]["p50"],
+                  "relative_difference": round(rel, 3)}
+        ok &= abs(rel) <= ACCEPTANCE_TOLERANCE
+    lo, hi = (float(np.percentile(stats["palm_tip_middle"], p)) for p in (10, 90))
+    nlo, nhi = nyu["palm_tip_middle"]["p10"], nyu["palm_tip_middle"]["p90"]
+    overlap = lo <= nhi and nlo <= hi
+    res["palm_tip_middle"].update(p10=round(lo, 1), p90=round(hi, 1), nyu_p10=nlo, nyu_p90=nhi,
+                                  range_overlaps=overlap)
+    res["ok"] = bool(ok and overlap)
     return res
