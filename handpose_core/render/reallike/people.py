@@ -161,8 +161,9 @@ def _ext_tables() -> np.ndarray:
 
 def _thumb_articulation(curl, abd_u, flex_u) -> np.ndarray:
     """``(n, 4)`` thumb angles: CMC abduction and flexion from uniforms ``abd_u``,
-    ``flex_u`` over -10..40 and 0..25 deg (NYU's thumb root stays
-    53-73 mm from the palm centre, 10th-90th percentile: it rarely crosses the palm), MCP and IP flexion from ``curl`` 0..1."""
+    ``flex_u`` over -10..40 and 0..25 deg (NYU's thumb root stays 53-73 mm from the palm
+    centre, 10th-90th percentile: it rarely crosses the palm), MCP and IP flexion from
+    ``curl`` 0..1."""
     curl = np.asarray(curl, dtype=np.float64)
     return np.stack([(-10.0 + 50.0 * np.asarray(abd_u)) * D, 25.0 * np.asarray(flex_u) * D,
                      curl * 60.0 * D, curl * 80.0 * D], axis=-1)
