@@ -51,7 +51,7 @@ BREADTH_WOMEN = (75.0, 4.0)
 """Hand breadth (mm) at the metacarpal heads, 50th percentile and SD, British adults
 19-65 (Pheasant, *Bodyspace*, via the CityU online anthropometry tables, item 29)."""
 
-THICKNESS_RANGE = (1.05, 1.15, 1.30)
+THICKNESS_RANGE = (1.15, 1.30, 1.45)
 """Triangular (low, mode, high) factor on the reference finger and palm radii."""
 
 _NYU_ALL = NYU["all"]["stats"]
@@ -64,7 +64,7 @@ FINGER_RATIO = np.array([
 """Index, middle, ring, pinky length factors relative to the middle finger's: NYU's
 PIP-to-tip medians over the reference model's middle + distal phalanx lengths."""
 
-F_MIDDLE = 1.15
+F_MIDDLE = 1.19
 """Median middle-finger length factor (relative to the reference model and the hand's
 scale). NYU's annotated skeleton has longer fingers for its palm than the reference
 sphere-mesh hand: :func:`calibrate_f_middle` gives the factor at which the sampled
