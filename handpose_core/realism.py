@@ -29,8 +29,8 @@ labels), :func:`measure_frame` gives:
   depth) around the hand mask; ``hole_fraction``: no-return pixels inside the closed
   hand mask;
 - ``quant_step_mm``: mean spacing of the distinct depth values of the hand's pixels
-  within 60 mm of their median (sensor quantisation) and ``quant_k``: that spacing over z^2 (mm per m^2; a Kinect's
-  disparity quantisation keeps it constant).
+  within 60 mm of their median (sensor quantisation) and ``quant_k``: that spacing
+  over z^2 (mm per m^2; a Kinect's disparity quantisation keeps it constant).
 
 :func:`summarise_frames` gives medians and 10th / 90th percentiles over frames.
 """

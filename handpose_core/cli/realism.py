@@ -128,7 +128,10 @@ def _fmt(x) -> str:
 
 
 def _rng(s) -> str:
-    return "-" if s is None else f"{_fmt(s['p50'] if 'p50' in s else s['median'])} [{_fmt(s['p10'])}, {_fmt(s['p90'])}]"
+    if s is None:
+        return "-"
+    mid = s["p50"] if "p50" in s else s["median"]
+    return f"{_fmt(mid)} [{_fmt(s['p10'])}, {_fmt(s['p90'])}]"
 
 
 def print_table(rep: dict, out=sys.stdout) -> None:
