@@ -56,6 +56,9 @@ def test_realism_command(make_nyu_project, tmp_path, capsys, real_sample):
     assert rep["frames_measured"] == 3 and rep["real"]["frame"]["crop_pixels"] == 715
     assert rep["frames"]["labelled_hand_pixels"]["frames"] == 3
     assert set(rep["acceptance"]) >= {"ok", "palm_tip_middle", "pip_tip_middle"}
+    code = main(["realism", "--project", str(root), "--json", "--max-frames", "2",
+                 "--real-sample", str(real_sample)])
+    assert code == 0 and json.loads(capsys.readouterr().out)["frames_measured"] == 2
     # without the real sample: measured all the same, the absence said
     code = main(["realism", "--project", str(root), "--real-sample", str(tmp_path / "none")])
     out = capsys.readouterr().out

@@ -35,6 +35,9 @@ def test_people_fields_and_reproducibility():
     rtr = np.einsum("nji,njk->nik", a.rotation, a.rotation)
     np.testing.assert_allclose(rtr, np.broadcast_to(np.eye(3), rtr.shape), atol=1e-9)
     np.testing.assert_allclose(np.linalg.det(a.rotation), 1.0, atol=1e-9)
+    assert len(sample_people(np.random.default_rng(0), 0)) == 0
+    with pytest.raises(ValueError, match="count"):
+        sample_people(np.random.default_rng(0), -1)
     u, v = sample_palm_pixels(np.random.default_rng(0), 50)
     assert np.all((u > 0) & (u < 640) & (v > 0) & (v < 480))
 

@@ -17,9 +17,10 @@ frame. Where each number comes from (docs/realism.md, "People and poses"):
   PIP-to-tip medians (:data:`FINGER_RATIO`); person-to-person spread 3 % (middle) and
   2.5 % (each finger relative to the middle), an assumption of the same order as the
   finger-to-hand-length variation of Chatzioglou et al. 2024 (Anat Cell Biol 57:172).
-- **Thickness**: finger radii x 1.05-1.30 (triangular around 1.15): finger widths of
-  the real NYU frame (docs/realism.md, "Measured statistics") are wider than the
-  reference sphere-mesh hand's.
+- **Thickness**: radii x 1.15-1.45 (triangular around 1.30): the real NYU frame's
+  fingers are 0.65 wrist widths wide, the reference sphere-mesh hand's 0.48 x thickness
+  (docs/realism.md, "People and poses"). ``pose_hands`` applies it to the palm's
+  thickness too.
 - **Pose and view**: each long finger's extension ratio, the thumb's, the palm's roll,
   tilt and turn (:mod:`.joint_stats`) and the palm-centre depth are drawn jointly from
   a Gaussian copula fitted to NYU's test set (:mod:`.nyu_stats`: quantile tables and the
