@@ -94,7 +94,10 @@ def _compact(d: dict) -> str:
               "        'quantiles': {"]
     lines += [f"            {k!r}: {v!r}," for k, v in c["quantiles"].items()]
     lines += ["        },", "        'corr': ["] + [f"            {r!r}," for r in c["corr"]]
-    lines += ["        ],", "    },"]
+    lines += ["        ],", "        'turn_given_tilt': {",
+              f"            'edges': {c['turn_given_tilt']['edges']!r},", "            'quantiles': ["]
+    lines += [f"                {r!r}," for r in c["turn_given_tilt"]["quantiles"]]
+    lines += ["            ],", "        },", "    },"]
     return "\n".join(lines + ["}"])
 
 

@@ -16,9 +16,15 @@ Input: ``xyz`` ``(N, 14, 3)`` camera-space mm (y up, z = depth), joints in the o
   (W2 on the thumb side, a right hand) and the camera's +z axis: 0 the palm faces the
   camera, 90 the hand is seen edge-on, 180 its back faces the camera;
 - ``turn_deg``: signed turn of the hand about its own wrist -> palm axis, 0 when the
-  palm faces the camera as squarely as that axis allows, +-180 when the back does
-  (positive: the thumb side turns towards the camera); with ``roll_deg`` and
+  palm faces the camera as squarely as that axis allows, -180 when the back does
+  (positive: the thumb side turns towards the camera), in -270..90 so that NYU's hands
+  (mostly -180..0) have no cut; with ``roll_deg`` and
   ``tilt_deg`` it fixes the palm's orientation;
+- ``normal_azimuth_deg``: the direction of that normal's image-plane component, 0..360
+  (0 = towards +x, the image's right; 90 = up; NYU's cluster around 180, so the cut at
+  0 / 360 splits few hands); ``axis_angle_deg``: the wrist -> palm axis's
+  angle about the normal from the image's "up" projected onto the palm plane (with
+  ``facing_deg`` these three fix the orientation, without constraints between them);
 - ``roll_deg``: image-plane direction of wrist mid -> palm centre, 0 = fingers up,
   positive towards the image's right; ``tilt_deg``: that axis's angle out of the image
   plane (positive = the fingers point away from the camera);
@@ -79,7 +85,13 @@ def per_hand(xyz: np.ndarray) -> dict[str, np.ndarray]:
     e1 = np.array([0.0, 0.0, 1.0]) - a[:, 2:3] * a
     e1 /= np.maximum(np.linalg.norm(e1, axis=-1, keepdims=True), 1e-9)
     e2 = np.cross(a, e1)
-    out["turn_deg"] = np.degrees(np.arctan2(np.sum(n * e2, -1), np.sum(n * e1, -1)))
+    turn = np.degrees(np.arctan2(np.sum(n * e2, -1), np.sum(n * e1, -1)))
+    out["turn_deg"] = np.where(turn >= 90.0, turn - 360.0, turn)
+    out["normal_azimuth_deg"] = np.degrees(np.arctan2(n[:, 1], n[:, 0])) % 360.0
+    up = np.array([0.0, 1.0, 0.0]) - n[:, 1:2] * n
+    up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
+    out["axis_angle_deg"] = np.degrees(np.arctan2(np.sum(np.cross(up, a) * n, -1),
+                                                  np.sum(up * a, -1)))
     out["roll_deg"] = np.degrees(np.arctan2(axis[:, 0], axis[:, 1]))
     out["tilt_deg"] = np.degrees(np.arctan2(axis[:, 2], np.hypot(axis[:, 0], axis[:, 1])))
     uvd = NYU_CAMERA.xyz_to_uvd(c)
@@ -119,7 +131,7 @@ LEVELS = (0.5, 2.5, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 8
 def copula(stats: dict[str, np.ndarray], names=SAMPLED) -> dict:
     """Marginal quantile tables at :data:`LEVELS` and the normal-scores correlation
     matrix of ``names``: enough to draw samples with the same marginals and the same
-    rank dependence (a Gaussian copula)."""
+    rank dependence (a Gaussian copula); and the turn's quantiles given the tilt."""
     from scipy.stats import norm, rankdata
 
     cols = [np.asarray(stats[k], dtype=np.float64) for k in names]
@@ -129,7 +141,21 @@ def copula(stats: dict[str, np.ndarray], names=SAMPLED) -> dict:
     return {"names": list(names), "levels": list(LEVELS),
             "quantiles": {k: [round(float(q), 4) for q in np.percentile(c, LEVELS)]
                           for k, c in zip(names, cols)},
-            "corr": [[round(float(x), 3) for x in row] for row in corr]}
+            "corr": [[round(float(x), 3) for x in row] for row in corr],
+            "turn_given_tilt": conditional_quantiles(stats["tilt_deg"], stats["turn_deg"])}
+
+
+def conditional_quantiles(x: np.ndarray, y: np.ndarray, bins: int = 6) -> dict:
+    """``y``'s quantile tables (at :data:`LEVELS`) within each of ``bins`` equally
+    populated ranges of ``x``: ``{"edges": [...], "quantiles": [[...], ...]}``. (The
+    facing angle is a function of tilt and turn; their dependence is not a Gaussian
+    copula's, so the turn is drawn given the tilt.)"""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    edges = np.percentile(x, np.linspace(0, 100, bins + 1))
+    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
+    return {"edges": [round(float(e), 4) for e in edges],
+            "quantiles": [[round(float(q), 4) for q in np.percentile(y[idx == b], LEVELS)]
+                          for b in range(bins)]}
 
 
 ACCEPTANCE_TOLERANCE = 0.10

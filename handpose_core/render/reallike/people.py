@@ -22,7 +22,9 @@ frame. Where each number comes from (docs/realism.md, "People and poses"):
   (docs/realism.md, "People and poses"). ``pose_hands`` applies it to the palm's
   thickness too.
 - **Pose and view**: each long finger's extension ratio, the thumb's, the palm's roll,
-  tilt and turn (:mod:`.joint_stats`) and the palm-centre depth are drawn jointly from
+  tilt and turn (:mod:`.joint_stats`; the turn from NYU's turn quantiles among hands of
+  the same tilt, since the facing angle depends on both) and the palm-centre depth are
+  drawn jointly from
   a Gaussian copula fitted to NYU's test set (:mod:`.nyu_stats`: quantile tables and the
   normal-scores correlations), so the fingers curl together as NYU's do, open hands are
   as frequent, and the palm faces the sensor as often as in NYU. A finger's curl splits
@@ -114,6 +116,20 @@ def _inverse_cdf(name: str, u: np.ndarray) -> np.ndarray:
     levels = np.asarray(COPULA["levels"]) / 100.0
     q = np.asarray(COPULA["quantiles"][name])
     return np.interp(u, levels, q)
+
+
+def _turn_given_tilt(tilt_deg: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The turn (deg) at probability ``u`` of NYU's turn quantiles among hands of the
+    same tilt range (the facing angle depends on both; ``turn_given_tilt`` tables)."""
+    tab = COPULA["turn_given_tilt"]
+    edges, qs = np.asarray(tab["edges"]), np.asarray(tab["quantiles"])
+    b = np.clip(np.searchsorted(edges, tilt_deg, side="right") - 1, 0, len(qs) - 1)
+    levels = np.asarray(COPULA["levels"]) / 100.0
+    out = np.empty(len(u))
+    for k in range(len(qs)):
+        sel = b == k
+        out[sel] = np.interp(u[sel], levels, qs[k])
+    return out
 
 
 def _copula_uniforms(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -223,9 +239,9 @@ def sample_people(rng: np.random.Generator, n: int, *, f_middle: float = F_MIDDL
     art[:, 16:20] = _thumb_articulation(t_curl, rng.uniform(0, 1, n), rng.uniform(0, 1, n))
     art = np.clip(art, LO, HI)
 
-    R = _orientation(_inverse_cdf("roll_deg", u["roll_deg"]) * D,
-                     _inverse_cdf("tilt_deg", u["tilt_deg"]) * D,
-                     _inverse_cdf("turn_deg", u["turn_deg"]) * D)
+    tilt = _inverse_cdf("tilt_deg", u["tilt_deg"])
+    R = _orientation(_inverse_cdf("roll_deg", u["roll_deg"]) * D, tilt * D,
+                     _turn_given_tilt(tilt, u["turn_deg"]) * D)
     depth = _inverse_cdf("depth", u["depth"])
     return People(art, scale, finger_scale, thickness, R, depth)
 
