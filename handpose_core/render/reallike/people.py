@@ -77,8 +77,10 @@ sits closer to the wrist than NYU's PALM_3). Set from a run of that function
 (docs/realism.md)."""
 
 THUMB_FACTOR = 1.35
-"""Thumb length factor relative to ``scale``: NYU's thumb root-to-tip median (58 mm)
-over the model's proximal + distal phalanx (40 mm) at the median scale."""
+"""Thumb length factor relative to ``scale`` (all three thumb bones): between what NYU's
+thumb root-to-tip median asks (58 mm over the model's 40 mm proximal + distal phalanx:
+1.48 at the median scale) and what its IP-to-tip median asks (19.5 over 16 mm: 1.24);
+the model's proximal : distal ratio (1.5) is shorter than NYU's (2.0)."""
 
 SPREAD_DEG = 7.0
 """SD of the hand's shared finger spread (deg); each finger adds N(0, 4 deg)."""
