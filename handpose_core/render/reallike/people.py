@@ -17,10 +17,12 @@ frame. Where each number comes from (docs/realism.md, "People and poses"):
   PIP-to-tip medians (:data:`FINGER_RATIO`); person-to-person spread 3 % (middle) and
   2.5 % (each finger relative to the middle), an assumption of the same order as the
   finger-to-hand-length variation of Chatzioglou et al. 2024 (Anat Cell Biol 57:172).
-- **Thickness**: radii x 1.15-1.45 (triangular around 1.30): the real NYU frame's
-  fingers are 0.65 wrist widths wide, the reference sphere-mesh hand's 0.48 x thickness
-  (docs/realism.md, "People and poses"). ``pose_hands`` applies it to the palm's
-  thickness too.
+- **Thickness**: a factor on the real-like renderer's anthropometric finger and
+  knuckle breadths (``body.FINGER_WIDTH``, about 21 mm at the PIP; not on the training
+  hand's radii), triangular 0.88-1.12 around 1.0: the real NYU frame's fingers are 0.65
+  wrist widths wide, those breadths give 0.645 x thickness (docs/realism.md, "People and
+  poses"). ``pose_hands`` (the arm rows the renderer borrows) reads it as its radius
+  factor, as the training side does (0.95-1.2 there).
 - **Pose and view**: each long finger's extension ratio, the thumb's, the palm's roll,
   tilt and turn (:mod:`.joint_stats`; the turn from NYU's turn quantiles among hands of
   the same tilt, since the facing angle depends on both) and the palm-centre depth are
@@ -40,7 +42,7 @@ from functools import lru_cache
 import numpy as np
 
 from ...camera import NYU_CAMERA
-from ..hand_model import FINGER_THICK, KNUCKLE_RADII, MCP, PALM_JOINTS, pose_hands
+from ..hand_model import FINGER_THICK, MCP, PALM_JOINTS, pose_hands
 from ..pose import HI, LO
 from . import joint_stats as js
 from .nyu_stats import NYU
@@ -54,8 +56,13 @@ BREADTH_WOMEN = (75.0, 4.0)
 """Hand breadth (mm) at the metacarpal heads, 50th percentile and SD, British adults
 19-65 (Pheasant, *Bodyspace*, via the CityU online anthropometry tables, item 29)."""
 
-THICKNESS_RANGE = (1.15, 1.30, 1.45)
-"""Triangular (low, mode, high) factor on the reference finger and palm radii."""
+THICKNESS_RANGE = (0.88, 1.0, 1.12)
+"""Triangular (low, mode, high) factor on the real-like renderer's anthropometric
+breadths."""
+
+KNUCKLE_HALF_BREADTH = 10.8
+"""Half-breadth (mm) of the index knuckle at the MCP at scale 1 and thickness 1, as the
+real-like renderer draws it (``body.META_RADII[1]``; the pinky's x FINGER_THICK)."""
 
 _NYU_ALL = NYU["all"]["stats"]
 FINGER_RATIO = np.array([
@@ -67,7 +74,7 @@ FINGER_RATIO = np.array([
 """Index, middle, ring, pinky length factors relative to the middle finger's: NYU's
 PIP-to-tip medians over the reference model's middle + distal phalanx lengths."""
 
-F_MIDDLE = 1.19
+F_MIDDLE = 1.16
 """Median middle-finger length factor (relative to the reference model and the hand's
 scale). NYU's annotated skeleton has longer fingers for its palm than the reference
 sphere-mesh hand: :func:`calibrate_f_middle` gives the factor at which the sampled
@@ -107,8 +114,9 @@ class People:
 
 
 def model_breadth(scale, thickness) -> np.ndarray:
-    """Hand breadth (mm) of the model across the index and pinky MCP knuckles."""
-    r = KNUCKLE_RADII[1] * (FINGER_THICK[0] + FINGER_THICK[3])
+    """Hand breadth (mm) across the index and pinky MCP knuckles: the skeleton's MCP span
+    plus the real-like renderer's knuckle half-breadths."""
+    r = KNUCKLE_HALF_BREADTH * (FINGER_THICK[0] + FINGER_THICK[3])
     return np.asarray(scale) * (MCP[0, 0] - MCP[3, 0] + r * np.asarray(thickness))
 
 
