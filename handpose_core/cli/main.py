@@ -30,6 +30,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("predict", "handpose_core.cli.predict",
      "predict joints of a split, a depth PNG or a folder of them (community format)"),
     ("compare", "handpose_core.cli.compare", "compare prediction files against NYU ground truth"),
+    ("realism", "handpose_core.cli.realism",
+     "how NYU-like a project's frames are: the same statistics on the real sample frame"),
     ("bench", "handpose_core.cli.bench", "measure speed: render, segnet, restore, pipeline, guidance"),
 )
 
