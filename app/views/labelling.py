@@ -210,10 +210,10 @@ class LabellingPanel(QWidget):
                 self.set_part(p)
             return
         if self.tool == FILL:
-            self._push(ed.fill(x, y, self.part), f"fill {PARTS[self.part].name}")
+            self._push(ed.fill(x, y, self.part, save=False), f"fill {PARTS[self.part].name}")
             return
         if ed.stroke_active:  # a release we never saw (focus change): finish that one first
-            self._push(ed.end_stroke(), "stroke")
+            self._push(ed.end_stroke(save=False), "stroke")
         box = ed.begin_stroke(x, y, tool=self.tool, value=self.part, size=self.size_spin.value())
         self.canvas.refresh(box)
 
@@ -227,7 +227,7 @@ class LabellingPanel(QWidget):
             return
         self.canvas.refresh(ed.continue_stroke(x, y))
         what = "erase" if self.tool == ERASER else f"paint {PARTS[self.part].name}"
-        self._push(ed.end_stroke(), what)
+        self._push(ed.end_stroke(save=False), what)
 
     def _on_escape(self) -> None:
         if self.editor is not None and self.editor.stroke_active:
@@ -236,13 +236,21 @@ class LabellingPanel(QWidget):
             self._status("stroke dropped")
 
     def _push(self, patch, text: str) -> None:
-        """A finished, saved action: onto the undo stack, tell the studio."""
+        """A finished action painted into the open map (made with ``save=False``): onto the
+        undo stack, whose first redo saves it (:meth:`save_painted`)."""
         if patch is None:
             return
         self.canvas.refresh(patch.bbox)
         fid = self.editor.frame.id
         self.session.undo_stack.push(StrokeCommand(self, fid, patch, f"{text} (frame {fid})"))
-        self._after_save(fid)
+
+    def save_painted(self, frame_id: int) -> None:
+        """The first redo of a :class:`StrokeCommand`: save the action just painted into
+        the open map of ``frame_id`` (PNG and store row) and tell the studio."""
+        if self.editor is None or self.editor.frame.id != frame_id:
+            raise RuntimeError(f"frame {frame_id} is not the one being labelled")
+        self.editor.commit()
+        self._after_save(frame_id)
 
     def apply_patch(self, frame_id: int, patch, undo: bool) -> None:
         """Undo / redo of a :class:`StrokeCommand`: show the frame, write the box, save."""
@@ -303,7 +311,7 @@ class LabellingPanel(QWidget):
     def load_frame(self, frame_id: int) -> None:
         """Open ``frame_id`` for labelling (finishing and saving a stroke in progress)."""
         if self.editor is not None and self.editor.stroke_active:
-            self._push(self.editor.end_stroke(), "stroke")
+            self._push(self.editor.end_stroke(save=False), "stroke")
         project = self.session.project
         try:
             self.editor = LabelEditor(project, frame_id)

@@ -205,8 +205,8 @@ class LabellingActions:
         if src is None or ed is None:
             panel._status(f"no {what} for this frame")
             return False
-        patch = ed.replace_with(src) if src.shape == ed.labels.shape else \
-            ed.replace_with_crop_labels(src)
+        patch = ed.replace_with(src, save=False) if src.shape == ed.labels.shape else \
+            ed.replace_with_crop_labels(src, save=False)
         panel._push(patch, f"start from {what}")
         panel._status(f"labels in view replaced by the {what} (Ctrl+Z undoes)")
         return True

@@ -123,14 +123,15 @@ class LabelEditor:
         self._stroke.touch(box)
         return box
 
-    def end_stroke(self) -> Patch | None:
-        """Finish the stroke: save the map (when it changed) and return its patch."""
+    def end_stroke(self, *, save: bool = True) -> Patch | None:
+        """Finish the stroke: save the map (when it changed) and return its patch. With
+        ``save=False`` the caller saves it with :meth:`commit` (an undo command does)."""
         if self._stroke is None:
             return None
         patch = self._stroke.finish(self.labels)
         self._stroke = None
-        if patch is not None:
-            self._commit()
+        if patch is not None and save:
+            self.commit()
         return patch
 
     def cancel_stroke(self) -> None:
@@ -143,33 +144,37 @@ class LabelEditor:
             patch.apply(self.labels, undo=True)
 
     # ------------------------------------------------------------------ one-shot edits
-    def fill(self, x: float, y: float, value: int) -> Patch | None:
-        """Flood-fill the region under (x, y) with ``value``; saved; its patch."""
+    def fill(self, x: float, y: float, value: int, *, save: bool = True) -> Patch | None:
+        """Flood-fill the region under (x, y) with ``value``; saved (unless ``save`` is
+        False: see :meth:`end_stroke`); its patch."""
         rec = StrokeRecorder(self.labels)
         self._tick()
         rec.touch(flood_fill(self.labels, x, y, value, allowed=self.allowed,
                              region=self.region))
         patch = rec.finish(self.labels)
-        if patch is not None:
-            self._commit()
+        if patch is not None and save:
+            self.commit()
         return patch
 
-    def replace_with_crop_labels(self, crop_labels: np.ndarray) -> Patch | None:
+    def replace_with_crop_labels(self, crop_labels: np.ndarray, *, save: bool = True
+                                 ) -> Patch | None:
         """"Start from" a prediction: the view region takes ``crop_labels`` (S, S) brought
-        to frame resolution, kept to the hand's depth range. Saved; its patch."""
+        to frame resolution, kept to the hand's depth range. Saved (see ``save`` of
+        :meth:`end_stroke`); its patch."""
         full = crop_labels_to_frame(crop_labels, self.transform, FRAME_SHAPE, self.in_range)
-        return self.replace_with(full)
+        return self.replace_with(full, save=save)
 
-    def replace_with(self, full: np.ndarray) -> Patch | None:
-        """The view region takes ``full`` ``(480, 640)``'s labels; saved; its patch."""
+    def replace_with(self, full: np.ndarray, *, save: bool = True) -> Patch | None:
+        """The view region takes ``full`` ``(480, 640)``'s labels; saved (see ``save`` of
+        :meth:`end_stroke`); its patch."""
         rec = StrokeRecorder(self.labels)
         self._tick()
         y0, x0, y1, x1 = self.region
         self.labels[y0:y1, x0:x1] = np.asarray(full, np.uint8)[y0:y1, x0:x1]
         rec.touch(self.region)
         patch = rec.finish(self.labels)
-        if patch is not None:
-            self._commit()
+        if patch is not None and save:
+            self.commit()
         return patch
 
     def apply(self, patch: Patch, *, undo: bool = False) -> None:
@@ -192,7 +197,9 @@ class LabelEditor:
         self.seconds += min(max(now - self._last_activity, 0.0), IDLE_CAP_S)
         self._last_activity = now
 
-    def _commit(self) -> None:
+    def commit(self) -> None:
+        """Count and save one finished action (a stroke, fill or "start from") made with
+        ``save=False``."""
         self.strokes += 1
         self._tick()
         self._save()

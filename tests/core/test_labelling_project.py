@@ -191,3 +191,19 @@ def test_parse_frame_list_names_the_bad_line(project):
                       ("4\n4\n", "list:2: frame 4 is listed twice"), ("\n#\n", "no frames")):
         with pytest.raises(ValueError, match=msg):
             parse_frame_list(text, frames, source="list")
+
+
+def test_a_stroke_finished_without_saving_is_saved_by_commit(project):
+    """``end_stroke(save=False)`` leaves disk and store as they were (the studio's undo
+    command saves it); ``commit`` then saves it as one more stroke."""
+    ed = LabelEditor(project, 1, author="tester", clock=Clock())
+    y0, x0, y1, x1 = ed.region
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    path = project.root / "labels" / f"{ed.frame.key}.png"
+    ed.begin_stroke(cx, cy, tool="brush", value=6, size=7)
+    patch = ed.end_stroke(save=False)
+    assert patch is not None and (ed.labels == 6).sum() == patch.changed_pixels
+    assert not path.exists() and label_record(project, 1) is None
+    ed.commit()
+    assert np.array_equal(read_label_png(path), ed.labels)
+    assert label_record(project, 1)[0] == 1
