@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import BadInput
+
 
 def atomic_write(path: str | os.PathLike, write: Callable, *, binary: bool = False) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path``, then move it into place."""
@@ -47,16 +49,16 @@ def read_format_meta(mp: Path, *, fmt: str, version: int, what: str) -> dict:
     try:
         meta = json.loads(mp.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{mp}: corrupt {what} metadata ({e})") from None
+        raise BadInput(f"{mp}: corrupt {what} metadata ({e})") from None
     if not isinstance(meta, dict):
-        raise ValueError(f"{mp}: corrupt {what} metadata (a JSON {type(meta).__name__}, not "
+        raise BadInput(f"{mp}: corrupt {what} metadata (a JSON {type(meta).__name__}, not "
                          "an object)")
     if meta.get("format") != fmt:
-        raise ValueError(f"{mp}: not a {what} (format={meta.get('format')!r})")
+        raise BadInput(f"{mp}: not a {what} (format={meta.get('format')!r})")
     v = meta.get("version")
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{mp}: corrupt {what} metadata (version={v!r})")
+        raise BadInput(f"{mp}: corrupt {what} metadata (version={v!r})")
     if v > version:
-        raise ValueError(f"{mp}: {what} format version {v} is newer than this program "
+        raise BadInput(f"{mp}: {what} format version {v} is newer than this program "
                          f"reads ({version}); update handpose-studio")
     return meta

@@ -12,6 +12,8 @@ import dataclasses
 import json
 import sys
 
+from ..errors import BadInput
+
 ALIASES = {("restore", "integrate"): "--no-integration",
            ("restore", "keep_silhouette"): "--allow-background"}
 """Older spellings of options that still work."""
@@ -77,14 +79,14 @@ def settings_from_args(stage, args):
         values[f.name] = v if isinstance(v, bool) else parse_value(cls, f.name, v)
     for pair in args.overrides:
         if "=" not in pair:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
+            raise BadInput(f"--set expects key=value, got {pair!r}")
         k, v = pair.split("=", 1)
         if k in names and k != "train":
             values[k] = parse_value(cls, k, v)
         elif "train" in names:
             train_pairs[k] = v
         else:
-            raise ValueError(f"unknown setting {k!r}; known: {sorted(names)}")
+            raise BadInput(f"unknown setting {k!r}; known: {sorted(names)}")
     if getattr(args, "epochs", None) is not None:
         train_pairs.setdefault("epochs", str(args.epochs))
     settings = cls(**values)
@@ -97,7 +99,7 @@ def settings_from_args(stage, args):
 
 def run(args) -> int:
     from ..progress import Cancelled, TerminalProgress
-    from ..project import Project, ProjectError
+    from ..project import Project
     from ..stages import get_stage
     from .stage_runner import cancel_on_signals, report_interrupted
 
@@ -106,7 +108,7 @@ def run(args) -> int:
     try:
         settings = settings_from_args(stage, args)
         project = Project.open(args.project)
-    except (ValueError, ProjectError) as e:
+    except BadInput as e:  # settings or project (ProjectError is a BadInput)
         print(f"{label}: {e}", file=sys.stderr)
         return 2
     with project, cancel_on_signals(label) as cancel:
@@ -118,7 +120,7 @@ def run(args) -> int:
             print(f"{label}: cancelled; finished work is kept and the next run continues "
                   "from it", file=sys.stderr)
             return 130
-        except (ValueError, FileNotFoundError, ProjectError) as e:
+        except (BadInput, FileNotFoundError) as e:  # a bug (ValueError) is exit 1
             print(f"{label}: {e}", file=sys.stderr)
             return 2
     if stage.name == "pretrain-seg" and getattr(args, "export_bundle", None):

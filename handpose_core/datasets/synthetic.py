@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput
 from ..fileio import read_format_meta
 from ..fileio import write_json_atomic as _write_json_atomic
 from .crop import CropTransform
@@ -109,7 +110,7 @@ def read_meta(mp: Path) -> dict:
     for key in _META_INTS:
         v = meta.get(key)
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "written" else 1):
-            raise ValueError(f"{mp}: corrupt store metadata ({key}={v!r}, expected an integer"
+            raise BadInput(f"{mp}: corrupt store metadata ({key}={v!r}, expected an integer"
                              f" >= {0 if key == 'written' else 1})")
     return meta
 
@@ -145,7 +146,7 @@ class SyntheticStore:
         root = Path(root)
         meta = read_meta(root / "meta.json")
         if not meta.get("complete") and not allow_incomplete:
-            raise ValueError(f"{root / 'meta.json'}: store is incomplete ({meta.get('written')}/"
+            raise BadInput(f"{root / 'meta.json'}: store is incomplete ({meta.get('written')}/"
                              f"{meta.get('count')} samples written); re-run synth to finish it")
         arrays = {}
         n = min(meta["written"], meta["count"]) if allow_incomplete else meta["count"]
@@ -156,10 +157,10 @@ class SyntheticStore:
             except FileNotFoundError:
                 raise FileNotFoundError(f"{p}: store array missing") from None
             except (OSError, ValueError, EOFError) as e:
-                raise ValueError(f"{p}: cannot read store array ({e})") from None
+                raise BadInput(f"{p}: cannot read store array ({e})") from None
             want = (meta["count"], *shape(meta["size"]))
             if a.shape != want or a.dtype != dtype:
-                raise ValueError(f"{p}: expected {want} {np.dtype(dtype)} as meta.json says, "
+                raise BadInput(f"{p}: expected {want} {np.dtype(dtype)} as meta.json says, "
                                  f"got {a.shape} {a.dtype}")
             arrays[name] = a[:n]
         return cls(root, meta, **arrays)

@@ -42,6 +42,7 @@ import skfmm
 from scipy import ndimage
 
 from ..datasets.crop import BACKGROUND_VALUE
+from ..errors import BadInput
 
 KINDS = ("heatmap", "euclidean", "geodesic")
 """The map kinds :func:`guidance_maps` computes."""
@@ -265,7 +266,7 @@ def _geodesic(mask, seeds, speed, edt_clip, *, normalise: bool) -> np.ndarray:
 
 def _compute(depth, joints, kind, labels, mask, sigma, snap_px, speed):
     if kind not in KINDS:
-        raise ValueError(f"unknown guidance kind {kind!r}; expected one of {KINDS}")
+        raise BadInput(f"unknown guidance kind {kind!r}; expected one of {KINDS}")
     depth, xy, mask = _check(depth, joints, mask, labels)
     size = depth.shape[-1]
     seeds, code = _seeds(xy, mask, snap_px)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import crop_depth, crop_transform
+from ..errors import BadInput
 from ..progress import check_cancel
 from .regnet import VARIANTS, RegNet, target_to_uvd
 
@@ -30,7 +31,7 @@ _META = {v: f"regnet_{v}" for v in VARIANTS}
 def regnet_path(project, variant: str) -> Path | None:
     """The project's f_r checkpoint of ``variant`` (None until train-reg ran for it)."""
     if variant not in VARIANTS:
-        raise ValueError(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
+        raise BadInput(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
     rel = project.get_meta(_META[variant])
     if not rel:
         return None
@@ -102,7 +103,7 @@ class JointPredictor:
 
         path = Path(checkpoint) if checkpoint is not None else regnet_path(project, variant)
         if path is None:
-            raise ValueError(f"{project.root}: no f_r of variant '{variant}' yet; run "
+            raise BadInput(f"{project.root}: no f_r of variant '{variant}' yet; run "
                              f"'handpose-studio train train-reg --project {project.root} "
                              f"--variant {variant}'")
         model, _, _ = load_regnet(path, variant=variant)
@@ -113,7 +114,7 @@ class JointPredictor:
             which = "pretrained" if variant == "c" else "finetuned"
             sp = _trained_with(path) or segnet_path(project, which)
             if sp is None:
-                raise ValueError(f"{project.root}: variant d needs the fine-tuned f_s; run "
+                raise BadInput(f"{project.root}: variant d needs the fine-tuned f_s; run "
                                  "'handpose-studio train finetune-seg' first")
             # a private copy with BatchNorm folded (the cached model is shared)
             segnet = copy.deepcopy(load_segnet_model(sp)).eval().fuse()
@@ -122,7 +123,7 @@ class JointPredictor:
             try:
                 info = json.loads(info_p.read_text())
             except (OSError, ValueError) as e:
-                raise ValueError(f"{info_p}: cascade description missing or unreadable ({e})") \
+                raise BadInput(f"{info_p}: cascade description missing or unreadable ({e})") \
                     from None
             first, _, _ = load_regnet(info["first"] if Path(info["first"]).is_absolute()
                                       else project.root / info["first"], variant="a")
@@ -161,7 +162,7 @@ class JointPredictor:
             except _EmptyCrop as e:
                 k = s + e.index
                 name = names[k] if names is not None else f"frame {k}"
-                raise ValueError(f"{name}: no valid depth in the hand crop around "
+                raise BadInput(f"{name}: no valid depth in the hand crop around "
                                  f"({centres[k][0]:.0f}, {centres[k][1]:.0f}, "
                                  f"{centres[k][2]:.0f} mm): nothing to predict from") from None
             if progress is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput
 from .joints import JointPredictor, regnet_path
 from .regnet import VARIANT_TITLES, VARIANTS
 
@@ -112,7 +113,7 @@ class RunPredictor:
                                     out_size=jp.size, hidden=int(w0.shape[0]))
                 head.load_state_dict(hs)
             except (KeyError, RuntimeError) as e:
-                raise ValueError(f"{run.checkpoint}: guidance head does not load ({e})") from None
+                raise BadInput(f"{run.checkpoint}: guidance head does not load ({e})") from None
             head.eval()
         return cls(run, jp, head)
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
 from ..datasets.nyu import write_nyu_split
 from ..datasets.synthetic import SyntheticStoreWriter
+from ..errors import BadInput
 from ..progress import ProgressFn, check_cancel
 from .pose import ViewRange
 from .renderer import COMPILING, _check_style, kernels_compiled, render_frames, render_scene_crops
@@ -41,9 +42,9 @@ def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = DEF
     else at ``out`` is overwritten). Sample ``i`` comes from chunk ``i // chunk`` seeded
     by ``_chunk_seed(seed, start)``. Raises ``Cancelled`` between chunks."""
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
+        raise BadInput(f"count must be >= 1, got {count}")
     if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+        raise BadInput(f"chunk must be >= 1, got {chunk}")
     _check_style(style)
     view = view or ViewRange()
     meta = dict(seed=int(seed), style=style, cube_mm=float(cube_mm),
@@ -79,7 +80,7 @@ def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train
     in front of the sensor, as in NYU's recordings; training stores use the spec's full
     range."""
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
+        raise BadInput(f"count must be >= 1, got {count}")
     _check_style(style)
     scenes = [sample_scenes(min(batch, count - s), _chunk_seed(seed, s), view=view)
               for s in range(0, count, batch)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import BadInput
 from ..fileio import read_format_meta
 
 FORMAT = "handpose-patch-dictionary"
@@ -18,7 +19,7 @@ def read_meta(mp: Path) -> dict:
                                 "finish (meta.json missing)")
     meta = read_format_meta(mp, fmt=FORMAT, version=VERSION, what="patch dictionary")
     if "index_bytes" in meta and not isinstance(meta["index_bytes"], int):
-        raise ValueError(f"{mp}: corrupt dictionary metadata (index_bytes="
+        raise BadInput(f"{mp}: corrupt dictionary metadata (index_bytes="
                          f"{meta['index_bytes']!r})")
     return meta
 
@@ -38,7 +39,7 @@ def open_dictionary_files(path: Path):
         enc = PatchEncoding.from_dict(meta["encoding"])
         n_patches = int(meta["n_patches"])
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{mp}: corrupt dictionary metadata (encoding / n_patches: "
+        raise BadInput(f"{mp}: corrupt dictionary metadata (encoding / n_patches: "
                          f"{type(e).__name__} {e})") from None
     want = (n_patches, enc.patch, enc.patch)
     where = sources = None
@@ -47,9 +48,9 @@ def open_dictionary_files(path: Path):
             where = np.load(path / "where.npy", mmap_mode="r")
             sources = np.load(path / "sources.npy", mmap_mode="r")
         except (OSError, ValueError, EOFError) as e:
-            raise ValueError(f"{path}: cannot read where.npy / sources.npy ({e})") from None
+            raise BadInput(f"{path}: cannot read where.npy / sources.npy ({e})") from None
         if sources.shape != (want[0], 3) or where.ndim != 3:
-            raise ValueError(f"{path}: where.npy / sources.npy do not match the "
+            raise BadInput(f"{path}: where.npy / sources.npy do not match the "
                              f"{want[0]} patches of meta.json")
     if meta.get("storage", "patches") == "maps":
         from .patch_maps import open_map_patches
@@ -62,23 +63,23 @@ def open_dictionary_files(path: Path):
         except FileNotFoundError:
             raise FileNotFoundError(f"{pp}: dictionary patches missing") from None
         except (OSError, ValueError, EOFError) as e:
-            raise ValueError(f"{pp}: cannot read dictionary patches ({e})") from None
+            raise BadInput(f"{pp}: cannot read dictionary patches ({e})") from None
         if patches.shape != want or patches.dtype != np.uint8:
-            raise ValueError(f"{pp}: expected {want} uint8 as meta.json says, got "
+            raise BadInput(f"{pp}: expected {want} uint8 as meta.json says, got "
                              f"{patches.shape} {patches.dtype}")
     ip = path / "index.ann"
     if not ip.exists():
         raise FileNotFoundError(f"{ip}: dictionary index missing")
     size = ip.stat().st_size
     if "index_bytes" in meta and size != meta["index_bytes"]:
-        raise ValueError(f"{ip}: truncated or replaced annoy index ({size} bytes, the "
+        raise BadInput(f"{ip}: truncated or replaced annoy index ({size} bytes, the "
                          f"build wrote {meta['index_bytes']})")
     index = _annoy_index(enc.n_bits)
     try:
         index.load(str(ip), prefault=False)
     except OSError as e:
-        raise ValueError(f"{ip}: cannot load annoy index ({e})") from None
+        raise BadInput(f"{ip}: cannot load annoy index ({e})") from None
     if index.get_n_items() != want[0]:
-        raise ValueError(f"{ip}: index has {index.get_n_items()} items, "
+        raise BadInput(f"{ip}: index has {index.get_n_items()} items, "
                          f"patches.npy has {want[0]}")
     return meta, enc, patches, index, where, sources

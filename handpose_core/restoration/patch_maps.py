@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BadInput
 from .patches import extract_patches
 
 
@@ -112,15 +113,15 @@ def open_map_patches(folder, meta: dict, sources: np.ndarray | None) -> MapPatch
     try:
         maps = np.load(mp, mmap_mode="r")
     except (OSError, ValueError) as e:
-        raise ValueError(f"{mp}: cannot read dictionary source maps ({e})") from e
+        raise BadInput(f"{mp}: cannot read dictionary source maps ({e})") from e
     want = (int(meta["n_images"]), int(meta["map_size"]), int(meta["map_size"]))
     if maps.shape != want or maps.dtype != np.uint8:
-        raise ValueError(f"{mp}: expected {want} uint8, got {maps.shape} {maps.dtype}")
+        raise BadInput(f"{mp}: expected {want} uint8, got {maps.shape} {maps.dtype}")
     src = np.asarray(sources)
     if src.shape != (int(meta["n_patches"]), 3):
-        raise ValueError(f"{Path(folder) / 'sources.npy'}: expected ({meta['n_patches']}, 3), "
+        raise BadInput(f"{Path(folder) / 'sources.npy'}: expected ({meta['n_patches']}, 3), "
                          f"got {src.shape}")
     if len(src) and (src.min() < 0 or src[:, 0].max() >= want[0] or src[:, 1:].max() >= want[1]):
-        raise ValueError(f"{Path(folder) / 'sources.npy'}: patch centres outside the "
+        raise BadInput(f"{Path(folder) / 'sources.npy'}: patch centres outside the "
                          f"{want[0]} source maps")
     return MapPatches(maps, sources, int(meta["patch"]))

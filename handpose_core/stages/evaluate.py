@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import CropTransform
+from ..errors import BadInput
 from ..evaluation import segmentation_accuracy
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
 from ..nets.joints import trained_variants
@@ -159,7 +160,7 @@ def predict_split(project, variant: str, split: str = "test", *, centre: str = "
 
     frames = project.frames(split)
     if not frames:
-        raise ValueError(f"{project.root}: no frames in split {split!r}")
+        raise BadInput(f"{project.root}: no frames in split {split!r}")
     pred = JointPredictor.for_project(project, variant, checkpoint)
     names = [str(project.dataset.path(f.split, "depth", f.frame, f.kinect)) for f in frames]
     if centre == "gt":
@@ -171,7 +172,7 @@ def predict_split(project, variant: str, split: str = "test", *, centre: str = "
             centres = refine_centres(project, lambda i: project.depth(frames[i]), centres,
                                      names=names, cancel=cancel)
     else:
-        raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
+        raise BadInput(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
     return pred.predict_frames(lambda i: project.depth(frames[i]), centres, progress=progress,
                                cancel=cancel, names=names)
 
@@ -203,7 +204,7 @@ def detection_report(project, split: str = "test", *, progress=None, cancel=None
 
     frames = project.frames(split)
     if not frames:
-        raise ValueError(f"{project.root}: no frames in split {split!r}")
+        raise BadInput(f"{project.root}: no frames in split {split!r}")
     err, held, failed = [], [], []
     for k, f in enumerate(frames):
         check_cancel(cancel)
@@ -222,7 +223,7 @@ def detection_report(project, split: str = "test", *, progress=None, cancel=None
     e = np.array(err).reshape(-1, 3)
     n = np.linalg.norm(e, axis=1)
     if not len(n):
-        raise ValueError(f"{project.root}: no hand detected in any frame of split {split!r}")
+        raise BadInput(f"{project.root}: no hand detected in any frame of split {split!r}")
     return {"split": split, "frames": len(frames), "no_hand": failed,
             "mean_mm": float(n.mean()), "median_mm": float(np.median(n)),
             "p90_mm": float(np.percentile(n, 90)), "max_mm": float(n.max()),
@@ -246,7 +247,7 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
 
         found = regressor_runs(project)
         if not found:
-            raise ValueError(f"{project.root}: no finished train-reg run under "
+            raise BadInput(f"{project.root}: no finished train-reg run under "
                              f"{project.path('models')}")
         for r in found:
             out["variants"][r.name] = {
@@ -259,7 +260,7 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
         return out
     variants = trained_variants(project)
     if not variants:
-        raise ValueError(f"{project.root}: no trained f_r yet; run 'handpose-studio train "
+        raise BadInput(f"{project.root}: no trained f_r yet; run 'handpose-studio train "
                          "train-reg --variant a|b|c|d'")
     for v in variants:
         out["variants"][v] = {"title": VARIANT_TITLES[v], "checkpoint": str(regnet_path(project, v)),

@@ -14,6 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ..errors import BadInput
 from ..evaluation import segmentation_accuracy
 from ..fileio import write_json_atomic
 from ..nets.inference import load_segnet_model, predict_labels, set_segnet_path
@@ -151,6 +152,6 @@ def with_train_overrides(settings: PretrainSegSettings, pairs: dict[str, str]
     tc = {}
     for k, v in pairs.items():
         if k not in {f.name for f in dataclasses.fields(TrainConfig)}:
-            raise ValueError(f"unknown training setting {k!r}")
+            raise BadInput(f"unknown training setting {k!r}")
         tc[k] = parse_value(TrainConfig, k, v)
     return replace(settings, train=replace(settings.train, **tc))

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import CropTransform
+from ..errors import BadInput
 from ..nets.inference import load_segnet_model, segnet_path
 from ..progress import ProgressFn, check_cancel
 from ..project.records import Score
@@ -170,7 +171,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     if settings.limit is not None:
         frames = frames[:settings.limit]
     if not frames:
-        raise ValueError(f"{project.root}: no frames in split {settings.split!r}")
+        raise BadInput(f"{project.root}: no frames in split {settings.split!r}")
     model_path = Path(settings.model) if settings.model else segnet_path(project)
     model = load_segnet_model(model_path)
     dictionary = Dictionary.load(Path(settings.dictionary) if settings.dictionary

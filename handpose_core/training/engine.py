@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from ..errors import BadInput
 from ..progress import Cancelled, ProgressFn, check_cancel
 from .checkpoint import load_checkpoint, load_state, save_checkpoint
 from .config import TrainConfig, write_toml
@@ -94,7 +95,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
+        raise BadInput("device 'cuda' requested but CUDA is not available")
     return torch.device(name)
 
 
@@ -313,17 +314,17 @@ def _restore(path: Path, task: Task, config: TrainConfig, net_dict: dict, model:
     ck = load_checkpoint(path, architecture=task.architecture)
     extra = ck.get("extra") or {}
     if extra.get("stage") != task.stage or "loop" not in extra or "train" not in extra:
-        raise ValueError(f"{path}: not a resumable '{task.stage}' checkpoint; "
+        raise BadInput(f"{path}: not a resumable '{task.stage}' checkpoint; "
                          "start without resume or choose another folder")
     try:
         old = TrainConfig.from_dict(extra["train"])
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: invalid training config in checkpoint ({e})") from e
+        raise BadInput(f"{path}: invalid training config in checkpoint ({e})") from e
     diff = config.differences(old)
     if ck["config"] != net_dict:
         diff.append("net")
     if diff:
-        raise ValueError(f"{path}: cannot resume, the run used different settings "
+        raise BadInput(f"{path}: cannot resume, the run used different settings "
                          f"({', '.join(diff)}); start without resume or choose another folder")
     load_state(model, ck["model"], path)
     if ck.get("optimizer") is not None:
