@@ -17,7 +17,10 @@ from .errors import BadInput
 def atomic_write(path: str | os.PathLike, write: Callable, *, binary: bool = False) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path``, then move it into place."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    # the writer's pid in the name: a process killed mid-write leaves NAME.PID.XXXX.tmp,
+    # which remove_stale_temporaries can tell from one another process is writing now
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary files
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
@@ -29,6 +32,29 @@ def atomic_write(path: str | os.PathLike, write: Callable, *, binary: bool = Fal
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` left in ``folder`` (not its
+    subfolders) when its process was killed mid-write: ``NAME.PID.XXXX.tmp`` whose PID is
+    no running process on this machine. Returns the paths removed."""
+    removed = []
+    for p in Path(folder).glob("*.tmp"):
+        parts = p.name.rsplit(".", 3)  # NAME, PID, XXXX, tmp
+        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

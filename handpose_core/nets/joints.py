@@ -56,15 +56,46 @@ def trained_variants(project) -> list[str]:
 
 def _trained_with(regnet_ckpt: Path) -> Path | None:
     """The f_s whose segmentations trained this f_r (its run's config.toml), if it is
-    still there: predicting with another f_s would feed f_r maps it never saw."""
+    still there: predicting with another f_s would feed f_r maps it never saw. No
+    config.toml: None; one that does not read, or whose ``data.segnet`` is not a path:
+    ``BadInput`` naming it (guessing would pair f_r with an f_s it never saw)."""
     from ..training.config import read_toml
 
     cfg = regnet_ckpt.parent / "config.toml"
     try:
-        seg = read_toml(cfg).get("data", {}).get("segnet")
-    except (OSError, ValueError):
+        toml = read_toml(cfg)
+    except FileNotFoundError:
         return None
+    except OSError as e:
+        raise BadInput(f"{cfg}: cannot read the run's config ({e.strerror})") from None
+    data = toml.get("data", {})
+    seg = data.get("segnet") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(seg, (str, type(None))):
+        raise BadInput(f"{cfg}: [data] segnet must be the path of the f_s the run used, got "
+                       f"{seg if isinstance(data, dict) else data!r}")
     return Path(seg) if seg and Path(seg).is_file() else None
+
+
+def _read_cascade(path: Path) -> dict:
+    """cascade.json: ``first`` (the path of step 1's f_r), ``first_cube_mm`` and
+    ``cube_mm`` (positive numbers); ``BadInput`` naming the file otherwise."""
+    try:
+        info = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{path}: cascade description missing or unreadable ({e})") from None
+    if not isinstance(info, dict):
+        raise BadInput(f"{path}: the cascade description is a JSON object, got "
+                       f"{type(info).__name__}")
+    if not isinstance(info.get("first"), str) or not info["first"]:
+        raise BadInput(f"{path}: 'first' must be the path of the cascade's first f_r, got "
+                       f"{info.get('first')!r}")
+    out = {"first": info["first"]}
+    for k in ("first_cube_mm", "cube_mm"):
+        v = info.get(k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 10_000:
+            raise BadInput(f"{path}: {k!r} must be a crop cube in mm, got {v!r}")
+        out[k] = float(v)
+    return out
 
 
 class _EmptyCrop(Exception):
@@ -120,15 +151,11 @@ class JointPredictor:
             segnet = copy.deepcopy(load_segnet_model(sp)).eval().fuse()
         if variant == "b":
             info_p = path.parent / "cascade.json"
-            try:
-                info = json.loads(info_p.read_text())
-            except (OSError, ValueError) as e:
-                raise BadInput(f"{info_p}: cascade description missing or unreadable ({e})") \
-                    from None
+            info = _read_cascade(info_p)
             first, _, _ = load_regnet(info["first"] if Path(info["first"]).is_absolute()
                                       else project.root / info["first"], variant="a")
             first.fuse()
-            first_cube, cube = float(info["first_cube_mm"]), float(info["cube_mm"])
+            first_cube, cube = info["first_cube_mm"], info["cube_mm"]
         return cls(model, cube, segnet, first, first_cube)
 
     # ------------------------------------------------------------------ prediction

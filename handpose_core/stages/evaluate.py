@@ -42,7 +42,7 @@ class EvaluateSettings:
 
 
 def _no_frames(project, split):
-    return ValueError(f"{project.root}: no labelled frames to evaluate on"
+    return BadInput(f"{project.root}: no labelled frames to evaluate on"
                       + (f" in split {split!r}" if split else ""))
 
 

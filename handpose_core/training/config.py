@@ -162,3 +162,6 @@ def read_toml(path: str | os.PathLike) -> dict:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{path}: not a valid TOML config ({e})") from e
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not a valid TOML config (not UTF-8 text: {e.reason} at "
+                       f"byte {e.start})") from None

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from ..errors import BadInput
+from ..fileio import remove_stale_temporaries
 from ..progress import Cancelled, ProgressFn, check_cancel
 from .checkpoint import load_checkpoint, load_state, save_checkpoint
 from .config import TrainConfig, write_toml
@@ -117,14 +118,8 @@ class MetricLog:
             path.unlink(missing_ok=True)
         elif path.exists():
             # Drop records newer than the checkpoint we resume from (and a torn last line).
-            kept = []
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if rec.get("step", 0) <= keep_until_step:
-                    kept.append(line)
+            kept = [json.dumps(rec) for rec in read_metrics(path)
+                    if rec.get("step", 0) <= keep_until_step]
             fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
             os.chmod(tmp, 0o644)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -141,13 +136,40 @@ class MetricLog:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """All records of a ``metrics.jsonl`` (a torn last line, mid-write, is skipped)."""
+    """All records of a ``metrics.jsonl``: JSON objects, one a line, whose ``step`` (when
+    present) is a whole number. A torn last line (no newline after it: a write cut short)
+    is skipped; any other line that is not such a record is a ``BadInput`` naming the file
+    and the line."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not a metrics log (not UTF-8 text: {e.reason} at byte "
+                       f"{e.start})") from None
+    lines = text.split("\n")
     out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
             continue
+        torn = n == len(lines)  # the text after the last newline
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            if torn:
+                continue
+            raise BadInput(f"{path}:{n}: not a JSON record ({e.msg}); --restart trains "
+                           "afresh") from None
+        if not isinstance(rec, dict):
+            if torn:
+                continue
+            raise BadInput(f"{path}:{n}: a metrics record is a JSON object, got "
+                           f"{type(rec).__name__}")
+        step = rec.get("step", 0)
+        if isinstance(step, bool) or not isinstance(step, int):
+            if torn:
+                continue
+            raise BadInput(f"{path}:{n}: 'step' must be a whole number, got {step!r}")
+        out.append(rec)
     return out
 
 
@@ -190,6 +212,7 @@ def run_stage(task: Task, config: TrainConfig, out_dir: str | os.PathLike, *,
 def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
          resume: bool) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # a checkpoint or config half-written by a killed run
     last_path, best_path = out / "last.pt", out / "best.pt"
     device = resolve_device(config.device)
     model = task.model.to(device)
