@@ -78,7 +78,7 @@ def read_format_meta(mp: Path, *, fmt: str, version: int, what: str) -> dict:
         raise BadInput(f"{mp}: corrupt {what} metadata ({e})") from None
     if not isinstance(meta, dict):
         raise BadInput(f"{mp}: corrupt {what} metadata (a JSON {type(meta).__name__}, not "
-                         "an object)")
+                       "an object)")
     if meta.get("format") != fmt:
         raise BadInput(f"{mp}: not a {what} (format={meta.get('format')!r})")
     v = meta.get("version")
@@ -86,5 +86,5 @@ def read_format_meta(mp: Path, *, fmt: str, version: int, what: str) -> dict:
         raise BadInput(f"{mp}: corrupt {what} metadata (version={v!r})")
     if v > version:
         raise BadInput(f"{mp}: {what} format version {v} is newer than this program "
-                         f"reads ({version}); update handpose-studio")
+                       f"reads ({version}); update handpose-studio")
     return meta

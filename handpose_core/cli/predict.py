@@ -154,7 +154,7 @@ def run(args) -> int:
             if args.input:
                 if args.centre == "gt":
                     raise BadInput(f"{args.input}: --centre gt needs ground truth; PNGs given "
-                                     "with --input are predicted with --centre detect")
+                                   "with --input are predicted with --centre detect")
                 files = input_files(args.input)
                 uvd = predict_files(project, files, args.variant,
                                     progress=TerminalProgress("predict"), draw=args.draw,

@@ -77,7 +77,7 @@ def check_png_chunks(data: bytes, path: str | os.PathLike) -> None:
         end = i + 8 + n
         if end + 4 > len(data):
             raise BadInput(f"{path}: truncated PNG (chunk {kind!r} runs past the end of "
-                             "the file)")
+                           "the file)")
         if zlib.crc32(data[i + 4:end]) != int.from_bytes(data[end:end + 4], "big"):
             raise BadInput(f"{path}: corrupt PNG (chunk {kind!r} fails its CRC check)")
         if kind == b"IEND":

@@ -60,12 +60,12 @@ def decode_depth(img: np.ndarray, path: str | os.PathLike = "<array>") -> np.nda
         raise BadInput(f"{path}: not a readable PNG image (corrupt or truncated)")
     if img.ndim != 3 or img.shape[2] < 3 or img.dtype != np.uint8:
         raise BadInput(f"{path}: NYU depth must be a 3-channel 8-bit PNG, got shape "
-                         f"{img.shape} {img.dtype}")
+                       f"{img.shape} {img.dtype}")
     if img.shape[:2] != DEPTH_SHAPE:
         raise BadInput(f"{path}: NYU depth must be 640x480, got {img.shape[1]}x{img.shape[0]}")
     if img[..., 2].any():
         raise BadInput(f"{path}: not an NYU depth image: its red channel is not zero (NYU "
-                         "depth is stored as G << 8 | B with R = 0; is this a colour frame?)")
+                       "depth is stored as G << 8 | B with R = 0; is this a colour frame?)")
     return (img[..., 1].astype(np.uint16) << 8) | img[..., 0]
 
 
@@ -120,14 +120,14 @@ def _as_kn363(a: np.ndarray, path: Path, name: str) -> np.ndarray:
         a = a[None]
     if a.ndim != 4 or a.shape[2:] != (36, 3) or not 1 <= a.shape[0] <= 3:
         raise BadInput(f"{path}: {name} must have shape (K, N, 36, 3) with K = 1..3 kinects, "
-                         f"got {a.shape}")
+                       f"got {a.shape}")
     if not np.issubdtype(a.dtype, np.floating):
         raise BadInput(f"{path}: {name} must be floating point, got {a.dtype}")
     bad = ~np.isfinite(a)
     if bad.any():
         k, n = (int(i) for i in np.argwhere(bad)[0][:2])
         raise BadInput(f"{path}: {name} holds NaN or infinite values ({int(bad.sum())}, the "
-                         f"first in frame {n + 1} of kinect {k + 1})")
+                       f"first in frame {n + 1} of kinect {k + 1})")
     return a
 
 
@@ -192,7 +192,7 @@ class NYUDataset:
         lab = read_label_png(p)
         if lab.shape != DEPTH_SHAPE:
             raise BadInput(f"{p}: part labels must be 640x480 like the depth frame, got "
-                             f"{lab.shape[1]}x{lab.shape[0]}")
+                           f"{lab.shape[1]}x{lab.shape[0]}")
         return lab
 
     def joints_uvd(self, split: str, frame: int, kinect: int = 1) -> np.ndarray:

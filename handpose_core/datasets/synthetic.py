@@ -111,7 +111,7 @@ def read_meta(mp: Path) -> dict:
         v = meta.get(key)
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "written" else 1):
             raise BadInput(f"{mp}: corrupt store metadata ({key}={v!r}, expected an integer"
-                             f" >= {0 if key == 'written' else 1})")
+                           f" >= {0 if key == 'written' else 1})")
     return meta
 
 
@@ -147,7 +147,7 @@ class SyntheticStore:
         meta = read_meta(root / "meta.json")
         if not meta.get("complete") and not allow_incomplete:
             raise BadInput(f"{root / 'meta.json'}: store is incomplete ({meta.get('written')}/"
-                             f"{meta.get('count')} samples written); re-run synth to finish it")
+                           f"{meta.get('count')} samples written); re-run synth to finish it")
         arrays = {}
         n = min(meta["written"], meta["count"]) if allow_incomplete else meta["count"]
         for name, (dtype, shape) in _ARRAYS.items():
@@ -161,7 +161,7 @@ class SyntheticStore:
             want = (meta["count"], *shape(meta["size"]))
             if a.shape != want or a.dtype != dtype:
                 raise BadInput(f"{p}: expected {want} {np.dtype(dtype)} as meta.json says, "
-                                 f"got {a.shape} {a.dtype}")
+                               f"got {a.shape} {a.dtype}")
             arrays[name] = a[:n]
         return cls(root, meta, **arrays)
 

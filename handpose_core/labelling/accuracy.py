@@ -108,7 +108,7 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     frames, depth, gt = evaluation_frames(project, scope, split)
     if not frames:
         raise BadInput(f"{project.root}: no labelled frames to evaluate on"
-                         + (" in the evaluation set (mark frames done)" if scope == "eval_set"
+                       + (" in the evaluation set (mark frames done)" if scope == "eval_set"
                             else ""))
     ids = tuple(f.id for f in frames)
     methods: dict[str, MethodScores] = {}

@@ -63,11 +63,11 @@ def parse_frame_list(text: str, frames, *, source: str = "frame list",
             key = (kinect, int(tok))
         else:
             raise BadInput(f"{source}:{i}: {tok!r} is neither a frame number nor a file name "
-                             "like depth_1_0000123.png")
+                           "like depth_1_0000123.png")
         fid = by_num.get(key)
         if fid is None:
             raise BadInput(f"{source}:{i}: the project has no {split} frame {key[1]} "
-                             f"(kinect {key[0]})")
+                           f"(kinect {key[0]})")
         if fid in seen:
             raise BadInput(f"{source}:{i}: frame {key[1]} is listed twice")
         seen.add(fid)

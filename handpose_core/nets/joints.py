@@ -135,8 +135,8 @@ class JointPredictor:
         path = Path(checkpoint) if checkpoint is not None else regnet_path(project, variant)
         if path is None:
             raise BadInput(f"{project.root}: no f_r of variant '{variant}' yet; run "
-                             f"'handpose-studio train train-reg --project {project.root} "
-                             f"--variant {variant}'")
+                           f"'handpose-studio train train-reg --project {project.root} "
+                           f"--variant {variant}'")
         model, _, _ = load_regnet(path, variant=variant)
         model.fuse()
         segnet, first, first_cube = None, None, 0.0
@@ -146,7 +146,7 @@ class JointPredictor:
             sp = _trained_with(path) or segnet_path(project, which)
             if sp is None:
                 raise BadInput(f"{project.root}: variant d needs the fine-tuned f_s; run "
-                                 "'handpose-studio train finetune-seg' first")
+                               "'handpose-studio train finetune-seg' first")
             # a private copy with BatchNorm folded (the cached model is shared)
             segnet = copy.deepcopy(load_segnet_model(sp)).eval().fuse()
         if variant == "b":
@@ -190,8 +190,8 @@ class JointPredictor:
                 k = s + e.index
                 name = names[k] if names is not None else f"frame {k}"
                 raise BadInput(f"{name}: no valid depth in the hand crop around "
-                                 f"({centres[k][0]:.0f}, {centres[k][1]:.0f}, "
-                                 f"{centres[k][2]:.0f} mm): nothing to predict from") from None
+                               f"({centres[k][0]:.0f}, {centres[k][1]:.0f}, "
+                               f"{centres[k][2]:.0f} mm): nothing to predict from") from None
             if progress is not None:
                 progress(s + len(frames), n, "predicting joints")
         return out

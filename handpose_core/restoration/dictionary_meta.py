@@ -20,7 +20,7 @@ def read_meta(mp: Path) -> dict:
     meta = read_format_meta(mp, fmt=FORMAT, version=VERSION, what="patch dictionary")
     if "index_bytes" in meta and not isinstance(meta["index_bytes"], int):
         raise BadInput(f"{mp}: corrupt dictionary metadata (index_bytes="
-                         f"{meta['index_bytes']!r})")
+                       f"{meta['index_bytes']!r})")
     return meta
 
 
@@ -40,7 +40,7 @@ def open_dictionary_files(path: Path):
         n_patches = int(meta["n_patches"])
     except (KeyError, TypeError, ValueError) as e:
         raise BadInput(f"{mp}: corrupt dictionary metadata (encoding / n_patches: "
-                         f"{type(e).__name__} {e})") from None
+                       f"{type(e).__name__} {e})") from None
     want = (n_patches, enc.patch, enc.patch)
     where = sources = None
     if (path / "where.npy").exists() and (path / "sources.npy").exists():
@@ -51,7 +51,7 @@ def open_dictionary_files(path: Path):
             raise BadInput(f"{path}: cannot read where.npy / sources.npy ({e})") from None
         if sources.shape != (want[0], 3) or where.ndim != 3:
             raise BadInput(f"{path}: where.npy / sources.npy do not match the "
-                             f"{want[0]} patches of meta.json")
+                           f"{want[0]} patches of meta.json")
     if meta.get("storage", "patches") == "maps":
         from .patch_maps import open_map_patches
 
@@ -66,14 +66,14 @@ def open_dictionary_files(path: Path):
             raise BadInput(f"{pp}: cannot read dictionary patches ({e})") from None
         if patches.shape != want or patches.dtype != np.uint8:
             raise BadInput(f"{pp}: expected {want} uint8 as meta.json says, got "
-                             f"{patches.shape} {patches.dtype}")
+                           f"{patches.shape} {patches.dtype}")
     ip = path / "index.ann"
     if not ip.exists():
         raise FileNotFoundError(f"{ip}: dictionary index missing")
     size = ip.stat().st_size
     if "index_bytes" in meta and size != meta["index_bytes"]:
         raise BadInput(f"{ip}: truncated or replaced annoy index ({size} bytes, the "
-                         f"build wrote {meta['index_bytes']})")
+                       f"build wrote {meta['index_bytes']})")
     index = _annoy_index(enc.n_bits)
     try:
         index.load(str(ip), prefault=False)
@@ -81,5 +81,5 @@ def open_dictionary_files(path: Path):
         raise BadInput(f"{ip}: cannot load annoy index ({e})") from None
     if index.get_n_items() != want[0]:
         raise BadInput(f"{ip}: index has {index.get_n_items()} items, "
-                         f"patches.npy has {want[0]}")
+                       f"patches.npy has {want[0]}")
     return meta, enc, patches, index, where, sources

@@ -120,8 +120,8 @@ def open_map_patches(folder, meta: dict, sources: np.ndarray | None) -> MapPatch
     src = np.asarray(sources)
     if src.shape != (int(meta["n_patches"]), 3):
         raise BadInput(f"{Path(folder) / 'sources.npy'}: expected ({meta['n_patches']}, 3), "
-                         f"got {src.shape}")
+                       f"got {src.shape}")
     if len(src) and (src.min() < 0 or src[:, 0].max() >= want[0] or src[:, 1:].max() >= want[1]):
         raise BadInput(f"{Path(folder) / 'sources.npy'}: patch centres outside the "
-                         f"{want[0]} source maps")
+                       f"{want[0]} source maps")
     return MapPatches(maps, sources, int(meta["patch"]))

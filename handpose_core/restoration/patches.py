@@ -169,7 +169,7 @@ class PatchEncoding:
             raise BadInput(f"encoding stride must be >= 1, got {self.stride}")
         if self.core < 0 or (self.core and self.core % 2 == 0) or self.core > self.patch:
             raise BadInput(f"encoding core must be 0 or an odd size <= {self.patch}, "
-                             f"got {self.core}")
+                           f"got {self.core}")
         if self.code not in CODES:
             raise BadInput(f"unknown patch code {self.code!r} ({', '.join(CODES)})")
 

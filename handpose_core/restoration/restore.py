@@ -279,7 +279,7 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
         raise BadInput(f"unknown restoration backend {backend!r} (annoy, exact)")
     if integrate and (window % 2 == 0 or window > dictionary.patch):
         raise BadInput(f"window must be odd and <= the patch size {dictionary.patch}, "
-                         f"got {window}")
+                       f"got {window}")
     if masks is not None and masks.shape != maps.shape:
         raise ValueError(f"masks {masks.shape} do not match label maps {maps.shape}")
     q_stride = stride if integrate else 1

@@ -248,7 +248,7 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
         found = regressor_runs(project)
         if not found:
             raise BadInput(f"{project.root}: no finished train-reg run under "
-                             f"{project.path('models')}")
+                           f"{project.path('models')}")
         for r in found:
             out["variants"][r.name] = {
                 "title": r.title, "variant": r.variant, "guidance": r.guidance,
@@ -261,7 +261,7 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
     variants = trained_variants(project)
     if not variants:
         raise BadInput(f"{project.root}: no trained f_r yet; run 'handpose-studio train "
-                         "train-reg --variant a|b|c|d'")
+                       "train-reg --variant a|b|c|d'")
     for v in variants:
         out["variants"][v] = {"title": VARIANT_TITLES[v], "checkpoint": str(regnet_path(project, v)),
                               **measure_variant(project, v, split, centre=centre,

@@ -67,13 +67,13 @@ def weak_labels(project, split: str):
     if not frames:
         n = sum(1 for f in project.frames(split) if f.id in recs)
         raise BadInput(f"{project.root}: no accepted restorations in split {split!r} "
-                         f"({n} restored); run 'handpose-studio train restore --split {split}' "
-                         "or accept some in the studio")
+                       f"({n} restored); run 'handpose-studio train restore --split {split}' "
+                       "or accept some in the studio")
     depth, _, _ = project.crops(frames)
     maps = np.stack([project.restored_maps(recs[f.id])[1] for f in frames])
     if maps.shape != depth.shape:
         raise BadInput(f"{project.root}: restored maps are {maps.shape[1:]} but crops are "
-                         f"{depth.shape[1:]}; restore again with this project's crop size")
+                       f"{depth.shape[1:]}; restore again with this project's crop size")
     return frames, depth, maps
 
 

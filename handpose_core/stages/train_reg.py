@@ -108,16 +108,16 @@ class TrainRegSettings:
             raise BadInput(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         if self.guidance not in GUIDANCE:
             raise BadInput(f"guidance must be one of {', '.join(GUIDANCE)}, "
-                             f"got {self.guidance!r}")
+                           f"got {self.guidance!r}")
         if self.guidance_at not in GUIDANCE_AT:
             raise BadInput(f"guidance_at must be one of {', '.join(GUIDANCE_AT)}, "
-                             f"got {self.guidance_at!r}")
+                           f"got {self.guidance_at!r}")
         if (self.guidance_at != "trunk" or self.guidance_feedback) and self.guidance == "none":
             raise BadInput("guidance_at / guidance_feedback need a guidance kind "
-                             "(--guidance heatmap|euclidean|geodesic)")
+                           "(--guidance heatmap|euclidean|geodesic)")
         if self.centre_copies < 0 or not self.centre_jitter_mm >= 0:
             raise BadInput(f"centre_copies and centre_jitter_mm must be >= 0, got "
-                             f"{self.centre_copies}, {self.centre_jitter_mm}")
+                           f"{self.centre_copies}, {self.centre_jitter_mm}")
         if self.guidance != "none" and self.variant not in ("a", "d"):
             raise BadInput("guidance plugs onto variants a and d only")
 
@@ -154,7 +154,7 @@ def _segmentation(project, variant: str, depth, cancel):
     path = segnet_path(project, which)
     if path is None:
         raise BadInput(f"{project.root}: variant d needs the fine-tuned f_s; run "
-                         f"'handpose-studio train finetune-seg --project {project.root}' first")
+                       f"'handpose-studio train finetune-seg --project {project.root}' first")
     return predict_labels(load_segnet_model(path), depth, cancel=cancel), str(path)
 
 
@@ -272,7 +272,7 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
         first_path = regnet_path(project, "a")
         if first_path is None:
             raise BadInput(f"{project.root}: the cascade (b) refines variant a; run "
-                             "'handpose-studio train train-reg --variant a' first")
+                           "'handpose-studio train train-reg --variant a' first")
     with recorded_run(project, NAME, asdict(settings), run_dir=str(out)) as rec:
         frames, depth, tfs, gt = frame_set(project, settings.split,
                                            progress=phase("cropping"), cancel=cancel)

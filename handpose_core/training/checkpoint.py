@@ -115,7 +115,7 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
         magic = f.read(4)
     if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch's zip container / a pickle
         raise BadInput(f"{path}: not a model checkpoint (neither torch's zip format nor a "
-                         "pickle)")
+                       "pickle)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError,
@@ -123,16 +123,16 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights only load failed" in first.lower():
             raise BadInput(f"{path}: checkpoint holds Python objects besides weights and plain "
-                             "data; refusing to load it (it could run code)") from e
+                           "data; refusing to load it (it could run code)") from e
         if magic == b"PK\x03\x04":  # torch's zip container, cut short or damaged
             raise BadInput(f"{path}: corrupt or truncated checkpoint ({first})") from e
         raise BadInput(f"{path}: not a model checkpoint (unreadable by torch: {first})") from e
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise BadInput(f"{path}: not a handpose-studio checkpoint (no '{FORMAT}' marker; "
-                         "a bare state_dict or another program's file?)")
+                       "a bare state_dict or another program's file?)")
     if int(ck.get("version", 0)) > VERSION:
         raise BadInput(f"{path}: checkpoint format version {ck.get('version')} is newer than "
-                         f"this program reads ({VERSION}); update handpose-studio")
+                       f"this program reads ({VERSION}); update handpose-studio")
     for key in ("architecture", "config", "model"):
         if key not in ck:
             raise BadInput(f"{path}: checkpoint is missing its '{key}' entry")
@@ -145,10 +145,10 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
             raise BadInput(f"{path}: corrupt checkpoint ({e})") from None
         if digest != ck["model_sha256"]:
             raise BadInput(f"{path}: corrupt checkpoint (the weights do not match their "
-                             "recorded sha256)")
+                           "recorded sha256)")
     if architecture is not None and ck["architecture"] != architecture:
         raise BadInput(f"{path}: checkpoint holds a '{ck['architecture']}' network, "
-                         f"expected '{architecture}'")
+                       f"expected '{architecture}'")
     return ck
 
 
@@ -201,7 +201,7 @@ def load_regnet(path: str | os.PathLike, *, variant: str | None = None,
         raise BadInput(f"{path}: invalid regression network config ({e})") from e
     if variant is not None and config.variant != variant:
         raise BadInput(f"{path}: holds an f_r of variant '{config.variant}', expected variant "
-                         f"'{variant}' (train it with 'train train-reg --variant {variant}')")
+                       f"'{variant}' (train it with 'train train-reg --variant {variant}')")
     model = build_regnet(config)
     state = {k: v for k, v in ck["model"].items()  # the head only when the joints read it
              if config.guidance_feedback or not k.startswith("guidance_head.")}

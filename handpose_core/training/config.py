@@ -88,7 +88,7 @@ class TrainConfig:
             raise BadInput(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
         if self.epochs < 1 or self.batch_size < 1:
             raise BadInput(f"epochs and batch_size must be >= 1, got {self.epochs}, "
-                             f"{self.batch_size}")
+                           f"{self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise BadInput(f"lr must be a positive number, got {self.lr}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -338,7 +338,7 @@ def _restore(path: Path, task: Task, config: TrainConfig, net_dict: dict, model:
     extra = ck.get("extra") or {}
     if extra.get("stage") != task.stage or "loop" not in extra or "train" not in extra:
         raise BadInput(f"{path}: not a resumable '{task.stage}' checkpoint; "
-                         "start without resume or choose another folder")
+                       "start without resume or choose another folder")
     try:
         old = TrainConfig.from_dict(extra["train"])
     except (TypeError, ValueError) as e:
@@ -348,7 +348,7 @@ def _restore(path: Path, task: Task, config: TrainConfig, net_dict: dict, model:
         diff.append("net")
     if diff:
         raise BadInput(f"{path}: cannot resume, the run used different settings "
-                         f"({', '.join(diff)}); start without resume or choose another folder")
+                       f"({', '.join(diff)}); start without resume or choose another folder")
     load_state(model, ck["model"], path)
     if ck.get("optimizer") is not None:
         optimizer.load_state_dict(ck["optimizer"])

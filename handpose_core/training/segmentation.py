@@ -227,7 +227,7 @@ def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str
     net = net or SegNetConfig("fast", in_size=size)
     if net.in_size != size:
         raise BadInput(f"{desc['source']}: crops are {size}x{size} but the network expects "
-                         f"{net.in_size}x{net.in_size}")
+                       f"{net.in_size}x{net.in_size}")
     if init is None:
         torch.manual_seed(config.seed)
         model = build_segnet(net)
