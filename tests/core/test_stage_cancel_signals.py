@@ -288,3 +288,57 @@ def test_stale_temporaries_are_those_of_dead_writers(tmp_path):
     assert not left.exists() and mine.exists() and other.exists()
     write_text_atomic(tmp_path / "x.txt", "whole")  # its own temporary: gone once written
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name, "x.txt"])
+
+
+@pytest.mark.slow
+def test_synthetic_stage_stopped_by_sigint_sigterm_sigkill_then_resumed(proj):
+    """``train synthetic`` renders its store in chunks of 512: each signal lands once 2
+    more chunks are written; SIGINT and SIGTERM exit 130 (run cancelled), SIGKILL leaves
+    it interrupted; the store only grows, stays incomplete, and the next run renders on
+    from the written chunks."""
+    from handpose_core.stages import get_stage
+    from handpose_core.stages.synthetic import SyntheticSettings, store_path
+
+    samples = 512 * 40
+    with Project.open(proj) as p:
+        store = store_path(p.path("synthetic"), samples, size=p.crop_size, seed=1,
+                           style="clean")
+    meta = store / "meta.json"
+
+    def written():
+        try:
+            return json.loads(meta.read_text())["written"]
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    argv = ["train", "synthetic", "--project", str(proj), "--samples", str(samples),
+            "--test-samples", "16"]
+    last = 0
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        proc = _start(argv)
+        _wait_for(lambda last=last: written() >= last + 1024, proc, f"synthetic before {sig.name}")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        with Project.open(proj) as p:
+            run = p.runs("synthetic")[-1]
+            assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL and run.status == "interrupted"
+        else:
+            assert proc.returncode == 130 and "Traceback" not in err, err
+            assert run.status == "cancelled"
+        now = written()
+        assert last + 1024 <= now < samples and now % 512 == 0  # whole chunks, not complete
+        assert json.loads(meta.read_text())["complete"] is False
+        last = now
+    cancel, seen = threading.Event(), []
+
+    def progress(done, total, msg):
+        if "training store" in msg:
+            seen.append(done)
+            cancel.set()
+
+    with Project.open(proj) as p, pytest.raises(Cancelled):
+        get_stage("synthetic").run(p, SyntheticSettings(samples=samples, test_samples=16),
+                                   progress=progress, cancel=cancel)
+    assert seen and seen[0] == last > 0  # the next run starts from the written chunks
