@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Slot
+from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QStackedWidget, QTabWidget
 
@@ -198,12 +198,21 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ layout persistence
     def restore_layout(self) -> None:
-        geo = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
-        if geo is not None:
-            self.restoreGeometry(geo)
-        if state is not None:
-            self.restoreState(state, LAYOUT_VERSION)
+        """Window geometry and dock layout from the settings; a value that does not restore
+        (a damaged or hand-edited settings file) is skipped and named on the status bar
+        with the file, and the default layout stays."""
+        bad = []
+        for key, restore in (("window/geometry", self.restoreGeometry),
+                             ("window/state", lambda v: self.restoreState(v, LAYOUT_VERSION))):
+            v = self.settings.value(key)
+            if v is None:
+                continue
+            if not (isinstance(v, (QByteArray, bytes, bytearray)) and restore(v)):
+                bad.append(key)
+        if bad:
+            self.statusBar().showMessage(
+                f"{self.settings.fileName()}: {' and '.join(bad)} did not read; the default "
+                "layout is used")
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

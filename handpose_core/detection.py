@@ -33,9 +33,10 @@ import numpy as np
 
 from .camera import NYU_CAMERA, Camera
 from .datasets.crop import valid_mask
+from .errors import BadInput
 
 
-class NoHandError(ValueError):
+class NoHandError(BadInput):
     """No hand can be found in a frame (no valid depth, or nothing hand-sized)."""
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from .camera import NYU_CAMERA, Camera
+from .errors import BadInput
 from .parts import NUM_CLASSES
 
 THRESHOLDS_MM = np.arange(0, 81, dtype=np.float64)
 """Success-curve thresholds: 0..80 mm in 1 mm steps."""
 
 
-class PredictionFileError(ValueError):
+class PredictionFileError(BadInput):
     """A prediction file that cannot be read; the message names file and line."""
 
 

@@ -19,12 +19,16 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
+from .errors import BadInput
 
 
 def atomic_write(path: str | os.PathLike, write: Callable, *, binary: bool = False) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path``, then move it into place."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    # the writer's pid in the name: a process killed mid-write leaves NAME.PID.XXXX.tmp,
+    # which remove_stale_temporaries can tell from one another process is writing now
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary files
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
@@ -36,6 +40,29 @@ def atomic_write(path: str | os.PathLike, write: Callable, *, binary: bool = Fal
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` left in ``folder`` (not its
+    subfolders) when its process was killed mid-write: ``NAME.PID.XXXX.tmp`` whose PID is
+    no running process on this machine. Returns the paths removed."""
+    removed = []
+    for p in Path(folder).glob("*.tmp"):
+        parts = p.name.rsplit(".", 3)  # NAME, PID, XXXX, tmp
+        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -56,18 +83,18 @@ def read_format_meta(mp: Path, *, fmt: str, version: int, what: str) -> dict:
     try:
         meta = json.loads(mp.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{mp}: corrupt {what} metadata ({e})") from None
+        raise BadInput(f"{mp}: corrupt {what} metadata ({e})") from None
     if not isinstance(meta, dict):
-        raise ValueError(f"{mp}: corrupt {what} metadata (a JSON {type(meta).__name__}, not "
-                         "an object)")
+        raise BadInput(f"{mp}: corrupt {what} metadata (a JSON {type(meta).__name__}, not "
+                       "an object)")
     if meta.get("format") != fmt:
-        raise ValueError(f"{mp}: not a {what} (format={meta.get('format')!r})")
+        raise BadInput(f"{mp}: not a {what} (format={meta.get('format')!r})")
     v = meta.get("version")
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{mp}: corrupt {what} metadata (version={v!r})")
+        raise BadInput(f"{mp}: corrupt {what} metadata (version={v!r})")
     if v > version:
-        raise ValueError(f"{mp}: {what} format version {v} is newer than this program "
-                         f"reads ({version}); update handpose-studio")
+        raise BadInput(f"{mp}: {what} format version {v} is newer than this program "
+                       f"reads ({version}); update handpose-studio")
     return meta
 
 
@@ -76,9 +103,9 @@ def open_npy(path: str | os.PathLike, what: str, *, shape: tuple | None = None, 
     """``path`` (a ``.npy`` file) memory-mapped read-only, checked against what ``source``
     says it holds. ``what`` names the array in errors ("store array", ...).
 
-    ``FileNotFoundError`` "PATH: WHAT missing"; ``ValueError`` "PATH: cannot read WHAT
+    ``FileNotFoundError`` "PATH: WHAT missing"; ``BadInput`` "PATH: cannot read WHAT
     (...)" when numpy cannot read it (not a .npy file, a cut header or cut data); with
-    ``shape`` (``None`` entries match any length) or ``dtype``, ``ValueError`` "PATH:
+    ``shape`` (``None`` entries match any length) or ``dtype``, ``BadInput`` "PATH:
     expected SHAPE DTYPE as SOURCE says, got ..." when it differs.
     """
     path = Path(path)
@@ -87,9 +114,9 @@ def open_npy(path: str | os.PathLike, what: str, *, shape: tuple | None = None, 
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: {what} missing") from None
     except (OSError, ValueError, EOFError) as e:  # numpy's errors for a cut or foreign file
-        raise ValueError(f"{path}: cannot read {what} ({e})") from None
+        raise BadInput(f"{path}: cannot read {what} ({e})") from None
     if not isinstance(a, np.ndarray):  # an .npz archive
-        raise ValueError(f"{path}: cannot read {what} (an .npz archive, not a .npy array)")
+        raise BadInput(f"{path}: cannot read {what} (an .npz archive, not a .npy array)")
     bad_shape = shape is not None and (
         a.ndim != len(shape) or any(w is not None and int(w) != n for w, n in zip(shape, a.shape)))
     if bad_shape or (dtype is not None and a.dtype != np.dtype(dtype)):
@@ -99,8 +126,8 @@ def open_npy(path: str | os.PathLike, what: str, *, shape: tuple | None = None, 
             want.append(f"({dims}{',' if len(shape) == 1 else ''})")
         if dtype is not None:
             want.append(str(np.dtype(dtype)))
-        raise ValueError(f"{path}: expected {' '.join(want)} as {source} says, got {a.shape} "
-                         f"{a.dtype}")
+        raise BadInput(f"{path}: expected {' '.join(want)} as {source} says, got {a.shape} "
+                       f"{a.dtype}")
     return a
 
 
@@ -121,10 +148,14 @@ def write_toml(path: str | os.PathLike, data: dict) -> Path:
 
 
 def read_toml(path: str | os.PathLike) -> dict:
-    """Read a TOML file; ``ValueError`` naming the file when it is not valid TOML."""
+    """Read a TOML file; ``BadInput`` naming the file when it is not valid TOML (or not
+    UTF-8 text)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path}: not a valid TOML config ({e})") from e
+        raise BadInput(f"{path}: not a valid TOML config ({e})") from e
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not a valid TOML config (not UTF-8 text: {e.reason} at "
+                       f"byte {e.start})") from None

@@ -110,7 +110,11 @@ class JointsPanel(QWidget):
 
         keep = self.chosen.name if self.chosen is not None else None
         first = not self.runs and self.run_box.count() == 0
-        self.runs = regressor_runs(self.session.project) if self.session.project else []
+        problems: list = []  # runs whose eval.json does not read: told, the rest listed
+        self.runs = regressor_runs(self.session.project, problems) \
+            if self.session.project else []
+        for e in problems:
+            self.session.message_posted.emit(f"a run is not listed: {e}")
         self.run_box.blockSignals(True)
         self.run_box.clear()
         self.run_box.addItem(NO_RUN)
@@ -247,6 +251,6 @@ class JointsPanel(QWidget):
             # deferred: imported when first used, these cost start-up seconds (torch, numba, scipy)
             from handpose_core.nets.regressor_runs import regressor_runs
 
-            if regressor_runs(self.session.project) != self.runs:  # a run finished or moved
+            if regressor_runs(self.session.project, []) != self.runs:  # a run finished or moved
                 self._cache = {}
                 self.reload_runs()

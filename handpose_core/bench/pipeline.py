@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from ..errors import BadInput
+
 TARGET_MS = 15.0
 
 
@@ -105,13 +107,13 @@ def run(args) -> int:
     source = "synthetic frame, untrained networks"
     if args.project:
         from ..nets.joints import JointPredictor
-        from ..project import Project, ProjectError
+        from ..project import Project
 
         try:
             with Project.open(args.project) as project:
                 predictor = JointPredictor.for_project(project, args.variant)
                 frames = [project.depth(f) for f in project.frames("test")[:20]]
-        except (ValueError, FileNotFoundError, ProjectError) as e:
+        except (BadInput, FileNotFoundError) as e:  # a bug (ValueError) is exit 1
             print(f"handpose-studio bench pipeline: {e}", file=sys.stderr)
             return 2
         source = f"{len(frames)} test frames of {args.project}, its trained networks"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..errors import BadInput
 from ..progress import TerminalProgress
 
 
@@ -35,7 +36,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Open the project, measure, print JSON or tables."""
-    from ..project import Project, ProjectError
+    from ..project import Project
     from ..stages.evaluate import restoration_report, segmentation_report
 
     try:
@@ -58,7 +59,7 @@ def run(args) -> int:
                       "for Table 2 ...", file=sys.stderr)
                 rep = restoration_report(project, args.split, dictionary_dir=args.dictionary,
                                          progress=TerminalProgress("restoring"))
-    except (ValueError, FileNotFoundError, ProjectError) as e:
+    except (BadInput, FileNotFoundError) as e:  # a bug (ValueError) is exit 1
         print(f"handpose-studio evaluate: {e}", file=sys.stderr)
         return 2
     if args.json:

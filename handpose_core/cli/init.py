@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..datasets.crop import DEFAULT_CUBE_MM
+from ..errors import BadInput
 from ..progress import TerminalProgress
 
 
@@ -28,7 +29,7 @@ def run(args) -> int:
                                     crop=CropSpec(cube_mm=args.cube))
         else:
             p = create_nyu_project(args.dir, args.nyu, crop=CropSpec(cube_mm=args.cube))
-    except (ValueError, FileNotFoundError) as e:
+    except (BadInput, FileNotFoundError) as e:  # a bug (ValueError) is exit 1
         print(f"handpose-studio init: {e}", file=sys.stderr)
         return 2
     n = {s: len(p.frames(s)) for s in p.dataset.splits}

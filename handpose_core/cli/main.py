@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from .. import __version__
+from ..errors import BadInput
 from ..progress import Cancelled
 from ._dispatch import add_module_parsers, resolve
 
@@ -60,9 +61,10 @@ def build_parser(extra_commands=(), extra_targets=None,
 def main(argv: list[str] | None = None, *, extra_commands=(), extra_targets=None,
          description: str = "") -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``) and run the command; returns the exit code:
-    0 success, 2 bad input (a message on stderr naming the file and the problem), 130
-    interrupted (Ctrl-C or cancelled), 1 any other failure (a bug: its traceback is
-    printed). Without a command it prints the help on stderr and returns 2; argparse's
+    0 success, 2 bad input (:class:`~handpose_core.errors.BadInput` or a missing file: a
+    message on stderr naming the file and the problem), 130 interrupted (Ctrl-C or
+    cancelled), 1 any other failure (a bug, an internal ``ValueError`` included: its
+    traceback is printed). Without a command it prints the help on stderr and returns 2; argparse's
     own usage errors and ``--version`` exit through ``SystemExit`` (2 and 0).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -84,9 +86,16 @@ def main(argv: list[str] | None = None, *, extra_commands=(), extra_targets=None
     except (KeyboardInterrupt, Cancelled):
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as e:  # bad input a command did not catch itself
+    except (BadInput, FileNotFoundError) as e:  # bad input a command did not catch itself
         print(f"handpose-studio {args.command}: {e}", file=sys.stderr)
         return 2
+    except ValueError:  # any other: the program's own mistake, not the user's input
+        import traceback
+
+        traceback.print_exc()
+        print(f"handpose-studio {args.command}: internal error (a bug, not bad input): "
+              "the traceback above says where", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import BadInput
 from ..progress import TerminalProgress
 
 
@@ -46,7 +47,7 @@ def input_files(path: str | Path) -> list[Path]:
         raise FileNotFoundError(f"{p}: no such depth PNG or folder")
     files = sorted(p.glob("depth_1_*.png")) or sorted(p.glob("depth_*.png"))
     if not files:
-        raise ValueError(f"{p}: no depth_*.png files in this folder")
+        raise BadInput(f"{p}: no depth_*.png files in this folder")
     return files
 
 
@@ -145,15 +146,15 @@ def predict_files(project, files: list[Path], variant: str, *, progress=None,
 
 def run(args) -> int:
     from ..evaluation import write_predictions
-    from ..project import Project, ProjectError
+    from ..project import Project
 
     label = "handpose-studio predict"
     try:
         with Project.open(args.project) as project:
             if args.input:
                 if args.centre == "gt":
-                    raise ValueError(f"{args.input}: --centre gt needs ground truth; PNGs given "
-                                     "with --input are predicted with --centre detect")
+                    raise BadInput(f"{args.input}: --centre gt needs ground truth; PNGs given "
+                                   "with --input are predicted with --centre detect")
                 files = input_files(args.input)
                 uvd = predict_files(project, files, args.variant,
                                     progress=TerminalProgress("predict"), draw=args.draw,
@@ -166,7 +167,7 @@ def run(args) -> int:
                 uvd = predict_split(project, args.variant, split, centre=args.centre or "gt",
                                     progress=TerminalProgress("predict"))
                 what = f"{len(uvd)} frames of split {split!r} (frame order)"
-    except (ValueError, FileNotFoundError, ProjectError) as e:
+    except (BadInput, FileNotFoundError) as e:  # a bug (ValueError) is exit 1
         print(f"{label}: {e}", file=sys.stderr)
         return 2
     write_predictions(args.out, uvd)

@@ -16,6 +16,8 @@ import math
 import sys
 from pathlib import Path
 
+from ..errors import BadInput
+
 DEFAULT_REAL_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nyu-real-sample"
 
 JOINT_ROWS = (
@@ -74,7 +76,7 @@ def _real_sample(folder: Path):
         return None, f"{folder}: real NYU sample not available"
     gt = np.loadtxt(gt_p, ndmin=2)
     if gt.shape != (1, 42):
-        raise ValueError(f"{gt_p}: expected one line of 42 numbers, got shape {gt.shape}")
+        raise BadInput(f"{gt_p}: expected one line of 42 numbers, got shape {gt.shape}")
     return (read_depth(depth_p), gt.reshape(14, 3)), ""
 
 
@@ -91,7 +93,7 @@ def measure(dataset, split: str, max_frames: int, real_folder: Path, progress=No
 
     frames = dataset.frames(split)
     if len(frames) == 0:
-        raise ValueError(f"{dataset.root}/{split}: no frames with depth and joints")
+        raise BadInput(f"{dataset.root}/{split}: no frames with depth and joints")
     uvd_all = dataset.joints14_uvd(split)
     if max_frames and len(frames) > max_frames:
         frames = frames[np.linspace(0, len(frames) - 1, max_frames).round().astype(int)]

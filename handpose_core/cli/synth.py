@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
+from ..errors import BadInput
 from ..progress import TerminalProgress
 
 
@@ -78,7 +79,7 @@ def run(args) -> int:
                                       style=style, cube_mm=args.cube,
                                       progress=TerminalProgress(f"{style} crops"))
             print(f"wrote a store of {args.count} {style} {args.size}x{args.size} crops to {d}")
-    except (ValueError, OSError) as e:
+    except (BadInput, OSError) as e:  # a bug (ValueError) is exit 1
         print(f"handpose-studio synth: {e}", file=sys.stderr)
         return 2
     return 0

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 
+from ..errors import BadInput
 from ..progress import Cancelled, TerminalProgress
 
 ALIASES = {("restore", "integrate"): "--no-integration",
@@ -87,14 +88,14 @@ def settings_from_args(stage, args):
         values[f.name] = v if isinstance(v, bool) else parse_value(cls, f.name, v)
     for pair in args.overrides:
         if "=" not in pair:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
+            raise BadInput(f"--set expects key=value, got {pair!r}")
         k, v = pair.split("=", 1)
         if k in names and k != "train":
             values[k] = parse_value(cls, k, v)
         elif "train" in names:
             train_pairs[k] = v
         else:
-            raise ValueError(f"unknown setting {k!r}; known: {sorted(names)}")
+            raise BadInput(f"unknown setting {k!r}; known: {sorted(names)}")
     if getattr(args, "epochs", None) is not None:
         train_pairs.setdefault("epochs", str(args.epochs))
     if getattr(args, "device", None) is not None:
@@ -110,7 +111,7 @@ def settings_from_args(stage, args):
 
 
 def run(args) -> int:
-    from ..project import Project, ProjectError
+    from ..project import Project
     from ..stages import get_stage
     from ..training import distributed as dd
     from .stage_runner import cancel_on_signals, report_interrupted
@@ -124,7 +125,7 @@ def run(args) -> int:
     try:
         settings = settings_from_args(stage, args)
         project = Project.open(args.project)
-    except (ValueError, ProjectError) as e:
+    except BadInput as e:  # settings or project (ProjectError is a BadInput)
         print(f"{label}: {e}", file=sys.stderr)
         return 2
     if nproc > 1 and dd.env_world_size() == 1:  # start the processes; each runs this again
@@ -149,7 +150,7 @@ def run(args) -> int:
             print(f"{label}: cancelled; finished work is kept and the next run continues "
                   "from it", file=sys.stderr)
             return 130
-        except (ValueError, FileNotFoundError, ProjectError) as e:
+        except (BadInput, FileNotFoundError) as e:  # a bug (ValueError) is exit 1
             print(f"{label}: {e}", file=sys.stderr)
             return 2
         finally:

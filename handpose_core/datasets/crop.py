@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..camera import NO_RETURN, NYU_CAMERA, Camera
+from ..errors import BadInput
 
 INVALID_DEPTHS = (0, NO_RETURN)
 """Depth values (mm) that mean "no return" in NYU files."""
@@ -39,7 +40,7 @@ class CropSpec:
 
     def __post_init__(self):
         if int(self.size) < 8 or not (float(self.cube_mm) > 0):
-            raise ValueError(f"invalid crop spec: size {self.size}, cube {self.cube_mm} mm")
+            raise BadInput(f"invalid crop spec: size {self.size}, cube {self.cube_mm} mm")
 
 
 DEFAULT_CROP = CropSpec()

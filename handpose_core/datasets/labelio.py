@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import BadInput
 from ..parts import NUM_CLASSES, palette_rgb
 
 
@@ -50,12 +51,12 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             if img.mode not in ("P", "L"):
-                raise ValueError(f"{path}: label image must be a palette PNG, got mode {img.mode}")
+                raise BadInput(f"{path}: label image must be a palette PNG, got mode {img.mode}")
             a = np.array(img, dtype=np.uint8)
     except (OSError, SyntaxError, EOFError, zlib.error, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: cannot read label image ({e})") from None
+        raise BadInput(f"{path}: cannot read label image ({e})") from None
     if a.size and a.max() >= NUM_CLASSES:
-        raise ValueError(f"{path}: label image holds id {a.max()}, outside 0..{NUM_CLASSES - 1}")
+        raise BadInput(f"{path}: label image holds id {a.max()}, outside 0..{NUM_CLASSES - 1}")
     return a
 
 
@@ -66,19 +67,19 @@ def check_png_chunks(data: bytes, path: str | os.PathLike) -> None:
     """Raise ``ValueError`` naming ``path`` unless ``data`` is a PNG whose chunks are all
     complete, pass their CRC and end with IEND."""
     if not data.startswith(_PNG_SIGNATURE):
-        raise ValueError(f"{path}: not a PNG image (no PNG signature)")
+        raise BadInput(f"{path}: not a PNG image (no PNG signature)")
     i = len(_PNG_SIGNATURE)
     while True:
         if i + 12 > len(data):
-            raise ValueError(f"{path}: truncated PNG ({len(data)} bytes, no IEND chunk)")
+            raise BadInput(f"{path}: truncated PNG ({len(data)} bytes, no IEND chunk)")
         n = int.from_bytes(data[i:i + 4], "big")
         kind = data[i + 4:i + 8]
         end = i + 8 + n
         if end + 4 > len(data):
-            raise ValueError(f"{path}: truncated PNG (chunk {kind!r} runs past the end of "
-                             "the file)")
+            raise BadInput(f"{path}: truncated PNG (chunk {kind!r} runs past the end of "
+                           "the file)")
         if zlib.crc32(data[i + 4:end]) != int.from_bytes(data[end:end + 4], "big"):
-            raise ValueError(f"{path}: corrupt PNG (chunk {kind!r} fails its CRC check)")
+            raise BadInput(f"{path}: corrupt PNG (chunk {kind!r} fails its CRC check)")
         if kind == b"IEND":
             return
         i = end + 4

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import scipy.io
 
+from ..errors import BadInput
 from ..progress import check_cancel
 from ..skeleton import EVAL_INDICES, JOINT_NAMES_36
 from .labelio import read_label_png, write_label_png
@@ -57,15 +58,15 @@ def decode_depth(img: np.ndarray, path: str | os.PathLike = "<array>") -> np.nda
     ``ValueError`` naming ``path`` when the image is not an NYU depth image: unreadable,
     not 3 channels of 8 bits, not 640x480, or with a non-zero red channel."""
     if img is None:
-        raise ValueError(f"{path}: not a readable PNG image (corrupt or truncated)")
+        raise BadInput(f"{path}: not a readable PNG image (corrupt or truncated)")
     if img.ndim != 3 or img.shape[2] < 3 or img.dtype != np.uint8:
-        raise ValueError(f"{path}: NYU depth must be a 3-channel 8-bit PNG, got shape "
-                         f"{img.shape} {img.dtype}")
+        raise BadInput(f"{path}: NYU depth must be a 3-channel 8-bit PNG, got shape "
+                       f"{img.shape} {img.dtype}")
     if img.shape[:2] != DEPTH_SHAPE:
-        raise ValueError(f"{path}: NYU depth must be 640x480, got {img.shape[1]}x{img.shape[0]}")
+        raise BadInput(f"{path}: NYU depth must be 640x480, got {img.shape[1]}x{img.shape[0]}")
     if img[..., 2].any():
-        raise ValueError(f"{path}: not an NYU depth image: its red channel is not zero (NYU "
-                         "depth is stored as G << 8 | B with R = 0; is this a colour frame?)")
+        raise BadInput(f"{path}: not an NYU depth image: its red channel is not zero (NYU "
+                       "depth is stored as G << 8 | B with R = 0; is this a colour frame?)")
     return (img[..., 1].astype(np.uint16) << 8) | img[..., 0]
 
 
@@ -98,19 +99,19 @@ def read_joint_mat(path: str | os.PathLike) -> Joints:
     try:
         m = scipy.io.loadmat(str(path))
     except Exception as e:  # scipy raises several types for broken files
-        raise ValueError(f"{path}: cannot read MATLAB file ({e})") from None
+        raise BadInput(f"{path}: cannot read MATLAB file ({e})") from None
     for key in ("joint_uvd", "joint_xyz"):
         if key not in m:
-            raise ValueError(f"{path}: variable '{key}' missing")
+            raise BadInput(f"{path}: variable '{key}' missing")
     uvd, xyz = _as_kn363(m["joint_uvd"], path, "joint_uvd"), _as_kn363(m["joint_xyz"], path,
                                                                         "joint_xyz")
     if uvd.shape != xyz.shape:
-        raise ValueError(f"{path}: joint_uvd {uvd.shape} and joint_xyz {xyz.shape} differ")
+        raise BadInput(f"{path}: joint_uvd {uvd.shape} and joint_xyz {xyz.shape} differ")
     if "joint_names" in m:
         names = [str(np.asarray(n).ravel()[0]) if np.asarray(n).size else ""
                  for n in np.asarray(m["joint_names"]).ravel()]
         if tuple(names) != JOINT_NAMES_36:
-            raise ValueError(f"{path}: joint_names are not the 36 NYU joints in order")
+            raise BadInput(f"{path}: joint_names are not the 36 NYU joints in order")
     return Joints(uvd, xyz)
 
 
@@ -119,15 +120,15 @@ def _as_kn363(a: np.ndarray, path: Path, name: str) -> np.ndarray:
     if a.ndim == 3:
         a = a[None]
     if a.ndim != 4 or a.shape[2:] != (36, 3) or not 1 <= a.shape[0] <= 3:
-        raise ValueError(f"{path}: {name} must have shape (K, N, 36, 3) with K = 1..3 kinects, "
-                         f"got {a.shape}")
+        raise BadInput(f"{path}: {name} must have shape (K, N, 36, 3) with K = 1..3 kinects, "
+                       f"got {a.shape}")
     if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{path}: {name} must be floating point, got {a.dtype}")
+        raise BadInput(f"{path}: {name} must be floating point, got {a.dtype}")
     bad = ~np.isfinite(a)
     if bad.any():
         k, n = (int(i) for i in np.argwhere(bad)[0][:2])
-        raise ValueError(f"{path}: {name} holds NaN or infinite values ({int(bad.sum())}, the "
-                         f"first in frame {n + 1} of kinect {k + 1})")
+        raise BadInput(f"{path}: {name} holds NaN or infinite values ({int(bad.sum())}, the "
+                       f"first in frame {n + 1} of kinect {k + 1})")
     return a
 
 
@@ -140,13 +141,13 @@ class NYUDataset:
             raise FileNotFoundError(f"{self.root}: NYU root folder not found")
         self.splits = tuple(s for s in SPLITS if (self.root / s).is_dir())
         if not self.splits:
-            raise ValueError(f"{self.root}: no train/ or test/ folder: not an NYU dataset root")
+            raise BadInput(f"{self.root}: no train/ or test/ folder: not an NYU dataset root")
         self._joints: dict[str, Joints] = {}
         self._lock = threading.Lock()
 
     def split_dir(self, split: str) -> Path:
         if split not in self.splits:
-            raise ValueError(f"{self.root}: split '{split}' not present (have {self.splits})")
+            raise BadInput(f"{self.root}: split '{split}' not present (have {self.splits})")
         return self.root / split
 
     def joints(self, split: str) -> Joints:
@@ -160,7 +161,7 @@ class NYUDataset:
         """Frame numbers (1-based) of a split: those with joints and a depth file."""
         j = self.joints(split)
         if not 1 <= kinect <= j.kinects:
-            raise ValueError(f"{self.split_dir(split)}: kinect {kinect} not in 1..{j.kinects}")
+            raise BadInput(f"{self.split_dir(split)}: kinect {kinect} not in 1..{j.kinects}")
         prefix = f"depth_{kinect}_"
         d = self.split_dir(split)
         present = {int(n[len(prefix):-4]) for n in os.listdir(d)
@@ -181,7 +182,7 @@ class NYUDataset:
             return None
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if img is None:
-            raise ValueError(f"{p}: not a readable PNG image (corrupt or truncated)")
+            raise BadInput(f"{p}: not a readable PNG image (corrupt or truncated)")
         return img[..., ::-1].copy()
 
     def labels(self, split: str, frame: int, kinect: int = 1) -> np.ndarray | None:
@@ -191,8 +192,8 @@ class NYUDataset:
             return None
         lab = read_label_png(p)
         if lab.shape != DEPTH_SHAPE:
-            raise ValueError(f"{p}: part labels must be 640x480 like the depth frame, got "
-                             f"{lab.shape[1]}x{lab.shape[0]}")
+            raise BadInput(f"{p}: part labels must be 640x480 like the depth frame, got "
+                           f"{lab.shape[1]}x{lab.shape[0]}")
         return lab
 
     def joints_uvd(self, split: str, frame: int, kinect: int = 1) -> np.ndarray:
@@ -213,7 +214,7 @@ def write_joint_mat(path: str | os.PathLike, joint_uvd: np.ndarray, joint_xyz: n
     uvd = _as_kn363(np.asarray(joint_uvd), path, "joint_uvd")
     xyz = _as_kn363(np.asarray(joint_xyz), path, "joint_xyz")
     if uvd.shape != xyz.shape:
-        raise ValueError(f"{path}: joint_uvd {uvd.shape} and joint_xyz {xyz.shape} differ")
+        raise BadInput(f"{path}: joint_uvd {uvd.shape} and joint_xyz {xyz.shape} differ")
     names = np.empty((1, 36), dtype=object)
     names[0, :] = list(JOINT_NAMES_36)
     tmp = path.with_name(path.name + ".tmp")

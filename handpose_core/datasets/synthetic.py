@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput
 from ..fileio import open_npy, read_format_meta
 from ..fileio import write_json_atomic as _write_json_atomic
 from .crop import CropTransform
@@ -109,8 +110,8 @@ def read_meta(mp: Path) -> dict:
     for key in _META_INTS:
         v = meta.get(key)
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "written" else 1):
-            raise ValueError(f"{mp}: corrupt store metadata ({key}={v!r}, expected an integer"
-                             f" >= {0 if key == 'written' else 1})")
+            raise BadInput(f"{mp}: corrupt store metadata ({key}={v!r}, expected an integer"
+                           f" >= {0 if key == 'written' else 1})")
     return meta
 
 
@@ -145,8 +146,8 @@ class SyntheticStore:
         root = Path(root)
         meta = read_meta(root / "meta.json")
         if not meta.get("complete") and not allow_incomplete:
-            raise ValueError(f"{root / 'meta.json'}: store is incomplete ({meta.get('written')}/"
-                             f"{meta.get('count')} samples written); re-run synth to finish it")
+            raise BadInput(f"{root / 'meta.json'}: store is incomplete ({meta.get('written')}/"
+                           f"{meta.get('count')} samples written); re-run synth to finish it")
         arrays = {}
         n = min(meta["written"], meta["count"]) if allow_incomplete else meta["count"]
         for name, (dtype, shape) in _ARRAYS.items():

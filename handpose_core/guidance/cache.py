@@ -65,7 +65,7 @@ def cached_guidance_maps(folder: str | Path, depth: np.ndarray, joints: np.ndarr
             m = np.load(path, mmap_mode="r")
             if m.shape == (len(depth), joints.shape[1], *depth.shape[1:]) and m.dtype == np.float16:
                 return m
-        except (OSError, ValueError):
+        except Exception:  # noqa: BLE001 -- any damage: a cut or flipped header
             pass  # unreadable: rebuilt below
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,

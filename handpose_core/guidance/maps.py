@@ -42,6 +42,7 @@ import skfmm
 from scipy import ndimage
 
 from ..datasets.crop import BACKGROUND_VALUE, CropTransform
+from ..errors import BadInput
 from ..skeleton import joints_36_to_14
 
 KINDS = ("heatmap", "euclidean", "geodesic")
@@ -263,7 +264,7 @@ def _geodesic(mask, seeds, speed, edt_clip, *, normalise: bool) -> np.ndarray:
 
 def _compute(depth, joints, kind, labels, mask, sigma, snap_px, speed):
     if kind not in KINDS:
-        raise ValueError(f"unknown guidance kind {kind!r}; expected one of {KINDS}")
+        raise BadInput(f"unknown guidance kind {kind!r}; expected one of {KINDS}")
     depth, xy, mask = _check(depth, joints, mask, labels)
     size = depth.shape[-1]
     seeds, code = _seeds(xy, mask, snap_px)

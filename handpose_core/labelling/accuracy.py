@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput
 from ..evaluation import SegAccuracy, accuracy_from_confusion, segmentation_confusion
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
 from ..restoration import crf
@@ -111,7 +112,7 @@ def evaluation_frames(project, scope: str = "labelled", split: str | None = None
     if scope == "labelled":
         return project.labelled_crops(split)
     if scope != "eval_set":
-        raise ValueError(f"unknown scope {scope!r} (labelled or eval_set)")
+        raise BadInput(f"unknown scope {scope!r} (labelled or eval_set)")
     ids = set(project.eval_set())
     frames = [f for f in project.frames(split, labelled=True) if f.id in ids]
     s = project.crop_size
@@ -131,8 +132,8 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     """
     frames, depth, gt = evaluation_frames(project, scope, split)
     if not frames:
-        raise ValueError(f"{project.root}: no labelled frames to evaluate on"
-                         + (" in the evaluation set (mark frames done)" if scope == "eval_set"
+        raise BadInput(f"{project.root}: no labelled frames to evaluate on"
+                       + (" in the evaluation set (mark frames done)" if scope == "eval_set"
                             else ""))
     ids = tuple(f.id for f in frames)
     methods: dict[str, MethodScores] = {}

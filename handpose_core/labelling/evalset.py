@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from ..errors import BadInput
 from .editor import label_record
 
 DEFAULT_SIZE = 100
@@ -31,9 +32,9 @@ def choose_eval_set(frames, n: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED,
     """
     pool = sorted((f for f in frames if f.split == split), key=lambda f: (f.kinect, f.frame))
     if not pool:
-        raise ValueError(f"the project has no {split!r} frames to choose an evaluation set from")
+        raise BadInput(f"the project has no {split!r} frames to choose an evaluation set from")
     if n <= 0:
-        raise ValueError(f"the evaluation set needs at least one frame, got n={n}")
+        raise BadInput(f"the evaluation set needs at least one frame, got n={n}")
     if len(pool) <= n:
         return [f.id for f in pool]
     rng = np.random.default_rng(seed)
@@ -62,18 +63,18 @@ def parse_frame_list(text: str, frames, *, source: str = "frame list",
         elif tok.isdigit():
             key = (kinect, int(tok))
         else:
-            raise ValueError(f"{source}:{i}: {tok!r} is neither a frame number nor a file name "
-                             "like depth_1_0000123.png")
+            raise BadInput(f"{source}:{i}: {tok!r} is neither a frame number nor a file name "
+                           "like depth_1_0000123.png")
         fid = by_num.get(key)
         if fid is None:
-            raise ValueError(f"{source}:{i}: the project has no {split} frame {key[1]} "
-                             f"(kinect {key[0]})")
+            raise BadInput(f"{source}:{i}: the project has no {split} frame {key[1]} "
+                           f"(kinect {key[0]})")
         if fid in seen:
-            raise ValueError(f"{source}:{i}: frame {key[1]} is listed twice")
+            raise BadInput(f"{source}:{i}: frame {key[1]} is listed twice")
         seen.add(fid)
         out.append(fid)
     if not out:
-        raise ValueError(f"{source}: no frames listed")
+        raise BadInput(f"{source}: no frames listed")
     return out
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..datasets.labelio import read_label_png, write_label_png
+from ..errors import BadInput
 from ..parts import NUM_CLASSES, PARTS, palette_rgb
 from .aids import FRAME_SHAPE
 from .editor import default_author, label_record, save_labels
@@ -28,7 +29,7 @@ PART_TABLE = "parts.json"
 _KEY = re.compile(r"^(train|test)_(\d)_(\d{7})\.png$")
 
 
-class LabelFileError(ValueError):
+class LabelFileError(BadInput):
     """A label image that cannot be imported; the message names the file and the problem."""
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import BadInput
 from ..fileio import atomic_write
 from .regnet import ARCHITECTURE as REGNET
 from .regnet import RegNetConfig, build_regnet
@@ -116,45 +117,45 @@ def load_checkpoint(path: str | os.PathLike, *, architecture: str | None = None)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint file not found")
     if path.stat().st_size == 0:
-        raise ValueError(f"{path}: checkpoint is empty (0 bytes)")
+        raise BadInput(f"{path}: checkpoint is empty (0 bytes)")
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch's zip container / a pickle
-        raise ValueError(f"{path}: not a model checkpoint (neither torch's zip format nor a "
-                         "pickle)")
+        raise BadInput(f"{path}: not a model checkpoint (neither torch's zip format nor a "
+                       "pickle)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError,
             ValueError, AttributeError, IndexError, KeyError, TypeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights only load failed" in first.lower():
-            raise ValueError(f"{path}: checkpoint holds Python objects besides weights and plain "
-                             "data; refusing to load it (it could run code)") from e
+            raise BadInput(f"{path}: checkpoint holds Python objects besides weights and plain "
+                           "data; refusing to load it (it could run code)") from e
         if magic == b"PK\x03\x04":  # torch's zip container, cut short or damaged
-            raise ValueError(f"{path}: corrupt or truncated checkpoint ({first})") from e
-        raise ValueError(f"{path}: not a model checkpoint (unreadable by torch: {first})") from e
+            raise BadInput(f"{path}: corrupt or truncated checkpoint ({first})") from e
+        raise BadInput(f"{path}: not a model checkpoint (unreadable by torch: {first})") from e
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a handpose-studio checkpoint (no '{FORMAT}' marker; "
-                         "a bare state_dict or another program's file?)")
+        raise BadInput(f"{path}: not a handpose-studio checkpoint (no '{FORMAT}' marker; "
+                       "a bare state_dict or another program's file?)")
     if int(ck.get("version", 0)) > VERSION:
-        raise ValueError(f"{path}: checkpoint format version {ck.get('version')} is newer than "
-                         f"this program reads ({VERSION}); update handpose-studio")
+        raise BadInput(f"{path}: checkpoint format version {ck.get('version')} is newer than "
+                       f"this program reads ({VERSION}); update handpose-studio")
     for key in ("architecture", "config", "model"):
         if key not in ck:
-            raise ValueError(f"{path}: checkpoint is missing its '{key}' entry")
+            raise BadInput(f"{path}: checkpoint is missing its '{key}' entry")
     if not isinstance(ck["model"], dict):
-        raise ValueError(f"{path}: checkpoint's 'model' entry is not a state_dict")
+        raise BadInput(f"{path}: checkpoint's 'model' entry is not a state_dict")
     if "model_sha256" in ck:  # checkpoints written before the digest have none
         try:
             digest = state_digest(ck["model"])
         except ValueError as e:
-            raise ValueError(f"{path}: corrupt checkpoint ({e})") from None
+            raise BadInput(f"{path}: corrupt checkpoint ({e})") from None
         if digest != ck["model_sha256"]:
-            raise ValueError(f"{path}: corrupt checkpoint (the weights do not match their "
-                             "recorded sha256)")
+            raise BadInput(f"{path}: corrupt checkpoint (the weights do not match their "
+                           "recorded sha256)")
     if architecture is not None and ck["architecture"] != architecture:
-        raise ValueError(f"{path}: checkpoint holds a '{ck['architecture']}' network, "
-                         f"expected '{architecture}'")
+        raise BadInput(f"{path}: checkpoint holds a '{ck['architecture']}' network, "
+                       f"expected '{architecture}'")
     return ck
 
 
@@ -164,7 +165,7 @@ def load_state(model: nn.Module, state: dict, path: str | os.PathLike) -> None:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         msg = " ".join(str(e).split())[:400]
-        raise ValueError(f"{path}: weights do not fit the architecture in its config ({msg})") \
+        raise BadInput(f"{path}: weights do not fit the architecture in its config ({msg})") \
             from e
 
 
@@ -179,7 +180,7 @@ def load_segnet(path: str | os.PathLike, *, device: str | torch.device = "cpu"):
     try:
         config = SegNetConfig.from_dict(ck["config"])
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: invalid segmentation network config ({e})") from e
+        raise BadInput(f"{path}: invalid segmentation network config ({e})") from e
     model = build_segnet(config)
     load_state(model, ck["model"], path)
     model.to(device).eval()
@@ -200,10 +201,10 @@ def load_regnet(path: str | os.PathLike, *, variant: str | None = None,
     try:
         config = RegNetConfig.from_dict(ck["config"])
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: invalid regression network config ({e})") from e
+        raise BadInput(f"{path}: invalid regression network config ({e})") from e
     if variant is not None and config.variant != variant:
-        raise ValueError(f"{path}: holds an f_r of variant '{config.variant}', expected variant "
-                         f"'{variant}' (train it with 'train train-reg --variant {variant}')")
+        raise BadInput(f"{path}: holds an f_r of variant '{config.variant}', expected variant "
+                       f"'{variant}' (train it with 'train train-reg --variant {variant}')")
     model = build_regnet(config)
     state = {k: v for k, v in ck["model"].items()  # the head only when the joints read it
              if config.guidance_feedback or not k.startswith("guidance_head.")}

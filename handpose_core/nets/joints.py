@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import crop_depth, crop_transform
+from ..errors import BadInput
 from ..fileio import read_toml
 from ..progress import check_cancel
 from .checkpoint import load_regnet
@@ -34,7 +35,7 @@ _META = {v: f"regnet_{v}" for v in VARIANTS}
 def regnet_path(project, variant: str) -> Path | None:
     """The project's f_r checkpoint of ``variant`` (None until train-reg ran for it)."""
     if variant not in VARIANTS:
-        raise ValueError(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
+        raise BadInput(f"unknown f_r variant {variant!r}; expected one of {VARIANTS}")
     return model_path(project, _META[variant])
 
 
@@ -52,13 +53,44 @@ def trained_variants(project) -> list[str]:
 
 def _trained_with(regnet_ckpt: Path) -> Path | None:
     """The f_s whose segmentations trained this f_r (its run's config.toml), if it is
-    still there: predicting with another f_s would feed f_r maps it never saw."""
+    still there: predicting with another f_s would feed f_r maps it never saw. No
+    config.toml: None; one that does not read, or whose ``data.segnet`` is not a path:
+    ``BadInput`` naming it (guessing would pair f_r with an f_s it never saw)."""
     cfg = regnet_ckpt.parent / "config.toml"
     try:
-        seg = read_toml(cfg).get("data", {}).get("segnet")
-    except (OSError, ValueError):
+        toml = read_toml(cfg)
+    except FileNotFoundError:
         return None
+    except OSError as e:
+        raise BadInput(f"{cfg}: cannot read the run's config ({e.strerror})") from None
+    data = toml.get("data", {})
+    seg = data.get("segnet") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(seg, (str, type(None))):
+        raise BadInput(f"{cfg}: [data] segnet must be the path of the f_s the run used, got "
+                       f"{seg if isinstance(data, dict) else data!r}")
     return Path(seg) if seg and Path(seg).is_file() else None
+
+
+def _read_cascade(path: Path) -> dict:
+    """cascade.json: ``first`` (the path of step 1's f_r), ``first_cube_mm`` and
+    ``cube_mm`` (positive numbers); ``BadInput`` naming the file otherwise."""
+    try:
+        info = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{path}: cascade description missing or unreadable ({e})") from None
+    if not isinstance(info, dict):
+        raise BadInput(f"{path}: the cascade description is a JSON object, got "
+                       f"{type(info).__name__}")
+    if not isinstance(info.get("first"), str) or not info["first"]:
+        raise BadInput(f"{path}: 'first' must be the path of the cascade's first f_r, got "
+                       f"{info.get('first')!r}")
+    out = {"first": info["first"]}
+    for k in ("first_cube_mm", "cube_mm"):
+        v = info.get(k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 10_000:
+            raise BadInput(f"{path}: {k!r} must be a crop cube in mm, got {v!r}")
+        out[k] = float(v)
+    return out
 
 
 class _EmptyCrop(Exception):
@@ -94,9 +126,9 @@ class JointPredictor:
         (or a model it needs is missing), naming the command that makes it."""
         path = Path(checkpoint) if checkpoint is not None else regnet_path(project, variant)
         if path is None:
-            raise ValueError(f"{project.root}: no f_r of variant '{variant}' yet; run "
-                             f"'handpose-studio train train-reg --project {project.root} "
-                             f"--variant {variant}'")
+            raise BadInput(f"{project.root}: no f_r of variant '{variant}' yet; run "
+                           f"'handpose-studio train train-reg --project {project.root} "
+                           f"--variant {variant}'")
         model, _, _ = load_regnet(path, variant=variant)
         model.fuse()
         segnet, first, first_cube = None, None, 0.0
@@ -105,21 +137,17 @@ class JointPredictor:
             which = "pretrained" if variant == "c" else "finetuned"
             sp = _trained_with(path) or segnet_path(project, which)
             if sp is None:
-                raise ValueError(f"{project.root}: variant d needs the fine-tuned f_s; run "
-                                 "'handpose-studio train finetune-seg' first")
+                raise BadInput(f"{project.root}: variant d needs the fine-tuned f_s; run "
+                               "'handpose-studio train finetune-seg' first")
             # a private copy with BatchNorm folded (the cached model is shared)
             segnet = copy.deepcopy(load_segnet_model(sp)).eval().fuse()
         if variant == "b":
             info_p = path.parent / "cascade.json"
-            try:
-                info = json.loads(info_p.read_text())
-            except (OSError, ValueError) as e:
-                raise ValueError(f"{info_p}: cascade description missing or unreadable ({e})") \
-                    from None
+            info = _read_cascade(info_p)
             first, _, _ = load_regnet(info["first"] if Path(info["first"]).is_absolute()
                                       else project.root / info["first"], variant="a")
             first.fuse()
-            first_cube, cube = float(info["first_cube_mm"]), float(info["cube_mm"])
+            first_cube, cube = info["first_cube_mm"], info["cube_mm"]
         return cls(model, cube, segnet, first, first_cube)
 
     # ------------------------------------------------------------------ prediction
@@ -153,9 +181,9 @@ class JointPredictor:
             except _EmptyCrop as e:
                 k = s + e.index
                 name = names[k] if names is not None else f"frame {k}"
-                raise ValueError(f"{name}: no valid depth in the hand crop around "
-                                 f"({centres[k][0]:.0f}, {centres[k][1]:.0f}, "
-                                 f"{centres[k][2]:.0f} mm): nothing to predict from") from None
+                raise BadInput(f"{name}: no valid depth in the hand crop around "
+                               f"({centres[k][0]:.0f}, {centres[k][1]:.0f}, "
+                               f"{centres[k][2]:.0f} mm): nothing to predict from") from None
             if progress is not None:
                 progress(s + len(frames), n, "predicting joints")
         return out

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..datasets.crop import CropTransform
+from ..errors import BadInput
 from ..parts import JOINT_PARTS_14, NUM_CLASSES
 
 ARCHITECTURE = "regnet"
@@ -93,18 +94,18 @@ class RegNetConfig:
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
-            raise ValueError(f"unknown f_r variant {self.variant!r}; expected one of {VARIANTS}")
+            raise BadInput(f"unknown f_r variant {self.variant!r}; expected one of {VARIANTS}")
         if self.in_size < 16 or self.in_size % 8:
-            raise ValueError(f"f_r in_size must be a multiple of 8 >= 16, got {self.in_size}")
+            raise BadInput(f"f_r in_size must be a multiple of 8 >= 16, got {self.in_size}")
         if self.num_joints != len(JOINT_PARTS_14):
-            raise ValueError(f"f_r regresses {len(JOINT_PARTS_14)} joints, got {self.num_joints}")
+            raise BadInput(f"f_r regresses {len(JOINT_PARTS_14)} joints, got {self.num_joints}")
         if min(self.channels, self.convs, self.hidden) < 1 or self.inception < 2 \
                 or self.inception % 2:
-            raise ValueError("f_r channels, convs, hidden must be >= 1 and inception even >= 2")
+            raise BadInput("f_r channels, convs, hidden must be >= 1 and inception even >= 2")
         if not 0.0 <= self.dropout < 1.0 or self.open_size < 1 or self.open_size % 2 == 0:
-            raise ValueError("f_r dropout must be in [0, 1) and open_size odd >= 1")
+            raise BadInput("f_r dropout must be in [0, 1) and open_size odd >= 1")
         if self.guidance_at not in GUIDANCE_AT:
-            raise ValueError(f"f_r guidance_at must be one of {GUIDANCE_AT}, got {self.guidance_at!r}")
+            raise BadInput(f"f_r guidance_at must be one of {GUIDANCE_AT}, got {self.guidance_at!r}")
 
     @property
     def segmented(self) -> bool:
@@ -125,7 +126,7 @@ class RegNetConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown RegNetConfig fields: {sorted(unknown)}")
+            raise BadInput(f"unknown RegNetConfig fields: {sorted(unknown)}")
         return cls(**d)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import BadInput
 from .checkpoint import load_checkpoint
 from .joints import JointPredictor, regnet_path
 from .regnet import VARIANT_TITLES, VARIANTS
@@ -54,12 +55,25 @@ class RegressorRun:
 
 
 def _run_from_folder(folder: Path, current: dict[str, Path | None]) -> RegressorRun | None:
+    """The run in ``folder``; None when it has no eval.json (unfinished) or is another
+    stage's; ``BadInput`` naming the eval.json when it does not read as a run's report."""
+    ev = folder / "eval.json"
     try:
-        rep = json.loads((folder / "eval.json").read_text())
-    except (OSError, ValueError):
+        rep = json.loads(ev.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
         return None
-    if rep.get("stage") != "train-reg" or rep.get("variant") not in VARIANTS:
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{ev}: not a run report ({e})") from None
+    if not isinstance(rep, dict):
+        raise BadInput(f"{ev}: a run report is a JSON object, got {type(rep).__name__}")
+    if rep.get("stage") != "train-reg":
         return None
+    if rep.get("variant") not in VARIANTS:
+        raise BadInput(f"{ev}: 'variant' must be one of {', '.join(VARIANTS)}, got "
+                       f"{rep.get('variant')!r}")
+    if not isinstance(rep.get("checkpoint", ""), str) or \
+            not isinstance(rep.get("settings") or {}, dict):
+        raise BadInput(f"{ev}: 'checkpoint' must be a path and 'settings' an object")
     # the file of that name in this folder: eval.json holds the path where it was trained,
     # and a copied or moved project keeps its runs beside it
     ckpt = folder / Path(rep.get("checkpoint", "")).name
@@ -69,20 +83,37 @@ def _run_from_folder(folder: Path, current: dict[str, Path | None]) -> Regressor
     settings = rep.get("settings") or {}
     g = settings.get("guidance") or "none"
     cur = current.get(v)
+    try:
+        weight = float(settings.get("guidance_weight", 1.0))
+    except (TypeError, ValueError):
+        raise BadInput(f"{ev}: 'guidance_weight' must be a number, got "
+                       f"{settings.get('guidance_weight')!r}") from None
     return RegressorRun(folder.name, v, g if g in GUIDANCE_KINDS else "none", ckpt,
-                        cur is not None and cur.resolve() == ckpt.resolve(),
-                        float(settings.get("guidance_weight", 1.0)),
+                        cur is not None and cur.resolve() == ckpt.resolve(), weight,
                         str(settings.get("guidance_at", "trunk")),
                         bool(settings.get("guidance_feedback", False)))
 
 
-def regressor_runs(project) -> list[RegressorRun]:
+def regressor_runs(project, problems: list | None = None) -> list[RegressorRun]:
     """The project's finished f_r runs, by variant (Table 4 order), then guidance
-    (none, heatmap, euclidean, geodesic), then folder name."""
+    (none, heatmap, euclidean, geodesic), then folder name. A run folder whose eval.json
+    does not read raises its ``BadInput``; with a ``problems`` list, that error is
+    appended to it instead and the other runs are listed."""
     models = Path(project.path("models"))
     current = {v: regnet_path(project, v) for v in VARIANTS}
-    runs = [r for d in (sorted(models.iterdir()) if models.is_dir() else [])
-            if d.is_dir() and (r := _run_from_folder(d, current)) is not None]
+    runs = []
+    for d in (sorted(models.iterdir()) if models.is_dir() else []):
+        if not d.is_dir():
+            continue
+        try:
+            r = _run_from_folder(d, current)
+        except BadInput as e:
+            if problems is None:
+                raise
+            problems.append(e)
+            continue
+        if r is not None:
+            runs.append(r)
     order = ("none", *GUIDANCE_KINDS)
     return sorted(runs, key=lambda r: (VARIANTS.index(r.variant), order.index(r.guidance), r.name))
 
@@ -114,7 +145,7 @@ class RunPredictor:
                                     out_size=jp.size, hidden=int(w0.shape[0]))
                 head.load_state_dict(hs)
             except (KeyError, RuntimeError) as e:
-                raise ValueError(f"{run.checkpoint}: guidance head does not load ({e})") from None
+                raise BadInput(f"{run.checkpoint}: guidance head does not load ({e})") from None
             head.eval()
         return cls(run, jp, head)
 

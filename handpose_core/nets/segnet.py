@@ -51,6 +51,7 @@ from torch import nn
 
 from ..configs import check_known_fields
 from ..datasets.crop import DEFAULT_CROP_SIZE
+from ..errors import BadInput
 
 PRESETS = ("paper", "fast")
 INPUTS = ("depth", "lcn", "depth+lcn")
@@ -89,23 +90,23 @@ class SegNetConfig:
 
     def __post_init__(self):
         if self.preset not in PRESETS:
-            raise ValueError(f"unknown segnet preset {self.preset!r}; expected one of {PRESETS}")
+            raise BadInput(f"unknown segnet preset {self.preset!r}; expected one of {PRESETS}")
         for name, value in _PRESET_DEFAULTS[self.preset].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         if self.inputs not in INPUTS:
-            raise ValueError(f"unknown segnet inputs {self.inputs!r}; expected one of {INPUTS}")
+            raise BadInput(f"unknown segnet inputs {self.inputs!r}; expected one of {INPUTS}")
         if len(self.channels) != 3 or min(self.channels) < 1 or self.hidden < 1:
-            raise ValueError(f"segnet channels must be 3 positive widths, got {self.channels}")
+            raise BadInput(f"segnet channels must be 3 positive widths, got {self.channels}")
         if self.preset == "fast" and self.full_depth < 1:
-            raise ValueError(f"fast segnet needs full_depth >= 1, got {self.full_depth}")
+            raise BadInput(f"fast segnet needs full_depth >= 1, got {self.full_depth}")
         if self.in_size < 8 or self.in_size % 4:
-            raise ValueError(f"segnet in_size must be a multiple of 4 >= 8, got {self.in_size}")
+            raise BadInput(f"segnet in_size must be a multiple of 4 >= 8, got {self.in_size}")
         if self.num_classes < 2:
-            raise ValueError(f"segnet needs at least 2 classes, got {self.num_classes}")
+            raise BadInput(f"segnet needs at least 2 classes, got {self.num_classes}")
         if self.lcn_kernel < 3 or self.lcn_kernel % 2 == 0:
-            raise ValueError(f"lcn_kernel must be odd and >= 3, got {self.lcn_kernel}")
+            raise BadInput(f"lcn_kernel must be odd and >= 3, got {self.lcn_kernel}")
 
     @property
     def in_channels(self) -> int:

@@ -10,14 +10,20 @@ import numpy as np
 class CropCache:
     """``crops_<size>_<cube>_{depth,tf,labels,done}.npy`` in ``folder``, one row per frame
     (in frame-id order). A row is valid once its done flag is set; the flag is flushed
-    after the data, so an interrupted write leaves the row recomputed, never stale."""
+    after the data, so an interrupted write leaves the row recomputed, never stale. A data
+    file that does not read (cut, damaged header, another shape) is made again empty, and
+    then every done flag is cleared: its rows are recomputed, never read as zeros."""
 
     def __init__(self, folder: Path, n: int, size: int, cube: float):
         stem = folder / f"crops_{size}_{int(cube)}"
-        self.depth = _open_mm(Path(f"{stem}_depth.npy"), np.float32, (n, size, size))
-        self.tf = _open_mm(Path(f"{stem}_tf.npy"), np.float64, (n, 11))
-        self.labels = _open_mm(Path(f"{stem}_labels.npy"), np.uint8, (n, size, size))
-        self.done = _open_mm(Path(f"{stem}_done.npy"), np.uint8, (n,))
+        made = []
+        self.depth = _open_mm(Path(f"{stem}_depth.npy"), np.float32, (n, size, size), made)
+        self.tf = _open_mm(Path(f"{stem}_tf.npy"), np.float64, (n, 11), made)
+        self.labels = _open_mm(Path(f"{stem}_labels.npy"), np.uint8, (n, size, size), made)
+        self.done = _open_mm(Path(f"{stem}_done.npy"), np.uint8, (n,), made)
+        if made and self.done.any():
+            self.done[:] = 0
+            self.done.flush()
 
     def put(self, i: int, depth, tf, labels) -> None:
         self.depth[i] = depth
@@ -35,12 +41,14 @@ class CropCache:
             a.flush()
 
 
-def _open_mm(p: Path, dtype, shape) -> np.ndarray:
+def _open_mm(p: Path, dtype, shape, made: list) -> np.ndarray:
     if p.exists():
         try:
+            size = p.stat().st_size  # before the load: mode r+ pads a cut file with zeros
             a = np.load(p, mmap_mode="r+")
-            if a.shape == shape and a.dtype == dtype:
+            if a.shape == shape and a.dtype == dtype and a.offset + a.nbytes == size:
                 return a
-        except (OSError, ValueError):
-            pass  # unreadable or of another shape: rebuilt below
+        except Exception:  # noqa: BLE001 -- any damage: a cut or flipped header
+            pass  # unreadable (cut, damaged header) or of another shape: rebuilt below
+    made.append(p)
     return np.lib.format.open_memmap(p, mode="w+", dtype=dtype, shape=shape)

@@ -17,7 +17,8 @@ import numpy as np
 from ..datasets.labelio import read_label_png, write_label_png
 from .changes import ChangeKind
 from .records import Frame, RestorationRecord, Score, finite_or_none, nan_if_none
-from .schema import ProjectError, now
+from .runs import json_column
+from .schema import DB_NAME, ProjectError, now
 
 _COLUMNS = ("frame_id, model, raw_path, restored_path, score_raw_mm, score_raw_px, "
             "score_restored_mm, score_restored_px, details, auto_accept, override, "
@@ -44,10 +45,12 @@ _UPSERT = """INSERT INTO restorations (frame_id, model, raw_path, restored_path,
 """Insert or update a frame's restoration, keeping its human override."""
 
 
-def _record(r) -> RestorationRecord:
+def _record(r, db) -> RestorationRecord:
+    table = "restorations" if len(r) <= 14 else "method_restorations"
     return RestorationRecord(
         r[0], r[1], r[2], r[3], Score(nan_if_none(r[4]), nan_if_none(r[5])),
-        Score(nan_if_none(r[6]), nan_if_none(r[7])), json.loads(r[8]), bool(r[9]),
+        Score(nan_if_none(r[6]), nan_if_none(r[7])),
+        json_column(db, table, f"of frame {r[0]}", "details", r[8]), bool(r[9]),
         None if r[10] is None else bool(r[10]), r[11], r[12], r[13],
         r[14] if len(r) > 14 else INTEGRATION)
 
@@ -145,7 +148,7 @@ class RestorationsMixin:
                 r = self._conn.execute(
                     f"SELECT {_METHOD_COLUMNS} FROM method_restorations "
                     "WHERE frame_id = ? AND method = ?", (frame_id, method)).fetchone()
-        return None if r is None else _record(r)
+        return None if r is None else _record(r, self.root / DB_NAME)
 
     def restoration_methods(self, frame_id: int) -> list[str]:
         """The methods with a stored result for the frame, integration first."""
@@ -166,13 +169,13 @@ class RestorationsMixin:
             rows = self._conn.execute(
                 f"SELECT {_METHOD_COLUMNS} FROM method_restorations WHERE method = ?",
                 (method,)).fetchall()
-        return {r[0]: _record(r) for r in rows}
+        return {r[0]: _record(r, self.root / DB_NAME) for r in rows}
 
     def restorations(self) -> dict[int, RestorationRecord]:
         """Every restoration record by frame id (one query)."""
         with self._lock:
             rows = self._conn.execute(f"SELECT {_COLUMNS} FROM restorations").fetchall()
-        return {r[0]: _record(r) for r in rows}
+        return {r[0]: _record(r, self.root / DB_NAME) for r in rows}
 
     def n_restorations(self) -> int:
         with self._lock:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .changes import ChangeKind
 from .records import RunRecord
-from .schema import ProjectError, now
+from .schema import DB_NAME, ProjectError, now
 
 OUTCOMES = ("completed", "cancelled", "failed")
 
@@ -31,9 +31,24 @@ def _jsonable(o):
     return str(o)
 
 
-def _record(r) -> RunRecord:
-    return RunRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], json.loads(r[6]), r[7],
-                     r[8], r[9], r[10], r[11])
+def _record(r, db) -> RunRecord:
+    return RunRecord(r[0], r[1], json_column(db, "runs", r[0], "config", r[2]), r[3], r[4],
+                     r[5], json_column(db, "runs", r[0], "metrics", r[6]), r[7], r[8], r[9],
+                     r[10], r[11])
+
+def json_column(db, table: str, key, column: str, text) -> dict:
+    """A JSON-object column of a store row, parsed; ``ProjectError`` naming the store file,
+    the table, the row and the column when it is not a JSON object (a damaged store)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as e:
+        raise ProjectError(f"{db}: {table} row {key}: column {column!r} is not JSON ({e})"
+                           ) from None
+    if not isinstance(value, dict):
+        raise ProjectError(f"{db}: {table} row {key}: column {column!r} must hold a JSON "
+                           f"object, got {type(value).__name__}")
+    return value
+
 
 
 class RunsMixin:
@@ -79,7 +94,7 @@ class RunsMixin:
             args.append(stage)
         with self._lock:
             rows = self._conn.execute(q + " ORDER BY id", args).fetchall()
-        return [_record(r) for r in rows]
+        return [_record(r, self.root / DB_NAME) for r in rows]
 
     def run_record(self, run_id: int) -> RunRecord:
         with self._lock:
@@ -87,7 +102,7 @@ class RunsMixin:
                                    (run_id,)).fetchone()
         if r is None:
             raise ProjectError(f"{self.root}: no run with id {run_id}")
-        return _record(r)
+        return _record(r, self.root / DB_NAME)
 
     def running_runs(self) -> list[RunRecord]:
         """Runs recorded as running (their :attr:`~RunRecord.status` says whether the
@@ -101,4 +116,4 @@ class RunsMixin:
         with self._lock:
             r = self._conn.execute(f"SELECT {_COLUMNS} FROM runs WHERE stage = ? "
                                    "ORDER BY id DESC LIMIT 1", (stage,)).fetchone()
-        return None if r is None else _record(r)
+        return None if r is None else _record(r, self.root / DB_NAME)

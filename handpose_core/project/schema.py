@@ -11,6 +11,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ..errors import BadInput
+
 DB_NAME = "project.sqlite"
 
 MIGRATIONS: tuple[str, ...] = (
@@ -83,7 +85,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class ProjectError(ValueError):
+class ProjectError(BadInput):
     """A project folder or its store cannot be used; the message names the path."""
 
 

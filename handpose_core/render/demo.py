@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import BadInput
 from ..progress import ProgressFn
 from .renderer import COMPILING
 from .store import write_nyu_layout
@@ -62,4 +63,4 @@ def demo_version(root: str | os.PathLike) -> int:
     try:
         return int(json.loads(f.read_text())["demo_version"])
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{f}: not a demo description ({e})") from e
+        raise BadInput(f"{f}: not a demo description ({e})") from e

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..camera import NYU_CAMERA
 from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
+from ..errors import BadInput
 from .background import fill_background
 from .jitcache import invalidate_if_changed, kernel_cached
 from .raycast import prepare_prims, raster_prims
@@ -62,7 +63,7 @@ def _run_chunks(fn, n: int) -> None:
 
 def _check_style(style: str) -> bool:
     if style not in STYLES:
-        raise ValueError(f"unknown render style {style!r}; expected 'clean' or 'sensor'")
+        raise BadInput(f"unknown render style {style!r}; expected 'clean' or 'sensor'")
     return style == "sensor"
 
 
@@ -228,7 +229,7 @@ def render_scene_crops(scenes: Scenes, *, size: int = DEFAULT_CROP_SIZE, style: 
     """Crops of given scenes (see :func:`render_crops` for the returned dict)."""
     sensor = _check_style(style)
     if size < 2:
-        raise ValueError(f"crop size must be >= 2 pixels, got {size}")
+        raise BadInput(f"crop size must be >= 2 pixels, got {size}")
     n = len(scenes)
     crops = crop_arrays(scenes, size, cube_mm)
     depth = np.empty((n, size, size), np.float32)

@@ -17,6 +17,7 @@ import numpy as np
 from ..datasets.crop import DEFAULT_CROP_SIZE, DEFAULT_CUBE_MM
 from ..datasets.nyu import write_nyu_split
 from ..datasets.synthetic import SyntheticStoreWriter
+from ..errors import BadInput
 from ..progress import ProgressFn, check_cancel
 from .pose import ViewRange
 from .renderer import COMPILING, _check_style, kernels_compiled, render_frames, render_scene_crops
@@ -41,9 +42,9 @@ def write_synthetic_store(out: str | os.PathLike, count: int, *, size: int = DEF
     else at ``out`` is overwritten). Sample ``i`` comes from chunk ``i // chunk`` seeded
     by ``_chunk_seed(seed, start)``. Raises ``Cancelled`` between chunks."""
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
+        raise BadInput(f"count must be >= 1, got {count}")
     if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+        raise BadInput(f"chunk must be >= 1, got {chunk}")
     _check_style(style)
     view = view or ViewRange()
     meta = dict(seed=int(seed), style=style, cube_mm=float(cube_mm),
@@ -90,11 +91,11 @@ def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train
     (:func:`.reallike.sample_reallike_scenes`; its people sampler sets the views, so
     ``view`` is not used)."""
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
+        raise BadInput(f"count must be >= 1, got {count}")
     _check_style(style)
     if generator not in GENERATORS:
-        raise ValueError(f"unknown frame generator {generator!r}; expected one of "
-                         f"{', '.join(GENERATORS)}")
+        raise BadInput(f"unknown frame generator {generator!r}; expected one of "
+                       f"{', '.join(GENERATORS)}")
     if generator == "reallike":
         from .reallike import render_reallike_frames, sample_reallike_scenes
 

@@ -45,6 +45,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from ..errors import BadInput
 from ..parts import validate_labels
 from ..progress import ProgressFn, check_cancel
 from .dictionary import Dictionary, SearchParams
@@ -74,7 +75,7 @@ _BIG = 1e7  # unary of a missing candidate
 
 def check_method(method: str) -> str:
     if method not in METHODS:
-        raise ValueError(f"unknown restoration method {method!r} ({', '.join(METHODS)})")
+        raise BadInput(f"unknown restoration method {method!r} ({', '.join(METHODS)})")
     return method
 
 
@@ -208,7 +209,7 @@ def candidate_lists(label_maps: np.ndarray, dictionary: Dictionary, *,
     if maps.ndim != 3 or maps.shape[1] != maps.shape[2]:
         raise ValueError(f"label maps must be (N, S, S), got {maps.shape}")
     if k < 1:
-        raise ValueError(f"the CRF needs at least one candidate per pixel, got k={k}")
+        raise BadInput(f"the CRF needs at least one candidate per pixel, got k={k}")
     size = maps.shape[1]
     out: list[CandidateLists] = []
     for s in range(0, len(maps), batch):
@@ -585,7 +586,7 @@ def minimise(unary: np.ndarray, ea: np.ndarray, eb: np.ndarray, pair: np.ndarray
     if n == 0:
         return lab, 0.0, 0
     if weight < 0:
-        raise ValueError(f"the CRF weight must be >= 0, got {weight}")
+        raise BadInput(f"the CRF weight must be >= 0, got {weight}")
     ea = np.ascontiguousarray(ea, np.int64)
     vert = np.full(len(ea), 2, np.int64) if vert is None else \
         np.ascontiguousarray(vert, np.int64)
@@ -767,8 +768,8 @@ def tuned_weight(dictionary: Dictionary, method: str, cache: str | os.PathLike |
         try:
             stored = json.loads(path.read_text())
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: unreadable CRF weight cache ({e}); delete it to "
-                             "tune again") from None
+            raise BadInput(f"{path}: unreadable CRF weight cache ({e}); delete it to "
+                           "tune again") from None
         if key in stored:
             return float(stored[key]["weight"]), stored[key]
     if progress is not None:

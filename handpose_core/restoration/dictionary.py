@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput
 from ..fileio import write_json_atomic as _write_json_atomic
 from ..progress import ProgressFn, check_cancel
 from .dictionary_meta import FORMAT, VERSION, open_dictionary_files
@@ -188,9 +189,9 @@ class Dictionary:
         """
         t0 = time.perf_counter()
         if sample not in ("uniform", "part"):
-            raise ValueError(f"unknown dictionary sampling {sample!r} (uniform, part)")
+            raise BadInput(f"unknown dictionary sampling {sample!r} (uniform, part)")
         if storage not in ("maps", "patches"):
-            raise ValueError(f"unknown dictionary storage {storage!r} (maps, patches)")
+            raise BadInput(f"unknown dictionary storage {storage!r} (maps, patches)")
         enc = ENCODINGS[encoding] if isinstance(encoding, str) else encoding
         if enc.patch != patch:
             enc = PatchEncoding(patch, enc.stride, min(enc.core, patch), enc.code)
@@ -321,7 +322,7 @@ class Dictionary:
         elif builder == "annoy":
             build_with_annoy(words, enc.n_bits, index_path, n_trees, seed, report, cancel)
         else:
-            raise ValueError(f"unknown dictionary builder {builder!r} (forest, annoy)")
+            raise BadInput(f"unknown dictionary builder {builder!r} (forest, annoy)")
         meta = {
             "format": FORMAT, "version": VERSION, "patch": enc.patch,
             "index_bytes": index_path.stat().st_size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import BadInput
 from ..fileio import open_npy, read_format_meta
 from .patch_maps import open_map_patches
 from .patches import PatchEncoding
@@ -21,8 +22,8 @@ def read_meta(mp: Path) -> dict:
                                 "finish (meta.json missing)")
     meta = read_format_meta(mp, fmt=FORMAT, version=VERSION, what="patch dictionary")
     if "index_bytes" in meta and not isinstance(meta["index_bytes"], int):
-        raise ValueError(f"{mp}: corrupt dictionary metadata (index_bytes="
-                         f"{meta['index_bytes']!r})")
+        raise BadInput(f"{mp}: corrupt dictionary metadata (index_bytes="
+                       f"{meta['index_bytes']!r})")
     return meta
 
 
@@ -45,8 +46,8 @@ def open_dictionary_files(path: Path):
         enc = PatchEncoding.from_dict(meta["encoding"])
         n_patches = int(meta["n_patches"])
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{mp}: corrupt dictionary metadata (encoding / n_patches: "
-                         f"{type(e).__name__} {e})") from None
+        raise BadInput(f"{mp}: corrupt dictionary metadata (encoding / n_patches: "
+                       f"{type(e).__name__} {e})") from None
     want = (n_patches, enc.patch, enc.patch)
     where = sources = None
     if (path / "where.npy").exists() and (path / "sources.npy").exists():
@@ -63,14 +64,14 @@ def open_dictionary_files(path: Path):
         raise FileNotFoundError(f"{ip}: dictionary index missing")
     size = ip.stat().st_size
     if "index_bytes" in meta and size != meta["index_bytes"]:
-        raise ValueError(f"{ip}: truncated or replaced annoy index ({size} bytes, the "
-                         f"build wrote {meta['index_bytes']})")
+        raise BadInput(f"{ip}: truncated or replaced annoy index ({size} bytes, the "
+                       f"build wrote {meta['index_bytes']})")
     index = annoy_index(enc.n_bits)
     try:
         index.load(str(ip), prefault=False)
     except OSError as e:
-        raise ValueError(f"{ip}: cannot load annoy index ({e})") from None
+        raise BadInput(f"{ip}: cannot load annoy index ({e})") from None
     if index.get_n_items() != want[0]:
-        raise ValueError(f"{ip}: index has {index.get_n_items()} items, "
-                         f"patches.npy has {want[0]}")
+        raise BadInput(f"{ip}: index has {index.get_n_items()} items, "
+                       f"patches.npy has {want[0]}")
     return meta, enc, patches, index, where, sources

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..errors import BadInput
 from ..parts import NUM_CLASSES
 from ..progress import ProgressFn, check_cancel
 from .patch_maps import MapPatches
@@ -300,4 +301,4 @@ def exact_nearest(queries: np.ndarray, patches: np.ndarray, *, device: str | Non
         dev = "cpu" if device == "torch" else "cuda"
         return _exact_torch(queries, patches, chunk or (32768 if dev == "cuda" else 4096), dev,
                             tie_window, int(centre), progress, cancel)
-    raise ValueError(f"unknown exact-search device {device!r} (cpu, cuda, torch)")
+    raise BadInput(f"unknown exact-search device {device!r} (cpu, cuda, torch)")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput
 from ..fileio import open_npy
 from .patches import extract_patches
 
@@ -110,9 +111,9 @@ def open_map_patches(folder, meta: dict, sources: np.ndarray | None) -> MapPatch
                     dtype="uint8")
     src = np.asarray(sources)
     if src.shape != (int(meta["n_patches"]), 3):
-        raise ValueError(f"{Path(folder) / 'sources.npy'}: expected ({meta['n_patches']}, 3), "
-                         f"got {src.shape}")
+        raise BadInput(f"{Path(folder) / 'sources.npy'}: expected ({meta['n_patches']}, 3), "
+                       f"got {src.shape}")
     if len(src) and (src.min() < 0 or src[:, 0].max() >= want[0] or src[:, 1:].max() >= want[1]):
-        raise ValueError(f"{Path(folder) / 'sources.npy'}: patch centres outside the "
-                         f"{want[0]} source maps")
+        raise BadInput(f"{Path(folder) / 'sources.npy'}: patch centres outside the "
+                       f"{want[0]} source maps")
     return MapPatches(maps, sources, int(meta["patch"]))

@@ -33,6 +33,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ..errors import BadInput
 from ..parts import NUM_CLASSES
 
 N_HAND = NUM_CLASSES - 1
@@ -56,7 +57,7 @@ CODES: dict[str, np.ndarray] = _code_tables()
 def _check_patch(patch: int) -> int:
     patch = int(patch)
     if patch < 1 or patch % 2 == 0:
-        raise ValueError(f"patch size must be a positive odd number, got {patch}")
+        raise BadInput(f"patch size must be a positive odd number, got {patch}")
     return patch
 
 
@@ -165,12 +166,12 @@ class PatchEncoding:
     def __post_init__(self) -> None:
         _check_patch(self.patch)
         if self.stride < 1:
-            raise ValueError(f"encoding stride must be >= 1, got {self.stride}")
+            raise BadInput(f"encoding stride must be >= 1, got {self.stride}")
         if self.core < 0 or (self.core and self.core % 2 == 0) or self.core > self.patch:
-            raise ValueError(f"encoding core must be 0 or an odd size <= {self.patch}, "
-                             f"got {self.core}")
+            raise BadInput(f"encoding core must be 0 or an odd size <= {self.patch}, "
+                           f"got {self.core}")
         if self.code not in CODES:
-            raise ValueError(f"unknown patch code {self.code!r} ({', '.join(CODES)})")
+            raise BadInput(f"unknown patch code {self.code!r} ({', '.join(CODES)})")
 
     @property
     def name(self) -> str:

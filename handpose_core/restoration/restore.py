@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from ..errors import BadInput
 from ..parts import NUM_CLASSES, validate_labels
 from ..progress import ProgressFn, check_cancel
 from .dictionary import Dictionary, SearchParams
@@ -80,7 +81,7 @@ def vote(shape: tuple[int, int], centers: np.ndarray, patches: np.ndarray,
     h, w = shape
     p = patches.shape[1]
     if window % 2 == 0 or window < 1 or window > p:
-        raise ValueError(f"window must be odd and <= the patch size {p}, got {window}")
+        raise BadInput(f"window must be odd and <= the patch size {p}, got {window}")
     r, c = window // 2, p // 2
     sub = patches[:, c - r:c + r + 1, c - r:c + r + 1]  # (K, W, W)
     off = np.arange(-r, r + 1)
@@ -278,10 +279,10 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
         raise ValueError(f"label maps must be (N, S, S), got {maps.shape}")
     maps = validate_labels(maps, "predicted label map")
     if backend not in ("annoy", "exact"):
-        raise ValueError(f"unknown restoration backend {backend!r} (annoy, exact)")
+        raise BadInput(f"unknown restoration backend {backend!r} (annoy, exact)")
     if integrate and (window % 2 == 0 or window > dictionary.patch):
-        raise ValueError(f"window must be odd and <= the patch size {dictionary.patch}, "
-                         f"got {window}")
+        raise BadInput(f"window must be odd and <= the patch size {dictionary.patch}, "
+                       f"got {window}")
     if masks is not None and masks.shape != maps.shape:
         raise ValueError(f"masks {masks.shape} do not match label maps {maps.shape}")
     q_stride = stride if integrate else 1

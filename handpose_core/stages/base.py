@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..errors import BadInput
 from ..progress import Cancelled
 from ..project.records import HEARTBEAT_S
 
@@ -118,18 +119,18 @@ def parse_value(cls, name: str, text: str):
     """Read ``text`` as the type of ``cls``'s field ``name``; ValueError naming both."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     if name not in fields:
-        raise ValueError(f"unknown setting {name!r}; known: {sorted(fields)}")
+        raise BadInput(f"unknown setting {name!r}; known: {sorted(fields)}")
     t = field_type(cls, fields[name])
     if text.lower() in ("none", "") and fields[name].default is None:
         return None
     try:
         if t is bool:
             if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError(text)
+                raise BadInput(text)
             return text.lower() in ("1", "true", "yes")
         return t(text)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: cannot read {text!r} as {t.__name__}") from None
+        raise BadInput(f"{name}: cannot read {text!r} as {t.__name__}") from None
 
 
 def settings_dict(settings) -> dict:

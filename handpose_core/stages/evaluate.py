@@ -20,6 +20,7 @@ import numpy as np
 from ..camera import NYU_CAMERA
 from ..datasets.crop import CropTransform, crop_transform
 from ..detection import NoHandError, detect_center
+from ..errors import BadInput
 from ..evaluation import evaluate_joints, segmentation_accuracy
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
 from ..nets.joints import CENTRES, PALM_14, JointPredictor, refine_centres, regnet_path, trained_variants
@@ -48,7 +49,7 @@ class EvaluateSettings:
 
 
 def _no_frames(project, split):
-    return ValueError(f"{project.root}: no labelled frames to evaluate on"
+    return BadInput(f"{project.root}: no labelled frames to evaluate on"
                       + (f" in split {split!r}" if split else ""))
 
 
@@ -164,7 +165,7 @@ def predict_split(project, variant: str, split: str = "test", *, centre: str = "
     other than the project's current one (e.g. one run of an ablation)."""
     frames = project.frames(split)
     if not frames:
-        raise ValueError(f"{project.root}: no frames in split {split!r}")
+        raise BadInput(f"{project.root}: no frames in split {split!r}")
     pred = JointPredictor.for_project(project, variant, checkpoint)
     names = [str(project.dataset.path(f.split, "depth", f.frame, f.kinect)) for f in frames]
     if centre == "gt":
@@ -176,7 +177,7 @@ def predict_split(project, variant: str, split: str = "test", *, centre: str = "
             centres = refine_centres(project, lambda i: project.depth(frames[i]), centres,
                                      names=names, cancel=cancel)
     else:
-        raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
+        raise BadInput(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
     return pred.predict_frames(lambda i: project.depth(frames[i]), centres, progress=progress,
                                cancel=cancel, names=names)
 
@@ -200,7 +201,7 @@ def detection_report(project, split: str = "test", *, progress=None, cancel=None
     the detected centre) holds all 14 joints, and the mean offset (x, y, z mm, y up)."""
     frames = project.frames(split)
     if not frames:
-        raise ValueError(f"{project.root}: no frames in split {split!r}")
+        raise BadInput(f"{project.root}: no frames in split {split!r}")
     err, held, failed = [], [], []
     for k, f in enumerate(frames):
         check_cancel(cancel)
@@ -219,7 +220,7 @@ def detection_report(project, split: str = "test", *, progress=None, cancel=None
     e = np.array(err).reshape(-1, 3)
     n = np.linalg.norm(e, axis=1)
     if not len(n):
-        raise ValueError(f"{project.root}: no hand detected in any frame of split {split!r}")
+        raise BadInput(f"{project.root}: no hand detected in any frame of split {split!r}")
     return {"split": split, "frames": len(frames), "no_hand": failed,
             "mean_mm": float(n.mean()), "median_mm": float(np.median(n)),
             "p90_mm": float(np.percentile(n, 90)), "max_mm": float(n.max()),
@@ -238,8 +239,8 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
     if runs:
         found = regressor_runs(project)
         if not found:
-            raise ValueError(f"{project.root}: no finished train-reg run under "
-                             f"{project.path('models')}")
+            raise BadInput(f"{project.root}: no finished train-reg run under "
+                           f"{project.path('models')}")
         for r in found:
             out["variants"][r.name] = {
                 "title": r.title, "variant": r.variant, "guidance": r.guidance,
@@ -251,8 +252,8 @@ def joints_report(project, split: str = "test", *, centre: str = "gt", runs: boo
         return out
     variants = trained_variants(project)
     if not variants:
-        raise ValueError(f"{project.root}: no trained f_r yet; run 'handpose-studio train "
-                         "train-reg --variant a|b|c|d'")
+        raise BadInput(f"{project.root}: no trained f_r yet; run 'handpose-studio train "
+                       "train-reg --variant a|b|c|d'")
     for v in variants:
         out["variants"][v] = {"title": VARIANT_TITLES[v], "checkpoint": str(regnet_path(project, v)),
                               **measure_variant(project, v, split, centre=centre,

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..errors import BadInput
 from ..evaluation import segmentation_accuracy
 from ..fileio import write_json_atomic
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path, set_segnet_path
@@ -67,14 +68,14 @@ def weak_labels(project, split: str):
     frames = [f for f in project.frames(split) if f.id in recs and recs[f.id].accepted]
     if not frames:
         n = sum(1 for f in project.frames(split) if f.id in recs)
-        raise ValueError(f"{project.root}: no accepted restorations in split {split!r} "
-                         f"({n} restored); run 'handpose-studio train restore --split {split}' "
-                         "or accept some in the studio")
+        raise BadInput(f"{project.root}: no accepted restorations in split {split!r} "
+                       f"({n} restored); run 'handpose-studio train restore --split {split}' "
+                       "or accept some in the studio")
     depth, _, _ = project.crops(frames)
     maps = np.stack([project.restored_maps(recs[f.id])[1] for f in frames])
     if maps.shape != depth.shape:
-        raise ValueError(f"{project.root}: restored maps are {maps.shape[1:]} but crops are "
-                         f"{depth.shape[1:]}; restore again with this project's crop size")
+        raise BadInput(f"{project.root}: restored maps are {maps.shape[1:]} but crops are "
+                       f"{depth.shape[1:]}; restore again with this project's crop size")
     return frames, depth, maps
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import BadInput
 from ..evaluation import segmentation_accuracy
 from ..fileio import write_json_atomic
 from ..nets import SegNetConfig
@@ -149,6 +150,6 @@ def with_train_overrides(settings: PretrainSegSettings, pairs: dict[str, str]
     tc = {}
     for k, v in pairs.items():
         if k not in {f.name for f in dataclasses.fields(TrainConfig)}:
-            raise ValueError(f"unknown training setting {k!r}")
+            raise BadInput(f"unknown training setting {k!r}")
         tc[k] = parse_value(TrainConfig, k, v)
     return replace(settings, train=replace(settings.train, **tc))

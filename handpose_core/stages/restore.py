@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput
 from ..nets.inference import load_segnet_model, segnet_path
 from ..progress import ProgressFn, check_cancel
 from ..restoration import crf
@@ -185,8 +186,8 @@ def resolve_settings(project, settings: RestoreSettings, dictionary: Dictionary,
     if settings.method == crf.INTEGRATION:
         return settings
     if settings.backend != "annoy":
-        raise ValueError(f"the CRF methods take their K nearest patches from the annoy "
-                         f"search; backend {settings.backend!r} is not supported")
+        raise BadInput(f"the CRF methods take their K nearest patches from the annoy "
+                       f"search; backend {settings.backend!r} is not supported")
     if settings.crf_weight >= 0:
         return settings
     w, _ = crf.tuned_weight(dictionary, settings.method, crf.project_weight_cache(project),
@@ -216,7 +217,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     if settings.limit is not None:
         frames = frames[:settings.limit]
     if not frames:
-        raise ValueError(f"{project.root}: no frames in split {settings.split!r}")
+        raise BadInput(f"{project.root}: no frames in split {settings.split!r}")
     model_path = Path(settings.model) if settings.model else segnet_path(project)
     model = load_segnet_model(model_path)  # here too with workers: a bad file fails at once
     dictionary = Dictionary.load(Path(settings.dictionary) if settings.dictionary

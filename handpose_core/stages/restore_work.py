@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import CropTransform, crop_depth, crop_transform
+from ..errors import BadInput
 from ..progress import check_cancel
 from ..project.records import Frame, Score
 from ..restoration import crf
@@ -341,8 +342,8 @@ def run_dask(job: RestoreJob, parts: list[list[tuple]], scheduler,
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise ValueError("--scheduler needs Dask: pip install 'handpose-studio[scale]' "
-                         "(dask[distributed])") from None
+        raise BadInput("--scheduler needs Dask: pip install 'handpose-studio[scale]' "
+                       "(dask[distributed])") from None
     own = not isinstance(scheduler, Client)
     client = Client(scheduler, timeout="30s") if own else scheduler
     put, flush = ordered_results(len(parts), store)

@@ -39,6 +39,7 @@ import torch
 from ..camera import NYU_CAMERA
 from ..datasets.crop import crop_depth, crop_transform
 from ..detection import NoHandError, detect_center
+from ..errors import BadInput
 from ..fileio import write_json_atomic
 from ..nets.checkpoint import load_regnet
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
@@ -110,21 +111,21 @@ class TrainRegSettings:
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+            raise BadInput(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         if self.guidance not in GUIDANCE:
-            raise ValueError(f"guidance must be one of {', '.join(GUIDANCE)}, "
-                             f"got {self.guidance!r}")
+            raise BadInput(f"guidance must be one of {', '.join(GUIDANCE)}, "
+                           f"got {self.guidance!r}")
         if self.guidance_at not in GUIDANCE_AT:
-            raise ValueError(f"guidance_at must be one of {', '.join(GUIDANCE_AT)}, "
-                             f"got {self.guidance_at!r}")
+            raise BadInput(f"guidance_at must be one of {', '.join(GUIDANCE_AT)}, "
+                           f"got {self.guidance_at!r}")
         if (self.guidance_at != "trunk" or self.guidance_feedback) and self.guidance == "none":
-            raise ValueError("guidance_at / guidance_feedback need a guidance kind "
-                             "(--guidance heatmap|euclidean|geodesic)")
+            raise BadInput("guidance_at / guidance_feedback need a guidance kind "
+                           "(--guidance heatmap|euclidean|geodesic)")
         if self.centre_copies < 0 or not self.centre_jitter_mm >= 0:
-            raise ValueError(f"centre_copies and centre_jitter_mm must be >= 0, got "
-                             f"{self.centre_copies}, {self.centre_jitter_mm}")
+            raise BadInput(f"centre_copies and centre_jitter_mm must be >= 0, got "
+                           f"{self.centre_copies}, {self.centre_jitter_mm}")
         if self.guidance != "none" and self.variant not in ("a", "d"):
-            raise ValueError("guidance plugs onto variants a and d only")
+            raise BadInput("guidance plugs onto variants a and d only")
 
     def folder(self) -> str:
         return self.run_name or f"{NAME}-{self.variant}" + (
@@ -144,7 +145,7 @@ def frame_set(project, split: str, *, progress=None, cancel=None):
     split's frames, cropped around the ground-truth palm centre."""
     frames = project.frames(split)
     if not frames:
-        raise ValueError(f"{project.root}: no frames in split {split!r}")
+        raise BadInput(f"{project.root}: no frames in split {split!r}")
     depth, tfs, _ = project.crops(frames, progress=progress, cancel=cancel)
     gt = np.stack([joints_36_to_14(project.joints_uvd(f)) for f in frames])
     return frames, depth, tfs, gt
@@ -156,8 +157,8 @@ def _segmentation(project, variant: str, depth, cancel):
     which = "pretrained" if variant == "c" else "finetuned"
     path = segnet_path(project, which)
     if path is None:
-        raise ValueError(f"{project.root}: variant d needs the fine-tuned f_s; run "
-                         f"'handpose-studio train finetune-seg --project {project.root}' first")
+        raise BadInput(f"{project.root}: variant d needs the fine-tuned f_s; run "
+                       f"'handpose-studio train finetune-seg --project {project.root}' first")
     return predict_labels(load_segnet_model(path), depth, cancel=cancel), str(path)
 
 
@@ -261,8 +262,8 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
     if v == "b":
         first_path = regnet_path(project, "a")
         if first_path is None:
-            raise ValueError(f"{project.root}: the cascade (b) refines variant a; run "
-                             "'handpose-studio train train-reg --variant a' first")
+            raise BadInput(f"{project.root}: the cascade (b) refines variant a; run "
+                           "'handpose-studio train train-reg --variant a' first")
     with recorded_run(project, NAME, asdict(settings), run_dir=str(out)) as rec:
         frames, depth, tfs, gt = frame_set(project, settings.split,
                                            progress=phase_progress(progress, "cropping"), cancel=cancel)

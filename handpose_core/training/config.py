@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..configs import check_known_fields
+from ..errors import BadInput
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "inverse", "constant")
@@ -82,16 +83,16 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
+            raise BadInput(f"unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
+            raise BadInput(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, "
-                             f"{self.batch_size}")
+            raise BadInput(f"epochs and batch_size must be >= 1, got {self.epochs}, "
+                           f"{self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr}")
+            raise BadInput(f"lr must be a positive number, got {self.lr}")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+            raise BadInput(f"device must be auto, cpu or cuda, got {self.device!r}")
 
     @classmethod
     def paper(cls, **overrides) -> TrainConfig:

@@ -38,7 +38,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from ..fileio import write_toml
+from ..errors import BadInput
+from ..fileio import remove_stale_temporaries, write_toml
 from ..nets.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ..progress import Cancelled, ProgressFn, check_cancel
 from .config import TrainConfig
@@ -95,7 +96,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
+        raise BadInput("device 'cuda' requested but CUDA is not available")
     return torch.device(name)
 
 
@@ -117,14 +118,8 @@ class MetricLog:
             path.unlink(missing_ok=True)
         elif path.exists():
             # Drop records newer than the checkpoint we resume from (and a torn last line).
-            kept = []
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if rec.get("step", 0) <= keep_until_step:
-                    kept.append(line)
+            kept = [json.dumps(rec) for rec in read_metrics(path)
+                    if rec.get("step", 0) <= keep_until_step]
             fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
             os.chmod(tmp, 0o644)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -141,13 +136,40 @@ class MetricLog:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """All records of a ``metrics.jsonl`` (a torn last line, mid-write, is skipped)."""
+    """All records of a ``metrics.jsonl``: JSON objects, one a line, whose ``step`` (when
+    present) is a whole number. A torn last line (no newline after it: a write cut short)
+    is skipped; any other line that is not such a record is a ``BadInput`` naming the file
+    and the line."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not a metrics log (not UTF-8 text: {e.reason} at byte "
+                       f"{e.start})") from None
+    lines = text.split("\n")
     out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
             continue
+        torn = n == len(lines)  # the text after the last newline
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            if torn:
+                continue
+            raise BadInput(f"{path}:{n}: not a JSON record ({e.msg}); --restart trains "
+                           "afresh") from None
+        if not isinstance(rec, dict):
+            if torn:
+                continue
+            raise BadInput(f"{path}:{n}: a metrics record is a JSON object, got "
+                           f"{type(rec).__name__}")
+        step = rec.get("step", 0)
+        if isinstance(step, bool) or not isinstance(step, int):
+            if torn:
+                continue
+            raise BadInput(f"{path}:{n}: 'step' must be a whole number, got {step!r}")
+        out.append(rec)
     return out
 
 
@@ -199,12 +221,13 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
     writer = rank == 0  # one process writes files and validates (distributed.py)
     if writer:
         out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out)  # a checkpoint or config half-written by a killed run
     last_path, best_path = out / "last.pt", out / "best.pt"
     device = resolve_device(config.device)
     if device.type == "cuda" and n_proc > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if n_proc > 1 and task.images_per_batch < n_proc:
-        raise ValueError(f"a batch of {task.images_per_batch} cannot be shared by {n_proc} "
+        raise BadInput(f"a batch of {task.images_per_batch} cannot be shared by {n_proc} "
                          "processes; raise batch_size or lower --nproc")
     model = task.model.to(device)
     optimizer = make_optimizer(model, config)
@@ -371,18 +394,18 @@ def _restore(path: Path, task: Task, config: TrainConfig, net_dict: dict, model:
     ck = load_checkpoint(path, architecture=task.architecture)
     extra = ck.get("extra") or {}
     if extra.get("stage") != task.stage or "loop" not in extra or "train" not in extra:
-        raise ValueError(f"{path}: not a resumable '{task.stage}' checkpoint; "
-                         "start without resume or choose another folder")
+        raise BadInput(f"{path}: not a resumable '{task.stage}' checkpoint; "
+                       "start without resume or choose another folder")
     try:
         old = TrainConfig.from_dict(extra["train"])
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: invalid training config in checkpoint ({e})") from e
+        raise BadInput(f"{path}: invalid training config in checkpoint ({e})") from e
     diff = config.differences(old)
     if ck["config"] != net_dict:
         diff.append("net")
     if diff:
-        raise ValueError(f"{path}: cannot resume, the run used different settings "
-                         f"({', '.join(diff)}); start without resume or choose another folder")
+        raise BadInput(f"{path}: cannot resume, the run used different settings "
+                       f"({', '.join(diff)}); start without resume or choose another folder")
     load_state(model, ck["model"], path)
     if ck.get("optimizer") is not None:
         optimizer.load_state_dict(ck["optimizer"])

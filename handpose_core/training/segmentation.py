@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..datasets.synthetic import SyntheticStore
+from ..errors import BadInput
 from ..evaluation import segmentation_accuracy
 from ..nets.checkpoint import load_segnet
 from ..nets.segnet import ARCHITECTURE, SegNet, SegNetConfig, build_segnet
@@ -167,7 +168,7 @@ class SegmentationTask:
 def split_indices(n: int, val_fraction: float, seed: int, val_max: int):
     """Seeded train / validation split of ``range(n)``: two sorted int64 arrays."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise BadInput(f"val_fraction must be in [0, 1), got {val_fraction}")
     n_val = 0 if val_fraction == 0 else max(1, int(round(val_fraction * n)))
     n_val = min(n_val, val_max, n - 1)
     perm = np.random.default_rng([seed, 7919]).permutation(n)
@@ -199,17 +200,17 @@ def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str
         n = min(n, config.max_samples)
         depth, labels = depth[:n], labels[:n]
     if n < 2:
-        raise ValueError(f"{desc['source']}: need at least 2 samples to train, got {n}")
+        raise BadInput(f"{desc['source']}: need at least 2 samples to train, got {n}")
     init = None
     if init_from is not None:
         model, init_cfg, _ = load_segnet(init_from)
         if net is not None and net != init_cfg:
-            raise ValueError(f"{init_from}: its network config differs from the requested one")
+            raise BadInput(f"{init_from}: its network config differs from the requested one")
         net, init = init_cfg, str(init_from)
     net = net or SegNetConfig("fast", in_size=size)
     if net.in_size != size:
-        raise ValueError(f"{desc['source']}: crops are {size}x{size} but the network expects "
-                         f"{net.in_size}x{net.in_size}")
+        raise BadInput(f"{desc['source']}: crops are {size}x{size} but the network expects "
+                       f"{net.in_size}x{net.in_size}")
     if init is None:
         torch.manual_seed(config.seed)
         model = build_segnet(net)

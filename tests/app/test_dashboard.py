@@ -65,9 +65,9 @@ def test_before_compute_a_note_says_what_to_do_and_the_results_replace_it(qtbot,
         _click_tab(qtbot, win.tabs, "Evaluation")  # the first view computes, in a worker
         notes.append(db.seg_note.text())
     assert "Computing segmentation accuracy" in notes[0]  # while it runs, the note says so
-    qtbot.wait(50)
-    assert db.seg_stack.currentIndex() == 1
-    assert db.rows_table.isVisible() and not db.seg_note.isVisible()
+    qtbot.waitUntil(lambda: db.seg_stack.currentIndex() == 1 and db.rows_table.isVisible(),
+                    timeout=5000)
+    assert not db.seg_note.isVisible()
     # nothing clipped: the columns fit the table and the status line fits its label
     assert db.rows_table.horizontalHeader().length() <= db.rows_table.viewport().width()
     st = db.seg_status

@@ -91,24 +91,43 @@ def test_key_presses_show_frames_read_ahead_equal_to_a_fresh_read(qtbot, studio)
     assert (win.compare.panels["raw"].label_map == fresh.raw_labels).all()
 
 
+def _settle():
+    """Deliver every event already posted (layout requests, deferred updates, zero-time
+    timers), then what those posted in turn: what a switch causes has happened."""
+    from PySide6.QtCore import QCoreApplication
+
+    for _ in range(5):
+        QCoreApplication.sendPostedEvents()
+        QCoreApplication.processEvents()
+
+
 def test_frame_switch_repaints_what_changed_not_the_whole_window(qtbot, studio):
     win = studio
-    counter = _PaintCounter()
+    counter, near = _PaintCounter(), _PaintCounter()
     far = [win.compare.fit_button, win.compare.opacity, win.tabs.tabBar()]
     for w in far:
         w.installEventFilter(counter)
+    win.compare.info.installEventFilter(near)  # the frame's caption: changes every switch
     table = win.browser.table
     table.setFocus()
     qtbot.keyClick(table, Qt.Key_Down)
-    qtbot.wait(300)  # the window has settled
+    qtbot.waitUntil(lambda: near.n > 0, timeout=10000)  # the first switch is painted
+    _settle()
     counter.n = 0
     texts = []
     for _ in range(3):
+        painted = near.n
         qtbot.keyClick(table, Qt.Key_Down)
-        qtbot.wait(30)
+        # the caption that changed is painted (in the same pass as anything re-laid out)
+        qtbot.waitUntil(lambda painted=painted: near.n > painted, timeout=10000)
+        _settle()
         texts.append(win.quality.decision.text())
     assert len(set(texts)) > 1  # the docks did change ...
     assert counter.n == 0  # ... without re-laying out (and repainting) the window
+    # positive control: a re-layout of the window does repaint the far widgets, and the
+    # counter sees it
+    win.resize(win.width() - 60, win.height())
+    qtbot.waitUntil(lambda: counter.n > 0, timeout=10000)
 
 
 def test_stable_label_grows_only_when_the_text_needs_more_lines(qtbot):
@@ -123,7 +142,7 @@ def test_stable_label_grows_only_when_the_text_needs_more_lines(qtbot):
     qtbot.waitExposed(host)
     h0 = lab.height()
     lab.setText("<b>short</b>")
-    qtbot.wait(20)
+    _settle()
     assert lab.height() == h0
     long_text = "<b>Automatic: reject</b> — " + "the restored map does not score lower " * 4
     lab.setText(long_text)
@@ -178,11 +197,11 @@ def test_the_list_scrolls_a_half_page_when_the_current_row_leaves_the_view(qtbot
     table = win.browser.table
     table.setMinimumHeight(0)
     table.setFixedHeight(table.horizontalHeader().height() + 4 * 22 + 2 * table.frameWidth())
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: table.rowAt(table.viewport().height() - 1) == 3, timeout=5000)
     ids = win.browser.visible_ids()
     bar = table.verticalScrollBar()
     table.setFocus()
-    assert bar.value() == 0 and table.rowAt(table.viewport().height() - 1) == 3
+    assert bar.value() == 0
     for k in range(1, 4):  # within the view: no scrolling
         qtbot.keyClick(table, Qt.Key_Down)
         assert win.session.frame_id == ids[k] and bar.value() == 0
@@ -201,5 +220,5 @@ def test_stable_label_measures_code_text_exactly(qtbot):
     # narrow letters: one line in the label's font, three in monospace at 160 px
     text = "<code>" + " ".join(["iiiiiiiiiiii"] * 3) + "</code>"
     lab.setText(text)
-    qtbot.wait(20)
-    assert lab.height() >= lab.label.heightForWidth(lab.width()) > lab._min_h  # nothing cut
+    qtbot.waitUntil(lambda: lab.height() >= lab.label.heightForWidth(lab.width()) > lab._min_h,
+                    timeout=2000)  # nothing cut

@@ -59,7 +59,20 @@ def _loneliest_joint(pts: np.ndarray) -> int:
     return int(d.min(1).argmax())
 
 
+def _joint_on_screen(sk, j: int, view: str = "crop") -> bool:
+    """Joint ``j``'s dot lies inside its view box and the widget's viewport: the views are
+    laid out and fitted, so a click there lands on it."""
+    if sk._shown.get(view) is None:
+        return False
+    vb = sk._boxes()[view]
+    pos = sk.joint_scene_pos(j, view)
+    box = vb.sceneBoundingRect()
+    return box.width() > 40 and box.contains(pos) and \
+        sk.glw.viewport().rect().contains(sk.glw.mapFromScene(pos))
+
+
 def _click_skeleton_joint(qtbot, sk, j: int, view: str = "crop") -> None:
+    qtbot.waitUntil(lambda: _joint_on_screen(sk, j, view), timeout=5000)
     pt = sk.glw.mapFromScene(sk.joint_scene_pos(j, view))
     pos = QPoint(round(pt.x()), round(pt.y()))
     qtbot.mouseMove(sk.glw.viewport(), pos)
@@ -114,7 +127,6 @@ def test_clicking_a_joint_in_the_skeleton_selects_it_in_the_guidance_view_and_ba
     win = studio_runs
     sk, gv = win.skeleton, win.guidance
     qtbot.waitUntil(lambda: "no guidance head" in win.joints.status.text(), timeout=30000)
-    qtbot.wait(50)  # the aspect-locked views fit once laid out
     pts = sk._shown["crop"]
     j = _loneliest_joint(pts)
     assert j != gv.joint

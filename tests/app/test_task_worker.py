@@ -74,14 +74,16 @@ def test_services_run_until_cancelled_and_do_not_count_as_busy(qtbot):
     from handpose_core.progress import check_cancel
 
     runner = TaskRunner()
+    serving = threading.Event()
 
     def serve(ctx):
         while True:
             check_cancel(ctx.cancel)
+            serving.set()
             time.sleep(0.01)
 
     h = runner.run(serve, name="serve", service=True)
-    qtbot.wait(50)
+    qtbot.waitUntil(serving.is_set, timeout=5000)
     assert not runner.busy() and runner.busy("serve")
     with qtbot.waitSignal(h.cancelled, timeout=5000):
         runner.shutdown()

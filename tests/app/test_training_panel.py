@@ -271,12 +271,14 @@ def test_the_studio_window_has_the_training_tab_and_asks_before_closing_a_run(
 @pytest.mark.slow
 def test_run_all_remaining_runs_the_pipeline_in_order(qtbot, make_nyu_project, studio):
     """Every stage on tiny settings, one after another, from one click."""
-    project = make_nyu_project(3)
+    project = make_nyu_project(3, n_test=2)  # train-reg measures on the test split
     win, panel, session = studio(project)
     tiny = {"synthetic": {"samples": "96", "test_samples": "32"},
             "pretrain-seg": {"samples": "96", "test_samples": "32", "train.epochs": "1"},
             "build-dictionary": {"images": "96", "patches": "20000", "trees": "4"},
-            "restore": {"stride": "2"}}
+            "restore": {"stride": "2"},
+            "finetune-seg": {"train.epochs": "1"},
+            "train-reg": {"train.epochs": "1"}}
     for stage, values in tiny.items():
         select(qtbot, panel, stage)
         for name, text in values.items():

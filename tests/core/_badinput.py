@@ -3,8 +3,9 @@ and a tally of the cases tried (printed at the end of the run by ``tests/conftes
 
 Every case ends in one of two ways, both checked:
 
-- ``error``: a ``ValueError`` (or ``FileNotFoundError``) whose message names the file and
-  says what is wrong (more than the path itself);
+- ``error``: a ``BadInput`` (the command line's exit 2; or ``FileNotFoundError``) whose
+  message names the file and says what is wrong (more than the path itself); a plain
+  ``ValueError`` is the command line's "bug" (exit 1) and fails the check;
 - ``read``: only where a corruption can leave a well-formed file (a byte flip inside a
   number, a cut at a line end), the reader returns a value that ``valid`` accepts.
 
@@ -20,6 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from handpose_core.errors import BadInput
 
 TALLY: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"cases": 0, "error": 0,
                                                                    "read": 0, "unchanged": 0})
@@ -41,14 +44,14 @@ def digest(paths) -> dict[str, str]:
 
 def check(reader: str, kind: str, call: Callable, path: Path, *, watch=(),
           valid: Callable | None = None, match: str | None = None,
-          error: type[Exception] = ValueError) -> str:
+          error: type[Exception] = BadInput) -> str:
     """Run ``call()`` as described in the module docstring; record the outcome and return
     it ("error" or "read").
 
     ``path``: the file the error must name (its name must appear in the message).
     ``valid``: None when the corruption must always be an error. ``match``: a pattern
     the message must contain (``re.search``); ``error``: the type it must be an instance
-    of (ValueError, or FileNotFoundError for a missing file).
+    of (BadInput, or FileNotFoundError for a missing file).
     """
     path = Path(path)
     watch = list(watch) or [path]

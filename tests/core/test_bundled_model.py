@@ -41,7 +41,8 @@ def test_manifest_describes_the_bundled_file():
     assert meta["metrics"]["epoch"] == manifest["epochs"] == 6
 
 
-@pytest.mark.slow
+@pytest.mark.very_slow
+@pytest.mark.timeout(3 * 3600)
 def test_readme_recipe_reproduces_the_bundled_accuracy(tmp_path, capsys):
     """The README's command, in a fresh demo project: per-pixel accuracy within
     :data:`TOLERANCE_POINTS` of the manifest's; the weight difference is printed."""

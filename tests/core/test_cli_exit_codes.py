@@ -1,5 +1,6 @@
 """Exit codes of every command: 0 success, 2 bad input (a one-line message naming the file
-and the problem, no traceback), 130 interrupted; ``--version``. In-process through
+and the problem, no traceback), 1 a bug (an internal ``ValueError`` included: its
+traceback), 130 interrupted; ``--version``. In-process through
 ``main(argv)``, and a few through a real ``python -m handpose_core.cli.main`` process.
 (``gui`` is Qt and tested in tests/app.)
 """
@@ -122,6 +123,84 @@ def test_ctrl_c_in_a_real_process_exits_130(tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     meta = json.loads((tmp_path / "s" / "meta.json").read_text())
     assert meta["complete"] is False and meta["written"] < 200000  # resumable, not complete
+
+
+# ------------------------------------------------------------------ bug or bad input
+def _raise(exc):
+    def f(*_a, **_k):
+        raise exc
+    return f
+
+
+BUG_CASES = {
+    # command -> (argv given the project / dataset / tmp folder, function to break)
+    "train": (lambda p, n, t: ["train", "restore", "--project", p],
+              ("handpose_core.project:Project", "frames")),
+    "evaluate": (lambda p, n, t: ["evaluate", "--project", p, "--what", "detection"],
+                 ("handpose_core.project:Project", "frames")),
+    "predict": (lambda p, n, t: ["predict", "--project", p, "--variant", "a", "--out",
+                                 t / "o.txt"], ("handpose_core.project:Project", "frames")),
+    "init": (lambda p, n, t: ["init", t / "new", "--nyu", n],
+             ("handpose_core.project", "create_nyu_project")),
+    "synth": (lambda p, n, t: ["synth", "--out", t / "s", "--count", "4"],
+              ("handpose_core.render", "write_synthetic_store")),
+    "compare": (lambda p, n, t: ["compare", t / "gt.txt", t / "gt.txt"],
+                ("handpose_core.evaluation", "read_predictions")),
+}
+
+
+@pytest.mark.parametrize("command", sorted(BUG_CASES))
+def test_an_internal_value_error_is_a_bug_exit_1_and_bad_input_is_2(
+        command, project, nyu_root, tmp_path, capsys, monkeypatch):
+    """The same failure point raising a plain ``ValueError`` (the program's mistake) exits
+    1 with its traceback; raising ``BadInput`` (the user's file or setting) exits 2 with
+    the message alone."""
+    import importlib
+
+    from handpose_core.errors import BadInput
+
+    (tmp_path / "gt.txt").write_text("1 " * 42 + "\n")
+    make_argv, (where, name) = BUG_CASES[command]
+    argv = make_argv(project, nyu_root, tmp_path)
+    mod_name, _, owner = where.partition(":")
+    target = importlib.import_module(mod_name)
+    target = getattr(target, owner) if owner else target
+    monkeypatch.setattr(target, name, _raise(ValueError("shapes (3,) and (4,) differ")))
+    code, out, err = run(argv, capsys)
+    assert code == 1, (code, out, err)
+    assert "Traceback" in err and "shapes (3,) and (4,) differ" in err
+    assert "internal error (a bug, not bad input)" in err
+    monkeypatch.setattr(target, name, _raise(BadInput(f"{tmp_path / 'x.txt'}: line 3 is bad")))
+    err = bad(argv, capsys, "x.txt: line 3 is bad")
+    assert "internal error" not in err
+
+
+def test_a_bug_in_a_real_process_exits_1_with_its_traceback(tmp_path):
+    """The exit status itself, from a real process whose stage hits an internal
+    ``ValueError``; bad input in the same process exits 2."""
+    code = ("import os, sys\n"
+            "import handpose_core.render as r\n"
+            "from handpose_core.errors import BadInput\n"
+            "def boom(*a, **k):\n"
+            "    if os.environ['FAIL'] == 'bug':\n"
+            "        raise ValueError('an internal check failed')\n"
+            "    raise BadInput('settings.toml: size must be even')\n"
+            "r.write_synthetic_store = boom\n"
+            "from handpose_core.cli.main import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+
+    def proc(fail):
+        return subprocess.run([sys.executable, "-c", code, "synth", "--out",
+                               str(tmp_path / "s"), "--count", "4"], capture_output=True,
+                              text=True, timeout=120, cwd=REPO,
+                              env={**os.environ, "PYTHONPATH": REPO, "FAIL": fail})
+
+    r = proc("bug")
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" in r.stderr and "an internal check failed" in r.stderr
+    r = proc("bad")
+    assert r.returncode == 2 and "settings.toml: size must be even" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 # ------------------------------------------------------------------ per command

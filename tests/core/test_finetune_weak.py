@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from handpose_core.nets.segnet import SegNetConfig, build_segnet
@@ -46,14 +47,60 @@ def test_uncertain_pixels_are_those_the_model_gives_a_low_probability():
 
 
 def test_training_skips_ignored_pixels(tmp_path):
+    """Pixels labelled IGNORE count neither in the training loss nor in validation: the
+    loss equals the class-weighted cross-entropy over the counted pixels alone, and the
+    validation accuracy is that of the counted hand pixels."""
+    import torch.nn.functional as F
+
+    from handpose_core.evaluation import segmentation_accuracy
+    from handpose_core.training.segmentation import SegmentationTask
+
     rng = np.random.default_rng(1)
     depth = rng.uniform(-0.5, 0.5, (8, 16, 16)).astype(np.float32)
     labels = np.full((8, 16, 16), IGNORE, np.uint8)
     labels[:, 4:12, 4:12] = 3
+    labels[:, 6:9, 6:9] = 9
     labels[:, :2, :] = 0
     cfg = TrainConfig(epochs=1, batch_size=4, warmup_steps=0, num_threads=1, log_every=1)
+    weight = np.linspace(0.5, 2.0, 21).astype(np.float32)
+    # the loss of one step, against the same sum computed here over counted pixels only
+    torch.manual_seed(0)
+    model = build_segnet(SegNetConfig("fast", in_size=16)).train()
+    task = SegmentationTask(model, depth, labels, np.arange(8), np.arange(0), cfg, {}, "t",
+                            class_weight=weight)
+    x, y = torch.from_numpy(depth[:4]).unsqueeze(1), torch.from_numpy(labels[:4]).long()
+    with torch.no_grad():
+        logp = F.log_softmax(model(x), 1)
+    w = task.class_weight  # the background's weight is config.background_weight
+    counted = y != IGNORE
+    yc = y[counted]
+    nll = -logp.permute(0, 2, 3, 1)[counted].gather(1, yc[:, None])[:, 0]
+    want = float((w[yc] * nll).sum() / w[yc].sum())
+    assert task.train_step(model, (x, y), None) == pytest.approx(want, rel=1e-5)
+    # a loss that counted the ignored pixels as background would differ
+    as_bg = torch.where(counted, y, 0)
+    assert float(F.cross_entropy(logp, as_bg, weight=w)) != pytest.approx(want, rel=1e-3)
+
     res = train_segmentation((depth, labels), cfg, tmp_path / "run",
                              net=SegNetConfig("fast", in_size=16), val_fraction=0.25,
-                             class_weight=np.linspace(0.5, 2.0, 21))
+                             class_weight=weight)
     assert np.isfinite(res.metrics["val_loss"])
-    assert 0.0 <= res.metrics["val_acc"] <= 1.0  # over the 64 counted hand pixels only
+    # validation: the accuracy of the best checkpoint on the counted hand pixels of the
+    # held-out samples, recomputed here
+    from handpose_core.training import load_segnet
+    from handpose_core.training.segmentation import split_indices
+
+    _, val_idx = split_indices(8, 0.25, cfg.seed, cfg.val_max)
+    best, _, _ = load_segnet(res.best_checkpoint)
+    pred, _ = best.eval().predict(depth[val_idx], probabilities=False)
+    gt = labels[val_idx]
+    keep = gt != IGNORE
+    acc = segmentation_accuracy(pred[keep], gt[keep]).per_pixel
+    assert res.metrics["val_acc"] == pytest.approx(acc)
+    bg = keep & (gt == 0)
+    assert res.metrics["val_bg_acc"] == pytest.approx((pred[bg] == 0).mean())
+    with torch.no_grad():
+        logits = best(torch.from_numpy(depth[val_idx]).unsqueeze(1))
+    g = torch.from_numpy(gt).long()
+    nll = F.cross_entropy(logits, g, reduction="sum", ignore_index=IGNORE)
+    assert res.metrics["val_loss"] == pytest.approx(float(nll) / keep.sum(), rel=1e-4)

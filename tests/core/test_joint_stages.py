@@ -96,6 +96,23 @@ def test_cascade_needs_a_and_refines_it(tiny_demo, capsys):
     info = json.loads((tiny_demo / "models" / "train-reg-b" / "cascade.json").read_text())
     assert info["cube_mm"] == 200.0 and info["first"] == str(first)
     assert rep["test"]["frames"] == 3 and np.isfinite(rep["test"]["mean_mm"])
+    # b refines: its first step is the project's a on the standard crop, its second step
+    # b's own f_r on the tighter crop around the palm that a predicted
+    from handpose_core.nets.joints import PALM_14, JointPredictor
+
+    with Project.open(tiny_demo) as p:
+        frames = p.frames("test")
+        depths = [p.depth(f) for f in frames]
+        gt = np.stack([joints_36_to_14(p.joints_uvd(f)) for f in frames])
+        a, b = JointPredictor.for_project(p, "a"), JointPredictor.for_project(p, "b")
+        assert (b.first_cube_mm, b.cube_mm) == (p.cube_mm, 200.0)
+    centres = gt[:, PALM_14]
+    ua, ub = a.predict_frames(depths, centres), b.predict_frames(depths, centres)
+    np.testing.assert_allclose(b._step(depths, centres, b.first, b.first_cube_mm), ua)
+    np.testing.assert_allclose(ub, b._step(depths, ua[:, PALM_14], b.regnet, 200.0))
+    assert not np.allclose(ub, ua)  # not a's answer ...
+    assert not np.allclose(ub, b._step(depths, centres, b.regnet, 200.0))  # ... nor one step
+    assert evaluate_joints(ub, gt).mean_mm == pytest.approx(rep["test"]["mean_mm"], abs=0.01)
 
 
 def test_train_reg_with_handmap_guidance(tiny_demo, capsys):

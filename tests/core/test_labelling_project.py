@@ -163,12 +163,21 @@ def test_export_import_round_trip_and_bad_files_change_nothing(project, tmp_path
     name = bad_dir / "frame_one.png"
     write_label_png(name, lab)
     cases["name"] = (name, "does not say which frame")
+    # a good file first, with labels frame 2 does not hold yet: a partial import (the good
+    # file saved before the bad one is checked) would change frame 2
+    other = lab.copy()
+    other[100:140, 200:260] = 7
+    newer = tmp_path / "in2" / "test_1_0000002.png"
+    newer.parent.mkdir()
+    write_label_png(newer, other)
     for what, (path, msg) in cases.items():
         with pytest.raises(LabelFileError, match=msg) as e:
-            import_labels(project, [good, path])  # a good file first: still nothing saved
+            import_labels(project, [newer, path])  # a good file first: still nothing saved
         assert str(path) in str(e.value), what
         assert np.array_equal(LabelEditor(project, 1).labels, saved), what
         assert np.array_equal(LabelEditor(project, 2).labels, lab), what
+    assert import_labels(project, [newer]) == [2]  # the good file alone does import
+    assert np.array_equal(LabelEditor(project, 2).labels, other)
 
 
 def test_choose_eval_set_is_reproducible_and_spread(project):

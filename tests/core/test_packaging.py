@@ -65,3 +65,19 @@ def test_wheel_carries_the_bundled_model_and_finds_it_installed(tmp_path):
     assert Path(pkg).is_relative_to(tmp_path / "site")
     assert model == str(tmp_path / "site" / "handpose_core" / "resources" / "models" / "segnet_fast.pt")
     assert exists == "True"
+
+
+def test_the_readme_test_command_is_the_one_ci_runs():
+    """The README's test command and .ci/run's run the same selection (issue 27: CI
+    runs the slow tests too, not the very slow reproduction)."""
+    import re
+    import shlex
+
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text()
+    ci = (repo / ".ci" / "run").read_text()
+    want = re.search(r'pip install -e "\.\[test\]" && python -m pytest(.*)$', readme, re.M)
+    got = [ln for ln in ci.splitlines() if re.match(r"\s*python3? -m pytest", ln)]
+    assert want and len(got) == 1, (want, got)
+    ci_args = shlex.split(got[0].split("#")[0])[3:]
+    assert shlex.split(want.group(1)) == ci_args == ["-m", "not very_slow"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import sys
+import time
 import types
 
 import pytest
@@ -82,7 +84,12 @@ def test_real_terminal_width_is_respected(clock, columns):
             clock.t += 0.25
         stream.flush()
         out = b""
+        deadline = time.monotonic() + 10
         while len(out) < 20 or not out.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            # a read that waits at most 10 s in all: a missing newline fails, never hangs
+            if left <= 0 or not select.select([master], [], [], left)[0]:
+                pytest.fail(f"no complete line from the terminal within 10 s: {out!r}")
             out += os.read(master, 65536)
     finally:
         stream.close()

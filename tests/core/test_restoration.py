@@ -477,10 +477,29 @@ def test_part_even_sampling_balances_centre_parts(maps, tmp_path):
 
     cu, ce = centre_counts(uni), centre_counts(even)
     # uniform sampling follows the parts' areas (palm first); even sampling levels them
-    assert cu.max() > 2 * ce.max() and ce[ce > 0].min() >= min(cu[cu > 0].min(), 1)
+    assert cu.max() > 2 * ce.max()
+    # a rare part (fewer uniform picks than an even share) gets at least as many patches:
+    # all its candidates or the common level, both >= what uniform sampling drew of it
+    rare = (cu > 0) & (cu <= 400 // 21)
+    assert rare.sum() >= 3 and (ce[rare] >= cu[rare]).all(), (cu, ce)
     assert ce.max() - np.sort(ce)[-2] <= 1 or ce.max() <= 400 // (ce > 0).sum() + 1
     with pytest.raises(ValueError, match="sampling"):
         Dictionary.build(maps, tmp_path / "x", patch=11, sample="bogus")
+
+
+def test_part_even_takes_small_parts_whole_and_levels_the_rest():
+    """Water-filling: a part with fewer items than the level gives all of them; the
+    others give the level (within one), and the total is k."""
+    from handpose_core.restoration.dictionary import _part_even
+
+    part = np.repeat(np.array([1, 8, 12, 3], np.uint8), [1000, 50, 5, 300])
+    part = part[np.random.default_rng(0).permutation(len(part))]
+    picked = _part_even(part, 200, np.random.default_rng(1))
+    assert len(picked) == 200 and len(set(picked.tolist())) == 200
+    assert (np.diff(picked) > 0).all()  # sorted positions
+    got = dict(zip(*np.unique(part[picked], return_counts=True)))
+    # 5 + 50 whole, (200 - 55) / 2 = 72.5 -> 73 and 72 for the two large parts
+    assert got[12] == 5 and got[8] == 50 and sorted([got[1], got[3]]) == [72, 73]
 
 
 def test_vote_weights_scale_each_matchs_votes():

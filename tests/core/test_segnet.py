@@ -150,13 +150,19 @@ def test_fuse_keeps_outputs_and_needs_eval_mode():
 
 @pytest.mark.parametrize("preset", ["paper", "fast"])
 def test_predict_labels_and_probabilities(preset):
+    torch.manual_seed(0)  # weights that do not depend on the tests run before (random order)
     model = build_segnet(SegNetConfig(preset, 24, hidden=16 if preset == "paper" else None))
     crops = _crops(11, 24)
     labels, probs = model.predict(crops, batch=4)
     assert labels.shape == (11, 24, 24) and labels.dtype == np.uint8
     assert probs.shape == (11, 21, 24, 24) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
-    assert np.array_equal(labels, probs.argmax(1))
+    # each label is a most probable class: softmax can round two close logits to one
+    # float32 probability, and argmax of the probabilities then picks the lower index
+    # (2 of 200 random untrained "fast" nets had one such pixel; seed 103 hit one)
+    picked = np.take_along_axis(probs, labels[:, None].astype(np.int64), 1)[:, 0]
+    assert np.array_equal(picked, probs.max(1))
+    assert (labels == probs.argmax(1)).mean() > 0.999
     assert not model.training
     with torch.no_grad():
         direct = model(torch.from_numpy(crops).unsqueeze(1)).argmax(1).numpy()

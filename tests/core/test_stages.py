@@ -161,12 +161,23 @@ def test_stage_status_names_missing_inputs(make_nyu_project):
         restore_stage.run(project, RestoreSettings())
 
 
-def test_bundled_model_segments_a_rendered_frame(make_nyu_project):
-    project = make_nyu_project(2)
+def test_bundled_model_segments_held_out_clean_renders():
+    """The bundled f_s on 64 clean renders of the held-out seed its manifest was measured
+    on (85.3 % per pixel on 2,000 of them, README; 85.2 % on these 64): above 80 %. The
+    real-like frames are left out on purpose: their difficulty is a property of the
+    renderer, not of the model (issue 22 makes them harder)."""
+    import json
+
+    from handpose_core.evaluation import segmentation_accuracy
+    from handpose_core.render.renderer import render_crops
+
     model = load_segnet_model(bundled_segnet_path())
     assert load_segnet_model(bundled_segnet_path()) is model  # loaded once
-    depth, _, truth = project.crops(project.frames())
-    pred, _ = model.predict(depth, probabilities=False)
-    hand = truth > 0
-    # far above chance (1/20 parts) on real-like frames, and the hand is found
-    assert (pred[hand] == truth[hand]).mean() > 0.4 and (pred[hand] > 0).mean() > 0.9
+    manifest = json.loads(bundled_segnet_path().with_suffix(".json").read_text())
+    held_out = manifest["settings"]["test_seed"]
+    assert held_out != manifest["settings"]["store_seed"]
+    crops = render_crops(64, size=model.config.in_size, seed=held_out, style="clean")
+    pred, _ = model.predict(crops["depth"], probabilities=False)
+    acc = segmentation_accuracy(pred, crops["labels"])
+    assert acc.per_pixel > 0.8, acc.per_pixel
+    assert acc.per_class > 0.65, acc.per_class  # 79.0 % on the 2,000 (manifest)

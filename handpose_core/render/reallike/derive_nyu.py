@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ...camera import NYU_CAMERA
+from ...errors import BadInput
 from . import joint_stats as js
 
 N_TEST = 8252
@@ -44,12 +45,12 @@ def load_groundtruth(path: str | os.PathLike) -> np.ndarray:
     try:
         a = np.loadtxt(p, dtype=np.float64, ndmin=2)
     except ValueError as e:
-        raise ValueError(f"{p}: not a table of numbers ({e})") from None
+        raise BadInput(f"{p}: not a table of numbers ({e})") from None
     if a.shape != (N_TEST, 42):
-        raise ValueError(f"{p}: expected {N_TEST} lines of 42 numbers (NYU test ground "
-                         f"truth), got shape {a.shape}")
+        raise BadInput(f"{p}: expected {N_TEST} lines of 42 numbers (NYU test ground "
+                       f"truth), got shape {a.shape}")
     if not np.all(np.isfinite(a)) or np.any(a[:, 2::3] <= 0):
-        raise ValueError(f"{p}: non-finite values or depths <= 0")
+        raise BadInput(f"{p}: non-finite values or depths <= 0")
     return a.reshape(N_TEST, 14, 3)
 
 
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
             f1 = np.loadtxt(a.check_frame1).reshape(14, 3)
             err = float(np.abs(f1 - uvd[0]).max())
             if err > 1e-3:
-                raise ValueError(f"{a.path}: first line differs from {a.check_frame1} by {err}")
+                raise BadInput(f"{a.path}: first line differs from {a.check_frame1} by {err}")
     except (ValueError, FileNotFoundError) as e:
         print(f"derive_nyu: {e}", file=sys.stderr)
         return 2
