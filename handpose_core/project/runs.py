@@ -110,7 +110,7 @@ class RunsMixin:
         with self._lock:
             rows = self._conn.execute(f"SELECT {_COLUMNS} FROM runs WHERE outcome = 'running' "
                                       "ORDER BY id").fetchall()
-        return [_record(r) for r in rows]
+        return [_record(r, self.root / DB_NAME) for r in rows]
 
     def last_run(self, stage: str) -> RunRecord | None:
         with self._lock:

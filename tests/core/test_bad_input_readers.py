@@ -86,7 +86,7 @@ def test_metric_log_not_utf8_and_a_torn_line(tmp_path):
 
 # ------------------------------------------------------------------ a run's config.toml, cascade.json
 def _toml(path, segnet):
-    from handpose_core.training.config import write_toml
+    from handpose_core.fileio import write_toml
 
     write_toml(path, {"run": {"stage": "train-reg"}, "data": {"segnet": str(segnet),
                                                              "frames": 8}})
@@ -218,8 +218,7 @@ def test_a_bad_eval_json_is_told_and_the_other_runs_listed(make_nyu_project):
 
 # ------------------------------------------------------------------ regressor checkpoints
 def test_regressor_checkpoint_cut_or_flipped(tmp_path):
-    from handpose_core.training.checkpoint import load_regnet, save_checkpoint
-
+    from handpose_core.nets.checkpoint import load_regnet, save_checkpoint
     from handpose_core.nets.regnet import RegNetConfig, build_regnet
     from handpose_core.training.regression import ARCHITECTURE
 

@@ -87,7 +87,7 @@ def test_training_skips_ignored_pixels(tmp_path):
     assert np.isfinite(res.metrics["val_loss"])
     # validation: the accuracy of the best checkpoint on the counted hand pixels of the
     # held-out samples, recomputed here
-    from handpose_core.training import load_segnet
+    from handpose_core.nets.checkpoint import load_segnet
     from handpose_core.training.segmentation import split_indices
 
     _, val_idx = split_indices(8, 0.25, cfg.seed, cfg.val_max)
