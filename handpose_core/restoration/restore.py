@@ -216,17 +216,24 @@ def search_candidates(dictionary: Dictionary, queries: np.ndarray, frame: np.nda
     """The pooled annoy candidates of every query ``(Q, P, P)``: annoy is asked for the
     queries :func:`annoy_rows` picks (``search.annoy_stride``), then
     :func:`pool_candidates` spreads them to their neighbours within ``search.pool``
-    grid steps. Returns ``(Q, C')`` ids, -1 for none."""
+    grid steps; a query that pooling leaves without any candidate is asked too. Returns
+    ``(Q, C')`` ids, -1 for none."""
     pooling = dictionary.where is not None and dictionary.sources is not None \
         and search.pool > 0
     ask = annoy_rows(frame, centers, size, stride,
                      search.annoy_stride if pooling else 1, search.pool)
     if ask.all():
         cand = dictionary.candidates(queries, search)
-    else:
-        cand = np.full((len(queries), search.n_candidates), -1, dtype=np.int64)
-        cand[ask] = dictionary.candidates(queries[ask], search)
-    return pool_candidates(dictionary, cand, frame, centers, size, stride, search.pool)
+        return pool_candidates(dictionary, cand, frame, centers, size, stride, search.pool)
+    cand = np.full((len(queries), search.n_candidates), -1, dtype=np.int64)
+    cand[ask] = dictionary.candidates(queries[ask], search)
+    pooled = pool_candidates(dictionary, cand, frame, centers, size, stride, search.pool)
+    # a neighbour's candidates shifted onto a pixel exist only where the dictionary kept
+    # the shifted patch (it samples): a query left with none asks annoy itself
+    empty = (pooled < 0).all(axis=1)
+    if empty.any():
+        pooled[empty, :search.n_candidates] = dictionary.candidates(queries[empty], search)
+    return pooled
 
 
 def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,

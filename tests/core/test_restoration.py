@@ -381,6 +381,20 @@ def test_annoy_stride_asks_annoy_less_and_stride_one_is_the_full_search(small_di
         del small_dict.candidates
 
 
+
+def test_annoy_stride_on_a_sampled_dictionary_leaves_no_query_without_a_match(maps, tmp_path):
+    """With few patches kept, a neighbour's shifted candidates are mostly missing: a
+    query that pooling leaves empty-handed is asked annoy itself."""
+    enc = PatchEncoding(11, 1, 0)
+    sparse = Dictionary.build(maps, tmp_path / "sparse", patch=11, encoding=enc,
+                              max_patches=300, n_trees=2)
+    noisy = corrupt_labels(maps[6:10], 5)
+    for st in (2, 3):
+        for r in restore_many(noisy, sparse, window=7,
+                              search=SearchParams(n_candidates=4, search_k=200, annoy_stride=st)):
+            assert (r.neighbours >= 0).all() and (r.neighbours < len(sparse)).all()
+
+
 def test_dictionary_max_patches_and_cancel(maps, tmp_path):
     d = Dictionary.build(maps, tmp_path / "a", patch=11, max_patches=500, n_trees=2)
     assert len(d) == 500 and (np.asarray(d.where) >= 0).sum() >= 500
