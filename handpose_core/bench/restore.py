@@ -43,7 +43,7 @@ from ..cli._dispatch import check_positive
 TARGET_MS = 100.0
 TARGET_AGREE = 0.97
 TARGET_LOAD_S = 1.0
-BEFORE_SEARCH = {"n_candidates": 64, "search_k": 8000, "annoy_stride": 1}
+BEFORE_SEARCH = {"n_candidates": 64, "search_k": 8000, "pool": 2, "annoy_stride": 1}
 """The default search until issue 25 (the before/after row times it against today's)."""
 
 
@@ -268,9 +268,9 @@ def run(args) -> int:
         # ---- search trade-off against the same exact matches
         rows = []
         sub = query[:max(ne, 8)]
-        for k, sk, pr, po, st in ((16, 2000, 8, 2, 1), (16, 2000, 8, 2, 2), (32, 4000, 8, 2, 1),
-                                  (32, 4000, 8, 2, 2), (64, 8000, 8, 2, 1), (64, 8000, 8, 2, 3),
-                                  (64, 8000, 0, 0, 1), (128, 16000, 8, 2, 2)):
+        for k, sk, pr, po, st in ((16, 1000, 8, 2, 1), (16, 2000, 8, 3, 1), (32, 2000, 8, 3, 2),
+                                  (32, 4000, 8, 2, 1), (32, 4000, 8, 3, 1), (64, 8000, 8, 2, 1),
+                                  (64, 8000, 8, 2, 3), (64, 8000, 0, 0, 1)):
             ms_k, rr = _timed(d, sub, search=SearchParams(k, sk, default.threads, pr, po,
                                                           default.centre, st))
             row = {"n_candidates": k, "search_k": sk, "propagate": pr, "pool": po,
