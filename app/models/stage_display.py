@@ -92,3 +92,41 @@ class ProgressClock:
         if self.last > self.d0 and self.total > self.last:
             s += f" · ETA {duration(elapsed / (self.last - self.d0) * (self.total - self.last))}"
         return s
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left in the current phase at its own rate (None before a step)."""
+        if self.last > self.d0 and self.total > self.last:
+            return (self.now - self.t0) / (self.last - self.d0) * (self.total - self.last)
+        return None
+
+
+def chain_left(expected: float | None, elapsed: float, phase_eta: float | None,
+               queued: list[float | None]) -> tuple[float, int]:
+    """Seconds left for a chain of stages and how many stages are not in that figure.
+
+    The current stage, ``elapsed`` seconds in, is expected to take ``expected`` seconds
+    (its past runs; None: unknown) and its current phase has ``phase_eta`` seconds left
+    (None: unknown): it has at least the phase's ETA left, and the rest of its past
+    duration if that is longer (a stage can have several phases). ``queued``: the
+    expected seconds of the stages still to start (None: no past run). Returns
+    ``(seconds, n_unknown)``: stages without any estimate are not counted in seconds."""
+    unknown = 0
+    if expected is not None:
+        current = max(expected - elapsed, phase_eta or 0.0, 0.0)
+    elif phase_eta is not None:
+        current = phase_eta
+    else:
+        current, unknown = 0.0, 1
+    known = [q for q in queued if q is not None]
+    return current + float(sum(known)), unknown + len(queued) - len(known)
+
+
+def chain_text(seconds: float, n_unknown: int, n_stages: int) -> str:
+    """``N stages to go: ~h:mm:ss left`` (with the stages the estimate leaves out)."""
+    head = f"{n_stages} stage{'s' if n_stages != 1 else ''} to go"
+    if n_unknown == n_stages:
+        return f"{head}: no estimate yet (no past runs)"
+    s = f"{head}: ~{duration(seconds)} left"
+    if n_unknown:
+        s += f" + {n_unknown} without a past run"
+    return s

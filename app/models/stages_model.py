@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from handpose_core.project import ChangeKind
 from handpose_core.stages import STAGES, StageStatus, stage_status
 
 from ..workers.stage_task import STUDIO_TORCH_THREADS
+from .stage_display import clock
 
 TERMINAL = ("completed", "cancelled", "failed", "interrupted")
 # what a stage's state reads: its runs, and the outputs the stages after it need
@@ -140,6 +142,19 @@ class StagesModel(QObject):
             self.changed.emit()
         for n, state in ended:
             self.run_ended.emit(n, state)
+
+    def expected_seconds(self, name: str, last: int = 5) -> float | None:
+        """How long stage ``name`` takes in this project: the median wall time of its
+        last ``last`` completed runs in the store (None without one)."""
+        project = self.session.project
+        if project is None:
+            return None
+        took = []
+        for rec in project.runs(name):
+            a, b = clock(rec.started), clock(rec.ended)
+            if rec.outcome == "completed" and a is not None and b is not None:
+                took.append((b - a).total_seconds())
+        return float(statistics.median(took[-last:])) if took else None
 
     def remaining(self) -> list[str]:
         """Stages not completed, in pipeline order."""

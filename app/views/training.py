@@ -3,7 +3,8 @@
 Built from the stage table (:data:`handpose_core.stages.STAGES`), never from a list of
 its own: each stage in pipeline order with its state from the project store, a settings
 form generated from its settings dataclass, Run (Resume after a cancel) and Run all
-remaining, Cancel, a progress bar with ETA, live loss / accuracy curves from the run's
+remaining (with the time left for the whole chain, from each stage's past runs), Cancel, a
+progress bar with ETA, live loss / accuracy curves from the run's
 metric log, and a log. One job at a time, in a :class:`~app.workers.task_worker.
 TaskWorker` with its own project connection; cancel only sets the event. A failure
 becomes an error dialog and a failed state with the traceback in the log. When a run
@@ -36,7 +37,14 @@ from PySide6.QtWidgets import (
 
 from handpose_core.stages import STAGES, get_stage
 
-from ..models.stage_display import ProgressClock, duration, needs_text, row_texts
+from ..models.stage_display import (
+    ProgressClock,
+    chain_left,
+    chain_text,
+    duration,
+    needs_text,
+    row_texts,
+)
 from ..models.stages_model import StagesModel, project_outputs, studio_defaults
 from ..workers.stage_task import (
     STUDIO_TORCH_THREADS,
@@ -154,6 +162,12 @@ class TrainingPanel(QWidget):
         self.progress.setTextVisible(True)
         self.eta_label = QLabel("idle")
         self.eta_label.setObjectName("eta_label")
+        # Run all remaining: the time left for the whole chain (past runs' durations)
+        self.chain_label = QLabel("")
+        self.chain_label.setObjectName("chain_label")
+        self.chain_label.setToolTip("estimated from each stage's past completed runs in "
+                                    "this project and the current stage's progress")
+        self._chain_expected: dict[str, float | None] = {}
         self.message_label = QLabel("")
         self.message_label.setObjectName("progress_message")
         self.curves = TrainingCurvesView()
@@ -177,11 +191,14 @@ class TrainingPanel(QWidget):
         prog = QHBoxLayout()
         prog.addWidget(self.progress, 1)
         prog.addWidget(self.eta_label)
+        status = QHBoxLayout()
+        status.addWidget(self.message_label, 1)
+        status.addWidget(self.chain_label)
         mid = QWidget()
         ml = QVBoxLayout(mid)
         ml.setContentsMargins(0, 0, 0, 0)
         ml.addLayout(prog)
-        ml.addWidget(self.message_label)
+        ml.addLayout(status)
         ml.addWidget(bottom, 1)
         outer = QSplitter(Qt.Vertical)
         outer.addWidget(top)
@@ -265,6 +282,7 @@ class TrainingPanel(QWidget):
     @Slot()
     def _on_run_button_clicked(self) -> None:
         self.queue = []
+        self._chain_expected = {}
         self.start(self.selected_stage())
 
     @Slot()
@@ -274,6 +292,7 @@ class TrainingPanel(QWidget):
             self.log("every stage is completed")
             return
         self.log("running " + ", ".join(self.queue))
+        self._chain_expected = {n: self.model.expected_seconds(n) for n in self.queue}
         self.start(self.queue.pop(0))
 
     @Slot()
@@ -297,6 +316,7 @@ class TrainingPanel(QWidget):
         self.clock = ProgressClock()
         self.progress.setRange(0, 0)
         self.eta_label.setText("starting …")
+        self._update_chain_label()
         self.message_label.setText("")
         self.log(f"{stage.title}: started")
         self.worker = self.session.runner.run(
@@ -307,6 +327,22 @@ class TrainingPanel(QWidget):
         self.worker.ended.connect(self._on_worker_ended)
         self._on_model_changed()
         return True
+
+    def chain_seconds_left(self) -> tuple[float, int, int] | None:
+        """``(seconds, stages without an estimate, stages to go)`` of a *Run all
+        remaining* in progress (the current stage included), None otherwise."""
+        if self.job is None or not self._chain_expected:
+            return None
+        cur = self.job.stage
+        secs, unknown = chain_left(self._chain_expected.get(cur),
+                                   time.monotonic() - self.job.started,
+                                   self.clock.eta_seconds() if self.clock is not None else None,
+                                   [self._chain_expected.get(n) for n in self.queue])
+        return secs, unknown, 1 + len(self.queue)
+
+    def _update_chain_label(self) -> None:
+        left = self.chain_seconds_left()
+        self.chain_label.setText("" if left is None else "Run all remaining: " + chain_text(*left))
 
     def cancel(self) -> None:
         """Ask the running stage to stop at its next check (the thread is never killed)."""
@@ -324,6 +360,7 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(min(done, max(1, total)))
         self.eta_label.setText(self.clock.text())
+        self._update_chain_label()
         self.message_label.setText(message)
 
     @Slot(object)
@@ -374,6 +411,9 @@ class TrainingPanel(QWidget):
         self.job_ended.emit(name)
         if self.queue:
             self.start(self.queue.pop(0))
+        else:
+            self._chain_expected = {}
+            self._update_chain_label()
 
     # ------------------------------------------------------------------ views, log, errors
     @Slot(str, str)

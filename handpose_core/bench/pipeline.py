@@ -9,6 +9,8 @@ With ``--project`` the project's test frames and its trained networks of ``--var
 are used; without, a depth frame built here (a body plane, an arm and a hand-sized blob
 in front) and freshly initialised networks of the default sizes (speed does not depend
 on the weights). Target: 15 ms per frame (the paper: 31-58 ms on a 2017 GPU).
+
+``--stages``: the whole training pipeline instead, stage by stage (:mod:`.stages`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ def add_arguments(parser) -> None:
                         help="f_r variant (d: f_s + f_r, the full method)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--repeats", type=int, default=50, help="timed frames")
+    from .stages import add_arguments as add_stage_arguments
+
+    add_stage_arguments(parser)
 
 
 def synthetic_frame(seed: int = 0):
@@ -101,6 +106,10 @@ def measure(predictor, frames, repeats: int) -> dict:
 
 
 def run(args) -> int:
+    if getattr(args, "stages", False):
+        from .stages import run_stages
+
+        return run_stages(args)
     import torch
 
     torch.set_num_threads(max(1, args.threads))

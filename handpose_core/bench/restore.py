@@ -20,7 +20,9 @@ The CRF restorations (:mod:`handpose_core.restoration.crf`, ``--no-crf`` skips t
 each method's pairwise weight tuned on held-out maps (clean renders of another seed,
 corrupted the same way), then its time per frame (median, one frame at a time: K-best
 search and inference) and accuracy on the same query maps beside integration's.
-Targets (this CPU): <= 300 ms per frame, >= 97 % agreement, load <= 1 s.
+The search before issue 25's defaults (:data:`BEFORE_SEARCH`) and today's are timed
+interleaved, frame by frame, on the same query maps (the before / after row).
+Targets (this CPU): <= 100 ms per frame, >= 97 % agreement, load <= 1 s.
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..cli._dispatch import check_positive
 
-TARGET_MS = 300.0
+TARGET_MS = 100.0
 TARGET_AGREE = 0.97
 TARGET_LOAD_S = 1.0
+BEFORE_SEARCH = {"n_candidates": 64, "search_k": 8000, "pool": 2, "annoy_stride": 1}
+"""The default search until issue 25 (the before/after row times it against today's)."""
 
 
 def add_arguments(parser) -> None:
@@ -225,7 +229,7 @@ def run(args) -> int:
         r = res["restore"]
         say(f"restore (annoy; P=27, W=17, stride {DEFAULT_STRIDE}, {default.n_candidates} "
             f"candidates, search_k {default.search_k}, pool {default.pool}, "
-            f"propagate {default.propagate}, "
+            f"propagate {default.propagate}, annoy_stride {default.annoy_stride}, "
             f"{default.threads} threads): {r['ms_per_frame']:.1f} ms/frame (median of "
             f"{len(query)}), {r['queries_per_frame']:.0f} queries/frame, resident memory "
             f"{r['rss_mb']} MB")
@@ -235,19 +239,48 @@ def run(args) -> int:
             f"(exact nearest at {r['mean_exact_hamming']:.1f} of 729); exact search "
             f"{r['exact_s_per_frame']} s/frame")
 
+        # ---- before / after: the default search until issue 25 against today's,
+        # interleaved frame by frame on the same frames
+        before = replace(default, **BEFORE_SEARCH)
+        t_b, t_a, res_b = [], [], []
+        for i, raw in enumerate(query):
+            for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+                t = time.perf_counter()
+                out = restore_many(raw[None], d, search=before if which == 0 else default)[0]
+                (t_b if which == 0 else t_a).append(time.perf_counter() - t)
+                if which == 0:
+                    res_b.append(out)
+        ba = {"before": {"search": asdict(before),
+                         "ms_per_frame": 1000 * statistics.median(t_b),
+                         **_compare(res_b, exact_maps, matches, masks)},
+              "after": {"search": asdict(default),
+                        "ms_per_frame": 1000 * statistics.median(t_a),
+                        **_compare(approx, exact_maps, matches, masks)},
+              "frames": len(query), "interleaved": True}
+        ba["speedup"] = ba["before"]["ms_per_frame"] / ba["after"]["ms_per_frame"]
+        res["before_after"] = ba
+        say(f"before ({before.n_candidates} candidates, search_k {before.search_k}) / after "
+            f"({default.n_candidates}, {default.search_k}), interleaved on {len(query)} "
+            f"frames: {ba['before']['ms_per_frame']:.1f} / "
+            f"{ba['after']['ms_per_frame']:.1f} ms/frame (x{ba['speedup']:.2f}), agreement "
+            f"{100 * ba['before']['agreement']:.2f} / {100 * ba['after']['agreement']:.2f} %")
+
         # ---- search trade-off against the same exact matches
         rows = []
         sub = query[:max(ne, 8)]
-        for k, sk, pr, po in ((16, 2000, 8, 2), (32, 2000, 8, 2), (32, 4000, 8, 2),
-                              (64, 8000, 0, 0), (64, 8000, 8, 0), (64, 8000, 0, 2),
-                              (128, 16000, 8, 2)):
-            ms_k, rr = _timed(d, sub, search=SearchParams(k, sk, default.threads, pr, po))
+        for k, sk, pr, po, st in ((16, 1000, 8, 2, 1), (16, 2000, 8, 3, 1), (32, 2000, 8, 3, 2),
+                                  (32, 4000, 8, 2, 1), (32, 4000, 8, 3, 1), (64, 8000, 8, 2, 1),
+                                  (64, 8000, 8, 2, 3), (64, 8000, 0, 0, 1)):
+            ms_k, rr = _timed(d, sub, search=SearchParams(k, sk, default.threads, pr, po,
+                                                          default.centre, st))
             row = {"n_candidates": k, "search_k": sk, "propagate": pr, "pool": po,
-                   "ms_per_frame": ms_k, **_compare(rr, exact_maps, matches, masks)}
+                   "annoy_stride": st, "ms_per_frame": ms_k,
+                   **_compare(rr, exact_maps, matches, masks)}
             rows.append(row)
-            say(f"  {k:3d} candidates, search_k {sk:5d}, pool {po}, propagate {pr}: "
-                f"{ms_k:6.1f} ms/frame, agreement {100 * row['agreement']:.2f} %, "
-                f"recall {100 * row['recall']:.1f} %, excess {row['excess_hamming']:.2f}")
+            say(f"  {k:3d} candidates, search_k {sk:5d}, pool {po}, propagate {pr}, "
+                f"annoy_stride {st}: {ms_k:6.1f} ms/frame, agreement "
+                f"{100 * row['agreement']:.2f} %, recall {100 * row['recall']:.1f} %, "
+                f"excess {row['excess_hamming']:.2f}")
         # the literal vote over 21 labels (background may win inside the hand)
         free = restore_many(query[:ne], d, keep_silhouette=False)
         free_exact = _maps_from(d, query[:ne], approx[:ne], matches, keep_silhouette=False)

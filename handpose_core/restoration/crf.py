@@ -50,7 +50,7 @@ from ..parts import validate_labels
 from ..progress import ProgressFn, check_cancel
 from .dictionary import Dictionary, SearchParams
 from .patches import TIE_WINDOW, extract_patches, hand_pixels, tie_weights
-from .restore import DEFAULT_SEARCH, Restoration, pool_candidates, propagate
+from .restore import DEFAULT_SEARCH, Restoration, propagate, search_candidates
 
 INTEGRATION = "integration"
 POTTS, OVERLAP = "crf-potts", "crf-overlap"
@@ -220,8 +220,7 @@ def candidate_lists(label_maps: np.ndarray, dictionary: Dictionary, *,
         img = np.repeat(np.arange(len(block)), counts)
         allc = np.concatenate(centers) if counts.sum() else np.zeros((0, 2), np.int64)
         queries = extract_patches(block, allc, dictionary.patch, img)
-        cand = pool_candidates(dictionary, dictionary.candidates(queries, search), img, allc,
-                               size, 1, search.pool)
+        cand = search_candidates(dictionary, queries, img, allc, size, 1, search)
         ids, dist = dictionary.rerank(queries, cand, centre=search.centre)
         ids, _ = propagate(dictionary, queries, img, allc, ids, dist, 1, search.propagate,
                            size, search.centre)
@@ -656,7 +655,7 @@ def crf_settings(method: str, weight: float, k: int, search: SearchParams,
             "integrate": False, "backend": "annoy", "stride": 1,
             "n_candidates": search.n_candidates, "search_k": search.search_k,
             "propagate": search.propagate, "pool": search.pool, "centre": search.centre,
-            "keep_silhouette": keep_silhouette}
+            "annoy_stride": search.annoy_stride, "keep_silhouette": keep_silhouette}
 
 
 def restore_crf_many(label_maps: np.ndarray, dictionary: Dictionary, method: str,

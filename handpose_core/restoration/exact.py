@@ -104,7 +104,7 @@ def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i
         best_i = np.int64(-1)
         for t in range(n_c):
             i = cand[j, t]
-            if i < 0:
+            if i < 0 or i == best_i:  # pooled lists repeat the best: same key, no change
                 continue
             m, r0, c0 = i, 0, 0
             if not own:

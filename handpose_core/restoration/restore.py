@@ -187,6 +187,56 @@ def pool_candidates(dictionary: Dictionary, cand: np.ndarray, frame: np.ndarray,
     return out
 
 
+def annoy_rows(frame: np.ndarray, centers: np.ndarray, size: int, stride: int, every: int,
+               radius: int) -> np.ndarray:
+    """Which queries annoy is asked for (bool ``(Q,)``): those on every ``every``-th
+    row and column of the query grid (step ``stride``), plus any query with none of
+    those within ``radius`` grid steps, so that pooling reaches every query.
+    ``every`` 1 or ``radius`` 0: all of them."""
+    n = len(centers)
+    if every <= 1 or radius <= 0 or n == 0:
+        return np.ones(n, dtype=bool)
+    g = np.asarray(centers, dtype=np.int64) // max(1, stride)
+    ask = (g[:, 0] % every == 0) & (g[:, 1] % every == 0)
+    frame = np.asarray(frame, dtype=np.int64)
+    # covered[f, r, c]: an asked query lies within radius grid steps of pixel (r, c)
+    seeds = np.zeros((int(frame.max()) + 1, size, size), dtype=bool)
+    seeds[frame[ask], centers[ask, 0], centers[ask, 1]] = True
+    covered = np.zeros_like(seeds)
+    span = radius * stride
+    for dr in range(-span, span + 1, stride):
+        for dc in range(-span, span + 1, stride):
+            src = seeds[:, max(0, -dr):size - max(0, dr), max(0, -dc):size - max(0, dc)]
+            covered[:, max(0, dr):size - max(0, -dr), max(0, dc):size - max(0, -dc)] |= src
+    return ask | ~covered[frame, centers[:, 0], centers[:, 1]]
+
+
+def search_candidates(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
+                      centers: np.ndarray, size: int, stride: int, search: SearchParams
+                      ) -> np.ndarray:
+    """The pooled annoy candidates of every query ``(Q, P, P)``: annoy is asked for the
+    queries :func:`annoy_rows` picks (``search.annoy_stride``), then
+    :func:`pool_candidates` spreads them to their neighbours within ``search.pool``
+    grid steps; a query that pooling leaves without any candidate is asked too. Returns
+    ``(Q, C')`` ids, -1 for none."""
+    pooling = dictionary.where is not None and dictionary.sources is not None \
+        and search.pool > 0
+    ask = annoy_rows(frame, centers, size, stride,
+                     search.annoy_stride if pooling else 1, search.pool)
+    if ask.all():
+        cand = dictionary.candidates(queries, search)
+        return pool_candidates(dictionary, cand, frame, centers, size, stride, search.pool)
+    cand = np.full((len(queries), search.n_candidates), -1, dtype=np.int64)
+    cand[ask] = dictionary.candidates(queries[ask], search)
+    pooled = pool_candidates(dictionary, cand, frame, centers, size, stride, search.pool)
+    # a neighbour's candidates shifted onto a pixel exist only where the dictionary kept
+    # the shifted patch (it samples): a query left with none asks annoy itself
+    empty = (pooled < 0).all(axis=1)
+    if empty.any():
+        pooled[empty, :search.n_candidates] = dictionary.candidates(queries[empty], search)
+    return pooled
+
+
 def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
               centers: np.ndarray, ids: np.ndarray, dist: np.ndarray, stride: int,
               rounds: int, size: int, centre: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -290,6 +340,7 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                 "stride": q_stride, "n_candidates": search.n_candidates,
                 "search_k": search.search_k, "propagate": search.propagate,
                 "pool": search.pool, "centre": search.centre,
+                "annoy_stride": search.annoy_stride,
                 "keep_silhouette": keep_silhouette, "raw_weight": raw_weight}
     out: list[Restoration] = []
     n = maps.shape[0]
@@ -303,8 +354,8 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
         allc = np.concatenate(centers) if counts.sum() else np.zeros((0, 2), np.int64)
         queries = extract_patches(block, allc, dictionary.patch, img)
         if backend == "annoy":
-            cand = pool_candidates(dictionary, dictionary.candidates(queries, search), img,
-                                   allc, maps.shape[1], q_stride, search.pool)
+            cand = search_candidates(dictionary, queries, img, allc, maps.shape[1],
+                                     q_stride, search)
             ids, dist = dictionary.rerank(queries, cand, centre=search.centre)
             ids, dist = propagate(dictionary, queries, img, allc, ids, dist, q_stride,
                                   search.propagate, maps.shape[1], search.centre)

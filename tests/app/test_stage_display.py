@@ -45,3 +45,17 @@ def test_metrics_tail_reads_complete_lines_and_notices_a_rewrite(tmp_path):
     tmp.write_text('{"kind": "val", "step": 1}\n')
     tmp.replace(f)  # a resumed run rewrites the log (os.replace)
     assert tail.poll() == ([{"kind": "val", "step": 1}], True)
+
+
+def test_chain_left_adds_the_current_stages_rest_and_the_queued_stages():
+    from app.models.stage_display import chain_left, chain_text
+
+    # past runs say 100 s, 40 s in: 60 s left, unless the phase's own ETA says more
+    assert chain_left(100.0, 40.0, 10.0, [50.0, 30.0]) == (140.0, 0)
+    assert chain_left(100.0, 40.0, 90.0, [50.0]) == (140.0, 0)
+    assert chain_left(100.0, 150.0, None, []) == (0.0, 0)  # over its usual time
+    # no past run: the phase's ETA, or nothing counted and the stage named as unknown
+    assert chain_left(None, 5.0, 20.0, [None, 10.0]) == (30.0, 1)
+    assert chain_left(None, 5.0, None, [None]) == (0.0, 2)
+    assert chain_text(3725.0, 1, 3) == "3 stages to go: ~1:02:05 left + 1 without a past run"
+    assert chain_text(0.0, 2, 2) == "2 stages to go: no estimate yet (no past runs)"

@@ -307,3 +307,56 @@ def test_a_run_whose_process_died_reads_interrupted_and_offers_resume(qtbot, mak
     select(qtbot, panel, "pretrain-seg")
     assert panel.state_text("pretrain-seg") == "interrupted"
     assert panel.run_button.text() == "Resume" and panel.run_button.isEnabled()
+
+
+def _past_run(project, stage: str, seconds: float, outcome: str) -> None:
+    """Record a finished run of ``stage`` that took ``seconds`` (an earlier session's)."""
+    import sqlite3
+    import time as _time
+
+    run_id = project.start_run(stage, {})
+    project.finish_run(run_id, outcome)
+    t_end = _time.time() - 3600
+    fmt = "%Y-%m-%dT%H:%M:%S%z"
+    with sqlite3.connect(project.root / "project.sqlite") as con:
+        con.execute("UPDATE runs SET started = ?, ended = ? WHERE id = ?",
+                    (_time.strftime(fmt, _time.localtime(t_end - seconds)),
+                     _time.strftime(fmt, _time.localtime(t_end)), run_id))
+
+
+def test_run_all_remaining_shows_the_time_left_for_the_whole_chain(qtbot, make_nyu_project,
+                                                                    studio):
+    """The chain's estimate: every queued stage's past completed runs (median) plus the
+    current stage's rest; a stage without a completed run is named, not guessed."""
+    project = make_nyu_project(3)
+    names = [s.name for s in STAGES]
+    past = {n: 600.0 * (i + 1) for i, n in enumerate(names[:-1])}  # the last: none
+    for n, secs in past.items():
+        _past_run(project, n, secs / 2, "completed")
+        _past_run(project, n, secs, "completed")
+        _past_run(project, n, 1.5 * secs, "completed")  # median: secs
+    for n in names:
+        _past_run(project, n, 5.0, "cancelled")  # so every stage is still to run
+    win, panel, session = studio(project)
+    assert panel.model.remaining() == names
+    assert panel.model.expected_seconds(names[0]) == pytest.approx(past[names[0]], abs=1)
+    assert panel.model.expected_seconds(names[-1]) is None
+    assert panel.chain_label.text() == ""
+    select(qtbot, panel, "synthetic")
+    type_into(qtbot, panel.forms["synthetic"].editor("samples"), "96")
+    type_into(qtbot, panel.forms["synthetic"].editor("test_samples"), "32")
+    click(qtbot, panel.run_all_button)
+    assert panel.busy()
+    secs, unknown, to_go = panel.chain_seconds_left()
+    assert to_go == len(names) and unknown == 1
+    total = sum(past.values())
+    assert total - 60 <= secs <= total + 1
+    text = panel.chain_label.text()
+    assert f"{len(names)} stages to go" in text and "1 without a past run" in text
+    assert panel.chain_label.isVisible()
+    qtbot.wait(100)  # let the layout place the new texts
+    assert panel.chain_label.width() >= panel.chain_label.sizeHint().width()
+    win.grab().save(str(project.root / "chain.png"))
+    click(qtbot, panel.cancel_button)
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=WAIT_MS)
+    assert panel.chain_label.text() == "" and panel.queue == []

@@ -28,7 +28,13 @@ from handpose_core.restoration.forest import check_index, leaf_capacity, write_i
 from handpose_core.restoration.noise import corrupt_labels
 from handpose_core.restoration.patch_maps import MapPatches
 from handpose_core.restoration.patches import CODES, match_key
-from handpose_core.restoration.restore import pool_candidates, vote
+from handpose_core.restoration.restore import (
+    annoy_rows,
+    apply_matches,
+    pool_candidates,
+    propagate,
+    vote,
+)
 
 
 def render_maps(n: int, size: int = 48, seed: int = 0) -> np.ndarray:
@@ -317,6 +323,78 @@ def test_pooling_shifts_neighbours_candidates_to_the_right_patch(small_dict, map
         cand)
 
 
+
+@pytest.mark.parametrize("every,stride", [(2, 1), (3, 1), (2, 2)])
+def test_annoy_rows_leave_no_query_out_of_the_pools_reach(maps, every, stride):
+    """Every query is asked or has an asked query of its own map within the pool
+    radius; on the grid's every-th rows and columns, about 1 / every^2 are asked."""
+    centers = [hand_pixels(m, stride) for m in maps[:6]]
+    frame = np.repeat(np.arange(6), [len(c) for c in centers])
+    allc = np.concatenate(centers)
+    ask = annoy_rows(frame, allc, 32, stride, every, 2)
+    for j in range(len(allc)):
+        near = (frame == frame[j]) & (np.abs(allc - allc[j]).max(1) <= 2 * stride)
+        assert ask[near].any()
+    grid = ((allc // stride) % every == 0).all(1)
+    assert ask[grid].all() and ask.mean() < 1.5 / every ** 2 + 0.1
+    assert annoy_rows(frame, allc, 32, stride, 1, 2).all()
+    assert annoy_rows(frame, allc, 32, stride, every, 0).all()
+
+
+def test_annoy_stride_asks_annoy_less_and_stride_one_is_the_full_search(small_dict, maps):
+    """annoy_stride 1: annoy for every pixel, pooled, re-ranked, propagated (the search
+    before annoy_stride existed, step by step here); 2: annoy for about a quarter of
+    them, and a map of the dictionary still comes back unchanged."""
+    noisy = corrupt_labels(maps[6:9], 3)
+    asked = []
+    real = small_dict.candidates
+
+    def counting(queries, params=None):
+        asked.append(len(queries))
+        return real(queries, params)
+
+    small_dict.candidates = counting
+    try:
+        full = SearchParams(n_candidates=16, search_k=2000, annoy_stride=1)
+        got = restore_many(noisy, small_dict, window=7, search=full)
+        n_all = asked.pop()
+        for raw, r in zip(noisy, got):
+            c = hand_pixels(raw)
+            img = np.zeros(len(c), np.int64)
+            q = extract_patches(raw, c, 11)
+            cand = pool_candidates(small_dict, real(q, full), img, c, 32, 1, full.pool)
+            ids, dist = small_dict.rerank(q, cand, centre=full.centre)
+            ids, dist = propagate(small_dict, q, img, c, ids, dist, 1, full.propagate, 32,
+                                  full.centre)
+            np.testing.assert_array_equal(r.neighbours, ids)
+            lab = apply_matches(raw, c, np.asarray(small_dict.patches[ids]), window=7,
+                                raw_weight=r.settings["raw_weight"])[0]
+            np.testing.assert_array_equal(r.labels, lab)
+        assert r.settings["annoy_stride"] == 1
+        half = SearchParams(n_candidates=16, search_k=2000, annoy_stride=2)
+        restore_many(noisy, small_dict, window=7, search=half)
+        assert asked.pop() < 0.5 * n_all
+        same = restore_many(maps[3:4], small_dict, window=7, search=half)[0]
+        np.testing.assert_array_equal(same.labels, maps[3])
+        assert (same.distances == 0).all()
+    finally:
+        del small_dict.candidates
+
+
+
+def test_annoy_stride_on_a_sampled_dictionary_leaves_no_query_without_a_match(maps, tmp_path):
+    """With few patches kept, a neighbour's shifted candidates are mostly missing: a
+    query that pooling leaves empty-handed is asked annoy itself."""
+    enc = PatchEncoding(11, 1, 0)
+    sparse = Dictionary.build(maps, tmp_path / "sparse", patch=11, encoding=enc,
+                              max_patches=300, n_trees=2)
+    noisy = corrupt_labels(maps[6:10], 5)
+    for st in (2, 3):
+        for r in restore_many(noisy, sparse, window=7,
+                              search=SearchParams(n_candidates=4, search_k=200, annoy_stride=st)):
+            assert (r.neighbours >= 0).all() and (r.neighbours < len(sparse)).all()
+
+
 def test_dictionary_max_patches_and_cancel(maps, tmp_path):
     d = Dictionary.build(maps, tmp_path / "a", patch=11, max_patches=500, n_trees=2)
     assert len(d) == 500 and (np.asarray(d.where) >= 0).sum() >= 500
@@ -450,11 +528,16 @@ def test_bench_restore_runs_end_to_end_on_a_tiny_dictionary(capsys):
                  "--frames", "2", "--exact-frames", "1", "--sub-patches", "0",
                  "--crf-tune-maps", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["dictionary"]["patches"] == 4000 and out["search"]["pool"] == 2
+    assert out["dictionary"]["patches"] == 4000 and out["search"]["pool"] == 3
     r = out["restore"]
-    # 4,000 patches, 2 frames: the default search finds what exact search finds (measured
-    # 1.0 agreement and recall); a search that returned poor patches would fall below 0.95
-    assert r["agreement"] >= 0.95 and r["recall"] >= 0.9 and r["excess_hamming"] < 1.0
+    # 4,000 patches, 2 frames: a search that returned poor patches would fall below 0.95
+    # agreement; the search before issue 25 (64 / 8000) found what exact search finds
+    assert r["agreement"] >= 0.95 and r["recall"] >= 0.6
+    ba = out["before_after"]
+    assert ba["before"]["search"]["search_k"] == 8000 and ba["frames"] == 2
+    assert ba["before"]["recall"] >= 0.9 and ba["before"]["agreement"] >= 0.95
+    assert ba["after"]["agreement"] == r["agreement"]
+    assert ba["speedup"] == ba["before"]["ms_per_frame"] / ba["after"]["ms_per_frame"]
     assert r["agreement_min"] <= r["agreement"] and r["ms_per_frame"] > 0
     assert r["queries_per_frame"] > 50 and r["mean_exact_hamming"] > 0
     assert {"ms_per_frame", "agreement", "load_s", "patches"} <= set(out["targets"])
