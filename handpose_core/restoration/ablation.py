@@ -41,7 +41,7 @@ def revote(raw: np.ndarray, restorations: list[Restoration], dictionary: Diction
     """The maps ``raw`` ``(N, S, S)`` restored again from ``restorations``' matches (into
     ``dictionary``) by :func:`apply_matches` with ``apply_kwargs``."""
     return np.stack([apply_matches(raw[i], r.centers, dictionary.patches[r.neighbours],
-                                   **apply_kwargs)[0] for i, r in enumerate(restorations)])
+                                   zoom=r.zoom, **apply_kwargs)[0] for i, r in enumerate(restorations)])
 
 
 def nn_restorations(raw: np.ndarray, dictionary: Dictionary, *, backend: str = "annoy",

@@ -37,6 +37,15 @@ votes (0: the paper's plain majority). Chosen on the demo's labelled train frame
 (docs/restoration.md): with an f_s close to the dictionary's ceiling the plain vote
 relabels more right pixels than wrong ones."""
 DEFAULT_STRIDE = 1  # every hand pixel, as the paper (a 48x48 crop holds ~200)
+DEFAULT_SCALE = "none"
+"""``"none"``: the paper's restoration at the crop's own scale (the default);
+``"hand"``: each map is zoomed about its hand's centroid so that its hand area matches
+the median hand area of the dictionary's source maps before the search, and the votes
+are mapped back (:func:`hand_zoom`). The crop cube is fixed in mm, so a person whose
+hand is larger than the synthetic hand model's shows larger parts than the dictionary's
+patches; on the new demo "hand" nevertheless lost to "none" (docs/restoration.md), so
+it is an option, not the default."""
+SCALE_LIMITS = (0.5, 2.0)  # zoom factors beyond these are clipped (a half-hidden hand)
 DEFAULT_SEARCH = SearchParams()
 
 
@@ -52,7 +61,9 @@ class Restoration:
     (K,) match distance to them (label Hamming distance plus the search's ``centre``
     times the central distance); ``seconds`` wall time; ``settings`` what made it
     (``method`` and ``crf_weight`` for a CRF restoration, :mod:`.crf`); ``info``
-    per-map details of a CRF (energy, iterations; empty for integration).
+    per-map details of a CRF (energy, iterations; empty for integration); ``zoom``
+    ``(factor, row, col)`` when the search ran on the map zoomed by ``factor`` about
+    (row, col) (:func:`hand_zoom`): ``centers`` are then pixels of the zoomed map.
     """
 
     labels: np.ndarray
@@ -64,10 +75,71 @@ class Restoration:
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    zoom: tuple[float, float, float] | None = None
 
     @property
     def n_queries(self) -> int:
         return int(self.centers.shape[0])
+
+
+def dictionary_hand_area(dictionary: Dictionary) -> float | None:
+    """Median hand area (pixels with label > 0) of the dictionary's source maps (its
+    first ``n_images`` maps); None for a dictionary stored as patches (no maps). Computed
+    once per loaded dictionary."""
+    cached = getattr(dictionary, "_hand_area", False)
+    if cached is not False:
+        return cached
+    maps = getattr(dictionary.patches, "maps", None)
+    area = None
+    if maps is not None and len(maps):
+        n = int(dictionary.meta.get("n_images", len(maps)) or len(maps))
+        areas = np.concatenate([(np.asarray(maps[s:s + 4096]) > 0).sum(axis=(1, 2))
+                                for s in range(0, min(n, len(maps)), 4096)])
+        areas = areas[areas > 0]
+        area = float(np.median(areas)) if len(areas) else None
+    dictionary._hand_area = area
+    return area
+
+
+def hand_zoom(labels: np.ndarray, ref_area: float | None,
+              limits: tuple[float, float] = SCALE_LIMITS) -> tuple[float, float, float] | None:
+    """``(factor, row, col)``: the zoom about the hand's centroid (row, col) that gives
+    the map's hand (label > 0) the area ``ref_area``, ``factor = sqrt(ref_area / area)``
+    clipped to ``limits``; None without a hand, without ``ref_area``, or for a factor
+    within 2 % of 1."""
+    rr, cc = np.nonzero(np.asarray(labels) > 0)
+    if ref_area is None or len(rr) == 0:
+        return None
+    f = float(np.clip(np.sqrt(ref_area / len(rr)), *limits))
+    if abs(f - 1.0) < 0.02:
+        return None
+    return f, float(rr.mean()), float(cc.mean())
+
+
+def _zoom_rows_cols(shape, zoom, forward: bool):
+    f, r0, c0 = zoom
+    k = 1.0 / f if forward else f
+    r = np.rint(r0 + (np.arange(shape[0]) - r0) * k).astype(np.int64)
+    c = np.rint(c0 + (np.arange(shape[1]) - c0) * k).astype(np.int64)
+    return r, c
+
+
+def zoom_map(labels: np.ndarray, zoom: tuple[float, float, float]) -> np.ndarray:
+    """The map seen ``factor`` times larger about (row, col) (nearest neighbour): pixel
+    x of the result shows ``labels`` at ``centre + (x - centre) / factor``; outside the
+    map is background."""
+    labels = np.asarray(labels)
+    r, c = _zoom_rows_cols(labels.shape, zoom, True)
+    ok = (r[:, None] >= 0) & (r[:, None] < labels.shape[0]) & (c[None] >= 0) & (c[None] < labels.shape[1])
+    out = labels[np.clip(r, 0, labels.shape[0] - 1)[:, None], np.clip(c, 0, labels.shape[1] - 1)[None]]
+    return np.where(ok, out, 0).astype(labels.dtype)
+
+
+def unzoom(values: np.ndarray, zoom: tuple[float, float, float]) -> np.ndarray:
+    """Per-pixel ``values`` ``(S, S, ...)`` of a zoomed map read back at the original
+    map's pixels (pixel x reads ``centre + (x - centre) * factor``, clipped to the map)."""
+    r, c = _zoom_rows_cols(values.shape[:2], zoom, False)
+    return values[np.clip(r, 0, values.shape[0] - 1)[:, None], np.clip(c, 0, values.shape[1] - 1)[None]]
 
 
 def vote(shape: tuple[int, int], centers: np.ndarray, patches: np.ndarray,
@@ -262,7 +334,8 @@ def propagate(dictionary: Dictionary, queries: np.ndarray, frame: np.ndarray,
 def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.ndarray, *,
                   window: int = DEFAULT_WINDOW, integrate: bool = True,
                   mask: np.ndarray | None = None, keep_silhouette: bool = True,
-                  vote_weights: np.ndarray | None = None, raw_weight: float = 0.0
+                  vote_weights: np.ndarray | None = None, raw_weight: float = 0.0,
+                  zoom: tuple[float, float, float] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Restore ``raw`` (S, S) from the patches ``(K, P, P)`` matched at ``centers``.
 
@@ -270,7 +343,9 @@ def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.nd
     without, each queried pixel takes its patch's centre label (with
     ``keep_silhouette``, a background centre leaves the raw label). Only pixels of
     ``mask`` (default ``raw > 0``) change. ``vote_weights`` (K,): each match's vote
-    weight (default 1); ``raw_weight`` the raw label's prior (:func:`decide`). Returns
+    weight (default 1); ``raw_weight`` the raw label's prior (:func:`decide`). ``zoom``
+    (:func:`hand_zoom`): ``centers`` are pixels of the zoomed map; the votes (or centre
+    labels) are cast there and read back at ``raw``'s pixels (:func:`unzoom`). Returns
     ``(labels, confidence, votes)``.
     """
     raw = np.asarray(raw, dtype=np.uint8)
@@ -278,9 +353,24 @@ def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.nd
     if len(centers) == 0:
         return raw.copy(), np.zeros(raw.shape, np.float32), np.zeros(raw.shape, np.int32)
     if integrate:
-        return decide(raw, vote(raw.shape, centers, neighbour_patches, window, vote_weights),
-                      mask, keep_silhouette=keep_silhouette, raw_weight=raw_weight)
+        counts = vote(raw.shape, centers, neighbour_patches, window, vote_weights)
+        if zoom is not None:
+            counts = unzoom(counts, zoom)
+        return decide(raw, counts, mask, keep_silhouette=keep_silhouette,
+                      raw_weight=raw_weight)
     c = neighbour_patches.shape[1] // 2
+    if zoom is not None:
+        centre_lab = np.zeros(raw.shape, np.int16)  # -1 background centre, 0 no query
+        centre_lab[centers[:, 0], centers[:, 1]] = np.where(
+            neighbour_patches[:, c, c] > 0, neighbour_patches[:, c, c], -1)
+        back = unzoom(centre_lab, zoom)
+        ok = mask & (back != 0)
+        if keep_silhouette:
+            ok &= back > 0
+        lab = raw.copy()
+        lab[ok] = np.maximum(back[ok], 0).astype(np.uint8)
+        conf = ok.astype(np.float32)
+        return lab, conf, ok.astype(np.int32)
     lab = raw.copy()
     ok = mask[centers[:, 0], centers[:, 1]]
     if keep_silhouette:
@@ -295,7 +385,7 @@ def restore(labels: np.ndarray, dictionary: Dictionary, *, window: int = DEFAULT
             integrate: bool = True, backend: str = "annoy", stride: int = DEFAULT_STRIDE,
             mask: np.ndarray | None = None, keep_silhouette: bool = True,
             search: SearchParams = DEFAULT_SEARCH, device: str | None = None,
-            raw_weight: float = DEFAULT_RAW_WEIGHT) -> Restoration:
+            raw_weight: float = DEFAULT_RAW_WEIGHT, scale: str = DEFAULT_SCALE) -> Restoration:
     """Restore one predicted label map ``(S, S)`` uint8 with ``dictionary``.
 
     ``backend``: ``"annoy"`` (approximate, re-ranked) or ``"exact"`` (brute force,
@@ -305,14 +395,15 @@ def restore(labels: np.ndarray, dictionary: Dictionary, *, window: int = DEFAULT
     ``labels > 0``); outside it nothing changes. ``keep_silhouette`` (default): hand
     pixels keep being hand and only their part changes (background votes are ignored);
     False lets background win the vote too. ``raw_weight``: the raw label's prior in
-    the vote (:func:`decide`; 0 is the paper's plain majority). A map without hand
-    pixels is returned unchanged.
+    the vote (:func:`decide`; 0 is the paper's plain majority). ``scale``
+    (:data:`DEFAULT_SCALE`): ``"hand"`` searches the map zoomed to the dictionary's hand
+    size, ``"none"`` at its own scale. A map without hand pixels is returned unchanged.
     """
     return restore_many(np.asarray(labels)[None], dictionary, window=window,
                         integrate=integrate, backend=backend, stride=stride,
                         masks=None if mask is None else np.asarray(mask)[None],
                         keep_silhouette=keep_silhouette, search=search, device=device,
-                        raw_weight=raw_weight)[0]
+                        raw_weight=raw_weight, scale=scale)[0]
 
 
 def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
@@ -320,7 +411,7 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                  stride: int = DEFAULT_STRIDE, masks: np.ndarray | None = None,
                  keep_silhouette: bool = True, search: SearchParams = DEFAULT_SEARCH,
                  device: str | None = None, raw_weight: float = DEFAULT_RAW_WEIGHT,
-                 batch: int = 16, progress: ProgressFn | None = None, cancel=None
+                 scale: str = DEFAULT_SCALE, batch: int = 16, progress: ProgressFn | None = None, cancel=None
                  ) -> list[Restoration]:
     """:func:`restore` for ``(N, S, S)`` maps; queries of ``batch`` maps go to the
     search together. Raises ``Cancelled`` between batches when ``cancel`` is set."""
@@ -328,6 +419,8 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
     if maps.ndim != 3 or maps.shape[1] != maps.shape[2]:
         raise ValueError(f"label maps must be (N, S, S), got {maps.shape}")
     maps = validate_labels(maps, "predicted label map")
+    if scale not in ("hand", "none"):
+        raise ValueError(f"unknown restoration scale {scale!r} (hand, none)")
     if backend not in ("annoy", "exact"):
         raise BadInput(f"unknown restoration backend {backend!r} (annoy, exact)")
     if integrate and (window % 2 == 0 or window > dictionary.patch):
@@ -341,18 +434,22 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                 "search_k": search.search_k, "propagate": search.propagate,
                 "pool": search.pool, "centre": search.centre,
                 "annoy_stride": search.annoy_stride,
-                "keep_silhouette": keep_silhouette, "raw_weight": raw_weight}
+                "keep_silhouette": keep_silhouette, "raw_weight": raw_weight,
+                "scale": scale}
+    ref_area = dictionary_hand_area(dictionary) if scale == "hand" else None
     out: list[Restoration] = []
     n = maps.shape[0]
     for s in range(0, n, batch):
         check_cancel(cancel)
         t0 = time.perf_counter()
         block = maps[s:s + batch]
-        centers = [hand_pixels(m, q_stride) for m in block]
+        zooms = [hand_zoom(m, ref_area) for m in block]
+        qblock = np.stack([m if z is None else zoom_map(m, z) for m, z in zip(block, zooms)])
+        centers = [hand_pixels(m, q_stride) for m in qblock]
         counts = np.array([len(c) for c in centers])
         img = np.repeat(np.arange(len(block)), counts)
         allc = np.concatenate(centers) if counts.sum() else np.zeros((0, 2), np.int64)
-        queries = extract_patches(block, allc, dictionary.patch, img)
+        queries = extract_patches(qblock, allc, dictionary.patch, img)
         if backend == "annoy":
             cand = search_candidates(dictionary, queries, img, allc, maps.shape[1],
                                      q_stride, search)
@@ -375,9 +472,10 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                 np.zeros((0, dictionary.patch, dictionary.patch), np.uint8)
             lab, conf, votes = apply_matches(raw, c, nb, window=window, integrate=integrate,
                                              mask=mask, keep_silhouette=keep_silhouette,
-                                             raw_weight=raw_weight)
+                                             raw_weight=raw_weight, zoom=zooms[b])
             out.append(Restoration(lab, conf, votes, c, i_, d_,
-                                   per_map + time.perf_counter() - t1, settings))
+                                   per_map + time.perf_counter() - t1, settings,
+                                   zoom=zooms[b]))
         if progress is not None:
             progress(min(n, s + batch), n, "restoring")
     return out

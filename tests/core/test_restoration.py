@@ -659,3 +659,49 @@ def test_table2_rows_come_from_the_same_matches(maps, tmp_path):
     np.testing.assert_array_equal(nn.revote(raw, small_dict, raw_weight=DEFAULT_RAW_WEIGHT),
                                   nn.integrated)
     assert not np.array_equal(nn.plain, nn.integrated)  # the two rows differ
+
+
+# ---------------------------------------------------------------- restoring at the dictionary's hand size
+def test_hand_zoom_matches_the_reference_area():
+    from handpose_core.restoration.restore import hand_zoom, unzoom, zoom_map
+
+    m = np.zeros((48, 48), np.uint8)
+    m[14:34, 14:34] = 1  # 400 hand pixels
+    m[14:18, 14:34] = 6
+    z = hand_zoom(m, 100.0)
+    assert z is not None and z[0] == pytest.approx(0.5) and z[1:] == pytest.approx((23.5, 23.5))
+    q = zoom_map(m, z)
+    assert abs(int((q > 0).sum()) - 100) <= 25  # half the side: a quarter of the area
+    assert (q == 6).any() and q[0].max() == 0
+    back = unzoom(q, z)  # read back at the original pixels: the same hand, coarser
+    assert ((back > 0) == (m > 0)).mean() > 0.95 and ((back == 6) == (m == 6)).mean() > 0.95
+    assert hand_zoom(m, 405.0) is None  # within 2 %: not zoomed
+    assert hand_zoom(m, None) is None and hand_zoom(np.zeros_like(m), 100.0) is None
+    assert hand_zoom(m, 1e6)[0] == 2.0  # clipped
+
+
+def test_restoring_at_the_dictionary_hand_size_recovers_an_enlarged_map(tmp_path):
+    """A map twice the dictionary's hand size: searched at its own scale its parts match
+    nothing; zoomed to the dictionary's size it restores (nearly) to itself."""
+    from handpose_core.restoration.restore import dictionary_hand_area, hand_zoom, zoom_map
+
+    src = render_maps(40, size=48, seed=3)
+    d = Dictionary.build(src, tmp_path / "d", patch=15, encoding=PatchEncoding(15, 2, 0, "cw6"),
+                         n_trees=4, max_patches=None, seed=0)
+    area = dictionary_hand_area(d)
+    assert area == float(np.median((src > 0).sum(axis=(1, 2))))
+    small = src[7]
+    big = zoom_map(small, (1.6, *np.argwhere(small > 0).mean(0)))
+    assert hand_zoom(big, area) is not None
+    noisy = corrupt_labels(big[None], 5)[0]
+    noisy[big == 0] = 0
+    noisy[(big > 0) & (noisy == 0)] = 1
+    kw = dict(window=9, search=SearchParams(n_candidates=16, search_k=2000), raw_weight=0.0)
+    acc = {}
+    for scale in ("none", "hand"):
+        r = restore(noisy, d, scale=scale, **kw)
+        acc[scale] = (r.labels == big)[big > 0].mean()
+        assert r.settings["scale"] == scale and (r.zoom is None) == (scale == "none")
+    assert acc["hand"] > acc["none"]
+    with pytest.raises(ValueError, match="scale"):
+        restore(noisy, d, scale="twice", window=9)
