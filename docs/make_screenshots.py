@@ -7,8 +7,8 @@ Run it under a virtual X server, on a project whose stages have run::
 It opens the studio on ``DIR`` exactly as ``handpose-studio gui --project DIR`` does,
 shows a frame (by default the rejected restoration with the worst restored score, the
 frame a person auditing restoration looks at first), and saves the whole window once
-per centre tab to ``docs/img/studio-<tab>.png``; ``docs/img/studio.png`` is the Compare
-tab, the README's picture. Regenerate them all after changing a window.
+per centre tab to ``docs/img/studio-<tab>.png``, except the Compare tab, which is
+``docs/img/studio.png``, the README's picture. Regenerate them all after changing a window.
 """
 
 from __future__ import annotations
@@ -57,7 +57,11 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1500x920", help="window size WxH")
     args = ap.parse_args(argv)
 
-    os.environ.setdefault("HANDPOSE_STUDIO_SETTINGS", str(Path(args.out) / ".screenshots.ini"))
+    import tempfile
+
+    # a settings file of its own: the user's window layout neither shapes nor keeps these
+    os.environ.setdefault("HANDPOSE_STUDIO_SETTINGS",
+                          str(Path(tempfile.mkdtemp(prefix="hp-shots-")) / "studio.ini"))
     if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         print("no display: run under xvfb-run (see the module docstring)", file=sys.stderr)
         return 2
@@ -89,12 +93,9 @@ def main(argv=None) -> int:
         name = win.tabs.tabText(i).replace("&", "").strip().lower().replace(" ", "-")
         win.tabs.setCurrentIndex(i)
         _settle(app, 2.5)
-        path = out / f"studio-{name}.png"
+        path = out / ("studio.png" if i == 0 else f"studio-{name}.png")
         win.grab().save(str(path))
         saved.append(path)
-        if i == 0:
-            win.grab().save(str(out / "studio.png"))
-            saved.append(out / "studio.png")
     for p in saved:
         print(p)
     collector.stop()
