@@ -191,6 +191,24 @@ def _crops_kernel(prims, bg, seeds, crops, sensor, i0, i1, fx, fy, cx, cy, out_d
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FAST, error_model="numpy")
+def encode_frame(meas, z, lab, sensor, out_depth, out_labels):
+    """One frame as NYU stores it: ``out_depth`` (H, W) uint16 mm, the measured depth
+    (``sensor``) or the clean depth rounded to mm up to 2 m, ``NO_RETURN`` where there is
+    none; ``out_labels`` the part labels where there is depth, else 0."""
+    h, w = out_depth.shape
+    for y in range(h):
+        for x in range(w):
+            m = meas[y, x] if sensor else (np.floor(z[y, x] + 0.5) if z[y, x] <= 2000.0
+                                           else 0.0)
+            if m > 0.0:
+                out_depth[y, x] = np.uint16(m)
+                out_labels[y, x] = lab[y, x]
+            else:
+                out_depth[y, x] = NO_RETURN
+                out_labels[y, x] = 0
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST, error_model="numpy")
 def _frames_kernel(prims, bg, seeds, sensor, i0, i1, fx, fy, cx, cy, out_depth, out_labels):
     """Frames ``i0:i1`` of a batch (one thread; buffers allocated once for all of them)."""
     h, w = out_depth.shape[1], out_depth.shape[2]
@@ -200,16 +218,7 @@ def _frames_kernel(prims, bg, seeds, sensor, i0, i1, fx, fy, cx, cy, out_depth, 
     for i in range(i0, i1):
         _render_grid(prims[i], bg[i], seeds[i], ucol, vrow, 1.0, sensor, fx, fy, cx, cy, z,
                      lab, meas, cs, near, miss, fat_k, fat_z, fat_lab, mlist, clist)
-        for y in range(h):
-            for x in range(w):
-                m = meas[y, x] if sensor else (np.floor(z[y, x] + 0.5) if z[y, x] <= 2000.0
-                                               else 0.0)
-                if m > 0.0:
-                    out_depth[i, y, x] = np.uint16(m)
-                    out_labels[i, y, x] = lab[y, x]
-                else:
-                    out_depth[i, y, x] = NO_RETURN
-                    out_labels[i, y, x] = 0
+        encode_frame(meas, z, lab, sensor, out_depth[i], out_labels[i])
 
 
 invalidate_if_changed(_frames_kernel)

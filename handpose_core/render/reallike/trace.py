@@ -21,8 +21,8 @@ import numpy as np
 from ..background import fill_background
 from ..jitcache import invalidate_if_changed
 from ..raycast import _sphere_bounds, prepare_prims, raster_prims
-from ..renderer import _grid_buffers, _jitter_edges
-from ..sensor import FAST, NO_RETURN, measure_grid, row_ranges
+from ..renderer import _grid_buffers, _jitter_edges, encode_frame
+from ..sensor import FAST, measure_grid, row_ranges
 from .sdf import hand_sdf, label_at, obj_sdf
 
 HIT_EPS = 0.05
@@ -193,16 +193,7 @@ def frames_kernel(arm, bones, ells, sph, stub, prm, obj, bounds, bg, seeds, sens
         render_grid(arm[i], bones[i], ells[i], sph[i], stub[i], prm[i], obj[i], bounds[i],
                     bg[i], seeds[i], ucol, vrow, 1.0, sensor, fx, fy, cx, cy, z, lab, meas, cs,
                     near, miss, fat_k, fat_z, fat_lab, mlist, clist)
-        for y in range(h):
-            for x in range(w):
-                m = meas[y, x] if sensor else (np.floor(z[y, x] + 0.5) if z[y, x] <= 2000.0
-                                               else 0.0)
-                if m > 0.0:
-                    out_depth[i, y, x] = np.uint16(m)
-                    out_labels[i, y, x] = lab[y, x]
-                else:
-                    out_depth[i, y, x] = NO_RETURN
-                    out_labels[i, y, x] = 0
+        encode_frame(meas, z, lab, sensor, out_depth[i], out_labels[i])
 
 
 KERNEL_MODULES = ("raycast", "sensor", "background", "renderer", "reallike/body",
