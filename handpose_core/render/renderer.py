@@ -128,6 +128,21 @@ def _jitter_edges(ucol, vrow, seed, step, rlo, rhi, z, lab, cs, near):
         z[ys[k], xs[k]], lab[ys[k], xs[k]], cs[ys[k], xs[k]] = nz[k], nl[k], nc[k]
 
 
+@numba.njit(cache=True, nogil=True, fastmath=FAST, error_model="numpy")
+def sense_scene(bg, seed, ucol, vrow, step, fx, fy, cx, cy, z, lab, out, cs, near, miss,
+                fat_k, fat_z, fat_lab, mlist, clist):
+    """What the sensor sees of a clean render in ``z`` / ``lab`` / ``cs``: the analytic
+    background added, edges jittered, the depth measured into ``out`` (the remaining
+    arrays are :func:`_grid_buffers`' scratch). Both generators' kernels end with it."""
+    fill_background(bg, ucol, vrow, fx, fy, cx, cy, z, lab, cs)
+    rlo, rhi = row_ranges(z)
+    _jitter_edges(ucol, vrow, seed, step, rlo, rhi, z, lab, cs, near)
+    rlo, rhi = row_ranges(z)
+    out[:] = 0.0
+    measure_grid(z, lab, cs, ucol, vrow, step, seed, rlo, rhi, out, miss, fat_k, fat_z,
+                 fat_lab, mlist, clist)
+
+
 @numba.njit(cache=True, fastmath=FAST, error_model="numpy")
 def _render_grid(prims, bg, seed, ucol, vrow, step, sensor, fx, fy, cx, cy, z, lab, out, cs,
                  near, miss, fat_k, fat_z, fat_lab, mlist, clist):
@@ -140,13 +155,8 @@ def _render_grid(prims, bg, seed, ucol, vrow, step, sensor, fx, fy, cx, cy, z, l
     pc, bounds = prepare_prims(prims, False, fx, fy, cx, cy)
     raster_prims(prims, pc, bounds, ucol, vrow, fx, fy, cx, cy, z, lab, cs)
     if sensor:
-        fill_background(bg, ucol, vrow, fx, fy, cx, cy, z, lab, cs)
-        rlo, rhi = row_ranges(z)
-        _jitter_edges(ucol, vrow, seed, step, rlo, rhi, z, lab, cs, near)
-        rlo, rhi = row_ranges(z)
-        out[:] = 0.0
-        measure_grid(z, lab, cs, ucol, vrow, step, seed, rlo, rhi, out, miss, fat_k, fat_z,
-                     fat_lab, mlist, clist)
+        sense_scene(bg, seed, ucol, vrow, step, fx, fy, cx, cy, z, lab, out, cs, near, miss,
+                    fat_k, fat_z, fat_lab, mlist, clist)
 
 
 @numba.njit(cache=True, nogil=True)

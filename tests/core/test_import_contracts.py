@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 QT = "The core never imports the studio, Qt or pyqtgraph"
 LAYERS = "The core's layers: benchmarks > command line > stages > ... > leaf modules"
 ACYCLIC = "No import cycle among the core's siblings, at any depth"
-STUDIO = "Studio layers: command line, window, panel list, views, commands, models, workers"
+STUDIO = "Studio layers: cli > window > panels > views > commands > models > workers"
 
 
 def _lint_imports(root: Path) -> subprocess.CompletedProcess:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..background import fill_background
 from ..jitcache import invalidate_if_changed
 from ..raycast import _sphere_bounds, prepare_prims, raster_prims
-from ..renderer import _grid_buffers, _jitter_edges, encode_frame
-from ..sensor import FAST, measure_grid, row_ranges
+from ..renderer import _grid_buffers, encode_frame, sense_scene
+from ..sensor import FAST
 from .sdf import hand_sdf, label_at, obj_sdf
 
 HIT_EPS = 0.05
@@ -171,13 +170,8 @@ def render_grid(arm, bones, ells, sph, stub, prm, obj, bounds, bg, seed, ucol, v
             trace_hand(bones[k], ells[k], sph[k], stub[k], prm[k], obj, k == 0,
                        bounds[k], k == 0, ucol, vrow, fx, fy, cx, cy, z, lab, cs)
     if sensor:
-        fill_background(bg, ucol, vrow, fx, fy, cx, cy, z, lab, cs)
-        rlo, rhi = row_ranges(z)
-        _jitter_edges(ucol, vrow, seed, step, rlo, rhi, z, lab, cs, near)
-        rlo, rhi = row_ranges(z)
-        out[:] = 0.0
-        measure_grid(z, lab, cs, ucol, vrow, step, seed, rlo, rhi, out, miss, fat_k, fat_z,
-                     fat_lab, mlist, clist)
+        sense_scene(bg, seed, ucol, vrow, step, fx, fy, cx, cy, z, lab, out, cs, near, miss,
+                    fat_k, fat_z, fat_lab, mlist, clist)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FAST, error_model="numpy")
