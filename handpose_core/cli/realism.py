@@ -136,8 +136,9 @@ def _rng(s) -> str:
     return f"{_fmt(mid)} [{_fmt(s['p10'])}, {_fmt(s['p90'])}]"
 
 
-def print_table(rep: dict, out=sys.stdout) -> None:
-    real = rep.get("real")
+def print_table(rep: dict, out=None) -> None:
+    out = sys.stdout if out is None else out  # looked up per call: a default bound at import
+    real = rep.get("real")                    # would outlive a redirected / closed stdout
     w = 46
     print(f"{'statistic':<{w}} {'real NYU frame':>15}  {'frames: median [p10, p90]':>28}  "
           f"{'NYU test set':>24}", file=out)
