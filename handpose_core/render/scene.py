@@ -46,8 +46,20 @@ from .pose import D, ViewRange, sample_articulations, sample_shapes, sample_view
 DEFAULT_VIEW = ViewRange()
 
 
+class SceneBatch:
+    """Shared by the scene batches of both generators: the batch size is the first
+    field's first axis, and indexing slices every field alike."""
+
+    def __len__(self) -> int:
+        return int(getattr(self, fields(self)[0].name).shape[0])
+
+    def __getitem__(self, sl):
+        """A sub-batch (slice or index array)."""
+        return type(self)(*(getattr(self, f.name)[sl] for f in fields(self)))
+
+
 @dataclass
-class Scenes:
+class Scenes(SceneBatch):
     """A batch of B scenes.
 
     ``prims`` (B, P, NPRM) float64 primitive rows (hand_model), ``background`` (B, NBG)
@@ -62,13 +74,6 @@ class Scenes:
     joints_xyz: np.ndarray
     joints_uvd: np.ndarray
     articulation: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.prims.shape[0])
-
-    def __getitem__(self, sl) -> Scenes:
-        """A sub-batch (slice or index array)."""
-        return Scenes(*(getattr(self, f.name)[sl] for f in fields(self)))
 
 
 def make_rng(seed) -> np.random.Generator:
@@ -101,6 +106,17 @@ def sample_scenes(n: int, seed=0, *, view: ViewRange = DEFAULT_VIEW,
     return Scenes(prims, bg, seeds, joints, cam.xyz_to_uvd(joints), art)
 
 
+def forearm_dirs(rng: np.random.Generator, R: np.ndarray) -> np.ndarray:
+    """Unit forearm directions (n, 3) for hands turned by ``R`` (n, 3, 3): the hand's -y
+    axis bent at the wrist, leaning back towards the body."""
+    n = R.shape[0]
+    wrist = rot_x(rng.normal(0, 12 * D, n)) @ rot_z(rng.normal(0, 10 * D, n))
+    fdir = np.einsum("nij,nj->ni", R @ wrist, np.tile([0.0, -1.0, 0.0], (n, 1)))
+    fdir[:, 2] += rng.uniform(0.2, 0.9, n)
+    fdir[:, 2] = np.maximum(fdir[:, 2], -0.2)
+    return fdir / np.linalg.norm(fdir, axis=1, keepdims=True)
+
+
 def sample_arm_and_person(rng: np.random.Generator, palm: np.ndarray, depth: np.ndarray,
                           R: np.ndarray):
     """The forearm's direction and the person and room behind ``n`` hands whose palm
@@ -109,12 +125,7 @@ def sample_arm_and_person(rng: np.random.Generator, palm: np.ndarray, depth: np.
     (Shared by the training side's scenes and the real-like ones; the draws are in a
     fixed order, so a seed gives the same scenes as before this was a function.)"""
     n = palm.shape[0]
-    # forearm: the hand's -y axis bent at the wrist, leaning back towards the body
-    wrist = rot_x(rng.normal(0, 12 * D, n)) @ rot_z(rng.normal(0, 10 * D, n))
-    fdir = np.einsum("nij,nj->ni", R @ wrist, np.tile([0.0, -1.0, 0.0], (n, 1)))
-    fdir[:, 2] += rng.uniform(0.2, 0.9, n)
-    fdir[:, 2] = np.maximum(fdir[:, 2], -0.2)
-    fdir /= np.linalg.norm(fdir, axis=1, keepdims=True)
+    fdir = forearm_dirs(rng, R)
     # the person: torso (elliptic cylinder), neck, head; a wall; a table top
     bg = np.zeros((n, NBG))
     side = np.where(rng.uniform(0, 1, n) < 0.75, 1.0, -1.0)

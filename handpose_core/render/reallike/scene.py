@@ -13,7 +13,7 @@ docs/realism.md, "Clutter").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from ..background import (
     BG_ZT1,
 )
 from ..hand_model import FOREARM, N_HAND_PRIMS, NPRM, PALM_JOINTS, _Prims, pose_hands
-from ..scene import make_rng, sample_arm_and_person
+from ..scene import SceneBatch, forearm_dirs, make_rng, sample_arm_and_person
 from .body import NB, NE, NP, NS, NSTUB, P_BOUND, build_hands, sample_tissue
 from .people import People, sample_people
 from .sdf import NOBJ, NOBJ_COLS, OBJ_BOX, OBJ_CYLINDER, OBJ_SPHERE
@@ -41,7 +41,7 @@ P_SLEEVE, P_OTHER, P_OBJECT, P_HELD, P_BODY_TOUCH, P_TABLE_TOUCH = 0.6, 0.2, 0.2
 
 
 @dataclass
-class RealScenes:
+class RealScenes(SceneBatch):
     """A batch of B real-like scenes: two hand slots (0: the labelled hand, 1: the other
     hand, absent where ``bounds[:, 1, 3] == 0``), each as :mod:`.body` arrays; ``arm``
     (B, N_ARM, NPRM) analytic rows (arms, sleeve); ``objects`` (B, NOBJ, NOBJ_COLS);
@@ -63,12 +63,6 @@ class RealScenes:
     joints_uvd: np.ndarray
     articulation: np.ndarray
 
-    def __len__(self) -> int:
-        return int(self.arm.shape[0])
-
-    def __getitem__(self, sl) -> RealScenes:
-        return RealScenes(*(getattr(self, f.name)[sl] for f in fields(self)))
-
 
 def _stack(a, b):
     return np.ascontiguousarray(np.stack([a, b], axis=1))
@@ -82,19 +76,6 @@ def _rotations(rng, n):
                      2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
                      2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
                     axis=1).reshape(n, 3, 3)
-
-
-def _forearm_dirs(rng, R):
-    """Forearm directions as the training side draws them (wrist bend, leaning back)."""
-    from ..hand_model import rot_x, rot_z
-    from ..pose import D
-
-    n = R.shape[0]
-    wrist = rot_x(rng.normal(0, 12 * D, n)) @ rot_z(rng.normal(0, 10 * D, n))
-    fdir = np.einsum("nij,nj->ni", R @ wrist, np.tile([0.0, -1.0, 0.0], (n, 1)))
-    fdir[:, 2] += rng.uniform(0.2, 0.9, n)
-    fdir[:, 2] = np.maximum(fdir[:, 2], -0.2)
-    return fdir / np.linalg.norm(fdir, axis=1, keepdims=True)
 
 
 def sample_reallike_scenes(n: int, seed=0, *, margin_px: float = 90.0,
@@ -150,7 +131,7 @@ def sample_reallike_scenes(n: int, seed=0, *, margin_px: float = 90.0,
     R2 = np.asarray(p2.rotation, np.float64)
     s2 = np.asarray(p2.scale, np.float64)
     t2 = palm2 - np.einsum("nij,nj->ni", R2, PALM_JOINTS[2][None] * s2[:, None])
-    fdir2 = _forearm_dirs(rng, R2)
+    fdir2 = forearm_dirs(rng, R2)
     _, bones1, ells1, sph1, stub1, prm1 = build_hands(p2, t2, fdir2, sample_tissue(rng, n))
     _, prims2 = pose_hands(p2.articulation, s2, p2.finger_scale, p2.thickness, R2, t2, fdir2)
     arm[other, 4] = prims2[other, N_HAND_PRIMS]
