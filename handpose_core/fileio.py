@@ -65,6 +65,18 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def file_identity(path: str | os.PathLike) -> tuple:
+    """What tells one version of the file at ``path`` from another, for in-memory caches:
+    ``(resolved path, device, inode, size, mtime ns, ctime ns)``. The inode changes with
+    every :func:`atomic_write` (a new file replaces the old), so a file replaced within
+    the clock's tick by one of the same size is still told apart, which size and mtime
+    alone do not (the kernel's file times move in steps of a few milliseconds).
+    ``FileNotFoundError`` when it does not exist."""
+    p = Path(path)
+    st = p.stat()
+    return (str(p.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text))
 

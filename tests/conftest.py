@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,22 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REAL_SAMPLE = SHARED / "data" / "nyu-real-sample"
+
+
+@pytest.fixture(autouse=True)
+def _torch_rng_as_numpy(request):
+    """Every test starts with torch's global generator seeded, as pytest-randomly seeds
+    ``random`` and numpy's (with its ``--randomly-seed``; 0 without the plugin): what a
+    test draws unseeded (initial weights, ``torch.rand``) then no longer depends on which
+    tests ran before it in a random order. (pytest-randomly knows nothing of torch.)
+    Only when torch is already imported: a fresh import starts from torch's fixed seed."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            seed = request.config.getoption("randomly_seed")
+        except ValueError:  # pytest-randomly not loaded (-p no:randomly)
+            seed = 0
+        torch.manual_seed(seed if isinstance(seed, int) else 0)
 
 
 REAL_SAMPLE_FILES = ("depth_1_0000001.png", "test_groundtruth_uvd_frame1.txt")

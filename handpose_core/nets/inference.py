@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import resources_dir
+from ..fileio import file_identity
 from ..progress import ProgressFn, check_cancel
 from .checkpoint import load_segnet
 from .model_paths import model_path, set_model_path
@@ -22,7 +23,7 @@ WHICH = ("pretrained", "finetuned")
 fine-tuned on restored real frames."""
 
 _META_KEY = {"pretrained": "segnet", "finetuned": "segnet_finetuned"}
-_cache: dict[tuple[str, int, int], object] = {}
+_cache: dict[tuple, object] = {}  # file_identity -> model
 _cache_lock = threading.Lock()
 
 
@@ -48,16 +49,17 @@ def set_segnet_path(project, path: str | os.PathLike, which: str = "pretrained")
 
 
 def load_segnet_model(path: str | os.PathLike):
-    """The f_s at ``path`` in eval mode, loaded once per (path, size, mtime) and shared.
+    """The f_s at ``path`` in eval mode, loaded once per version of the file
+    (:func:`handpose_core.fileio.file_identity`: a checkpoint replaced by another of the
+    same size within one tick of the file clock is loaded again) and shared.
 
     Errors as :func:`handpose_core.nets.checkpoint.load_segnet` (a clear ValueError
     naming the file); FileNotFoundError when it does not exist."""
     p = Path(path)
     try:
-        st = p.stat()
+        key = file_identity(p)
     except FileNotFoundError:
         raise FileNotFoundError(f"{p}: f_s checkpoint not found") from None
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     with _cache_lock:
         model = _cache.get(key)
     if model is None:

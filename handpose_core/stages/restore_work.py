@@ -37,6 +37,7 @@ import numpy as np
 
 from ..datasets.crop import CropTransform, crop_depth, crop_transform
 from ..errors import BadInput
+from ..fileio import file_identity
 from ..progress import check_cancel
 from ..project.records import Frame, Score
 from ..restoration import crf
@@ -157,12 +158,21 @@ _STATE_LOCK = threading.Lock()
 
 
 def _worker_state(job: RestoreJob):
-    """(dataset, model, dictionary) of ``job``, opened once per process and reused."""
+    """(dataset, model, dictionary) of ``job``, opened once per process and reused while
+    the f_s checkpoint and the dictionary's files stay the same: a long-lived worker (a
+    Dask cluster's) opens them again after fine-tuning or a rebuild replaced them at the
+    same paths, instead of restoring with the old ones."""
     from ..datasets.nyu import NYUDataset
     from ..nets.inference import load_segnet_model
     from ..restoration.dictionary import Dictionary
 
-    key = (job.project_dir, job.dataset_root, job.model, job.dictionary)
+    d = job.path(job.dictionary)
+    try:
+        versions = tuple(file_identity(p) for p in (job.path(job.model), d / "meta.json",
+                                                      d / "index.ann"))
+    except FileNotFoundError:
+        versions = None  # the loads below name the missing file
+    key = (job.project_dir, job.dataset_root, job.model, job.dictionary, versions)
     with _STATE_LOCK:
         if _STATE.get("key") != key:
             if int(getattr(job.settings, "threads", 0)) == 1:  # a pool or Dask worker

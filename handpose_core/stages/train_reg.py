@@ -48,7 +48,7 @@ from ..nets.regnet import GUIDANCE_AT, VARIANT_TITLES, VARIANTS, RegNetConfig, b
 from ..progress import check_cancel, phase_progress
 from ..skeleton import joints_36_to_14
 from ..training.config import TrainConfig
-from ..training.engine import run_stage
+from ..training.engine import keeps_torch_rng, run_stage
 from ..training.regression import REG_TRAIN, RegressionTask
 from ..training.segmentation import split_indices
 from .base import recorded_run
@@ -252,6 +252,7 @@ def _guidance_hook(settings, net: RegNetConfig):
                               weight=settings.guidance_weight, out_size=net.in_size)
 
 
+@keeps_torch_rng  # it seeds f_r's initial weights
 def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=None,
         cancel=None, on_item=None) -> dict:
     """Train f_r of ``settings.variant`` and measure it on the test split."""

@@ -25,6 +25,7 @@ Files in ``out_dir``::
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -189,6 +190,24 @@ class _Loop:
         return dict(self.__dict__)
 
 
+def keeps_torch_rng(fn):
+    """Run ``fn`` on a fork of torch's global random state: a training run seeds it
+    (``config.seed``: initial weights, dropout; a resumed run sets the saved state) for
+    itself, and the caller's state comes back afterwards, so what runs next in the
+    process (the studio's next stage, the next test) draws as if no run had happened.
+    CUDA generators are forked too when CUDA is already in use."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if cuda
+                                   else []):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@keeps_torch_rng
 def run_stage(task: Task, config: TrainConfig, out_dir: str | os.PathLike, *,
               progress: ProgressFn | None = None, cancel=None,
               resume: bool = True) -> TrainResult:

@@ -42,7 +42,7 @@ from ..nets.segnet import ARCHITECTURE, SegNet, SegNetConfig, build_segnet
 from ..progress import ProgressFn, check_cancel
 from .augment import augment
 from .config import TrainConfig
-from .engine import TrainResult, run_stage
+from .engine import TrainResult, keeps_torch_rng, run_stage
 
 IGNORE = 255
 """Label of a pixel that neither the loss nor validation counts (an uncertain weak label)."""
@@ -175,6 +175,7 @@ def split_indices(n: int, val_fraction: float, seed: int, val_max: int):
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+@keeps_torch_rng
 def train_segmentation(store_or_arrays, config: TrainConfig | None, out_dir: str | os.PathLike,
                        *, net: SegNetConfig | None = None, init_from: str | os.PathLike | None = None,
                        stage: str = "pretrain-seg", val_fraction: float = 0.05,

@@ -227,6 +227,24 @@ def test_train_writes_run_files(tmp_path):
     assert np.array_equal(labels, _forward_labels(model, store.depth[:5]))  # 3 batches = 1 pass
 
 
+def test_a_run_seeds_torch_for_itself_and_gives_the_callers_rng_back(tmp_path):
+    """A run draws its initial weights from ``config.seed`` whatever the caller's random
+    state, and leaves that state as it found it (the next stage or test in the process
+    draws as if no run had happened; random test order must not change what it draws)."""
+    store = make_store(tmp_path / "store", 32)
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    one = train_segmentation(store, cfg(epochs=1), tmp_path / "one", net=SMALL,
+                             val_fraction=0.25)
+    np.testing.assert_array_equal(torch.rand(4), expected)
+    torch.manual_seed(7)  # another caller state: the same weights
+    two = train_segmentation(store, cfg(epochs=1), tmp_path / "two", net=SMALL,
+                             val_fraction=0.25)
+    a, b = weights(one.last_checkpoint), weights(two.last_checkpoint)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_cancel_keeps_checkpoint_and_resume_matches_uninterrupted(tmp_path):
     store = make_store(tmp_path / "store", 64)
     full = train_segmentation(store, cfg(), tmp_path / "full", net=SMALL, val_fraction=0.25)
