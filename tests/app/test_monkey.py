@@ -38,7 +38,6 @@ from app.commands.done import DoneCommand
 from app.commands.override import OverrideCommand
 from app.commands.paint import StrokeCommand
 from handpose_core.datasets.labelio import read_label_png
-from handpose_core.project.frame_rows import FILTERS
 
 SETTLE_S = 10.0  # the longest the window may take to show what the store holds
 TABS = ("Compare", "Skeleton", "Training", "Labelling", "Evaluation")
