@@ -566,7 +566,8 @@ def run_monkey(qtbot, win, monkeypatch, seed: int, n_actions: int, *, rss_every:
     guard = Guard()
     guard.install(monkeypatch, win)
     monkey = Monkey(qtbot, win, seed)
-    rss = [(0, 0.0, _rss_mb())]
+    rss = monkey.rss = [(0, 0.0, _rss_mb())]
+    run_monkey.last = monkey
     t0 = time.perf_counter()
     monkey.done = 0
     try:
@@ -626,16 +627,26 @@ def test_monkey_soak(qtbot, studio, monkeypatch):
     seed = _seed(20261207)
     n = int(os.environ.get("MONKEY_ACTIONS", "20000"))
     budget = float(os.environ.get("MONKEY_SECONDS", "inf"))  # stop early, counted honestly
-    monkey, rss = run_monkey(qtbot, studio, monkeypatch, seed, n, rss_every=500,
-                             seconds=budget)
-    if rss[-1][0] != monkey.done:
-        rss.append((monkey.done, monkey.elapsed, _rss_mb()))
-    stats = {"seed": seed, "actions": monkey.done, "asked": n, "seconds": monkey.elapsed,
-             "actions_per_s": monkey.done / monkey.elapsed, "counts": monkey.counts,
-             "undo_stack": studio.session.undo_stack.count(),
-             "rss_mb": rss, "longest_action_s": monkey.stalls_max,
-             "longest_event_loop_gap_s": monkey.max_gap, "longest_settle_s": monkey.settle_max}
-    out = os.environ.get("MONKEY_STATS")
-    if out:
-        Path(out).write_text(json.dumps(stats, indent=1))
-    print(json.dumps({k: v for k, v in stats.items() if k != "rss_mb"}, indent=1))
+    t0 = time.perf_counter()
+    failure = None
+    try:
+        run_monkey(qtbot, studio, monkeypatch, seed, n, rss_every=500, seconds=budget)
+    except BaseException as e:  # the figures up to the failure are written too
+        failure = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        monkey = run_monkey.last
+        elapsed = time.perf_counter() - t0
+        rss = monkey.rss
+        if rss[-1][0] != monkey.done:
+            rss.append((monkey.done, elapsed, _rss_mb()))
+        stats = {"seed": seed, "actions": monkey.done, "asked": n, "seconds": elapsed,
+                 "actions_per_s": monkey.done / elapsed, "counts": monkey.counts,
+                 "undo_stack": studio.session.undo_stack.count(), "failure": failure,
+                 "rss_mb": rss, "longest_action_s": monkey.stalls_max,
+                 "longest_event_loop_gap_s": monkey.max_gap,
+                 "longest_settle_s": monkey.settle_max}
+        out = os.environ.get("MONKEY_STATS")
+        if out:
+            Path(out).write_text(json.dumps(stats, indent=1))
+        print(json.dumps({k: v for k, v in stats.items() if k != "rss_mb"}, indent=1))
