@@ -57,9 +57,11 @@ def read_store(root: Path) -> dict:
             "SELECT frame_id, override, auto_accept FROM restorations")}
         labels = {int(f): (p, int(s), bool(c)) for f, p, s, c in conn.execute(
             "SELECT frame_id, path, strokes, complete FROM hand_labels")}
+        run = conn.execute("SELECT outcome FROM runs WHERE stage = 'restore' "
+                           "ORDER BY id DESC LIMIT 1").fetchone()
     finally:
         conn.close()
-    return {"restorations": rest, "labels": labels}
+    return {"restorations": rest, "labels": labels, "restore_run": run and run[0]}
 
 
 def disk_labels(root: Path, store: dict, frame_id: int) -> np.ndarray:
@@ -435,6 +437,14 @@ def oracle(win, root: Path) -> None:
         if ov[k] != want_ov or au[k] != want_au:
             fail.append(f"table row of frame {f}: override {ov[k]} auto {au[k]}; store "
                         f"{want_ov} {want_au}")
+    _expect(fail, b.count_label.text().startswith(f"{b.proxy.rowCount():,} of {len(ids):,}"),
+            f"count label {b.count_label.text()!r}, {b.proxy.rowCount()} rows shown")
+    # the Training tab: once no stage runs, the restore row shows the last run's outcome
+    t = win.training
+    run = store["restore_run"]
+    if not t.busy() and run in ("completed", "cancelled", "failed"):
+        _expect(fail, t.state_text("restore").startswith(run),
+                f"Training shows restore {t.state_text('restore')!r}; store's last run {run}")
     # the labelling panel: any open editor holds what is on disk; the canvas shows it
     p = win.labelling
     ed = p.editor
@@ -650,3 +660,62 @@ def test_monkey_soak(qtbot, studio, monkeypatch):
         if out:
             Path(out).write_text(json.dumps(stats, indent=1))
         print(json.dumps({k: v for k, v in stats.items() if k != "rss_mb"}, indent=1))
+
+
+@pytest.mark.qt_no_exception_capture  # the planted exception is this test's to catch
+def test_the_oracle_and_guard_catch_what_the_window_does_not_show(qtbot, studio, monkeypatch):
+    """Positive controls: writes behind the window's back (no change-log entry, so the
+    window cannot know) and an exception in a slot are each caught."""
+    from handpose_core.datasets.labelio import write_label_png
+
+    win = studio
+    root = Path(win.session.project.root)
+    monkey = Monkey(qtbot, win, 0)
+    guard = Guard()
+    guard.install(monkeypatch, win)
+    try:
+        monkey.check(guard, 0)
+        fid = win.session.frame_id
+        conn = sqlite3.connect(root / "project.sqlite")
+        (old,) = conn.execute("SELECT override FROM restorations WHERE frame_id = ?",
+                              (fid,)).fetchone()
+        with conn:
+            conn.execute("UPDATE restorations SET override = 1 WHERE frame_id = ?", (fid,))
+        with pytest.raises(MonkeyFailure, match="override"):
+            oracle(win, root)
+        with conn:
+            conn.execute("UPDATE restorations SET override = ? WHERE frame_id = ?", (old, fid))
+        oracle(win, root)
+        # the undo stack says accepted, the store says nothing
+        monkey.key(Qt.Key_A, widget=win.browser.table)
+        monkey.check(guard, 1)
+        with conn:
+            conn.execute("UPDATE restorations SET override = NULL WHERE frame_id = ?", (fid,))
+        with pytest.raises(MonkeyFailure, match="undo stack"):
+            oracle(win, root)
+        with conn:
+            conn.execute("UPDATE restorations SET override = 1 WHERE frame_id = ?", (fid,))
+        conn.close()
+        # a stroke, then its PNG changed behind the editor
+        p = monkey._labelling()
+        qtbot.waitUntil(lambda: p.editor is not None, timeout=10000)
+        monkey.stroke()
+        monkey.check(guard, 1)
+        ed = p.editor
+        other = ed.labels.copy()
+        other[ed.labels > 0] = 0
+        write_label_png(root / "labels" / f"{ed.frame.key}.png", other)
+        with pytest.raises(MonkeyFailure, match="pixels differ"):
+            oracle(win, root)
+        write_label_png(root / "labels" / f"{ed.frame.key}.png", ed.labels)
+        oracle(win, root)
+
+        def boom():
+            raise RuntimeError("planted")
+
+        QTimer.singleShot(0, boom)
+        with pytest.raises(MonkeyFailure, match="planted"):
+            monkey.check(guard, 2)
+    finally:
+        monkey.stop()
+        guard.uninstall()
