@@ -11,7 +11,7 @@ store's filters (:data:`~handpose_core.project.frame_rows.FILTERS`) from a mask.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 
 from handpose_core.project.frame_rows import FILTERS, SORT_KEYS, FrameRows, filter_mask, sort_order
@@ -173,7 +173,14 @@ class FrameTableModel(QAbstractTableModel):
 
 
 class FrameFilterProxy(QSortFilterProxyModel):
-    """Shows the rows of one filter (:data:`FILTERS`); sorting is the source model's."""
+    """Shows the rows of one filter (:data:`FILTERS`); sorting is the source model's.
+
+    ``refiltered`` is emitted once the rows shown follow a new filter, sort or data: Qt
+    re-maps the rows on the source's ``layoutChanged`` before the mask is recomputed for
+    the new order, and the recompute may then remove and insert rows (the current one
+    included), so a view keeping a row selected re-selects it on ``refiltered``."""
+
+    refiltered = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -208,6 +215,7 @@ class FrameFilterProxy(QSortFilterProxyModel):
         self.beginFilterChange()
         self._mask = self.sourceModel().filter_mask(self.filter_name)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self.refiltered.emit()
 
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
         return bool(self._mask[source_row]) if source_row < len(self._mask) else False

@@ -87,6 +87,8 @@ class BrowserPanel(QWidget):
         self.jump_edit.returnPressed.connect(self._on_jump_edit_returned)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_row_changed)
         self.proxy.layoutChanged.connect(self._follow_session)
+        # a sort under a filter re-maps the rows, then refilters them (FrameFilterProxy)
+        self.proxy.refiltered.connect(self._follow_session)
         self.proxy.modelReset.connect(self._update_count)
         session.project_opened.connect(self._on_session_project_opened)
         session.frame_changed.connect(self._on_session_frame_changed)

@@ -199,6 +199,13 @@ def _march(mask: np.ndarray, seeds: np.ndarray, speed: str, edt_clip: float) -> 
     mask lie side by side with an obstacle column between them: one scikit-fmm call."""
     h, wd = mask.shape
     n = len(seeds)
+    rows, xs = seeds[:, 1], seeds[:, 0]
+    if not _any_seed_has_a_neighbour(mask, seeds):
+        # scikit-fmm finds no zero contour when no seed has a hand pixel beside it (it
+        # raises): every seed alone is reached, as below
+        tiles = np.full((n, h, wd), np.inf)
+        tiles[np.arange(n), rows, xs] = 0.0
+        return tiles
     w = wd + 1
     cols = np.arange(n)[:, None] * w + np.arange(wd)[None, :]  # (n, W) tile columns
     obstacle = np.ones((h, n * w), bool)
@@ -223,6 +230,17 @@ def _march(mask: np.ndarray, seeds: np.ndarray, speed: str, edt_clip: float) -> 
     tiles[:, ~mask] = np.inf
     tiles[np.arange(n), rows, seeds[:, 0]] = 0.0
     return tiles
+
+
+def _any_seed_has_a_neighbour(mask: np.ndarray, seeds: np.ndarray) -> bool:
+    """Whether a seed (x, y) has a mask pixel among its 4 neighbours (the marcher's)."""
+    h, wd = mask.shape
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        y, x = seeds[:, 1] + dy, seeds[:, 0] + dx
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < wd)
+        if mask[y[inside], x[inside]].any():
+            return True
+    return False
 
 
 def geodesic_distance(mask: np.ndarray, seeds: np.ndarray, *, speed: str = "uniform",

@@ -244,6 +244,25 @@ def test_an_isolated_hand_pixel_is_its_own_map():
     assert g.maps[1][2, 2] == 1.0 and g.maps[1][3, 3] == 0.0 and 0 < g.maps[1][2, 3] < 1
 
 
+@pytest.mark.parametrize("speed", ["uniform", "edt"])
+def test_every_seed_isolated_is_each_its_own_map(speed):
+    """Found by the studio monkey (seed 1): hand labels painted as scattered dabs left
+    every joint's seed on a lone pixel; scikit-fmm then finds no zero contour and raised
+    ValueError into the Skeleton tab's event handler."""
+    mask = np.zeros((1, 12, 12), bool)
+    mask[0, 2, 2] = mask[0, 8, 9] = True
+    seeds = np.array([[[2, 2], [9, 8], [-1, -1]]])
+    d = geodesic_distance(mask, seeds, speed=speed)
+    assert d[0, 0, 2, 2] == 0.0 and np.isinf(d[0, 0, 8, 9])
+    assert d[0, 1, 8, 9] == 0.0 and np.isinf(d[0, 1, 2, 2])
+    assert np.isinf(d[0, 2]).all()
+    depth = np.ones((12, 12), np.float32)
+    depth[2, 2] = depth[8, 9] = 0.0
+    g = guidance_maps(depth, [[2, 2], [9, 8]], kind="geodesic")
+    assert g.maps[0][2, 2] == 1.0 and g.maps[0].sum() == 1.0
+    assert g.maps[1][8, 9] == 1.0 and g.maps[1].sum() == 1.0
+
+
 def test_bench_guidance_reports_every_kind(capsys):
     import json
 
