@@ -81,6 +81,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (frame_id, method));
     CREATE INDEX method_restorations_run_key ON method_restorations(method, run_key);
     """,
+    # version 5: the digest of each saved hand-label map. The row is committed before the
+    # PNG is moved into place, so a save killed between the two is finished when the
+    # project is next opened (Project.open) from the temporary the digest names
+    """
+    ALTER TABLE hand_labels ADD COLUMN digest TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import DEFAULT_CROP, CropSpec, CropTransform, crop_depth, crop_labels, crop_transform
-from ..datasets.labelio import read_label_png, write_label_png
+from ..datasets.labelio import label_digest, read_label_png, stage_label_png
 from ..datasets.nyu import NYUDataset
+from ..fileio import remove_stale_temporaries, stale_temporaries
 from ..progress import check_cancel
 from ..skeleton import PALM_CENTRE
 from .changes import STORE_KINDS, Change, ChangeKind, coalesce
@@ -136,7 +137,9 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
                 raise ProjectError(f"{db}: not a readable project store (an SQLite file "
                                    "without the project tables)")
             migrate(conn, db)
-            return cls(root, conn)
+            project = cls(root, conn)
+            project._finish_label_writes()
+            return project
         except sqlite3.DatabaseError as e:
             if conn is not None:
                 conn.close()
@@ -361,19 +364,67 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
     def save_hand_labels(self, f: Frame, labels: np.ndarray, *, strokes: int = 0,
                          complete: bool = False, seconds: float = 0.0,
                          author: str = "") -> Path:
-        """Save a hand-painted full-frame label map: PNG first (atomic), then the store row."""
+        """Save a hand-painted full-frame label map and its store row as one action: the PNG
+        is written to a temporary beside its place (fsynced), the row (with the map's
+        digest) is committed, then the PNG is moved into place. A process killed before the
+        commit leaves the old map and row; one killed after it leaves the new row and its
+        PNG under the temporary name, which the next :meth:`open` moves into place
+        (:meth:`_finish_label_writes`)."""
         p = self.path("labels") / f"{f.key}.png"
-        write_label_png(p, labels)
-        with self._lock, self._conn:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO hand_labels (frame_id, path, strokes, complete, updated, "
-                "seconds, author) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (f.id, str(p.relative_to(self.root)), int(strokes), int(complete), now(),
-                 float(seconds), str(author)))
-            change = self._log_change(ChangeKind.LABELS, [f.id])
+        tmp = stage_label_png(p, labels)
+        try:
+            with self._lock, self._conn:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO hand_labels (frame_id, path, strokes, complete, "
+                    "updated, seconds, author, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (f.id, str(p.relative_to(self.root)), int(strokes), int(complete), now(),
+                     float(seconds), str(author), label_digest(labels)))
+                change = self._log_change(ChangeKind.LABELS, [f.id])
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, p)
         self.invalidate_crop(f)
         self._announce(change)
         return p
+
+    def _finish_label_writes(self) -> dict[str, list[Path]]:
+        """Settle the saves of processes killed mid-write (called by :meth:`open`): a label
+        PNG left under its temporary name whose pixels are what the committed row's digest
+        says is moved into place (the save had committed); any other temporary of a dead
+        process in ``labels/``, ``restoration/`` (its folders) or the project folder is
+        deleted (that save had not committed, or it was no store write). Returns
+        ``{"finished": [...], "removed": [...]}``."""
+        done: dict[str, list[Path]] = {"finished": [], "removed": []}
+        labels = self.root / "labels"
+        stale = stale_temporaries(labels) if labels.is_dir() else []
+        if stale:
+            with self._lock:
+                digests = {f"{s}_{k}_{fr:07d}": d for s, k, fr, d in self._conn.execute(
+                    "SELECT f.split, f.kinect, f.frame, h.digest FROM hand_labels h "
+                    "JOIN frames f ON f.id = h.frame_id")}
+        for tmp in stale:
+            key = tmp.name.split(".png.")[0]
+            want = digests.get(key)
+            try:
+                ok = want is not None and label_digest(read_label_png(tmp)) == want
+            except (ValueError, OSError):  # cut short: its save never committed
+                ok = False
+            try:
+                if ok:
+                    os.replace(tmp, labels / f"{key}.png")
+                    done["finished"].append(labels / f"{key}.png")
+                else:
+                    tmp.unlink()
+                    done["removed"].append(tmp)
+            except FileNotFoundError:  # another process opening the project settled it
+                pass
+        folders = [self.root, self.root / "restoration"]
+        if folders[1].is_dir():
+            folders += [d for d in folders[1].rglob("*") if d.is_dir()]
+        for folder in folders:
+            done["removed"] += remove_stale_temporaries(folder)
+        return done
 
     def hand_label_record(self, frame_id: int) -> HandLabelRecord | None:
         with self._lock:
