@@ -144,7 +144,7 @@ def disk_state(root: Path) -> tuple[str, dict]:
         r = rest.get(fid)
         state[f"restoration:{fid}"] = None if r is None else \
             f"{_md5_png(root / r[0])},{_md5_png(root / r[1])}"
-        state[f"override:{fid}"] = None if r is None else str(r[2])
+        state[f"override:{fid}"] = "None" if r is None else str(r[2])  # no row: no override
     return integrity, state
 
 
