@@ -390,39 +390,51 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
 
     def _finish_label_writes(self) -> dict[str, list[Path]]:
         """Settle the saves of processes killed mid-write (called by :meth:`open`): a label
-        PNG left under its temporary name whose pixels are what the committed row's digest
-        says is moved into place (the save had committed); any other temporary of a dead
-        process in ``labels/``, ``restoration/`` (its folders) or the project folder is
-        deleted (that save had not committed, or it was no store write). Returns
-        ``{"finished": [...], "removed": [...]}``."""
+        map (hand labels, a restoration's raw or restored map) left under its temporary
+        name whose pixels are what its committed row's digest says is moved into place
+        (the save had committed); any other temporary of a dead process in ``labels/``,
+        ``restoration/`` (its folders) or the project folder is deleted (that save had not
+        committed, or it was no store write). Returns ``{"finished": [...],
+        "removed": [...]}``."""
         done: dict[str, list[Path]] = {"finished": [], "removed": []}
-        labels = self.root / "labels"
-        stale = stale_temporaries(labels) if labels.is_dir() else []
-        if stale:
+        key = "f.split || '_' || f.kinect || '_' || substr('0000000' || f.frame, -7)"
+        rest = self.root / "restoration"
+        # folder -> where its maps' digests are: table, column, method (or None)
+        folders = {self.root / "labels": ("hand_labels", "digest", None),
+                   rest / "raw": ("restorations", "raw_digest", None),
+                   rest / "restored": ("restorations", "restored_digest", None)}
+        if rest.is_dir():
+            for m in rest.iterdir():
+                if m.is_dir() and m.name not in ("raw", "restored"):
+                    for which in ("raw", "restored"):
+                        folders[m / which] = ("method_restorations", f"{which}_digest", m.name)
+        for folder, (table, column, method) in folders.items():
+            stale = stale_temporaries(folder) if folder.is_dir() else []
+            if not stale:
+                continue
+            sql = (f"SELECT {key}, t.{column} FROM {table} t JOIN frames f ON f.id = t.frame_id"
+                   + (" WHERE t.method = ?" if method else ""))
             with self._lock:
-                digests = {f"{s}_{k}_{fr:07d}": d for s, k, fr, d in self._conn.execute(
-                    "SELECT f.split, f.kinect, f.frame, h.digest FROM hand_labels h "
-                    "JOIN frames f ON f.id = h.frame_id")}
-        for tmp in stale:
-            key = tmp.name.split(".png.")[0]
-            want = digests.get(key)
-            try:
-                ok = want is not None and label_digest(read_label_png(tmp)) == want
-            except (ValueError, OSError):  # cut short: its save never committed
-                ok = False
-            try:
-                if ok:
-                    os.replace(tmp, labels / f"{key}.png")
-                    done["finished"].append(labels / f"{key}.png")
-                else:
-                    tmp.unlink()
-                    done["removed"].append(tmp)
-            except FileNotFoundError:  # another process opening the project settled it
-                pass
-        folders = [self.root, self.root / "restoration"]
-        if folders[1].is_dir():
-            folders += [d for d in folders[1].rglob("*") if d.is_dir()]
-        for folder in folders:
+                digests = dict(self._conn.execute(sql, (method,) if method else ()).fetchall())
+            for tmp in stale:
+                name = tmp.name.split(".png.")[0]
+                want = digests.get(name)
+                try:
+                    ok = want is not None and label_digest(read_label_png(tmp)) == want
+                except (ValueError, OSError):  # cut short: its save never committed
+                    ok = False
+                try:
+                    if ok:
+                        os.replace(tmp, folder / f"{name}.png")
+                        done["finished"].append(folder / f"{name}.png")
+                    else:
+                        tmp.unlink()
+                        done["removed"].append(tmp)
+                except FileNotFoundError:  # another process opening the project settled it
+                    pass
+        others = [self.root, rest] + ([d for d in rest.rglob("*") if d.is_dir()]
+                                      if rest.is_dir() else [])
+        for folder in others:
             done["removed"] += remove_stale_temporaries(folder)
         return done
 

@@ -11,7 +11,7 @@ the repository root. ACTION: paint, undo, import, override, restore, stage. N ac
   in a worker: after the studio's success callback ran on the GUI thread);
 - ``intent UNIT VALUE`` just before a store write and ``wrote UNIT`` after it returned,
   for every unit a write changes: ``labels:FID`` (label PNG md5, strokes, done flag),
-  ``restoration:FID`` (raw and restored PNG md5), ``override:FID`` (1, 0 or None);
+  ``restoration:FID`` (raw and restored PNG md5, the restored score in mm), ``override:FID`` (1, 0 or None);
 - ``ev N NAME`` at the hook points inside the save path: ``png-half`` (half of a PNG's
   bytes are in its file), ``fsync``, ``replace`` / ``replaced`` (around ``os.replace``),
   ``commit`` (SQLite is about to run COMMIT). With ``KILL_PAUSE=K:E`` in the environment
@@ -119,7 +119,10 @@ def install_hooks() -> None:
 
     def save_restorations(self, items):
         for it in items:
-            say("intent", f"restoration:{it['f'].id}", f"{md5(it['raw'])},{md5(it['restored'])}")
+            mm = it["score_restored"].total_mm
+            score = f"{mm:.6g}" if np.isfinite(mm) else "None"
+            say("intent", f"restoration:{it['f'].id}",
+                f"{md5(it['raw'])},{md5(it['restored'])},{score}")
         out = real_rest(self, items)
         for it in items:
             say("wrote", f"restoration:{it['f'].id}")

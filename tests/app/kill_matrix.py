@@ -129,7 +129,8 @@ def disk_state(root: Path) -> tuple[str, dict]:
         hand = {r[0]: r[1:] for r in con.execute(
             "SELECT frame_id, path, strokes, complete FROM hand_labels")}
         rest = {r[0]: r[1:] for r in con.execute(
-            "SELECT frame_id, raw_path, restored_path, override FROM restorations")}
+            "SELECT frame_id, raw_path, restored_path, override, score_restored_mm "
+            "FROM restorations")}
     finally:
         con.close()
     state = {}
@@ -143,7 +144,8 @@ def disk_state(root: Path) -> tuple[str, dict]:
                                       f"{row[2] if row else None}")
         r = rest.get(fid)
         state[f"restoration:{fid}"] = None if r is None else \
-            f"{_md5_png(root / r[0])},{_md5_png(root / r[1])}"
+            f"{_md5_png(root / r[0])},{_md5_png(root / r[1])}," + \
+            ("None" if r[3] is None else f"{r[3]:.6g}")
         state[f"override:{fid}"] = "None" if r is None else str(r[2])  # no row: no override
     return integrity, state
 

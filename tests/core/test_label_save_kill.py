@@ -102,3 +102,54 @@ def test_opening_leaves_the_temporaries_of_a_live_process_alone(project_root):
     Project.open(project_root).close()
     assert mine.exists() and not stale.exists()
     assert _on_disk(project_root) == (3, 2)
+
+
+RESTORE_CHILD = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    import handpose_core.project.store as store
+    from handpose_core.project import Project, Score
+
+    root, where = sys.argv[1], sys.argv[2]
+    p = Project.open(root)
+    new = np.full((48, 48), 9, np.uint8)
+    if where == "before-commit":
+        real = p._log_change
+        def log_change(*a, **k):
+            real(*a, **k)
+            os._exit(9)
+        p._log_change = log_change
+    elif where == "after-commit":
+        def replace(src, dst):
+            os._exit(9)
+        store.os.replace = replace
+    p.save_restoration(p.frame(1), model="new", raw=new, restored=new,
+                       score_raw=Score(9.0, 1.0), score_restored=Score(4.0, 0.5),
+                       auto_accept=True)
+    os._exit(0)
+""")
+
+
+@pytest.mark.parametrize("where, want", [("after-commit", (9, "new")),
+                                         ("before-commit", (2, "old"))])
+def test_a_restoration_save_killed_mid_way_is_whole_or_absent(project_root, where, want):
+    """The restore stage and "Restore this frame" save a frame's raw and restored maps and
+    its row the same way: a kill after the commit is finished at open, one before it
+    leaves the old maps with the old row (never new maps under an old row's scores)."""
+    from handpose_core.project import Score
+
+    with Project.open(project_root) as p:
+        old = np.full((48, 48), 2, np.uint8)
+        p.save_restoration(p.frame(1), model="old", raw=old, restored=old,
+                           score_raw=Score(8.0, 1.0), score_restored=Score(6.0, 0.5),
+                           auto_accept=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-c", RESTORE_CHILD, str(project_root), where],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 9, r.stderr
+    assert len(stale_temporaries(project_root / "restoration" / "raw")) == 1
+    with Project.open(project_root) as p:
+        rec = p.restoration(1)
+        raw, restored = p.restored_maps(rec)
+        assert (int(raw.max()), rec.model) == want and int(restored.max()) == want[0]
+    assert not list((project_root / "restoration").rglob("*.tmp"))
