@@ -237,6 +237,8 @@ class Matrix:
         self.first_action = 4 if action == "undo" else 1  # the undo child paints 3 first
 
     def _feed(self, words) -> None:
+        if len(words) < 2 or (words[0] == "intent" and len(words) < 3):
+            return  # a line the kill cut short: its write had not begun (printed before)
         if words[0] == "intent":
             self.pending.setdefault(words[1], []).append(words[2])
         elif words[0] == "wrote":
@@ -294,11 +296,8 @@ class Matrix:
                     raise MatrixFailure(f"the child said {' '.join(words)}")
         finally:
             rest = child.kill()
-        inflight_events = []
-        for words in rest:
+        for words in rest:  # printed before it died
             self._feed(words)
-            if words[0] == "ev":
-                inflight_events.append(words[3])
         if mode == "random":
             where = "random"
         return self._check(mode, where, delay)
