@@ -52,16 +52,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that :func:`atomic_write` left in ``folder`` (not its
-    subfolders) when its process was killed mid-write: ``NAME.PID.XXXX.tmp`` whose PID is
-    no running process on this machine. Returns the paths removed."""
-    removed = []
-    for p in Path(folder).glob("*.tmp"):
+def stale_temporaries(folder: str | os.PathLike, pattern: str = "*.tmp") -> list[Path]:
+    """The temporary files in ``folder`` (not its subfolders) that :func:`atomic_write` or
+    :func:`~handpose_core.datasets.labelio.stage_label_png` left when their process was
+    killed mid-write: ``NAME.PID.XXXX.tmp`` whose PID is no running process here."""
+    out = []
+    for p in sorted(Path(folder).glob(pattern)):
         parts = p.name.rsplit(".", 3)  # NAME, PID, XXXX, tmp
-        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
-            p.unlink(missing_ok=True)
-            removed.append(p)
+        if len(parts) == 4 and parts[3] == "tmp" and parts[1].isdigit() \
+                and not _alive(int(parts[1])):
+            out.append(p)
+    return out
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete :func:`stale_temporaries` of ``folder``; returns the paths removed."""
+    removed = []
+    for p in stale_temporaries(folder):
+        p.unlink(missing_ok=True)
+        removed.append(p)
     return removed
 
 

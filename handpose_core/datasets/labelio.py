@@ -6,8 +6,10 @@ is always either the old or the new one, never half written.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -20,6 +22,16 @@ from ..parts import NUM_CLASSES, palette_rgb
 
 def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
     """Save a ``(H, W)`` uint8 label map (ids 0..20) as a palette PNG, atomically."""
+    os.replace(stage_label_png(path, labels), path)
+
+
+def stage_label_png(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write ``labels`` as a palette PNG to a temporary file beside ``path`` (fsynced) and
+    return it; the caller moves it into place with ``os.replace`` or deletes it.
+
+    The temporary is ``NAME.PID.XXXX.tmp`` (as :func:`~handpose_core.fileio.atomic_write`
+    names them), so one left by a killed process is told from one another process is
+    writing now (:func:`~handpose_core.fileio.stale_temporaries`)."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"{path}: a label map must be 2-D, got shape {labels.shape}")
@@ -30,11 +42,25 @@ def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
     pal[:NUM_CLASSES] = palette_rgb()
     img.putpalette(pal.ravel().tolist())
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
-    img.save(tmp, format="PNG", optimize=False, compress_level=1)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary files
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format="PNG", optimize=False, compress_level=1)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def label_digest(labels: np.ndarray) -> str:
+    """The md5 of a label map's pixels (uint8, row-major) with its shape: what the store
+    records of a saved map, to tell the map it committed from another."""
+    a = np.ascontiguousarray(np.asarray(labels, dtype=np.uint8))
+    return hashlib.md5(f"{a.shape}".encode() + a.tobytes()).hexdigest()
 
 
 def read_label_png(path: str | os.PathLike) -> np.ndarray:

@@ -10,11 +10,12 @@ keeps its result beside it, in ``method_restorations`` and under
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..datasets.labelio import read_label_png, write_label_png
+from ..datasets.labelio import label_digest, read_label_png, stage_label_png
 from .changes import ChangeKind
 from .records import Frame, RestorationRecord, Score, finite_or_none, nan_if_none
 from .runs import json_column
@@ -32,8 +33,8 @@ INTEGRATION = "integration"
 
 _UPSERT = """INSERT INTO restorations (frame_id, model, raw_path, restored_path,
                    score_raw_mm, score_restored_mm, score_raw_px, score_restored_px,
-                   details, auto_accept, updated, run_key)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   details, auto_accept, updated, run_key, raw_digest, restored_digest)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(frame_id) DO UPDATE SET model=excluded.model,
                    raw_path=excluded.raw_path, restored_path=excluded.restored_path,
                    score_raw_mm=excluded.score_raw_mm,
@@ -41,8 +42,25 @@ _UPSERT = """INSERT INTO restorations (frame_id, model, raw_path, restored_path,
                    score_raw_px=excluded.score_raw_px,
                    score_restored_px=excluded.score_restored_px,
                    details=excluded.details, auto_accept=excluded.auto_accept,
-                   updated=excluded.updated, run_key=excluded.run_key"""
+                   updated=excluded.updated, run_key=excluded.run_key,
+                   raw_digest=excluded.raw_digest, restored_digest=excluded.restored_digest"""
 """Insert or update a frame's restoration, keeping its human override."""
+
+
+def _stage_maps(raw_p, raw, res_p, restored) -> list[tuple]:
+    """Both maps written to temporaries beside their places: ``[(temporary, place)]``."""
+    tmp_raw = stage_label_png(raw_p, raw)
+    try:
+        tmp_res = stage_label_png(res_p, restored)
+    except BaseException:
+        tmp_raw.unlink(missing_ok=True)
+        raise
+    return [(tmp_raw, raw_p), (tmp_res, res_p)]
+
+
+def _drop(moves) -> None:
+    for tmp, _ in moves:
+        tmp.unlink(missing_ok=True)
 
 
 def _record(r, db) -> RestorationRecord:
@@ -94,23 +112,44 @@ class RestorationsMixin:
         def write(it: dict) -> tuple:
             f = it["f"]
             raw_p, res_p = sub_raw / f"{f.key}.png", sub_res / f"{f.key}.png"
-            write_label_png(raw_p, it["raw"])
-            write_label_png(res_p, it["restored"])
+            moves = _stage_maps(raw_p, it["raw"], res_p, it["restored"])
             sr, sx = it["score_raw"], it["score_restored"]
             return (f.id, it["model"], str(raw_p.relative_to(self.root)),
                     str(res_p.relative_to(self.root)), finite_or_none(sr.total_mm),
                     finite_or_none(sx.total_mm), finite_or_none(sr.total_px),
                     finite_or_none(sx.total_px), json.dumps(it.get("details") or {}),
-                    int(bool(it["auto_accept"])), now(), it.get("run_key"))
+                    int(bool(it["auto_accept"])), now(), it.get("run_key"),
+                    label_digest(it["raw"]), label_digest(it["restored"])), moves
 
+        # the maps to temporaries, the rows (with the maps' digests) committed, then the
+        # maps moved into place: a kill leaves every frame's row and maps old or new
+        # (Project.open finishes a committed save; store.py)
         if len(items) == 1:
-            rows = [write(items[0])]
+            written = [write(items[0])]
         else:
             with ThreadPoolExecutor(min(8, len(items))) as pool:
-                rows = list(pool.map(write, items))
-        with self._lock, self._conn:
-            self._conn.executemany(_UPSERT, rows)
-            change = self._log_change(ChangeKind.RESTORATION, [r[0] for r in rows])
+                futures = [pool.submit(write, it) for it in items]
+            written, error = [], None
+            for fu in futures:
+                try:
+                    written.append(fu.result())
+                except BaseException as e:  # noqa: BLE001 - re-raised below
+                    error = error or e
+            if error is not None:
+                for _, moves in written:
+                    _drop(moves)
+                raise error
+        rows = [w[0] for w in written]
+        moves = [m for w in written for m in w[1]]
+        try:
+            with self._lock, self._conn:
+                self._conn.executemany(_UPSERT, rows)
+                change = self._log_change(ChangeKind.RESTORATION, [r[0] for r in rows])
+        except BaseException:
+            _drop(moves)
+            raise
+        for tmp, dst in moves:
+            os.replace(tmp, dst)
         self._announce(change)
         return [self.restoration(r[0]) for r in rows]
 
@@ -118,21 +157,28 @@ class RestorationsMixin:
                      auto_accept, details, run_key) -> RestorationRecord:
         raw_p = self.path(f"restoration/{method}/raw") / f"{f.key}.png"
         res_p = self.path(f"restoration/{method}/restored") / f"{f.key}.png"
-        write_label_png(raw_p, raw)
-        write_label_png(res_p, restored)
-        with self._lock, self._conn:
-            self._conn.execute(
-                """INSERT OR REPLACE INTO method_restorations (frame_id, method, model,
-                       raw_path, restored_path, score_raw_mm, score_restored_mm,
-                       score_raw_px, score_restored_px, details, auto_accept, updated,
-                       run_key)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (f.id, method, model, str(raw_p.relative_to(self.root)),
-                 str(res_p.relative_to(self.root)), finite_or_none(score_raw.total_mm),
-                 finite_or_none(score_restored.total_mm), finite_or_none(score_raw.total_px),
-                 finite_or_none(score_restored.total_px), json.dumps(details or {}),
-                 int(bool(auto_accept)), now(), run_key))
-            change = self._log_change(ChangeKind.RESTORATION, [f.id])
+        moves = _stage_maps(raw_p, raw, res_p, restored)
+        try:
+            with self._lock, self._conn:
+                self._conn.execute(
+                    """INSERT OR REPLACE INTO method_restorations (frame_id, method, model,
+                           raw_path, restored_path, score_raw_mm, score_restored_mm,
+                           score_raw_px, score_restored_px, details, auto_accept, updated,
+                           run_key, raw_digest, restored_digest)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (f.id, method, model, str(raw_p.relative_to(self.root)),
+                     str(res_p.relative_to(self.root)), finite_or_none(score_raw.total_mm),
+                     finite_or_none(score_restored.total_mm),
+                     finite_or_none(score_raw.total_px),
+                     finite_or_none(score_restored.total_px), json.dumps(details or {}),
+                     int(bool(auto_accept)), now(), run_key, label_digest(raw),
+                     label_digest(restored)))
+                change = self._log_change(ChangeKind.RESTORATION, [f.id])
+        except BaseException:
+            _drop(moves)
+            raise
+        for tmp, dst in moves:
+            os.replace(tmp, dst)
         self._announce(change)
         return self.restoration(f.id, method)
 

@@ -81,6 +81,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (frame_id, method));
     CREATE INDEX method_restorations_run_key ON method_restorations(method, run_key);
     """,
+    # version 5: the digest of each saved label map (hand labels, restorations' raw and
+    # restored maps). The row is committed before its PNGs are moved into place, so a save
+    # killed between the two is finished when the project is next opened (Project.open)
+    # from the temporaries whose pixels the digests name
+    """
+    ALTER TABLE hand_labels ADD COLUMN digest TEXT;
+    ALTER TABLE restorations ADD COLUMN raw_digest TEXT;
+    ALTER TABLE restorations ADD COLUMN restored_digest TEXT;
+    ALTER TABLE method_restorations ADD COLUMN raw_digest TEXT;
+    ALTER TABLE method_restorations ADD COLUMN restored_digest TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.crop import DEFAULT_CROP, CropSpec, CropTransform, crop_depth, crop_labels, crop_transform
-from ..datasets.labelio import read_label_png, write_label_png
+from ..datasets.labelio import label_digest, read_label_png, stage_label_png
 from ..datasets.nyu import NYUDataset
+from ..fileio import remove_stale_temporaries, stale_temporaries
 from ..progress import check_cancel
 from ..skeleton import PALM_CENTRE
 from .changes import STORE_KINDS, Change, ChangeKind, coalesce
@@ -136,7 +137,9 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
                 raise ProjectError(f"{db}: not a readable project store (an SQLite file "
                                    "without the project tables)")
             migrate(conn, db)
-            return cls(root, conn)
+            project = cls(root, conn)
+            project._finish_label_writes()
+            return project
         except sqlite3.DatabaseError as e:
             if conn is not None:
                 conn.close()
@@ -361,19 +364,79 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
     def save_hand_labels(self, f: Frame, labels: np.ndarray, *, strokes: int = 0,
                          complete: bool = False, seconds: float = 0.0,
                          author: str = "") -> Path:
-        """Save a hand-painted full-frame label map: PNG first (atomic), then the store row."""
+        """Save a hand-painted full-frame label map and its store row as one action: the PNG
+        is written to a temporary beside its place (fsynced), the row (with the map's
+        digest) is committed, then the PNG is moved into place. A process killed before the
+        commit leaves the old map and row; one killed after it leaves the new row and its
+        PNG under the temporary name, which the next :meth:`open` moves into place
+        (:meth:`_finish_label_writes`)."""
         p = self.path("labels") / f"{f.key}.png"
-        write_label_png(p, labels)
-        with self._lock, self._conn:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO hand_labels (frame_id, path, strokes, complete, updated, "
-                "seconds, author) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (f.id, str(p.relative_to(self.root)), int(strokes), int(complete), now(),
-                 float(seconds), str(author)))
-            change = self._log_change(ChangeKind.LABELS, [f.id])
+        tmp = stage_label_png(p, labels)
+        try:
+            with self._lock, self._conn:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO hand_labels (frame_id, path, strokes, complete, "
+                    "updated, seconds, author, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (f.id, str(p.relative_to(self.root)), int(strokes), int(complete), now(),
+                     float(seconds), str(author), label_digest(labels)))
+                change = self._log_change(ChangeKind.LABELS, [f.id])
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, p)
         self.invalidate_crop(f)
         self._announce(change)
         return p
+
+    def _finish_label_writes(self) -> dict[str, list[Path]]:
+        """Settle the saves of processes killed mid-write (called by :meth:`open`): a label
+        map (hand labels, a restoration's raw or restored map) left under its temporary
+        name whose pixels are what its committed row's digest says is moved into place
+        (the save had committed); any other temporary of a dead process in ``labels/``,
+        ``restoration/`` (its folders) or the project folder is deleted (that save had not
+        committed, or it was no store write). Returns ``{"finished": [...],
+        "removed": [...]}``."""
+        done: dict[str, list[Path]] = {"finished": [], "removed": []}
+        key = "f.split || '_' || f.kinect || '_' || substr('0000000' || f.frame, -7)"
+        rest = self.root / "restoration"
+        # folder -> where its maps' digests are: table, column, method (or None)
+        folders = {self.root / "labels": ("hand_labels", "digest", None),
+                   rest / "raw": ("restorations", "raw_digest", None),
+                   rest / "restored": ("restorations", "restored_digest", None)}
+        if rest.is_dir():
+            for m in rest.iterdir():
+                if m.is_dir() and m.name not in ("raw", "restored"):
+                    for which in ("raw", "restored"):
+                        folders[m / which] = ("method_restorations", f"{which}_digest", m.name)
+        for folder, (table, column, method) in folders.items():
+            stale = stale_temporaries(folder) if folder.is_dir() else []
+            if not stale:
+                continue
+            sql = (f"SELECT {key}, t.{column} FROM {table} t JOIN frames f ON f.id = t.frame_id"
+                   + (" WHERE t.method = ?" if method else ""))
+            with self._lock:
+                digests = dict(self._conn.execute(sql, (method,) if method else ()).fetchall())
+            for tmp in stale:
+                name = tmp.name.split(".png.")[0]
+                want = digests.get(name)
+                try:
+                    ok = want is not None and label_digest(read_label_png(tmp)) == want
+                except (ValueError, OSError):  # cut short: its save never committed
+                    ok = False
+                try:
+                    if ok:
+                        os.replace(tmp, folder / f"{name}.png")
+                        done["finished"].append(folder / f"{name}.png")
+                    else:
+                        tmp.unlink()
+                        done["removed"].append(tmp)
+                except FileNotFoundError:  # another process opening the project settled it
+                    pass
+        others = [self.root, rest] + ([d for d in rest.rglob("*") if d.is_dir()]
+                                      if rest.is_dir() else [])
+        for folder in others:
+            done["removed"] += remove_stale_temporaries(folder)
+        return done
 
     def hand_label_record(self, frame_id: int) -> HandLabelRecord | None:
         with self._lock:

@@ -156,8 +156,8 @@ def test_kill_at_a_random_moment_loses_at_most_one_stroke(project_root, tmp_path
     proc = _child(tmp_path, project_root, -1)  # paints until killed
     lines = _Lines(proc)
     states = {}
-    # the seed is in every failure message; HANDPOSE_KILL_SEED=N repeats a run
-    seed = int(os.environ.get("HANDPOSE_KILL_SEED", random.SystemRandom().randrange(2**31)))
+    # the seed is in every failure message; HANDPOSE_KILL_SEED=N runs another one
+    seed = int(os.environ.get("HANDPOSE_KILL_SEED", "2701"))  # fixed: a failure repeats
     rng = random.Random(seed)
     target = rng.randint(8, 20)
     deadline = time.monotonic() + 120
@@ -179,7 +179,11 @@ def test_kill_at_a_random_moment_loses_at_most_one_stroke(project_root, tmp_path
     final = max(states)
     assert final >= target, seed
     digest, strokes = _disk(project_root)
-    # the PNG is written before the store row, so the row may lag the image by one stroke;
-    # the image is the last reported state or one saved after it (never an older one)
+    # the image and its row move together (the row commits, then the PNG moves into place;
+    # Project.open finishes a save killed between the two): both the last reported state,
+    # or both the stroke in flight (an image never reported, never an older one)
     assert strokes in (final, final + 1), seed
-    assert digest == states[final] or digest not in states.values(), seed
+    if strokes == final:
+        assert digest == states[final], seed
+    else:
+        assert digest not in states.values(), seed
