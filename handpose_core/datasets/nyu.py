@@ -243,24 +243,35 @@ def write_depth(path: str | os.PathLike, depth_mm: np.ndarray) -> None:
 
 def write_nyu_split(root: str | os.PathLike, split: str, depth_frames, joint_uvd: np.ndarray,
                     joint_xyz: np.ndarray, labels=None, rgb=None, *, kinect: int = 1,
-                    progress=None, cancel=None) -> Path:
+                    first: int = 1, frames: int | None = None, progress=None,
+                    cancel=None) -> Path:
     """Write one split in the NYU layout for one kinect.
 
-    ``depth_frames``: iterable of ``(480, 640)`` uint16 (frame 1, 2, ...); ``joint_uvd`` /
-    ``joint_xyz``: (N, 36, 3) or (K, N, 36, 3); ``labels``/``rgb``: optional iterables of
-    uint8 (480, 640) part maps / (480, 640, 3) RGB images. ``joint_data.mat`` is written
-    last, so a split is only readable once all its frames are on disk.
+    ``depth_frames``: iterable of ``(480, 640)`` uint16 (frame ``first``, ``first`` + 1,
+    ...: frames before ``first`` are already on disk, as when a write resumes);
+    ``joint_uvd`` / ``joint_xyz``: (N, 36, 3) or (K, N, 36, 3), every frame of the split;
+    ``labels``/``rgb``: optional iterables of uint8 (480, 640) part maps / (480, 640, 3)
+    RGB images, from the same frame. ``joint_data.mat`` is written last, so a split is
+    only readable once all its frames are on disk. ``joint_uvd`` may instead be a
+    callable returning ``(joint_uvd, joint_xyz)`` once the last frame is written (the
+    joints of frames drawn while they are written); then ``frames`` gives the count.
     """
     d = Path(root) / split
     d.mkdir(parents=True, exist_ok=True)
-    uvd = np.asarray(joint_uvd)
-    n = uvd.shape[-3]
+    if callable(joint_uvd):
+        if frames is None:
+            raise ValueError("write_nyu_split: frames is required with a joints callable")
+        n = int(frames)
+    else:
+        n = np.asarray(joint_uvd).shape[-3]
+    if not 1 <= first <= n + 1:
+        raise ValueError(f"{d}: first frame {first} outside 1..{n + 1}")
     labels_it = iter(labels) if labels is not None else None
     rgb_it = iter(rgb) if rgb is not None else None
-    count = 0
+    count = first - 1
     for i, depth in enumerate(depth_frames):
         check_cancel(cancel)
-        f = i + 1
+        f = first + i
         write_depth(d / frame_file("depth", kinect, f), depth)
         if labels_it is not None:
             write_label_png(d / frame_file("labels", kinect, f), next(labels_it))
@@ -273,5 +284,10 @@ def write_nyu_split(root: str | os.PathLike, split: str, depth_frames, joint_uvd
             progress(count, n, f"{split} frame {f}")
     if count != n:
         raise ValueError(f"{d}: {count} depth frames written but joints describe {n} frames")
+    if callable(joint_uvd):
+        joint_uvd, joint_xyz = joint_uvd()
+        if np.asarray(joint_uvd).shape[-3] != n:
+            raise ValueError(f"{d}: joints describe {np.asarray(joint_uvd).shape[-3]} frames, "
+                             f"{n} written")
     write_joint_mat(d / "joint_data.mat", joint_uvd, joint_xyz)
     return d
