@@ -11,7 +11,13 @@ store's filters (:data:`~handpose_core.project.frame_rows.FILTERS`) from a mask.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractProxyModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 
 from handpose_core.project.frame_rows import FILTERS, SORT_KEYS, FrameRows, filter_mask, sort_order
@@ -77,6 +83,7 @@ class FrameTableModel(QAbstractTableModel):
     def _set_rows(self, rows: FrameRows) -> None:
         self._cols = rows
         self._order = np.arange(len(rows))
+        self._pos = np.arange(len(rows))  # data row -> display row (the inverse of _order)
         self._row_of_id = {int(i): k for k, i in enumerate(rows.id)}
         self._text_cache: dict[int, tuple[str, ...]] = {}
 
@@ -96,7 +103,7 @@ class FrameTableModel(QAbstractTableModel):
         self._cols.update(fresh, ks)
         for k in ks:
             self._text_cache.pop(int(k), None)
-        rows = np.flatnonzero(np.isin(self._order, ks))
+        rows = self._pos[ks]
         self.dataChanged.emit(self.index(int(rows.min()), 0),
                               self.index(int(rows.max()), len(COLUMNS) - 1))
 
@@ -110,7 +117,7 @@ class FrameTableModel(QAbstractTableModel):
 
     def row_of(self, frame_id: int) -> int | None:
         k = self._row_of_id.get(int(frame_id))
-        return None if k is None else int(np.flatnonzero(self._order == k)[0])
+        return None if k is None else int(self._pos[k])
 
     def filter_mask(self, name: str) -> np.ndarray:
         """Boolean mask over display rows of filter ``name`` (a key of :data:`FILTERS`)."""
@@ -169,59 +176,158 @@ class FrameTableModel(QAbstractTableModel):
         idx = sort_order(self._cols, SORT_KEYS[column], order == Qt.DescendingOrder)
         self.layoutAboutToBeChanged.emit()
         self._order = idx
+        self._pos = np.empty_like(idx)
+        self._pos[idx] = np.arange(len(idx))
         self.layoutChanged.emit()
 
 
-class FrameFilterProxy(QSortFilterProxyModel):
-    """Shows the rows of one filter (:data:`FILTERS`); sorting is the source model's."""
+class FrameFilterProxy(QAbstractProxyModel):
+    """Shows the rows of one filter (:data:`FILTERS`); sorting is the source model's.
+
+    The filter is a numpy mask over the source's display rows, turned into two index
+    arrays (shown row -> source row and back), so a filter or a sort over NYU's 81,009
+    frames costs a few vectorised passes and never one Python call per row (a
+    ``QSortFilterProxyModel`` asks ``filterAcceptsRow`` of every row). Rows are shown in
+    the source's order. Across a sort or a filter change the view's current and
+    selected rows (persistent indexes) follow their frames, and become invalid only
+    when the filter hides them."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.filter_name = "all"
         self._mask = np.zeros(0, bool)
-        self.setDynamicSortFilter(False)
+        self._rows = np.zeros(0, np.int64)  # shown row -> source row
+        self._shown = np.zeros(0, np.int64)  # source row -> shown row, -1 when hidden
+        self._held: list[tuple[QPersistentModelIndex, int, int]] = []
 
     def setSourceModel(self, model) -> None:
+        self.beginResetModel()
         super().setSourceModel(model)
-        model.modelReset.connect(self._recompute)
-        model.layoutChanged.connect(self._recompute)
+        model.modelAboutToBeReset.connect(self.beginResetModel)
+        model.modelReset.connect(self._on_source_reset)
+        model.layoutAboutToBeChanged.connect(self._hold_persistent)
+        model.layoutChanged.connect(self._on_source_layout_changed)
         model.dataChanged.connect(self._on_source_data_changed)
         self._recompute()
+        self.endResetModel()
 
-    def _on_source_data_changed(self, *args) -> None:
-        # one row changed (an override): refilter only when the filter's answer changed,
-        # since refiltering asks every one of up to 72,757 rows again
+    # ------------------------------------------------------------------ mapping
+    def _recompute(self) -> None:
+        src = self.sourceModel()
+        self._mask = src.filter_mask(self.filter_name)
+        self._rows = np.flatnonzero(self._mask)
+        self._shown = np.full(len(self._mask), -1, np.int64)
+        self._shown[self._rows] = np.arange(len(self._rows))
+
+    def _hold_persistent(self, *args) -> None:
+        """Before the rows move: remember each persistent index's frame id."""
+        self.layoutAboutToBeChanged.emit()
+        src = self.sourceModel()
+        self._held = [(QPersistentModelIndex(i), src.frame_id(int(self._rows[i.row()])), i.column())
+                      for i in self.persistentIndexList() if 0 <= i.row() < len(self._rows)]
+
+    def _restore_persistent(self) -> None:
+        """After the rows moved: each persistent index to its frame's new row (invalid
+        when the filter hides it)."""
+        src = self.sourceModel()
+        old, new = [], []
+        for pidx, fid, col in self._held:
+            r = src.row_of(fid)
+            shown = -1 if r is None else int(self._shown[r])
+            old.append(QModelIndex(pidx))
+            new.append(self.index(shown, col) if shown >= 0 else QModelIndex())
+        self._held = []
+        if old:
+            self.changePersistentIndexList(old, new)
+        self.layoutChanged.emit()
+
+    def _on_source_reset(self) -> None:
+        self._recompute()
+        self.endResetModel()
+
+    def _on_source_layout_changed(self, *args) -> None:
+        self._recompute()
+        self._restore_persistent()
+
+    def _on_source_data_changed(self, top, bottom, roles=()) -> None:
+        # one row changed (an override): refilter only when the filter's answer changed
         mask = self.sourceModel().filter_mask(self.filter_name)
         if mask.shape != self._mask.shape or not np.array_equal(mask, self._mask):
+            self._hold_persistent()
             self._recompute()
+            self._restore_persistent()
+            return
+        shown = self._shown[top.row():bottom.row() + 1]
+        shown = shown[shown >= 0]
+        if len(shown):
+            self.dataChanged.emit(self.index(int(shown.min()), top.column()),
+                                  self.index(int(shown.max()), bottom.column()), list(roles))
 
     def set_filter(self, name: str) -> None:
         if name not in FILTERS:
             raise KeyError(f"unknown filter {name!r}")
-        self.filter_name = name
         src = self.sourceModel()
-        if name in ("rejected_worst", "worst"):
+        self.filter_name = name
+        if name in ("rejected_worst", "worst"):  # the source's layout change refilters
             src.sort(COL_RESTORED if name == "rejected_worst" else COL_RAW, Qt.DescendingOrder)
+            return
+        self._hold_persistent()
         self._recompute()
+        self._restore_persistent()
 
-    def _recompute(self, *args) -> None:
-        self.beginFilterChange()
-        self._mask = self.sourceModel().filter_mask(self.filter_name)
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+    # ------------------------------------------------------------------ Qt proxy
+    def mapToSource(self, proxy_index):
+        if not proxy_index.isValid() or not 0 <= proxy_index.row() < len(self._rows):
+            return QModelIndex()
+        return self.sourceModel().index(int(self._rows[proxy_index.row()]), proxy_index.column())
 
-    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
-        return bool(self._mask[source_row]) if source_row < len(self._mask) else False
+    def mapFromSource(self, source_index):
+        if not source_index.isValid() or not 0 <= source_index.row() < len(self._shown):
+            return QModelIndex()
+        r = int(self._shown[source_index.row()])
+        return self.index(r, source_index.column()) if r >= 0 else QModelIndex()
+
+    def index(self, row, column, parent=_ROOT):
+        if parent.isValid() or not (0 <= row < len(self._rows) and 0 <= column < _N_COLUMNS):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
+    def parent(self, index=None):
+        return QModelIndex()
+
+    def rowCount(self, parent=_ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=_ROOT) -> int:
+        return 0 if parent.isValid() else _N_COLUMNS
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        src = self.sourceModel()
+        return src.data(src.index(int(self._rows[index.row()]), index.column()), role)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        return self.sourceModel().headerData(section, orientation, role)
+
+    def flags(self, index):
+        return Qt.ItemIsSelectable | Qt.ItemIsEnabled if index.isValid() else Qt.NoItemFlags
 
     def sort(self, column: int, order=Qt.AscendingOrder) -> None:
         if column >= 0:
             self.sourceModel().sort(column, order)
 
+    # ------------------------------------------------------------------ queries
     def frame_id(self, row: int) -> int:
-        return self.sourceModel().frame_id(self.mapToSource(self.index(row, 0)).row())
+        return self.sourceModel().frame_id(int(self._rows[row]))
+
+    def frame_ids(self) -> np.ndarray:
+        """The shown rows' frame ids, in order (one vectorised lookup)."""
+        return self.sourceModel().column("id")[self._rows]
 
     def row_of(self, frame_id: int) -> int | None:
         r = self.sourceModel().row_of(frame_id)
         if r is None:
             return None
-        i = self.mapFromSource(self.sourceModel().index(r, 0))
-        return i.row() if i.isValid() else None
+        shown = int(self._shown[r])
+        return shown if shown >= 0 else None
