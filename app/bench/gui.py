@@ -64,6 +64,10 @@ def add_arguments(parser) -> None:
                         help="instead: time one brush step in the labelling mode, applied and "
                         "repainted (--steps of them; app/bench/painting.py)")
     parser.add_argument("--steps", type=int, default=200, help="brush steps with --painting (200)")
+    parser.add_argument("--evaluation", action="store_true",
+                        help="instead: time the Evaluation tab's Compute over the project's "
+                        "labelled test frames and the GUI's longest stall meanwhile "
+                        "(app/bench/evaluation.py; needs --project)")
     parser.add_argument("--repeats", type=int, default=5,
                         help="times each browser action (sort, filter, jump) is timed (5)")
     parser.add_argument("--pages", type=int, default=50, help="PageDown presses timed (50)")
@@ -123,6 +127,16 @@ def run(args) -> int:
         else:
             print_result(r)
         return 0
+    if getattr(args, "evaluation", False):
+        if not args.project:
+            print("bench gui --evaluation: --project DIR is required", file=sys.stderr)
+            return 2
+        from .evaluation import measure_evaluation
+
+        res = measure_evaluation(args.project)
+        res["load_average_1min"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(res, indent=2))
+        return 0 if res["finished"] else 1
     from PySide6.QtWidgets import QApplication
 
     from handpose_core.progress import TerminalProgress
