@@ -132,6 +132,32 @@ def _as_kn363(a: np.ndarray, path: Path, name: str) -> np.ndarray:
     return a
 
 
+_JOINTS_CACHE: dict[tuple, Joints] = {}
+_JOINTS_CACHE_LOCK = threading.Lock()
+_JOINTS_CACHE_FILES = 4
+
+
+def _shared_joints(path: Path) -> Joints:
+    """``read_joint_mat(path)``, one copy per process: the studio opens a project in its
+    GUI thread and in each worker, and NYU's train split holds 72,757 x 36 x 3 joints in
+    uvd and xyz per kinect (126 MB in float64 for one kinect), so a copy per connection
+    cost hundreds of MB. Keyed by the file's path, size and mtime (a rewritten file is
+    read again); the last few files are kept."""
+    st = path.stat() if path.exists() else None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns) if st else None
+    with _JOINTS_CACHE_LOCK:
+        hit = _JOINTS_CACHE.get(key) if key else None
+    if hit is not None:
+        return hit
+    j = read_joint_mat(path)
+    if key is not None:
+        with _JOINTS_CACHE_LOCK:
+            j = _JOINTS_CACHE.setdefault(key, j)
+            while len(_JOINTS_CACHE) > _JOINTS_CACHE_FILES:
+                _JOINTS_CACHE.pop(next(iter(_JOINTS_CACHE)))
+    return j
+
+
 class NYUDataset:
     """Lazy access to an NYU root (``train/`` and/or ``test/`` folders)."""
 
@@ -151,10 +177,11 @@ class NYUDataset:
         return self.root / split
 
     def joints(self, split: str) -> Joints:
-        """All joints of a split, read from ``joint_data.mat`` once and cached."""
+        """All joints of a split, read from ``joint_data.mat`` once and cached (one copy
+        per file in the process, shared by every dataset object over it)."""
         with self._lock:
             if split not in self._joints:
-                self._joints[split] = read_joint_mat(self.split_dir(split) / "joint_data.mat")
+                self._joints[split] = _shared_joints(self.split_dir(split) / "joint_data.mat")
             return self._joints[split]
 
     def frames(self, split: str, kinect: int = 1) -> np.ndarray:
