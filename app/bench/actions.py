@@ -15,16 +15,21 @@ import time
 
 import numpy as np
 
+_STATUS_KEYS = {"VmRSS:": "rss_mb", "VmHWM:": "peak_rss_mb", "RssAnon:": "anon_mb",
+                "RssFile:": "file_mb"}
+
 
 def rss_mb() -> dict:
-    """``{"rss_mb": now, "peak_rss_mb": high-water mark}`` of this process (Linux
-    /proc/self/status; empty elsewhere)."""
+    """``{"rss_mb": now, "peak_rss_mb": high-water mark, "anon_mb": the process's own
+    memory, "file_mb": file pages mapped (memory-mapped crop caches, libraries: page
+    cache the system can drop)}`` of this process (Linux /proc/self/status; empty
+    elsewhere)."""
     out = {}
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key = "rss_mb" if line.startswith("VmRSS") else "peak_rss_mb"
+                key = _STATUS_KEYS.get(line.split(" ", 1)[0].split("\t", 1)[0])
+                if key:
                     out[key] = round(int(line.split()[1]) / 1024.0, 1)
     except OSError:
         pass

@@ -235,6 +235,7 @@ def run(args) -> int:
         "rss_mb_before_open": rss_start.get("rss_mb"),
         "rss_mb_after_switches": rss_switched.get("rss_mb"),
         "rss_mb_end": rss_mb().get("rss_mb"), "peak_rss_mb": rss_mb().get("peak_rss_mb"),
+        "memory_end": rss_mb(), "memory_after_switches": rss_switched,
         "actions": actions,
     }
     win.close()
