@@ -69,7 +69,6 @@ class FrameTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._project = None
         self._order = np.zeros(0, np.int64)  # display row -> data row
-        self._row_of_id: dict[int, int] = {}
         self._icons = None
         self._set_rows(FrameRows.from_rows([]))
 
@@ -90,7 +89,6 @@ class FrameTableModel(QAbstractTableModel):
         self._order = np.arange(len(rows))
         self._pos = np.arange(len(rows))  # data row -> display row (the inverse of _order)
         self._sorted_by: tuple[int, bool] | None = None  # (column, descending) of _order
-        self._row_of_id = {int(i): k for k, i in enumerate(rows.id)}
         self._text_cache: dict[int, tuple[str, ...]] = {}
 
     def refresh_frame(self, frame_id: int) -> None:
@@ -99,11 +97,11 @@ class FrameTableModel(QAbstractTableModel):
 
     def refresh_frames(self, frame_ids) -> None:
         """Re-read these frames' rows from the store (one query per 500) and repaint them."""
-        ids = [int(i) for i in frame_ids if int(i) in self._row_of_id]
+        ids = [int(i) for i in frame_ids if self._data_row(int(i)) is not None]
         if not ids or self._project is None:
             return
         fresh = self._project.frame_rows(ids)
-        ks = np.array([self._row_of_id[int(i)] for i in fresh.id], np.int64)
+        ks = np.searchsorted(self._cols.id, fresh.id)
         if not len(ks):
             return
         self._cols.update(fresh, ks)
@@ -123,8 +121,15 @@ class FrameTableModel(QAbstractTableModel):
         return int(self._cols.id[self._order[row]])
 
     def row_of(self, frame_id: int) -> int | None:
-        k = self._row_of_id.get(int(frame_id))
+        k = self._data_row(int(frame_id))
         return None if k is None else int(self._pos[k])
+
+    def _data_row(self, frame_id: int) -> int | None:
+        """The data row of a frame id (rows are in id order: a binary search, no dict of
+        81,009 entries)."""
+        ids = self._cols.id
+        k = int(np.searchsorted(ids, frame_id))
+        return k if k < len(ids) and ids[k] == frame_id else None
 
     def filter_mask(self, name: str) -> np.ndarray:
         """Boolean mask over display rows of filter ``name`` (a key of :data:`FILTERS`)."""
