@@ -211,6 +211,7 @@ def run(args) -> int:
         for td in teardowns:
             td()
     rss_switched = rss_mb()
+    read_ahead_taken = int(win.session.read_ahead.taken - taken0)
     actions = {} if args.no_actions else measure_actions(win, app, args.repeats, args.pages)
     restored = sum(win.session.frame_data(i).restoration is not None for i in ids[:50])
     finetuned = sum(win.session.frame_data(i).finetuned_labels is not None for i in ids[:50])
@@ -227,7 +228,7 @@ def run(args) -> int:
         "f_s_load_s": round(load_s, 2), "predicted_all_s": round(sweep_s, 2),
         "waited_for_predictions": not args.no_wait, "pause_ms": args.pause_ms, "tab": args.tab,
         "restored_in_first_50": int(restored), "finetuned_in_first_50": int(finetuned),
-        "read_ahead_taken": int(win.session.read_ahead.taken - taken0),
+        "read_ahead_taken": read_ahead_taken,
         "window": [win.width(), win.height()], "qpa": app.platformName(),
         "project_frames": n_frames,
         "first_frame_s": round(first_frame_s, 3),
