@@ -40,8 +40,9 @@ def measure_evaluation(project_dir: str, timeout_s: float = 3000.0) -> dict:
     updates = []
 
     def on_progress(v):
-        fmt = db.seg_progress.format().split(":")[0]
-        phases.setdefault(fmt, time.perf_counter())
+        fmt = db.seg_progress.format().replace(" — %p%", "").split(":")[0]
+        phase = "cropping" if fmt.startswith("cropping") else fmt  # one key per phase
+        phases.setdefault(phase, time.perf_counter())
         updates.append(v)
 
     db.seg_progress.valueChanged.connect(on_progress)
