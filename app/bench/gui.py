@@ -10,6 +10,11 @@ rows is read by the studio's read-ahead worker while the current frame is shown,
 person presses an arrow key (``read_ahead_taken`` counts them; a switch whose frame is
 still being read waits for it). Target: median <= 30 ms, p95 <= 60 ms.
 
+Then (unless ``--no-actions``) the browser's actions are timed in the same window
+(:mod:`app.bench.actions`: each sort, each filter, jump to an id, PageDown), and the
+result adds the time from opening the project to its first frame shown and the
+process's resident memory (``rss_mb_*``, ``peak_rss_mb``).
+
 Other helpers add scenarios by appending to :data:`SCENARIOS` (an option added in
 :func:`add_arguments`, and a setup ``fn(args, window) -> teardown or None`` run before
 timing).
@@ -59,6 +64,15 @@ def add_arguments(parser) -> None:
                         help="instead: time one brush step in the labelling mode, applied and "
                         "repainted (--steps of them; app/bench/painting.py)")
     parser.add_argument("--steps", type=int, default=200, help="brush steps with --painting (200)")
+    parser.add_argument("--evaluation", action="store_true",
+                        help="instead: time the Evaluation tab's Compute over the project's "
+                        "labelled test frames and the GUI's longest stall meanwhile "
+                        "(app/bench/evaluation.py; needs --project)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="times each browser action (sort, filter, jump) is timed (5)")
+    parser.add_argument("--pages", type=int, default=50, help="PageDown presses timed (50)")
+    parser.add_argument("--no-actions", action="store_true",
+                        help="time the frame switch only, not the browser's actions")
 
 
 def _demo_project(folder: Path, frames: int, progress=None):
@@ -113,6 +127,16 @@ def run(args) -> int:
         else:
             print_result(r)
         return 0
+    if getattr(args, "evaluation", False):
+        if not args.project:
+            print("bench gui --evaluation: --project DIR is required", file=sys.stderr)
+            return 2
+        from .evaluation import measure_evaluation
+
+        res = measure_evaluation(args.project)
+        res["load_average_1min"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(res, indent=2))
+        return 0 if res["finished"] else 1
     from PySide6.QtWidgets import QApplication
 
     from handpose_core.progress import TerminalProgress
@@ -129,7 +153,11 @@ def run(args) -> int:
         print(json.dumps(res, indent=2) if args.json else
               "\n".join(f"{k:28s} {v}" for k, v in res.items()))
         return 0
+    from .actions import measure_actions, rss_mb
+
     tmp = None
+    rss_start = rss_mb()
+    t_start = time.perf_counter()
     if args.project:
         project = Project.open(args.project)
     else:
@@ -141,17 +169,26 @@ def run(args) -> int:
 
     win = MainWindow(settings=QSettings(str(Path(settings_dir.name) / "s.ini"), QSettings.IniFormat))
     win.show()
-    win.session.open_project(project)
     t_open = time.perf_counter()
+    win.session.open_project(project)
+    app.processEvents()
+    if not _wait(app, lambda: win.session.frame_id is not None, 60):
+        print("bench gui: no frame shown within 60 s of opening", file=sys.stderr)
+        return 1
+    first_frame_s = time.perf_counter() - (t_start if args.project else t_open)
     if not _wait(app, lambda: win.session.predictor is not None, 120):
         print("bench gui: f_s did not load within 120 s", file=sys.stderr)
         return 1
     load_s = time.perf_counter() - t_open
-    frames = project.frames()
-    todo = sum(1 for f in frames if project.restoration(f.id) is None)
+    from ..workers.prediction import SWEEP_MAX
+
+    n_frames = win.browser.model.rowCount()
+    todo = n_frames - project.n_restorations()
     pred = win.session.predictor
-    todo_fine = len(frames) if pred.has_model("fine") else 0
-    if not args.no_wait:  # the background sweep predicts every frame (raw: those not restored)
+    todo_fine = n_frames if pred.has_model("fine") else 0
+    # the background sweep predicts every frame (raw: those not restored) of a project
+    # of at most SWEEP_MAX frames; a larger one predicts only the frames asked for
+    if not args.no_wait and n_frames <= SWEEP_MAX:
         _wait(app, lambda: pred.count("raw") >= todo and pred.count("fine") >= todo_fine, 600)
     sweep_s = time.perf_counter() - t_open
     for i in range(win.tabs.count()):
@@ -173,6 +210,9 @@ def run(args) -> int:
     finally:
         for td in teardowns:
             td()
+    rss_switched = rss_mb()
+    read_ahead_taken = int(win.session.read_ahead.taken - taken0)
+    actions = {} if args.no_actions else measure_actions(win, app, args.repeats, args.pages)
     restored = sum(win.session.frame_data(i).restoration is not None for i in ids[:50])
     finetuned = sum(win.session.frame_data(i).finetuned_labels is not None for i in ids[:50])
     result = {
@@ -188,8 +228,16 @@ def run(args) -> int:
         "f_s_load_s": round(load_s, 2), "predicted_all_s": round(sweep_s, 2),
         "waited_for_predictions": not args.no_wait, "pause_ms": args.pause_ms, "tab": args.tab,
         "restored_in_first_50": int(restored), "finetuned_in_first_50": int(finetuned),
-        "read_ahead_taken": int(win.session.read_ahead.taken - taken0),
+        "read_ahead_taken": read_ahead_taken,
         "window": [win.width(), win.height()], "qpa": app.platformName(),
+        "project_frames": n_frames,
+        "first_frame_s": round(first_frame_s, 3),
+        "first_frame_from": "Project.open" if args.project else "open_project (demo made first)",
+        "rss_mb_before_open": rss_start.get("rss_mb"),
+        "rss_mb_after_switches": rss_switched.get("rss_mb"),
+        "rss_mb_end": rss_mb().get("rss_mb"), "peak_rss_mb": rss_mb().get("peak_rss_mb"),
+        "memory_end": rss_mb(), "memory_after_switches": rss_switched,
+        "actions": actions,
     }
     win.close()
     if tmp is not None:
@@ -206,6 +254,10 @@ def run(args) -> int:
               f"GUI-thread CPU median {result['gui_cpu_median_ms']:.1f} ms, p95 "
               f"{result['gui_cpu_p95_ms']:.1f} ms; load average {result['load_average_1min']} on "
               f"{result['cpu_count']} cores")
+        print(f"{n_frames} frames: first frame shown after {result['first_frame_s']:.2f} s; "
+              f"resident memory {result['rss_mb_end']} MB (peak {result['peak_rss_mb']} MB)")
+        for name, a in actions.items():
+            print(f"  {name:28s} median {a['median_ms']:8.1f} ms   p95 {a['p95_ms']:8.1f} ms")
     return 0
 
 

@@ -101,7 +101,7 @@ class BrowserPanel(QWidget):
         self.filter_box.setCurrentIndex(self.filter_box.findData(key))
 
     def visible_ids(self) -> list[int]:
-        return [self.proxy.frame_id(r) for r in range(self.proxy.rowCount())]
+        return [int(i) for i in self.proxy.frame_ids()]
 
     def neighbour_id(self, frame_id: int, step: int = 1) -> int | None:
         """The frame ``step`` rows after ``frame_id`` in the filtered list (None past the end)."""

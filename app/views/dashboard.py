@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -137,6 +138,11 @@ class DashboardPanel(QWidget):
         self.seg_status = QLabel("not computed yet")  # its own line: never cut short
         self.seg_status.setObjectName("seg_status")
         self.seg_status.setWordWrap(True)
+        # while Compute runs: the phase's done / total (cropping, each f_s, each restoration)
+        self.seg_progress = QProgressBar()
+        self.seg_progress.setObjectName("seg_progress")
+        self.seg_progress.setTextVisible(True)
+        self.seg_progress.setVisible(False)
 
         self.rows_table = _table(["method", "frames", "per pixel %", "per class %"])
         self.rows_table.setWordWrap(False)
@@ -185,11 +191,13 @@ class DashboardPanel(QWidget):
         lay = QVBoxLayout(w)
         lay.addLayout(top)
         lay.addWidget(self.seg_status)
+        lay.addWidget(self.seg_progress)
         lay.addWidget(self.seg_stack, 1)
         return w
 
     def compute(self) -> None:
-        """Measure every available method in a worker (progress in the status line)."""
+        """Measure every available method in a worker (a progress bar and the phase in
+        the placeholder meanwhile)."""
         project = self.session.project
         if project is None or self.session.runner.busy("dashboard"):
             return
@@ -206,6 +214,9 @@ class DashboardPanel(QWidget):
         self.compute_button.setEnabled(False)
         self.seg_status.setText("computing …")
         self.seg_note.setText(computing_note("starting", 0, 0))
+        self.seg_progress.setRange(0, 0)  # busy until the first report
+        self.seg_progress.setFormat("starting")
+        self.seg_progress.setVisible(True)
         self.session.runner.run(task, name="dashboard", project_root=project.root,
                                 on_success=self._on_scores_succeeded,
                                 on_failure=self._on_scores_failed,
@@ -213,13 +224,19 @@ class DashboardPanel(QWidget):
 
     def _on_scores_progress(self, done: int, total: int, message: str) -> None:
         self.seg_note.setText(computing_note(message, done, total))
+        if total > 0:
+            self.seg_progress.setRange(0, total)
+            self.seg_progress.setValue(min(done, total))
+        self.seg_progress.setFormat(f"{message} — %p%" if total > 0 else message)
 
     def _on_scores_succeeded(self, scores) -> None:
         self.compute_button.setEnabled(True)
+        self.seg_progress.setVisible(False)
         self.show_scores(scores)
 
     def _on_scores_failed(self, message: str) -> None:
         self.compute_button.setEnabled(True)
+        self.seg_progress.setVisible(False)
         if self.scores is None:  # the note in the middle says why
             self.seg_status.setText("failed")
             self.seg_note.setText(failed_note(message.splitlines()[0]))
@@ -404,6 +421,7 @@ class DashboardPanel(QWidget):
         self.seg_note.setText(SEG_PLACEHOLDER)
         self.joint_stack.setCurrentIndex(0)
         self.seg_status.setText("not computed yet" if project else "no project")
+        self.seg_progress.setVisible(False)
 
     def _on_session_data_changed(self, change) -> None:
         if change.kind in _STALE_SCORES and self.scores is not None:

@@ -4,7 +4,7 @@
 
     synth --out DIR --count N [--size 48] [--seed S] [--style clean|sensor]
     synth --nyu-layout --out ROOT --count N --split train|test [--seed S]
-          [--generator reallike|primitives]
+          [--generator reallike|primitives]    (run again to continue an interrupted write)
     synth --preview OUT.png [--count 64] [--style clean|sensor] [--generator reallike]
 """
 
@@ -32,7 +32,8 @@ def add_arguments(parser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--nyu-layout", action="store_true",
                       help="write full 640x480 frames in the NYU layout (depth PNGs, "
-                      "joint_data.mat) with the part labels as palette PNGs beside them")
+                      "joint_data.mat) with the part labels as palette PNGs beside them; the "
+                      "same command again continues an interrupted write")
     mode.add_argument("--preview", metavar="OUT.png",
                       help="write a contact sheet (depth | labels) instead of a store")
     parser.add_argument("--split", choices=("train", "test"), default="train",

@@ -132,6 +132,32 @@ def _as_kn363(a: np.ndarray, path: Path, name: str) -> np.ndarray:
     return a
 
 
+_JOINTS_CACHE: dict[tuple, Joints] = {}
+_JOINTS_CACHE_LOCK = threading.Lock()
+_JOINTS_CACHE_FILES = 4
+
+
+def _shared_joints(path: Path) -> Joints:
+    """``read_joint_mat(path)``, one copy per process: the studio opens a project in its
+    GUI thread and in each worker, and NYU's train split holds 72,757 x 36 x 3 joints in
+    uvd and xyz per kinect (126 MB in float64 for one kinect), so a copy per connection
+    cost hundreds of MB. Keyed by the file's path, size and mtime (a rewritten file is
+    read again); the last few files are kept."""
+    st = path.stat() if path.exists() else None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns) if st else None
+    with _JOINTS_CACHE_LOCK:
+        hit = _JOINTS_CACHE.get(key) if key else None
+    if hit is not None:
+        return hit
+    j = read_joint_mat(path)
+    if key is not None:
+        with _JOINTS_CACHE_LOCK:
+            j = _JOINTS_CACHE.setdefault(key, j)
+            while len(_JOINTS_CACHE) > _JOINTS_CACHE_FILES:
+                _JOINTS_CACHE.pop(next(iter(_JOINTS_CACHE)))
+    return j
+
+
 class NYUDataset:
     """Lazy access to an NYU root (``train/`` and/or ``test/`` folders)."""
 
@@ -151,10 +177,11 @@ class NYUDataset:
         return self.root / split
 
     def joints(self, split: str) -> Joints:
-        """All joints of a split, read from ``joint_data.mat`` once and cached."""
+        """All joints of a split, read from ``joint_data.mat`` once and cached (one copy
+        per file in the process, shared by every dataset object over it)."""
         with self._lock:
             if split not in self._joints:
-                self._joints[split] = read_joint_mat(self.split_dir(split) / "joint_data.mat")
+                self._joints[split] = _shared_joints(self.split_dir(split) / "joint_data.mat")
             return self._joints[split]
 
     def frames(self, split: str, kinect: int = 1) -> np.ndarray:
@@ -243,24 +270,35 @@ def write_depth(path: str | os.PathLike, depth_mm: np.ndarray) -> None:
 
 def write_nyu_split(root: str | os.PathLike, split: str, depth_frames, joint_uvd: np.ndarray,
                     joint_xyz: np.ndarray, labels=None, rgb=None, *, kinect: int = 1,
-                    progress=None, cancel=None) -> Path:
+                    first: int = 1, frames: int | None = None, progress=None,
+                    cancel=None) -> Path:
     """Write one split in the NYU layout for one kinect.
 
-    ``depth_frames``: iterable of ``(480, 640)`` uint16 (frame 1, 2, ...); ``joint_uvd`` /
-    ``joint_xyz``: (N, 36, 3) or (K, N, 36, 3); ``labels``/``rgb``: optional iterables of
-    uint8 (480, 640) part maps / (480, 640, 3) RGB images. ``joint_data.mat`` is written
-    last, so a split is only readable once all its frames are on disk.
+    ``depth_frames``: iterable of ``(480, 640)`` uint16 (frame ``first``, ``first`` + 1,
+    ...: frames before ``first`` are already on disk, as when a write resumes);
+    ``joint_uvd`` / ``joint_xyz``: (N, 36, 3) or (K, N, 36, 3), every frame of the split;
+    ``labels``/``rgb``: optional iterables of uint8 (480, 640) part maps / (480, 640, 3)
+    RGB images, from the same frame. ``joint_data.mat`` is written last, so a split is
+    only readable once all its frames are on disk. ``joint_uvd`` may instead be a
+    callable returning ``(joint_uvd, joint_xyz)`` once the last frame is written (the
+    joints of frames drawn while they are written); then ``frames`` gives the count.
     """
     d = Path(root) / split
     d.mkdir(parents=True, exist_ok=True)
-    uvd = np.asarray(joint_uvd)
-    n = uvd.shape[-3]
+    if callable(joint_uvd):
+        if frames is None:
+            raise ValueError("write_nyu_split: frames is required with a joints callable")
+        n = int(frames)
+    else:
+        n = np.asarray(joint_uvd).shape[-3]
+    if not 1 <= first <= n + 1:
+        raise ValueError(f"{d}: first frame {first} outside 1..{n + 1}")
     labels_it = iter(labels) if labels is not None else None
     rgb_it = iter(rgb) if rgb is not None else None
-    count = 0
+    count = first - 1
     for i, depth in enumerate(depth_frames):
         check_cancel(cancel)
-        f = i + 1
+        f = first + i
         write_depth(d / frame_file("depth", kinect, f), depth)
         if labels_it is not None:
             write_label_png(d / frame_file("labels", kinect, f), next(labels_it))
@@ -273,5 +311,10 @@ def write_nyu_split(root: str | os.PathLike, split: str, depth_frames, joint_uvd
             progress(count, n, f"{split} frame {f}")
     if count != n:
         raise ValueError(f"{d}: {count} depth frames written but joints describe {n} frames")
+    if callable(joint_uvd):
+        joint_uvd, joint_xyz = joint_uvd()
+        if np.asarray(joint_uvd).shape[-3] != n:
+            raise ValueError(f"{d}: joints describe {np.asarray(joint_uvd).shape[-3]} frames, "
+                             f"{n} written")
     write_joint_mat(d / "joint_data.mat", joint_uvd, joint_xyz)
     return d

@@ -92,7 +92,7 @@ def _add_crf_rows(project, methods, missing, raw, gt, ids, dictionary, backend, 
 
     def prog(d, t, m=""):
         if progress:
-            progress(3, 4, f"{m} {d}/{t}")
+            progress(d, t, f"{m} {d}/{t}")
 
     r = crf.crf_rows(raw, dictionary, cache=crf.project_weight_cache(project), progress=prog,
                      cancel=cancel)
@@ -102,15 +102,24 @@ def _add_crf_rows(project, methods, missing, raw, gt, ids, dictionary, backend, 
             f"{dictionary.path}, weight {r.weights[m]:g}")
 
 
-def evaluation_frames(project, scope: str = "labelled", split: str | None = None):
+def _phase(progress, name: str):
+    """``progress`` for one phase: its own done / total, the message naming the phase."""
+    if progress is None:
+        return None
+    return lambda done, total, message="": progress(done, total, f"{name}: {message}")
+
+
+def evaluation_frames(project, scope: str = "labelled", split: str | None = None, *,
+                      progress=None, cancel=None):
     """``(frames, depth (N,S,S), labels (N,S,S))`` the dashboard measures on.
 
     ``scope`` "labelled": the frames ``handpose-studio evaluate`` uses (the test split's
     labelled frames when there are any); "eval_set": the evaluation set's frames that are
-    labelled (marked done, or labelled by the dataset).
+    labelled (marked done, or labelled by the dataset). Frames not in the crop cache are
+    cropped first (``progress(done, total, "cropping ...")``).
     """
     if scope == "labelled":
-        return project.labelled_crops(split)
+        return project.labelled_crops(split, progress=progress, cancel=cancel)
     if scope != "eval_set":
         raise BadInput(f"unknown scope {scope!r} (labelled or eval_set)")
     ids = set(project.eval_set())
@@ -118,7 +127,7 @@ def evaluation_frames(project, scope: str = "labelled", split: str | None = None
     s = project.crop_size
     if not frames:
         return [], np.zeros((0, s, s), np.float32), np.zeros((0, s, s), np.uint8)
-    depth, _, labels = project.crops(frames)
+    depth, _, labels = project.crops(frames, progress=progress, cancel=cancel)
     return frames, depth, labels
 
 
@@ -130,7 +139,8 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     ``restoration`` False skips the (slow) recomputed restorations. Raises ``ValueError``
     when there is no labelled frame.
     """
-    frames, depth, gt = evaluation_frames(project, scope, split)
+    frames, depth, gt = evaluation_frames(project, scope, split, progress=progress,
+                                          cancel=cancel)
     if not frames:
         raise BadInput(f"{project.root}: no labelled frames to evaluate on"
                        + (" in the evaluation set (mark frames done)" if scope == "eval_set"
@@ -141,7 +151,8 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     if progress:
         progress(0, 4, "raw f_s")
     ckpt = segnet_path(project)
-    raw = predict_labels(load_segnet_model(ckpt), depth, cancel=cancel)
+    raw = predict_labels(load_segnet_model(ckpt), depth, cancel=cancel,
+                         progress=_phase(progress, "raw f_s"))
     methods[RAW] = MethodScores(RAW, ids, _confusions(raw, gt), str(ckpt))
 
     recs = [project.restoration(f.id) for f in frames]
@@ -159,7 +170,8 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     if ft is not None:
         if progress:
             progress(1, 4, "fine-tuned f_s")
-        fine = predict_labels(load_segnet_model(ft), depth, cancel=cancel)
+        fine = predict_labels(load_segnet_model(ft), depth, cancel=cancel,
+                              progress=_phase(progress, "fine-tuned f_s"))
         methods[FINE] = MethodScores(FINE, ids, _confusions(fine, gt), str(ft))
     else:
         missing[FINE] = "no fine-tuned f_s yet"
@@ -176,7 +188,7 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
 
         def prog(d, t, m=""):
             if progress:
-                progress(2, 4, f"restoring {d}/{t}")
+                progress(d, t, f"restoring {d}/{t}")
 
         nn = nn_restorations(raw, dictionary, backend=backend, progress=prog, cancel=cancel)
         methods[PLAIN] = MethodScores(PLAIN, ids, _confusions(nn.plain, gt), str(dictionary.path))

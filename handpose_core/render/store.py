@@ -74,14 +74,29 @@ the real-like side's (``render.reallike``: another person's smooth hand, painted
 clutter), which never makes training data."""
 
 
+SYNTH_MARKER = ".synth.json"
+"""Written into a split folder by :func:`write_nyu_layout` before its first frame: the
+settings it writes with, so an interrupted write resumes only with the same ones."""
+
+
 def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train", seed: int = 0,
                      style: str = "sensor", batch: int = 32, view: ViewRange = RECORDED_VIEW,
                      generator: str = "primitives", progress: ProgressFn | None = None,
-                     cancel=None) -> Path:
+                     cancel=None, resume: bool = True) -> Path:
     """Render ``count`` full frames into ``root/split`` in the NYU layout (depth PNGs,
     ``joint_data.mat``) with the rendered part labels beside them as palette PNGs
-    (``labels_1_NNNNNNN.png``). Scenes are drawn first (cheap) so the joints are known;
-    frames are rendered a batch ahead, on a worker thread, while they are written.
+    (``labels_1_NNNNNNN.png``). Batches of ``batch`` scenes are drawn from
+    ``_chunk_seed(seed, start)`` and rendered a batch ahead, on a worker thread, while the
+    current one is written.
+
+    Resumable: the settings are written to ``split/.synth.json`` first; a later call with
+    the same settings (``resume``, the default) keeps every leading batch whose depth and
+    label PNGs are all on disk (each PNG is written atomically, so one that exists is
+    whole), draws those batches' scenes again for their joints (cheap, and the same from
+    the same seeds) and renders from the first batch with a file missing. A split whose
+    marker names other settings, or has none, is written from frame 1 (files beyond
+    ``count`` are left). ``joint_data.mat`` is written last; a split with it and every
+    frame present is not rendered again.
 
     ``view`` defaults to :data:`RECORDED_VIEW`, the range of a person holding a hand up
     in front of the sensor, as in NYU's recordings; training stores use the spec's full
@@ -90,8 +105,14 @@ def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train
     ``generator="reallike"`` draws the frames from the real-like side instead
     (:func:`.reallike.sample_reallike_scenes`; its people sampler sets the views, so
     ``view`` is not used)."""
+    import json
+
+    from ..datasets.nyu import frame_file
+
     if count < 1:
         raise BadInput(f"count must be >= 1, got {count}")
+    if batch < 1:
+        raise BadInput(f"batch must be >= 1, got {batch}")
     _check_style(style)
     if generator not in GENERATORS:
         raise BadInput(f"unknown frame generator {generator!r}; expected one of "
@@ -100,26 +121,71 @@ def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train
         from .reallike import render_reallike_frames, sample_reallike_scenes
 
         render = render_reallike_frames
-        scenes = [sample_reallike_scenes(min(batch, count - s), _chunk_seed(seed, s))
-                  for s in range(0, count, batch)]
+
+        def sample(s):
+            return sample_reallike_scenes(min(batch, count - s), _chunk_seed(seed, s))
     else:
         render = render_frames
-        scenes = [sample_scenes(min(batch, count - s), _chunk_seed(seed, s), view=view)
-                  for s in range(0, count, batch)]
-    uvd = np.concatenate([b.joints_uvd for b in scenes])
-    xyz = np.concatenate([b.joints_xyz for b in scenes])
+
+        def sample(s):
+            return sample_scenes(min(batch, count - s), _chunk_seed(seed, s), view=view)
+
+    d = Path(root) / split
+    settings = {"count": int(count), "seed": int(seed), "style": style, "batch": int(batch),
+                "generator": generator, "renderer_version": RENDERER_VERSION,
+                "view": None if generator == "reallike" else
+                [view.yaw, view.pitch, view.roll, *view.depth]}
+    marker = d / SYNTH_MARKER
+    starts = list(range(0, count, batch))
+    done = 0  # batches already on disk
+    if resume and marker.is_file():
+        try:
+            old = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old == settings:
+            present = set(os.listdir(d))
+            for s in starts:
+                if not all(frame_file(kind, 1, f) in present for f in range(s + 1, s + batch + 1)
+                           if f <= count for kind in ("depth", "labels")):
+                    break
+                done += 1
+            if done == len(starts) and "joint_data.mat" in present:
+                if progress:
+                    progress(count, count, f"{split}: all {count} frames already written")
+                return d
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(json.dumps(settings))
+    os.replace(tmp, marker)
+    # joints of the batches on disk: their scenes drawn again (the same seeds, no render)
+    uvd, xyz = [None] * len(starts), [None] * len(starts)
+    first = starts[done] + 1 if done < len(starts) else count + 1
+    if progress and done:
+        progress(first - 1, count, f"{split}: resuming after frame {first - 1}")
+    for k in range(done):
+        check_cancel(cancel)
+        b = sample(starts[k])
+        uvd[k], xyz[k] = b.joints_uvd, b.joints_xyz
     pending: deque[np.ndarray] = deque()
 
+    def draw_and_render(k):
+        b = sample(starts[k])
+        uvd[k], xyz[k] = b.joints_uvd, b.joints_xyz
+        return render(b, style=style)
+
     def depth_frames():
-        # render the next batch on a worker thread (the kernels release the GIL) while
-        # this one encodes and writes the PNGs of the current batch
+        # draw and render the next batch on a worker thread (the kernels release the GIL)
+        # while this one encodes and writes the PNGs of the current batch
+        if done == len(starts):
+            return
         with ThreadPoolExecutor(max_workers=1) as pool:
-            job = pool.submit(render, scenes[0], style=style)
-            for k in range(len(scenes)):
+            job = pool.submit(draw_and_render, done)
+            for k in range(done, len(starts)):
                 check_cancel(cancel)
                 depth, labels = job.result()
-                if k + 1 < len(scenes):
-                    job = pool.submit(render, scenes[k + 1], style=style)
+                if k + 1 < len(starts):
+                    job = pool.submit(draw_and_render, k + 1)
                 for i in range(len(depth)):
                     pending.append(labels[i])
                     yield depth[i]
@@ -128,5 +194,8 @@ def write_nyu_layout(root: str | os.PathLike, count: int, *, split: str = "train
         while True:
             yield pending.popleft()
 
-    return write_nyu_split(root, split, depth_frames(), uvd, xyz, labels=label_frames(),
-                           progress=progress, cancel=cancel)
+    def joints():  # after the last frame every batch has been drawn
+        return np.concatenate(uvd), np.concatenate(xyz)
+
+    return write_nyu_split(root, split, depth_frames(), joints, None, labels=label_frames(),
+                           first=first, frames=count, progress=progress, cancel=cancel)

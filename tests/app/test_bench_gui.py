@@ -8,10 +8,21 @@ from app.bench import gui as bench_gui
 
 
 def test_bench_gui_switches_frames_through_the_window(project_dir, capsys):
-    rc = bench_gui.main(["--project", str(project_dir), "--frames", "5", "--json"])
+    rc = bench_gui.main(["--project", str(project_dir), "--frames", "5", "--json",
+                         "--repeats", "1", "--pages", "3"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["frames"] == 5 and out["project"] == str(project_dir)
+    # every browser action timed in the same window, and the studio's memory
+    acts = out["actions"]
+    from app.models.frame_table import COLUMNS, FILTERS
+    assert {f"sort_{c}_{o}" for c in COLUMNS for o in ("asc", "desc")} | \
+        {f"filter_{k}" for k in FILTERS} | {"jump_to_id", "page_down"} == set(acts)
+    assert all(0 < a["median_ms"] <= a["p95_ms"] and a["cpu_median_ms"] > 0
+               for a in acts.values()), acts
+    assert acts["filter_all"]["rows"] == out["project_frames"] == 8
+    assert acts["page_down"]["rows_moved"] > 0
+    assert 0 < out["first_frame_s"] and out["rss_mb_end"] > out["rss_mb_before_open"] > 0
     assert 0 < out["median_ms"] <= out["p95_ms"] <= out["max_ms"]
     assert out["gui_cpu_median_ms"] > 0 and out["restored_in_first_50"] == 4  # frames 2-5
     assert 0 <= out["read_ahead_taken"] <= 5

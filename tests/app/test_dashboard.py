@@ -60,11 +60,17 @@ def test_before_compute_a_note_says_what_to_do_and_the_results_replace_it(qtbot,
     db = win.dashboard
     assert db.seg_stack.currentIndex() == 0
     assert "Press <b>Compute</b>" in db.seg_note.text()
-    notes = []
+    notes, bar = [], []
+    db.seg_progress.valueChanged.connect(
+        lambda v: bar.append((db.seg_progress.isVisible(), v, db.seg_progress.maximum(),
+                              db.seg_progress.format())))
     with qtbot.waitSignal(db.scores_ready, timeout=60000):
         _click_tab(qtbot, win.tabs, "Evaluation")  # the first view computes, in a worker
         notes.append(db.seg_note.text())
     assert "Computing segmentation accuracy" in notes[0]  # while it runs, the note says so
+    # and a progress bar counts each phase (f_s over the 8 labelled frames), then goes
+    assert any(vis and m == 8 and f.startswith("raw f_s") for vis, _, m, f in bar), bar
+    assert not db.seg_progress.isVisible()
     qtbot.waitUntil(lambda: db.seg_stack.currentIndex() == 1 and db.rows_table.isVisible(),
                     timeout=5000)
     assert not db.seg_note.isVisible()

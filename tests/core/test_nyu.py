@@ -144,3 +144,15 @@ def test_real_sample_crop_contains_hand_and_inverts(real_sample):
     c = tf.frame_to_crop(gt[13:14])[0]
     back = NYU_CAMERA.uvd_to_xyz(tf.crop_to_frame(c))
     np.testing.assert_allclose(back, NYU_CAMERA.uvd_to_xyz(gt[13]), atol=1e-9)
+
+
+def test_joints_are_read_once_per_file_and_again_when_it_changes(tmp_path):
+    """Every dataset object over a split shares one copy of its joints (the studio opens
+    a project in several threads; NYU's train joints are 126 MB a kinect)."""
+    uvd, xyz, _, _ = _random_split(tmp_path)
+    a, b = NYUDataset(tmp_path), NYUDataset(tmp_path)
+    assert a.joints("test").uvd is b.joints("test").uvd
+    write_joint_mat(tmp_path / "test" / "joint_data.mat", uvd[0] + 1.0, xyz[0])
+    c = NYUDataset(tmp_path)
+    assert np.array_equal(c.joints("test").uvd, uvd + 1.0)
+    assert np.array_equal(a.joints("test").uvd, uvd)  # an object keeps what it read

@@ -116,3 +116,51 @@ def test_synth_command(tmp_path, capsys):
     assert main(["synth", "--count", "5"]) == 2
     assert "--out" in capsys.readouterr().err
     assert main(["synth", "--out", str(tmp_path / "x"), "--count", "0"]) == 2
+
+
+def test_nyu_layout_resumes_after_cancel_and_a_lost_file(tmp_path):
+    """An interrupted NYU-layout write continues at the first batch with a file missing
+    and ends with the files and joints a write in one go gives."""
+    import os
+
+    from handpose_core.render.store import SYNTH_MARKER
+
+    cancel = threading.Event()
+
+    def progress(done, total, msg):
+        if done >= 4:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        write_nyu_layout(tmp_path / "a", 7, split="test", seed=6, batch=2, progress=progress,
+                         cancel=cancel)
+    d = tmp_path / "a" / "test"
+    assert (d / SYNTH_MARKER).is_file() and not (d / "joint_data.mat").exists()
+    assert (d / "depth_1_0000004.png").exists()
+    kept = (d / "depth_1_0000001.png").stat().st_mtime_ns
+    (d / "labels_1_0000004.png").unlink()  # batch 2 (frames 3-4) is incomplete
+    seen = []
+    write_nyu_layout(tmp_path / "a", 7, split="test", seed=6, batch=2,
+                     progress=lambda done, total, m: seen.append(done))
+    assert seen[0] == 2 and seen[-1] == 7  # resumed after the first whole batch
+    assert (d / "depth_1_0000001.png").stat().st_mtime_ns == kept
+    write_nyu_layout(tmp_path / "b", 7, split="test", seed=6, batch=2)
+    a, b = NYUDataset(tmp_path / "a"), NYUDataset(tmp_path / "b")
+    assert a.frames("test").tolist() == list(range(1, 8))
+    assert np.array_equal(a.joints("test").uvd, b.joints("test").uvd)
+    assert np.array_equal(a.joints("test").xyz, b.joints("test").xyz)
+    for f in range(1, 8):
+        assert np.array_equal(a.depth("test", f), b.depth("test", f))
+        assert np.array_equal(a.labels("test", f), b.labels("test", f))
+    # finished: nothing is rendered again
+    seen.clear()
+    write_nyu_layout(tmp_path / "a", 7, split="test", seed=6, batch=2,
+                     progress=lambda done, total, m: seen.append(done))
+    assert seen == [7] and (d / "depth_1_0000001.png").stat().st_mtime_ns == kept
+    # other settings: written again from frame 1
+    seen.clear()
+    write_nyu_layout(tmp_path / "a", 7, split="test", seed=7, batch=2,
+                     progress=lambda done, total, m: seen.append(done))
+    assert seen[0] == 1 and not np.array_equal(NYUDataset(tmp_path / "a").depth("test", 1),
+                                               b.depth("test", 1))
+    assert sorted(os.listdir(d)).count(SYNTH_MARKER) == 1
