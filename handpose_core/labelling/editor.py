@@ -2,8 +2,9 @@
 
 :class:`LabelEditor` holds a frame's full-frame ``(480, 640)`` uint8 label map, applies
 brush / eraser strokes, fills and whole-region replacements ("start from" a prediction),
-and writes the map to the project (palette PNG written atomically, then the store row
-with stroke count, done flag, seconds spent and author) when each one finishes — before
+and writes the map to the project (palette PNG to a temporary, the store row with stroke
+count, done flag, seconds spent, author and the map's digest committed, then the PNG moved
+into place: :meth:`~handpose_core.project.Project.save_hand_labels`) when each one finishes — before
 the next can begin — so a crash loses at most the stroke in progress. Each finished
 operation returns a :class:`~.edit.Patch` (its box before and after) for the undo stack;
 :func:`apply_patch` replays one on any frame, current or not.

@@ -86,7 +86,8 @@ class RestorationsMixin:
                          score_raw: Score, score_restored: Score, auto_accept: bool,
                          details: dict | None = None, run_key: str | None = None,
                          method: str = INTEGRATION) -> RestorationRecord:
-        """Store raw and restored crops (palette PNGs, atomic) and the scores; keeps any
+        """Store raw and restored crops (palette PNGs) and the scores, whole or not at all
+        (maps to temporaries, row committed, maps moved into place); keeps any
         human override already recorded for the frame. ``method`` other than
         integration: stored beside integration's result (module docstring)."""
         if _check_method(method) != INTEGRATION:

@@ -432,9 +432,11 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
                         done["removed"].append(tmp)
                 except FileNotFoundError:  # another process opening the project settled it
                     pass
-        others = [self.root, rest] + ([d for d in rest.rglob("*") if d.is_dir()]
-                                      if rest.is_dir() else [])
-        for folder in others:
+        # the folders above the map folders (not every folder below: restoration/raw holds a
+        # file per restored frame, and every worker opens the project)
+        methods = [m for m in rest.iterdir() if m.is_dir() and m.name not in ("raw", "restored")
+                   ] if rest.is_dir() else []
+        for folder in [self.root, rest, *methods]:
             done["removed"] += remove_stale_temporaries(folder)
         return done
 
