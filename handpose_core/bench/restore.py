@@ -45,6 +45,14 @@ TARGET_AGREE = 0.97
 TARGET_LOAD_S = 1.0
 BEFORE_SEARCH = {"n_candidates": 64, "search_k": 8000, "pool": 2, "annoy_stride": 1}
 """The default search until issue 25 (the before/after row times it against today's)."""
+PREVIOUS_SEARCH = {"n_candidates": 32, "search_k": 2000, "pool": 3, "annoy_stride": 1}
+"""The default search between issue 25's two steps (timed interleaved too)."""
+TRADEOFF_ROWS = ((16, 1000, 8, 2, 1), (16, 1000, 8, 4, 1), (32, 1000, 8, 3, 1),
+                 (32, 1000, 8, 4, 1), (32, 2000, 8, 3, 1), (32, 2000, 8, 3, 2),
+                 (32, 4000, 8, 3, 1), (64, 8000, 8, 2, 1), (64, 8000, 8, 2, 3),
+                 (64, 8000, 0, 0, 1))
+"""The search trade-off table's rows: candidates, search_k, propagation rounds, pool
+radius, annoy_stride."""
 
 
 def add_arguments(parser) -> None:
@@ -63,6 +71,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--store", default=None, help="take label maps from this synthetic store")
     parser.add_argument("--out", default=None,
                         help="keep the dictionary in this folder (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --out: load the dictionary a previous run left there "
+                        "(same maps and size) instead of building it again")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoding", default=None,
                         help="patch encoding of the main dictionary (default: the dictionary's)")
@@ -88,6 +99,24 @@ def _maps(args, n_dict: int, n_query: int):
             f"render_crops(style='clean'), seeds {args.seed + 1} / {args.seed + 1000}")
 
 
+def _reused(args, folder: Path, n_maps: int, source: str):
+    """The dictionary a previous run left in ``folder`` when ``--reuse`` asks for it
+    and it was built the way this run would build it; None otherwise."""
+    if not (args.reuse and args.out and (folder / "meta.json").exists()):
+        return None
+    from handpose_core.restoration import Dictionary
+
+    d = Dictionary.load(folder)
+    m = d.meta
+    same = (m.get("n_images") == n_maps and m.get("source") == source
+            and m.get("n_patches") == min(args.patches, m.get("n_unique") or 0)
+            and m.get("seed") == args.seed and args.encoding is None)
+    if not same:
+        print(f"{folder}: built from other maps or settings; building anew", file=sys.stderr)
+        return None
+    return d
+
+
 def _rss_mb() -> dict:
     """This process's resident memory now and at its peak (MB, Linux /proc; {} elsewhere)."""
     out = {}
@@ -98,6 +127,14 @@ def _rss_mb() -> dict:
     except OSError:
         pass
     return out
+
+
+def _loadavg() -> str:
+    """The 1-minute load average (Linux /proc/loadavg; '' elsewhere)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def _agreement(a, b, masks) -> list[float]:
@@ -125,14 +162,26 @@ def _maps_from(d, noisy, approx, matches, keep_silhouette=True) -> list:
             for raw, r, (ids, _) in zip(noisy, approx, matches)]
 
 
-def _timed(d, frames, **kw):
+def _cpu_s() -> float:
+    """This process's CPU time so far (user + system, all threads), seconds."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _timed(d, frames, cpu: list | None = None, **kw):
+    """Median wall ms per frame and the restorations; ``cpu`` (a list) receives each
+    frame's CPU seconds."""
     from handpose_core.restoration import restore_many
 
     times, res = [], []
     for raw in frames:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu_s()
         res.append(restore_many(raw[None], d, **kw)[0])
         times.append(time.perf_counter() - t)
+        if cpu is not None:
+            cpu.append(_cpu_s() - c)
     return 1000 * statistics.median(times), res
 
 
@@ -185,12 +234,17 @@ def run(args) -> int:
     root = Path(args.out or tmp.name)
     try:
         # ---- build, size, load
-        err("building the dictionary ...")
-        t = time.perf_counter()
-        d = Dictionary.build(dict_maps, root / "dictionary", max_patches=args.patches,
-                             seed=args.seed, source=source,
-                             encoding=args.encoding or DEFAULT_ENCODING)
-        build_s = time.perf_counter() - t
+        d = _reused(args, root / "dictionary", len(dict_maps), source)
+        if d is None:
+            err("building the dictionary ...")
+            t = time.perf_counter()
+            d = Dictionary.build(dict_maps, root / "dictionary", max_patches=args.patches,
+                                 seed=args.seed, source=source,
+                                 encoding=args.encoding or DEFAULT_ENCODING)
+            build_s = time.perf_counter() - t
+        else:
+            build_s = float(d.meta["build_seconds"])
+            err(f"reusing the dictionary in {root / 'dictionary'}")
         sizes = d.disk_bytes()
         loads = []
         for _ in range(5):
@@ -200,7 +254,8 @@ def run(args) -> int:
         res["dictionary"] = {"patches": len(d), "extracted": d.meta["n_extracted"],
                              "unique": d.meta["n_unique"], "build_s": round(build_s, 2),
                              "index_s": d.meta["index_seconds"],
-                             "maps": d.meta["n_images"],
+                             "maps": d.meta["n_images"], "reused": bool(args.reuse and
+                                                                       build_s == d.meta["build_seconds"]),
                              "files_mb": {k: round(v / 2**20, 1) for k, v in sizes.items()},
                              "disk_mb": round(sum(sizes.values()) / 2**20, 1),
                              "load_s": statistics.median(loads)}
@@ -215,7 +270,8 @@ def run(args) -> int:
         restore_many(noisy[-2:], d)  # warm-up: page in the index, compile numba kernels
         query = noisy[:n_frames]
         ne = min(args.exact_frames, n_frames)
-        ms, approx = _timed(d, query)
+        cpu_main: list = []
+        ms, approx = _timed(d, query, cpu_main)
         rss_mb = _rss_mb()
         err(f"exact search on {ne} frames ...")
         t = time.perf_counter()
@@ -223,6 +279,8 @@ def run(args) -> int:
         exact_s = (time.perf_counter() - t) / max(ne, 1)
         exact_maps = _maps_from(d, query[:ne], approx[:ne], matches)
         res["restore"] = {"ms_per_frame": ms, "frames": len(query), "exact_frames": ne,
+                          "cpu_ms_per_frame": 1000 * statistics.median(cpu_main),
+                          "load_avg": _loadavg(),
                           "queries_per_frame": float(np.mean([a.n_queries for a in approx])),
                           "exact_s_per_frame": round(exact_s, 1), "rss_mb": rss_mb,
                           **_compare(approx, exact_maps, matches, masks)}
@@ -231,7 +289,8 @@ def run(args) -> int:
             f"candidates, search_k {default.search_k}, pool {default.pool}, "
             f"propagate {default.propagate}, annoy_stride {default.annoy_stride}, "
             f"{default.threads} threads): {r['ms_per_frame']:.1f} ms/frame (median of "
-            f"{len(query)}), {r['queries_per_frame']:.0f} queries/frame, resident memory "
+            f"{len(query)}; CPU {r['cpu_ms_per_frame']:.1f} ms/frame, load {r['load_avg']}), "
+            f"{r['queries_per_frame']:.0f} queries/frame, resident memory "
             f"{r['rss_mb']} MB")
         say(f"annoy vs exact on {ne} frames: pixel agreement {100 * r['agreement']:.2f} % "
             f"(min {100 * r['agreement_min']:.2f} %), exact-distance recall "
@@ -241,44 +300,49 @@ def run(args) -> int:
 
         # ---- before / after: the default search until issue 25 against today's,
         # interleaved frame by frame on the same frames
-        before = replace(default, **BEFORE_SEARCH)
-        t_b, t_a, res_b = [], [], []
+        # (and the default between issue 25's two steps), in turns on the same frames
+        searches = {"before": replace(default, **BEFORE_SEARCH),
+                    "previous": replace(default, **PREVIOUS_SEARCH), "after": default}
+        names = list(searches)
+        walls: dict = {n: [] for n in names}
+        cpus: dict = {n: [] for n in names}
+        outs: dict = {n: [] for n in names}
         for i, raw in enumerate(query):
-            for which in ((0, 1) if i % 2 == 0 else (1, 0)):
-                t = time.perf_counter()
-                out = restore_many(raw[None], d, search=before if which == 0 else default)[0]
-                (t_b if which == 0 else t_a).append(time.perf_counter() - t)
-                if which == 0:
-                    res_b.append(out)
-        ba = {"before": {"search": asdict(before),
-                         "ms_per_frame": 1000 * statistics.median(t_b),
-                         **_compare(res_b, exact_maps, matches, masks)},
-              "after": {"search": asdict(default),
-                        "ms_per_frame": 1000 * statistics.median(t_a),
-                        **_compare(approx, exact_maps, matches, masks)},
-              "frames": len(query), "interleaved": True}
+            for n in names[i % len(names):] + names[:i % len(names)]:
+                t, c = time.perf_counter(), _cpu_s()
+                outs[n].append(restore_many(raw[None], d, search=searches[n])[0])
+                walls[n].append(time.perf_counter() - t)
+                cpus[n].append(_cpu_s() - c)
+        ba = {n: {"search": asdict(searches[n]),
+                  "ms_per_frame": 1000 * statistics.median(walls[n]),
+                  "cpu_ms_per_frame": 1000 * statistics.median(cpus[n]),
+                  **_compare(outs[n], exact_maps, matches, masks)} for n in names}
+        ba.update({"frames": len(query), "interleaved": True, "load_avg": _loadavg()})
         ba["speedup"] = ba["before"]["ms_per_frame"] / ba["after"]["ms_per_frame"]
+        ba["cpu_speedup_vs_previous"] = (ba["previous"]["cpu_ms_per_frame"]
+                                         / ba["after"]["cpu_ms_per_frame"])
         res["before_after"] = ba
-        say(f"before ({before.n_candidates} candidates, search_k {before.search_k}) / after "
-            f"({default.n_candidates}, {default.search_k}), interleaved on {len(query)} "
-            f"frames: {ba['before']['ms_per_frame']:.1f} / "
-            f"{ba['after']['ms_per_frame']:.1f} ms/frame (x{ba['speedup']:.2f}), agreement "
-            f"{100 * ba['before']['agreement']:.2f} / {100 * ba['after']['agreement']:.2f} %")
+        say(f"interleaved on {len(query)} frames (ms/frame wall, CPU; agreement): " + "; ".join(
+            f"{n} ({searches[n].n_candidates} candidates, search_k {searches[n].search_k}, "
+            f"pool {searches[n].pool}) {ba[n]['ms_per_frame']:.1f}, "
+            f"{ba[n]['cpu_ms_per_frame']:.1f}; {100 * ba[n]['agreement']:.2f} %"
+            for n in names) + f"; load {ba['load_avg']}")
 
         # ---- search trade-off against the same exact matches
         rows = []
         sub = query[:max(ne, 8)]
-        for k, sk, pr, po, st in ((16, 1000, 8, 2, 1), (16, 2000, 8, 3, 1), (32, 2000, 8, 3, 2),
-                                  (32, 4000, 8, 2, 1), (32, 4000, 8, 3, 1), (64, 8000, 8, 2, 1),
-                                  (64, 8000, 8, 2, 3), (64, 8000, 0, 0, 1)):
-            ms_k, rr = _timed(d, sub, search=SearchParams(k, sk, default.threads, pr, po,
-                                                          default.centre, st))
+        for k, sk, pr, po, st in TRADEOFF_ROWS:
+            cpu_k: list = []
+            ms_k, rr = _timed(d, sub, cpu_k, search=SearchParams(
+                k, sk, default.threads, pr, po, default.centre, st))
             row = {"n_candidates": k, "search_k": sk, "propagate": pr, "pool": po,
                    "annoy_stride": st, "ms_per_frame": ms_k,
+                   "cpu_ms_per_frame": 1000 * statistics.median(cpu_k),
                    **_compare(rr, exact_maps, matches, masks)}
             rows.append(row)
             say(f"  {k:3d} candidates, search_k {sk:5d}, pool {po}, propagate {pr}, "
-                f"annoy_stride {st}: {ms_k:6.1f} ms/frame, agreement "
+                f"annoy_stride {st}: {ms_k:6.1f} ms/frame (CPU "
+                f"{row['cpu_ms_per_frame']:.1f}), agreement "
                 f"{100 * row['agreement']:.2f} %, recall {100 * row['recall']:.1f} %, "
                 f"excess {row['excess_hamming']:.2f}")
         # the literal vote over 21 labels (background may win inside the hand)

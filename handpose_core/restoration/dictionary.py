@@ -90,18 +90,19 @@ class SearchParams:
     none of those within ``pool`` grid steps; every other pixel gets its candidates by
     pooling alone (1: annoy is asked for every queried pixel). Without pooling (``pool``
     0 or no source maps) every pixel is asked.
-    The defaults (32 candidates, search_k 2000, pool 3; 64, 8000 and 2 until issue 25)
-    cost about a third of the older search and keep >= 97 % pixel agreement with the
-    exact restoration on the default dictionary: annoy's time grows with ``search_k``
-    per query, and the wider pool finds what the narrower annoy search misses.
+    The defaults (32 candidates, search_k 1000, pool 4; 64, 8000 and 2 until issue 25,
+    then 32, 2000 and 3) cost about a quarter of the oldest search's CPU time and keep
+    >= 97 % pixel agreement with the exact restoration on the default dictionary:
+    annoy's time grows with ``search_k`` per query, and the wider pool finds what the
+    narrower annoy search misses.
     Figures: ``bench restore``, docs/restoration.md and docs/measurements.md.
     """
 
     n_candidates: int = 32
-    search_k: int = 2000
+    search_k: int = 1000
     threads: int = 2
     propagate: int = 8
-    pool: int = 3
+    pool: int = 4
     centre: int = 1
     annoy_stride: int = 1
 

@@ -43,7 +43,7 @@ from ..errors import BadInput
 from ..fileio import remove_stale_temporaries, write_toml
 from ..nets.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ..progress import Cancelled, ProgressFn, check_cancel
-from .config import TrainConfig
+from .config import TrainConfig, cpu_bfloat16
 
 
 class Task(Protocol):
@@ -273,6 +273,7 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
     else:
         log = _NoLog()
     amp = config.amp and device.type == "cuda"
+    cpu_amp = config.cpu_amp and device.type == "cpu" and cpu_bfloat16()
     step_model, bn = model, []
     if n_proc > 1:
         bn = dd.globalise_batchnorm(model)
@@ -338,7 +339,8 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
                 for g in optimizer.param_groups:
                     g["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp), \
+                        torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_amp):
                     loss = task.train_step(step_model, batch, None if n_proc > 1 else cancel)
                 if n_proc > 1:
                     loss = dd.agree(loss, False, device)[0]

@@ -528,7 +528,8 @@ def test_bench_restore_runs_end_to_end_on_a_tiny_dictionary(capsys):
                  "--frames", "2", "--exact-frames", "1", "--sub-patches", "0",
                  "--crf-tune-maps", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["dictionary"]["patches"] == 4000 and out["search"]["pool"] == 3
+    assert out["dictionary"]["patches"] == 4000 and out["search"]["pool"] == 4
+    assert out["search"]["search_k"] == 1000
     r = out["restore"]
     # 4,000 patches, 2 frames: a search that returned poor patches would fall below 0.95
     # agreement; the search before issue 25 (64 / 8000) found what exact search finds
@@ -537,6 +538,10 @@ def test_bench_restore_runs_end_to_end_on_a_tiny_dictionary(capsys):
     assert ba["before"]["search"]["search_k"] == 8000 and ba["frames"] == 2
     assert ba["before"]["recall"] >= 0.9 and ba["before"]["agreement"] >= 0.95
     assert ba["after"]["agreement"] == r["agreement"]
+    assert ba["previous"]["search"]["search_k"] == 2000 and ba["previous"]["search"]["pool"] == 3
+    for n in ("before", "previous", "after"):  # CPU time beside wall time
+        assert 0 < ba[n]["cpu_ms_per_frame"] and 0 < ba[n]["ms_per_frame"]
+    assert r["cpu_ms_per_frame"] > 0 and not out["dictionary"]["reused"]
     assert ba["speedup"] == ba["before"]["ms_per_frame"] / ba["after"]["ms_per_frame"]
     assert r["agreement_min"] <= r["agreement"] and r["ms_per_frame"] > 0
     assert r["queries_per_frame"] > 50 and r["mean_exact_hamming"] > 0
@@ -547,6 +552,28 @@ def test_bench_restore_runs_end_to_end_on_a_tiny_dictionary(capsys):
         c = out["crf"]["methods"][m]
         assert c["ms_per_frame"] > 0 and c["weight"] in [r["weight"] for r in c["tuning"]]
         assert out["accuracy"][m]["per_pixel"] == c["per_pixel"] and 0 < c["per_pixel"] <= 1
+
+
+def test_bench_restore_reuses_the_dictionary_it_left(tmp_path, capsys):
+    """--reuse with --out: a second run loads the dictionary the first one built (same
+    maps and size) and finds the same matches; other maps build anew."""
+    import json
+
+    from handpose_core.cli.main import main
+
+    base = ["bench", "restore", "--json", "--images", "40", "--patches", "4000",
+            "--frames", "2", "--exact-frames", "1", "--sub-patches", "0", "--no-crf",
+            "--out", str(tmp_path), "--reuse"]
+    assert main(base) == 0
+    first = json.loads(capsys.readouterr().out)
+    built = (tmp_path / "dictionary" / "index.ann").stat().st_mtime_ns
+    assert main(base) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert not first["dictionary"]["reused"] and second["dictionary"]["reused"]
+    assert (tmp_path / "dictionary" / "index.ann").stat().st_mtime_ns == built
+    assert second["restore"]["agreement"] == first["restore"]["agreement"]
+    assert main(base[:4] + ["41"] + base[5:]) == 0  # other maps: built again
+    assert not json.loads(capsys.readouterr().out)["dictionary"]["reused"]
 
 
 def test_part_even_sampling_balances_centre_parts(maps, tmp_path):

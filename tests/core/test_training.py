@@ -327,6 +327,40 @@ def test_train_on_arrays_learns_the_blob_parts(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
 
 
+@pytest.mark.parametrize("bf16_cpu", [False, True])
+def test_cpu_amp_runs_steps_under_bfloat16_autocast_only_where_the_cpu_has_it(
+        tmp_path, monkeypatch, bf16_cpu):
+    """cpu_amp: the training steps run under CPU bfloat16 autocast where the CPU computes
+    bfloat16 natively (never without cpu_amp); weights stay float32 and the run learns."""
+    import handpose_core.training.engine as engine
+    from handpose_core.training.config import cpu_bfloat16
+    from handpose_core.training.segmentation import SegmentationTask
+
+    assert isinstance(cpu_bfloat16(), bool)
+    monkeypatch.setattr(engine, "cpu_bfloat16", lambda: bf16_cpu)
+    seen = []
+    step = SegmentationTask.train_step
+
+    def spying(self, model, batch, cancel):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return step(self, model, batch, cancel)
+
+    monkeypatch.setattr(SegmentationTask, "train_step", spying)
+    depth, labels = blobs(192, seed=5)
+    train_segmentation((depth, labels), cfg(epochs=1, cpu_amp=False), tmp_path / "off",
+                       net=SMALL, val_fraction=0.1)
+    assert seen and not any(seen)
+    seen.clear()
+    res = train_segmentation((depth, labels), cfg(epochs=2, cpu_amp=True), tmp_path / "on",
+                             net=SMALL, val_fraction=0.1)
+    assert seen and all(s == bf16_cpu for s in seen)
+    model, _, _ = load_segnet(res.last_checkpoint)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    losses = [r["train_loss"] for r in read_metrics(tmp_path / "on" / "metrics.jsonl")
+              if r["kind"] == "train"]
+    assert all(np.isfinite(losses)) and np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
 def test_bad_inputs_are_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="meta.json"):
         train_segmentation(tmp_path / "nowhere", cfg(), tmp_path / "run")
