@@ -256,9 +256,9 @@ class CompareView(QWidget):
             self._draw_full(d)
         self._draw_barycenters()
         rec = d.restoration if rec is None else rec
-        decision = ("accepted" if rec.accepted else "rejected") if rec is not None and \
-            (rec is d.restoration or rec.method == DEFAULT_METHOD) else ("would be accepted" if rec is not None and
-                                            rec.auto_accept else "would be rejected")
+        primary = rec is not None and (rec is d.restoration or rec.method == DEFAULT_METHOD)
+        decision = ("accepted" if rec.accepted else "rejected") if primary else (
+            "would be accepted" if rec is not None and rec.auto_accept else "would be rejected")
         score = ("" if rec is None else f" · {rec.method} score raw {rec.raw.mm:.1f} → "
                  f"restored {rec.restored.mm:.1f} mm · {decision}")
         # short enough for one line at the default size (a second line re-lays out the

@@ -85,40 +85,74 @@ def segment_distance(points: np.ndarray, seg: np.ndarray) -> np.ndarray:
     return np.linalg.norm(p - (a + t[..., None] * ab), axis=-1)
 
 
-def joint_log_prior(joints_crop: np.ndarray, size: int,
-                    params: PriorParams = PriorParams(), depth: np.ndarray | None = None,
-                    depth_scale: float = 0.0) -> np.ndarray:
-    """``(size, size, 21)`` float32 log-prior of each part at each pixel from the 14
-    joints in crop coordinates ``(14, >=2)`` (x = column, y = row, as
-    :meth:`~handpose_core.datasets.crop.CropTransform.frame_to_crop` gives); column 0
-    (background) is 0. Distances scale with ``size / 48``. With ``depth`` (the crop's
-    normalised depth, ``(size, size)``) and ``depth_scale`` > 0 the distance is 3D where
-    the pixel has depth: the crop's z (cube units) times ``depth_scale * size / 2`` is a
-    third coordinate (1: metric, the cube is as deep as it is wide), the segments' z
-    interpolated between their joints' z."""
+def part_distances(joints_crop: np.ndarray, size: int, params: PriorParams = PriorParams(),
+                   depth: np.ndarray | None = None, depth_scale: float = 0.0) -> np.ndarray:
+    """``(size, size, 20)`` distance of each pixel to each hand part's segment (parts
+    1..20), less the part's half-width (0 inside it), in pixels of a 48-pixel crop.
+    ``joints_crop`` ``(14, >=2)``: the 14 joints in crop coordinates (x = column,
+    y = row, z in cube units, as
+    :meth:`~handpose_core.datasets.crop.CropTransform.frame_to_crop` gives). With
+    ``depth`` (the crop's normalised depth, ``(size, size)``) and ``depth_scale`` > 0
+    the distance is 3D where the pixel has depth: the crop's z (cube units) times
+    ``depth_scale * size / 2`` is a third coordinate (1: metric, the cube is as deep as
+    it is wide), the segments' z interpolated between their joints' z."""
     s = size / 48.0
     j = np.asarray(joints_crop, dtype=np.float64)
     use_z = depth is not None and depth_scale > 0
-    seg, rad = part_segments(j if use_z else j[:, :2], params)
+    if use_z and (j.ndim != 2 or j.shape[1] < 3):
+        raise ValueError(f"a 3D joint prior needs joints with z (14, 3), got {j.shape}")
+    seg, rad = part_segments(j[:, :3] if use_z else j[:, :2], params)
     yy, xx = np.mgrid[0:size, 0:size]
     pts = np.stack([xx, yy], -1).astype(np.float64)
     if use_z:
-        if j.shape[1] < 3:
-            raise ValueError("a 3D joint prior needs joints with z (14, 3)")
+        dep = np.asarray(depth, dtype=np.float64)
+        if dep.shape != (size, size):
+            raise ValueError(f"depth crop {dep.shape} is not ({size}, {size})")
         zs = depth_scale * size / 2.0
         seg = seg.copy()
         seg[..., 2] *= zs
-        dep = np.asarray(depth, dtype=np.float64)
         has = dep < 1.0
         d2 = segment_distance(pts, seg[1:, :, :2])
         d3 = segment_distance(np.concatenate([pts, (np.where(has, dep, 0) * zs)[..., None]], -1),
                               seg[1:])
         d = np.where(has[..., None], d3, d2) / s
     else:
-        d = segment_distance(pts, seg[1:]) / s  # (S, S, 20)
-    d = np.maximum(0.0, d - rad[1:])
-    out = np.zeros((size, size, NUM_CLASSES), np.float32)
-    out[..., 1:] = -(d ** 2) / (2.0 * params.sigma ** 2)
+        d = segment_distance(pts, seg[1:]) / s
+    return np.maximum(0.0, d - rad[1:])
+
+
+def log_prior_from_distances(dist: np.ndarray, params: PriorParams = PriorParams()
+                             ) -> np.ndarray:
+    """``(S, S, 21)`` float32 log-prior ``-d^2 / (2 sigma^2)`` from
+    :func:`part_distances`; column 0 (background) is 0."""
+    out = np.zeros((*dist.shape[:2], NUM_CLASSES), np.float32)
+    out[..., 1:] = -(dist ** 2) / (2.0 * params.sigma ** 2)
+    return out
+
+
+def joint_log_prior(joints_crop: np.ndarray, size: int,
+                    params: PriorParams = PriorParams(), depth: np.ndarray | None = None,
+                    depth_scale: float = 0.0) -> np.ndarray:
+    """``(size, size, 21)`` float32 log-prior of each part at each pixel from the 14
+    joints in crop coordinates (arguments as :func:`part_distances`); column 0
+    (background) is 0."""
+    return log_prior_from_distances(part_distances(joints_crop, size, params, depth,
+                                                   depth_scale), params)
+
+
+def joint_silhouette(hand: np.ndarray, depth: np.ndarray, dist: np.ndarray, *,
+                     grow: float, cut: float) -> np.ndarray:
+    """The hand mask ``(S, S)`` bool the joints allow: the predicted ``hand`` plus
+    pixels with depth within ``grow`` of some part's segment (``dist`` from
+    :func:`part_distances`, 3D), less hand pixels farther than ``cut`` from every part
+    (clutter or sleeve f_s called hand). ``grow`` 0 adds nothing; ``cut`` <= 0 removes
+    nothing."""
+    near = np.asarray(dist).min(axis=2)
+    out = np.asarray(hand, dtype=bool).copy()
+    if grow > 0:
+        out |= (np.asarray(depth) < 1.0) & (near <= grow)
+    if cut > 0:
+        out &= near <= cut
     return out
 
 
@@ -142,6 +176,11 @@ DEFAULT_EPS = 0.5
 still reachable when the joints insist (0 would forbid it)."""
 DEFAULT_DEPTH_SCALE = 1.0
 """3D distance to the skeleton where the pixel has depth (metric: 1)."""
+DEFAULT_GROW = 1.5
+"""Pixels with depth this close (48-pixel crop pixels, beyond a part's half-width) to the
+skeleton join the hand though f_s called them background."""
+DEFAULT_CUT = 6.0
+"""Predicted hand pixels farther than this from every part are background (clutter)."""
 # (sigma, weight, eps, depth scale) chosen on the first 300 labelled train frames of the
 # demo (docs/restoration.md, "Joint prior"); every combination tried is listed there.
 
@@ -155,25 +194,33 @@ def crop_joints(joints14_uvd: np.ndarray, tf) -> np.ndarray:
     return tf.frame_to_crop(j)
 
 
-def frame_log_prior(joints14_uvd: np.ndarray, tf, depth_crop: np.ndarray,
-                    params: PriorParams = DEFAULT_PARAMS,
-                    depth_scale: float = DEFAULT_DEPTH_SCALE) -> np.ndarray:
-    """:func:`joint_log_prior` of one frame from its full-frame joints, crop transform
-    and normalised depth crop: ``(S, S, 21)`` float32."""
-    return joint_log_prior(crop_joints(joints14_uvd, tf), tf.size, params,
-                           depth=depth_crop, depth_scale=depth_scale)
+def frame_prior(joints14_uvd: np.ndarray, tf, depth_crop: np.ndarray, hand: np.ndarray, *,
+                params: PriorParams = DEFAULT_PARAMS, depth_scale: float = DEFAULT_DEPTH_SCALE,
+                grow: float = DEFAULT_GROW, cut: float = DEFAULT_CUT
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """One frame's ``(log_prior (S, S, 21) float32, silhouette (S, S) bool)`` from its
+    full-frame joints ``(14, 3)``, crop transform, normalised depth crop and predicted
+    hand mask (:func:`joint_log_prior`, :func:`joint_silhouette`)."""
+    dist = part_distances(crop_joints(joints14_uvd, tf), tf.size, params, depth=depth_crop,
+                          depth_scale=depth_scale)
+    return (log_prior_from_distances(dist, params),
+            joint_silhouette(hand, depth_crop, dist, grow=grow, cut=cut))
 
 
 def combine(raw: np.ndarray, counts: np.ndarray, log_prior: np.ndarray, mask: np.ndarray, *,
-            raw_weight: float = 0.0, weight: float = DEFAULT_WEIGHT, eps: float = DEFAULT_EPS
+            raw_weight: float = 0.0, weight: float = DEFAULT_WEIGHT, eps: float = DEFAULT_EPS,
+            silhouette: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integration votes and the joint prior, log-linearly: at each pixel of ``mask``
     the hand part maximising ``log(share + eps) + weight * log_prior``, where ``share``
     is the part's share of the counted votes with the raw label's prior
     (``raw_weight`` times the votes, as :func:`..restore.decide`; a pixel without votes
-    has only its raw label's share). Background is never chosen (the silhouette is
-    kept). Returns ``(labels uint8, confidence float32, votes int32)`` as
-    :func:`..restore.decide`; confidence is the winner's share of the votes."""
+    has only its raw label's share). Background is never chosen inside the hand: the
+    predicted silhouette (``raw > 0``) is kept, or ``silhouette`` ``(S, S)`` bool
+    replaces it (:func:`joint_silhouette`: pixels outside it become background, pixels
+    inside it that f_s called background get a part; ``mask`` is then ignored). Returns
+    ``(labels uint8, confidence float32, votes int32)`` as :func:`..restore.decide`;
+    confidence is the winner's share of the votes."""
     raw = np.asarray(raw)
     c = np.asarray(counts, dtype=np.float32).copy()
     c[..., 0] = 0
@@ -183,8 +230,12 @@ def combine(raw: np.ndarray, counts: np.ndarray, log_prior: np.ndarray, mask: np
     q /= np.maximum(q.sum(axis=2, keepdims=True), 1e-9)
     score = np.log(q + eps) + weight * np.asarray(log_prior, dtype=np.float32)
     win = (np.argmax(score[..., 1:], axis=2) + 1).astype(np.uint8)
-    mask = np.asarray(mask, dtype=bool) & (raw > 0)
-    labels = np.where(mask, win, raw).astype(np.uint8)
+    if silhouette is not None:
+        mask = np.asarray(silhouette, dtype=bool)
+        labels = np.where(mask, win, 0).astype(np.uint8)
+    else:
+        mask = np.asarray(mask, dtype=bool) & (raw > 0)
+        labels = np.where(mask, win, raw).astype(np.uint8)
     best = np.take_along_axis(c, win[..., None].astype(np.int64), 2)[..., 0]
     conf = np.where(mask & (total > 0), best / np.maximum(total, 1e-9), 0).astype(np.float32)
     return labels, conf, total.astype(np.int32)

@@ -338,7 +338,7 @@ def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.nd
                   vote_weights: np.ndarray | None = None, raw_weight: float = 0.0,
                   zoom: tuple[float, float, float] | None = None,
                   log_prior: np.ndarray | None = None, prior_weight: float = 0.0,
-                  prior_eps: float = 0.5
+                  prior_eps: float = 0.5, silhouette: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Restore ``raw`` (S, S) from the patches ``(K, P, P)`` matched at ``centers``.
 
@@ -351,8 +351,9 @@ def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.nd
     labels) are cast there and read back at ``raw``'s pixels (:func:`unzoom`).
     ``log_prior`` ``(S, S, 21)`` with integration: the votes are combined with this
     per-(pixel, part) log-prior (the joint prior, :func:`.joint_prior.combine`, weight
-    ``prior_weight``, floor ``prior_eps``; the silhouette is kept) instead of the
-    majority. Returns ``(labels, confidence, votes)``.
+    ``prior_weight``, floor ``prior_eps``) instead of the majority; the silhouette is
+    kept unless ``silhouette`` ``(S, S)`` bool gives the hand mask
+    (:func:`.joint_prior.joint_silhouette`). Returns ``(labels, confidence, votes)``.
     """
     raw = np.asarray(raw, dtype=np.uint8)
     mask = raw > 0 if mask is None else np.asarray(mask, dtype=bool)
@@ -362,7 +363,7 @@ def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.nd
         if zoom is not None and len(centers):
             counts = unzoom(counts, zoom)
         return joint_prior.combine(raw, counts, log_prior, mask, raw_weight=raw_weight,
-                                   weight=prior_weight, eps=prior_eps)
+                                   weight=prior_weight, eps=prior_eps, silhouette=silhouette)
     if len(centers) == 0:
         return raw.copy(), np.zeros(raw.shape, np.float32), np.zeros(raw.shape, np.int32)
     if integrate:
@@ -427,12 +428,14 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                  scale: str = DEFAULT_SCALE, batch: int = 16, progress: ProgressFn | None = None, cancel=None,
                  log_priors: np.ndarray | None = None,
                  prior_weight: float = joint_prior.DEFAULT_WEIGHT,
-                 prior_eps: float = joint_prior.DEFAULT_EPS
+                 prior_eps: float = joint_prior.DEFAULT_EPS,
+                 silhouettes: np.ndarray | None = None
                  ) -> list[Restoration]:
     """:func:`restore` for ``(N, S, S)`` maps; queries of ``batch`` maps go to the
     search together. Raises ``Cancelled`` between batches when ``cancel`` is set.
     ``log_priors`` ``(N, S, S, 21)``: each map's joint log-prior, combined with its
-    integration votes (:func:`apply_matches`; the ``joint-prior`` restoration)."""
+    integration votes (:func:`apply_matches`; the ``joint-prior`` restoration), and
+    ``silhouettes`` ``(N, S, S)`` bool, with them, each map's hand mask."""
     maps = np.asarray(label_maps)
     if maps.ndim != 3 or maps.shape[1] != maps.shape[2]:
         raise ValueError(f"label maps must be (N, S, S), got {maps.shape}")
@@ -457,8 +460,12 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                 "annoy_stride": search.annoy_stride,
                 "keep_silhouette": keep_silhouette, "raw_weight": raw_weight,
                 "scale": scale}
+    if silhouettes is not None and (log_priors is None or np.shape(silhouettes) != maps.shape):
+        raise ValueError(f"silhouettes {np.shape(silhouettes)} need log priors and the label "
+                         f"maps' shape {maps.shape}")
     if log_priors is not None:
-        settings.update(prior_weight=prior_weight, prior_eps=prior_eps)
+        settings.update(prior_weight=prior_weight, prior_eps=prior_eps,
+                        joint_silhouette=silhouettes is not None)
     ref_area = dictionary_hand_area(dictionary) if scale == "hand" else None
     out: list[Restoration] = []
     n = maps.shape[0]
@@ -498,7 +505,9 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                                              raw_weight=raw_weight, zoom=zooms[b],
                                              log_prior=None if log_priors is None
                                              else log_priors[s + b],
-                                             prior_weight=prior_weight, prior_eps=prior_eps)
+                                             prior_weight=prior_weight, prior_eps=prior_eps,
+                                             silhouette=None if silhouettes is None
+                                             else silhouettes[s + b])
             out.append(Restoration(lab, conf, votes, c, i_, d_,
                                    per_map + time.perf_counter() - t1, settings,
                                    zoom=zooms[b]))

@@ -45,7 +45,8 @@ NAME = "restore"
 _KEYED = ("window", "stride", "integrate", "keep_silhouette", "backend", "n_candidates",
           "search_k", "propagate", "pool", "centre", "raw_weight", "penalty_mm", "penalty_px")
 _CRF_KEYED = ("method", "crf_weight", "k")  # keyed only for a CRF (integration keys unchanged)
-_PRIOR_KEYED = ("method", "prior_weight", "prior_eps", "prior_sigma", "depth_scale")
+_PRIOR_KEYED = ("method", "prior_weight", "prior_eps", "prior_sigma", "depth_scale",
+                "prior_grow", "prior_cut")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,12 @@ class RestoreSettings:
         "prior around its skeleton segment"})
     depth_scale: float = field(default=joint_prior.DEFAULT_DEPTH_SCALE, metadata={
         "help": "joint-prior: weight of depth in the distance to the skeleton (0: 2D)"})
+    prior_grow: float = field(default=joint_prior.DEFAULT_GROW, metadata={
+        "help": "joint-prior: pixels with depth this close to the skeleton become hand "
+        "(0: never)"})
+    prior_cut: float = field(default=joint_prior.DEFAULT_CUT, metadata={
+        "help": "joint-prior: predicted hand pixels farther than this from the skeleton "
+        "become background (0: never)"})
     crf_weight: float = field(default=-1.0, metadata={
         "help": "CRF pairwise weight (negative: tuned on held-out synthetic maps, cached)"})
     k: int = field(default=crf.DEFAULT_K, metadata={

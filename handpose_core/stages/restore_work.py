@@ -114,15 +114,17 @@ def restore_maps(raw: np.ndarray, depth: np.ndarray, dictionary, settings, cance
             raise ValueError("the joint-prior restoration needs each frame's joints and "
                              "crop transform")
         params = joint_prior.PriorParams(sigma=settings.prior_sigma)
-        priors = np.stack([joint_prior.frame_log_prior(j, CropTransform.from_array(t), d,
-                                                       params, settings.depth_scale)
-                           for j, t, d in zip(joints14, tfs, depth)])
+        made = [joint_prior.frame_prior(j, CropTransform.from_array(t), d, r > 0,
+                                        params=params, depth_scale=settings.depth_scale,
+                                        grow=settings.prior_grow, cut=settings.prior_cut)
+                for j, t, d, r in zip(joints14, tfs, depth, raw)]
         return restore_many(raw, dictionary, window=settings.window,
                             integrate=True, backend=settings.backend,
                             stride=settings.stride, keep_silhouette=True,
                             search=settings.search, raw_weight=settings.raw_weight,
-                            cancel=cancel, log_priors=priors,
-                            prior_weight=settings.prior_weight, prior_eps=settings.prior_eps)
+                            cancel=cancel, log_priors=np.stack([m[0] for m in made]),
+                            prior_weight=settings.prior_weight, prior_eps=settings.prior_eps,
+                            silhouettes=np.stack([m[1] for m in made]))
     if settings.method == crf.INTEGRATION:
         return restore_many(raw, dictionary, window=settings.window,
                             integrate=settings.integrate, backend=settings.backend,
