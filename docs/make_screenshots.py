@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE / "img"), help="output folder (docs/img)")
     ap.add_argument("--frame", type=int, default=None, help="frame id to show")
     ap.add_argument("--size", default="1500x920", help="window size WxH")
+    ap.add_argument("--compare-as", default="", metavar="FILE",
+                    help="save only the Compare tab, as FILE in the output folder")
     args = ap.parse_args(argv)
 
     import tempfile
@@ -89,11 +91,11 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     saved = []
-    for i in range(win.tabs.count()):
+    for i in range(1 if args.compare_as else win.tabs.count()):
         name = win.tabs.tabText(i).replace("&", "").strip().lower().replace(" ", "-")
         win.tabs.setCurrentIndex(i)
         _settle(app, 2.5)
-        path = out / ("studio.png" if i == 0 else f"studio-{name}.png")
+        path = out / (args.compare_as or "studio.png" if i == 0 else f"studio-{name}.png")
         win.grab().save(str(path))
         saved.append(path)
     for p in saved:

@@ -4,9 +4,9 @@ Five linked pyqtgraph panels share zoom and pan. Label maps are drawn in the par
 over the depth crop with an adjustable opacity; the raw and restored panels also show the
 part barycenters (crosses) joined to the ground-truth joints (circles). Hovering reports
 u, v, depth and each panel's part under the cursor through :attr:`CompareView.status_message`.
-The "Restored" selector shows any restoration method stored for the frame (integration,
-the restore stage's default, or a CRF run with ``train restore --method``) in the
-restored panel.
+The "Restored" selector shows any restoration method stored for the frame (joint-prior,
+the restore stage's default and what fine-tuning trains on, or the paper's integration or
+a CRF run with ``train restore --method``) in the restored panel.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _REDRAW = frozenset({ChangeKind.RESTORATION, ChangeKind.LABELS, ChangeKind.MODEL
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # curves opt in
 
-INTEGRATION = "integration"  # the restore stage's default method (project store name)
+DEFAULT_METHOD = "joint-prior"  # the restore stage's default method (the store's primary slot)
 PANELS = (("depth", "Depth crop"), ("raw", "Raw f_s"), ("restored", "Restored"),
           ("finetuned", "Fine-tuned f_s"), ("gt", "Ground truth"))
 TITLES = dict(PANELS)
@@ -91,7 +91,7 @@ def _source_word(source: str) -> str:
 
 
 def _method_note(rec) -> str:
-    """A short title note for a non-integration restoration: method and its weight."""
+    """A short title note for a non-default restoration: method and its weight."""
     w = rec.details.get("crf_weight")
     return rec.method + ("" if w is None else f" (w {w:g})")
 
@@ -173,8 +173,8 @@ class CompareView(QWidget):
         self.method_combo.setToolTip("Restoration method shown in the Restored panel: those "
                                      "stored for this frame (train restore --method)")
         self.method_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
-        self.method_combo.addItem(INTEGRATION)
-        self.method = INTEGRATION  # the user's choice, kept across frames that have it
+        self.method_combo.addItem(DEFAULT_METHOD)
+        self.method = DEFAULT_METHOD  # the user's choice, kept across frames that have it
         self._method_rec = None  # the shown non-integration record, or None
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Label opacity"))
@@ -256,9 +256,9 @@ class CompareView(QWidget):
             self._draw_full(d)
         self._draw_barycenters()
         rec = d.restoration if rec is None else rec
-        decision = ("accepted" if rec.accepted else "rejected") if rec is not None and \
-            rec.method == INTEGRATION else ("would be accepted" if rec is not None and
-                                            rec.auto_accept else "would be rejected")
+        primary = rec is not None and (rec is d.restoration or rec.method == DEFAULT_METHOD)
+        decision = ("accepted" if rec.accepted else "rejected") if primary else (
+            "would be accepted" if rec is not None and rec.auto_accept else "would be rejected")
         score = ("" if rec is None else f" · {rec.method} score raw {rec.raw.mm:.1f} → "
                  f"restored {rec.restored.mm:.1f} mm · {decision}")
         # short enough for one line at the default size (a second line re-lays out the
@@ -270,15 +270,15 @@ class CompareView(QWidget):
             self.fit()
 
     def _restored_choice(self, d):
-        """The restored map to show and its record when it is not integration's (None):
-        the chosen method when this frame has it stored, else integration's; fills the
+        """The restored map to show and its record when it is not the default method's (None):
+        the chosen method when this frame has it stored, else the default method's; fills the
         selector with the frame's methods."""
         project = self.session.project
         methods = project.restoration_methods(d.frame.id) if project is not None else []
         if not methods:
-            methods = [INTEGRATION]
+            methods = [DEFAULT_METHOD]
         shown = [self.method_combo.itemText(i) for i in range(self.method_combo.count())]
-        use = self.method if self.method in methods else INTEGRATION
+        use = self.method if self.method in methods else DEFAULT_METHOD
         if shown != methods:
             self.method_combo.blockSignals(True)
             self.method_combo.clear()
@@ -287,7 +287,7 @@ class CompareView(QWidget):
         self.method_combo.setCurrentIndex(methods.index(use) if use in methods else 0)
         self.method_combo.setEnabled(len(methods) > 1)
         self._method_rec = None
-        if use == INTEGRATION:
+        if use == DEFAULT_METHOD:
             return d.restored_labels, None
         rec = project.restoration(d.frame.id, use)
         try:
@@ -424,7 +424,7 @@ class CompareView(QWidget):
 
     @Slot(int)
     def _on_method_activated(self, index: int) -> None:
-        self.method = self.method_combo.itemText(index) or INTEGRATION
+        self.method = self.method_combo.itemText(index) or DEFAULT_METHOD
         if self.data is not None:
             self.refresh()
 

@@ -71,7 +71,7 @@ def run(args) -> int:
 
 def print_report(rep: dict) -> None:
     """Tables of a report with ``segmentation`` and/or ``restoration`` sections."""
-    from .tables import pct, print_seg_table
+    from .tables import print_seg_table
 
     seg = rep.get("segmentation")
     if seg:
@@ -107,9 +107,17 @@ def print_report(rep: dict) -> None:
         print(f"  {m}: " + (c if isinstance(c, str) else
                             f"pairwise weight {c['weight']:g} (tuned on held-out synthetic "
                             f"maps), {c['ms_per_frame']:.0f} ms/frame with its search"))
-    q = r["quality_check"]
+    for key, what in (("quality_check", "NN, integration (the paper's)"),
+                      ("quality_check_joint_prior", "joint-prior (the restore default)")):
+        if key in r:
+            print_quality_check(r[key], what)
+
+
+def print_quality_check(q: dict, what: str) -> None:
+    from .tables import pct
+
     s = q["separation"]
-    print(f"\nquality check: {q['accepted']} accepted, {q['rejected']} rejected "
+    print(f"\nquality check of {what}: {q['accepted']} accepted, {q['rejected']} rejected "
           f"(rejection rate {100 * q['rejection_rate']:.1f} %); barycenter score (mean per "
           f"scored joint) raw {q['mean_score_raw_mm']:.1f} mm, restored "
           f"{q['mean_score_restored_mm']:.1f} mm")

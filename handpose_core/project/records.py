@@ -66,9 +66,10 @@ class RestorationRecord:
     automatic decision (:func:`handpose_core.restoration.quality.accept_restoration`);
     ``override``: the human decision (None when there is none) and its time;
     ``run_key``: identifies the model, dictionary and settings that produced it;
-    ``method``: ``"integration"`` (the restore stage's default, the one fine-tuning uses
-    and a human can override) or a CRF method (``"crf-potts"``, ``"crf-overlap"``),
-    stored beside it and never overridden.
+    ``method``: ``"joint-prior"`` (the restore stage's default, the one fine-tuning uses
+    and a human can override; an older project's primary rows say ``"integration"``)
+    or another method (``"integration"``, ``"crf-potts"``, ``"crf-overlap"``), stored
+    beside it and never overridden.
     """
 
     frame_id: int
@@ -83,7 +84,7 @@ class RestorationRecord:
     override_time: str | None
     updated: str
     run_key: str | None = None
-    method: str = "integration"
+    method: str = "joint-prior"
 
     @property
     def accepted(self) -> bool:

@@ -1,10 +1,14 @@
 """Restoration results in the project store: maps, scores, decisions, human overrides.
 
-One result per frame and method. Integration (the restore stage's default) lives in the
-``restorations`` table and its maps under ``restoration/raw|restored/``: it is the one
-fine-tuning uses and a human can override. Another method (a CRF, :mod:`..restoration.crf`)
-keeps its result beside it, in ``method_restorations`` and under
-``restoration/METHOD/raw|restored/``, so running it never replaces integration's.
+One result per frame and method. The restore stage's default method
+(:data:`DEFAULT_METHOD`, ``joint-prior``) lives in the ``restorations`` table and its
+maps under ``restoration/raw|restored/``: it is the one fine-tuning uses, the studio
+shows first and a human can override. Another method (the paper's ``integration``, a
+CRF, :mod:`..restoration.crf`) keeps its result beside it, in ``method_restorations``
+and under ``restoration/METHOD/raw|restored/``, so running it never replaces the
+default's. (Projects restored before ``joint-prior`` became the default hold
+integration's maps in ``restorations``; their records say so in ``method``, read from
+the stored details, until ``train restore`` is run again.)
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ _COLUMNS = ("frame_id, model, raw_path, restored_path, score_raw_mm, score_raw_p
 _METHOD_COLUMNS = ("frame_id, model, raw_path, restored_path, score_raw_mm, score_raw_px, "
                    "score_restored_mm, score_restored_px, details, auto_accept, NULL, NULL, "
                    "updated, run_key, method")
-INTEGRATION = "integration"
+DEFAULT_METHOD = "joint-prior"
+"""The method whose results live in the primary ``restorations`` table (the restore
+stage's default, :data:`handpose_core.restoration.crf.JOINT_PRIOR`)."""
+INTEGRATION = DEFAULT_METHOD  # the primary slot's name in the code below
 
 _UPSERT = """INSERT INTO restorations (frame_id, model, raw_path, restored_path,
                    score_raw_mm, score_restored_mm, score_raw_px, score_restored_px,
@@ -70,7 +77,17 @@ def _record(r, db) -> RestorationRecord:
         Score(nan_if_none(r[6]), nan_if_none(r[7])),
         json_column(db, table, f"of frame {r[0]}", "details", r[8]), bool(r[9]),
         None if r[10] is None else bool(r[10]), r[11], r[12], r[13],
-        r[14] if len(r) > 14 else INTEGRATION)
+        r[14] if len(r) > 14 else _primary_method(r[8]))
+
+
+def _primary_method(details_json) -> str:
+    """What a primary row holds: its details' ``method`` (an older project's
+    integration), else :data:`DEFAULT_METHOD`."""
+    try:
+        m = json.loads(details_json or "{}").get("method")
+    except (ValueError, AttributeError):
+        m = None
+    return m if isinstance(m, str) and m else DEFAULT_METHOD
 
 
 def _check_method(method: str) -> str:

@@ -53,9 +53,12 @@ from .patches import TIE_WINDOW, extract_patches, hand_pixels, tie_weights
 from .restore import DEFAULT_SEARCH, Restoration, propagate, search_candidates
 
 INTEGRATION = "integration"
+JOINT_PRIOR = "joint-prior"
+"""Integration votes combined with the frame's joint prior (:mod:`.joint_prior`): the
+restore stage's default since the new demo (docs/restoration.md)."""
 POTTS, OVERLAP = "crf-potts", "crf-overlap"
 CRF_METHODS = (POTTS, OVERLAP)
-METHODS = (INTEGRATION, *CRF_METHODS)
+METHODS = (JOINT_PRIOR, INTEGRATION, *CRF_METHODS)
 ROW_NAMES = {POTTS: "CRF, Potts-like", OVERLAP: "CRF, patch-overlap Hamming"}
 """The Table 2 row of each CRF method (``evaluate --what restoration``)."""
 

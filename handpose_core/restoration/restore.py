@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import BadInput
 from ..parts import NUM_CLASSES, validate_labels
 from ..progress import ProgressFn, check_cancel
+from . import joint_prior
 from .dictionary import Dictionary, SearchParams
 from .patches import extract_patches, hand_pixels
 
@@ -335,7 +336,9 @@ def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.nd
                   window: int = DEFAULT_WINDOW, integrate: bool = True,
                   mask: np.ndarray | None = None, keep_silhouette: bool = True,
                   vote_weights: np.ndarray | None = None, raw_weight: float = 0.0,
-                  zoom: tuple[float, float, float] | None = None
+                  zoom: tuple[float, float, float] | None = None,
+                  log_prior: np.ndarray | None = None, prior_weight: float = 0.0,
+                  prior_eps: float = 0.5, silhouette: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Restore ``raw`` (S, S) from the patches ``(K, P, P)`` matched at ``centers``.
 
@@ -345,11 +348,22 @@ def apply_matches(raw: np.ndarray, centers: np.ndarray, neighbour_patches: np.nd
     ``mask`` (default ``raw > 0``) change. ``vote_weights`` (K,): each match's vote
     weight (default 1); ``raw_weight`` the raw label's prior (:func:`decide`). ``zoom``
     (:func:`hand_zoom`): ``centers`` are pixels of the zoomed map; the votes (or centre
-    labels) are cast there and read back at ``raw``'s pixels (:func:`unzoom`). Returns
-    ``(labels, confidence, votes)``.
+    labels) are cast there and read back at ``raw``'s pixels (:func:`unzoom`).
+    ``log_prior`` ``(S, S, 21)`` with integration: the votes are combined with this
+    per-(pixel, part) log-prior (the joint prior, :func:`.joint_prior.combine`, weight
+    ``prior_weight``, floor ``prior_eps``) instead of the majority; the silhouette is
+    kept unless ``silhouette`` ``(S, S)`` bool gives the hand mask
+    (:func:`.joint_prior.joint_silhouette`). Returns ``(labels, confidence, votes)``.
     """
     raw = np.asarray(raw, dtype=np.uint8)
     mask = raw > 0 if mask is None else np.asarray(mask, dtype=bool)
+    if log_prior is not None and integrate:
+        counts = vote(raw.shape, centers, neighbour_patches, window, vote_weights) \
+            if len(centers) else np.zeros((*raw.shape, NUM_CLASSES), np.int32)
+        if zoom is not None and len(centers):
+            counts = unzoom(counts, zoom)
+        return joint_prior.combine(raw, counts, log_prior, mask, raw_weight=raw_weight,
+                                   weight=prior_weight, eps=prior_eps, silhouette=silhouette)
     if len(centers) == 0:
         return raw.copy(), np.zeros(raw.shape, np.float32), np.zeros(raw.shape, np.int32)
     if integrate:
@@ -411,10 +425,17 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                  stride: int = DEFAULT_STRIDE, masks: np.ndarray | None = None,
                  keep_silhouette: bool = True, search: SearchParams = DEFAULT_SEARCH,
                  device: str | None = None, raw_weight: float = DEFAULT_RAW_WEIGHT,
-                 scale: str = DEFAULT_SCALE, batch: int = 16, progress: ProgressFn | None = None, cancel=None
+                 scale: str = DEFAULT_SCALE, batch: int = 16, progress: ProgressFn | None = None, cancel=None,
+                 log_priors: np.ndarray | None = None,
+                 prior_weight: float = joint_prior.DEFAULT_WEIGHT,
+                 prior_eps: float = joint_prior.DEFAULT_EPS,
+                 silhouettes: np.ndarray | None = None
                  ) -> list[Restoration]:
     """:func:`restore` for ``(N, S, S)`` maps; queries of ``batch`` maps go to the
-    search together. Raises ``Cancelled`` between batches when ``cancel`` is set."""
+    search together. Raises ``Cancelled`` between batches when ``cancel`` is set.
+    ``log_priors`` ``(N, S, S, 21)``: each map's joint log-prior, combined with its
+    integration votes (:func:`apply_matches`; the ``joint-prior`` restoration), and
+    ``silhouettes`` ``(N, S, S)`` bool, with them, each map's hand mask."""
     maps = np.asarray(label_maps)
     if maps.ndim != 3 or maps.shape[1] != maps.shape[2]:
         raise ValueError(f"label maps must be (N, S, S), got {maps.shape}")
@@ -428,6 +449,9 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                        f"got {window}")
     if masks is not None and masks.shape != maps.shape:
         raise ValueError(f"masks {masks.shape} do not match label maps {maps.shape}")
+    if log_priors is not None and np.shape(log_priors) != (*maps.shape, NUM_CLASSES):
+        raise ValueError(f"log priors {np.shape(log_priors)} do not match label maps "
+                         f"{maps.shape} (N, S, S, {NUM_CLASSES} expected)")
     q_stride = stride if integrate else 1
     settings = {"window": window, "integrate": integrate, "backend": backend,
                 "stride": q_stride, "n_candidates": search.n_candidates,
@@ -436,6 +460,12 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                 "annoy_stride": search.annoy_stride,
                 "keep_silhouette": keep_silhouette, "raw_weight": raw_weight,
                 "scale": scale}
+    if silhouettes is not None and (log_priors is None or np.shape(silhouettes) != maps.shape):
+        raise ValueError(f"silhouettes {np.shape(silhouettes)} need log priors and the label "
+                         f"maps' shape {maps.shape}")
+    if log_priors is not None:
+        settings.update(prior_weight=prior_weight, prior_eps=prior_eps,
+                        joint_silhouette=silhouettes is not None)
     ref_area = dictionary_hand_area(dictionary) if scale == "hand" else None
     out: list[Restoration] = []
     n = maps.shape[0]
@@ -472,7 +502,12 @@ def restore_many(label_maps: np.ndarray, dictionary: Dictionary, *,
                 np.zeros((0, dictionary.patch, dictionary.patch), np.uint8)
             lab, conf, votes = apply_matches(raw, c, nb, window=window, integrate=integrate,
                                              mask=mask, keep_silhouette=keep_silhouette,
-                                             raw_weight=raw_weight, zoom=zooms[b])
+                                             raw_weight=raw_weight, zoom=zooms[b],
+                                             log_prior=None if log_priors is None
+                                             else log_priors[s + b],
+                                             prior_weight=prior_weight, prior_eps=prior_eps,
+                                             silhouette=None if silhouettes is None
+                                             else silhouettes[s + b])
             out.append(Restoration(lab, conf, votes, c, i_, d_,
                                    per_map + time.perf_counter() - t1, settings,
                                    zoom=zooms[b]))

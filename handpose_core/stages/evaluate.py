@@ -105,26 +105,21 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
     ceiling = np.stack([r.labels for r in restore_many(gt, dictionary, backend=backend,
                                                        raw_weight=0.0, cancel=cancel)])
     paper_vote = nn.revote(raw, dictionary, raw_weight=0.0)
+    # the restore stage's default: the same matches, combined with each frame's joint
+    # prior; and what the joints give by themselves (no f_s, no patches)
+    _, tfs, _ = project.crops(frames)
+    j14s = [joints_36_to_14(project.joints_uvd(f)) for f in frames]
+    prior_maps, joints_alone = joint_prior_rows(raw, depth, tfs, j14s, rest, dictionary)
     crf_part = crf.table2_rows(raw, gt, dictionary, cache=crf.project_weight_cache(project),
                                backend=backend, cancel=cancel)  # the two CRF rows
-    _, tfs, _ = project.crops(frames)
-    accepted = np.zeros(len(frames), bool)
-    score_raw = np.zeros(len(frames))
-    score_res = np.zeros(len(frames))
-    for i, f in enumerate(frames):
-        tf = CropTransform.from_array(tfs[i])
-        j14 = joints_36_to_14(project.joints_uvd(f))
-        qr = quality_score(raw[i], depth[i], tf, j14)
-        qs = quality_score(integ[i], depth[i], tf, j14)
-        score_raw[i], score_res[i] = qr.mean_mm, qs.mean_mm
-        accepted[i] = accept_restoration(qr, qs, n_queries=rest[i].n_queries)
 
     def acc(pred, sel=slice(None)):
         return segmentation_accuracy(pred[sel], gt[sel]).to_dict()
 
-    # per frame: did restoration help (per-pixel accuracy up) or hurt?
-    gain = np.array([acc(integ, [i])["per_pixel"] - acc(raw, [i])["per_pixel"]
-                     for i in range(len(frames))])
+    qc, accepted, gain, score_raw, score_res = quality_check(
+        raw, integ, gt, depth, tfs, j14s, [r.n_queries for r in rest])
+    qc_prior = quality_check(raw, prior_maps, gt, depth, tfs, j14s,
+                             [r.n_queries for r in rest])[0]
     out = {"frames": len(frames), "splits": sorted({f.split for f in frames}),
            "checkpoint": str(ckpt), "dictionary": str(dictionary.path),
            "dictionary_patches": int(dictionary.meta.get("n_patches", len(dictionary.patches))),
@@ -132,28 +127,82 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
            "table2": {"no restoration": acc(raw), "NN, no integration": acc(plain),
                       "NN, integration": acc(integ),
                       "NN, integration, plain majority": acc(paper_vote),
-                      **crf_part["rows"]},
+                      **crf_part["rows"],
+                      JOINT_PRIOR_ROW: acc(prior_maps),
+                      JOINTS_ONLY_ROW: acc(joints_alone)},
            "crf": crf_part["crf"], "ceiling": acc(ceiling),
-           "quality_check": {
-               "accepted": int(accepted.sum()), "rejected": int((~accepted).sum()),
-               "rejection_rate": float((~accepted).mean()),
-               "mean_score_raw_mm": float(score_raw.mean()),
-               "mean_score_restored_mm": float(score_res.mean()),
-               "separation": {
-                   "accepted_helped": int((accepted & (gain > 0)).sum()),
-                   "accepted_hurt": int((accepted & (gain < 0)).sum()),
-                   "rejected_helped": int((~accepted & (gain > 0)).sum()),
-                   "rejected_hurt": int((~accepted & (gain < 0)).sum())}}}
+           "quality_check": qc, "quality_check_joint_prior": qc_prior}
     out["per_frame"] = {"frame_id": [int(f.id) for f in frames],
                         "gain_per_pixel": [round(float(g), 5) for g in gain],
                         "score_raw_mm": [round(float(x), 2) for x in score_raw],
                         "score_restored_mm": [round(float(x), 2) for x in score_res],
                         "accepted": [bool(a) for a in accepted]}
+    return out
+
+
+JOINT_PRIOR_ROW = "NN, integration + joint prior (joint-prior, the default)"
+JOINTS_ONLY_ROW = "joints only (joint prior alone, no f_s, no patches)"
+
+
+def joint_prior_rows(raw, depth, tfs, j14s, restorations, dictionary):
+    """``(joint-prior maps, joints-only maps)`` ``(N, S, S)``: the integration matches
+    of ``restorations`` combined with each frame's joint prior and silhouette (the
+    restore stage's default settings), and the part of highest prior on every pixel with
+    depth within the default cut of the skeleton (the joints' own silhouette)."""
+    from ..restoration import joint_prior as jp
+    from ..restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_WINDOW, apply_matches
+
+    prior, alone = [], []
+    for r, d, t, j, res in zip(raw, depth, tfs, j14s, restorations):
+        tf = CropTransform.from_array(t)
+        dist = jp.part_distances(jp.crop_joints(j, tf), tf.size, jp.DEFAULT_PARAMS, d,
+                                 jp.DEFAULT_DEPTH_SCALE)
+        lp = jp.log_prior_from_distances(dist, jp.DEFAULT_PARAMS)
+        sil = jp.joint_silhouette(r > 0, d, dist, grow=jp.DEFAULT_GROW, cut=jp.DEFAULT_CUT)
+        nb = np.asarray(dictionary.patches[res.neighbours]) if res.n_queries else \
+            np.zeros((0, dictionary.patch, dictionary.patch), np.uint8)
+        prior.append(apply_matches(r, res.centers, nb, window=DEFAULT_WINDOW,
+                                   raw_weight=DEFAULT_RAW_WEIGHT, zoom=res.zoom,
+                                   log_prior=lp, prior_weight=jp.DEFAULT_WEIGHT,
+                                   prior_eps=jp.DEFAULT_EPS, silhouette=sil)[0])
+        own = jp.joint_silhouette(np.zeros_like(sil), d, dist, grow=jp.DEFAULT_CUT, cut=0)
+        alone.append(np.where(own, np.argmax(lp[..., 1:], axis=2) + 1, 0).astype(np.uint8))
+    return np.stack(prior), np.stack(alone)
+
+
+def quality_check(raw, restored, gt, depth, tfs, j14s, n_queries):
+    """The paper's quality check of ``restored`` against ``raw`` on labelled frames:
+    ``(summary dict, accepted (N,) bool, per-frame per-pixel gain, raw and restored
+    mean barycenter scores (N,) mm)``."""
+    n = len(raw)
+    accepted = np.zeros(n, bool)
+    score_raw, score_res = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        tf = CropTransform.from_array(tfs[i])
+        qr = quality_score(raw[i], depth[i], tf, j14s[i])
+        qs = quality_score(restored[i], depth[i], tf, j14s[i])
+        score_raw[i], score_res[i] = qr.mean_mm, qs.mean_mm
+        accepted[i] = accept_restoration(qr, qs, n_queries=n_queries[i])
+
+    def acc(pred, sel=slice(None)):
+        return segmentation_accuracy(pred[sel], gt[sel]).to_dict()
+
+    # per frame: did restoration help (per-pixel accuracy up) or hurt?
+    gain = np.array([acc(restored, [i])["per_pixel"] - acc(raw, [i])["per_pixel"]
+                     for i in range(n)])
+    qc = {"accepted": int(accepted.sum()), "rejected": int((~accepted).sum()),
+          "rejection_rate": float((~accepted).mean()),
+          "mean_score_raw_mm": float(score_raw.mean()),
+          "mean_score_restored_mm": float(score_res.mean()),
+          "separation": {
+              "accepted_helped": int((accepted & (gain > 0)).sum()),
+              "accepted_hurt": int((accepted & (gain < 0)).sum()),
+              "rejected_helped": int((~accepted & (gain > 0)).sum()),
+              "rejected_hurt": int((~accepted & (gain < 0)).sum())}}
     for name, sel in (("accepted", accepted), ("rejected", ~accepted)):
         if sel.any():
-            out["quality_check"][name + "_frames"] = {
-                "raw": acc(raw, sel), "restored": acc(integ, sel)}
-    return out
+            qc[name + "_frames"] = {"raw": acc(raw, sel), "restored": acc(restored, sel)}
+    return qc, accepted, gain, score_raw, score_res
 
 
 def predict_split(project, variant: str, split: str = "test", *, centre: str = "gt",

@@ -6,11 +6,14 @@ the frame's ground-truth joints, and the restored map is accepted by the project
 accept rule (:func:`handpose_core.restoration.quality.accept_restoration`). Maps, scores,
 the decision and a per-joint breakdown go to the store, which keeps human overrides.
 
-``method``: ``integration`` (the paper's equation 2, the default) or a CRF over each
-pixel's K nearest patches (``crf-potts``, ``crf-overlap``; :mod:`..restoration.crf`),
-whose pairwise weight is tuned on held-out synthetic maps (cached in the project's
-``cache/crf_weights.json``) unless ``crf_weight`` gives one. Each method's result is
-stored beside the others'; integration's is the one fine-tuning uses.
+``method``: ``joint-prior`` (the default: the paper's integration votes combined with a
+per-pixel prior built from the frame's 14 annotated joints, the weak labels the quality
+check already uses; :mod:`..restoration.joint_prior`), ``integration`` (the paper's
+equation 2) or a CRF over each pixel's K nearest patches (``crf-potts``,
+``crf-overlap``; :mod:`..restoration.crf`), whose pairwise weight is tuned on held-out
+synthetic maps (cached in the project's ``cache/crf_weights.json``) unless
+``crf_weight`` gives one. Each method's result is stored beside the others'; the
+default method's (the store's primary restorations) is the one fine-tuning uses.
 
 Every restoration carries a run key (model file, dictionary, method and settings): a
 re-run skips frames already restored with the same key (per method), so an interrupted
@@ -31,7 +34,7 @@ import numpy as np
 from ..errors import BadInput
 from ..nets.inference import load_segnet_model, segnet_path
 from ..progress import ProgressFn, check_cancel
-from ..restoration import crf
+from ..restoration import crf, joint_prior
 from ..restoration.dictionary import Dictionary, SearchParams
 from ..restoration.quality import PENALTY_MM, PENALTY_PX
 from ..restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_STRIDE, DEFAULT_WINDOW
@@ -42,6 +45,8 @@ NAME = "restore"
 _KEYED = ("window", "stride", "integrate", "keep_silhouette", "backend", "n_candidates",
           "search_k", "propagate", "pool", "centre", "raw_weight", "penalty_mm", "penalty_px")
 _CRF_KEYED = ("method", "crf_weight", "k")  # keyed only for a CRF (integration keys unchanged)
+_PRIOR_KEYED = ("method", "prior_weight", "prior_eps", "prior_sigma", "depth_scale",
+                "prior_grow", "prior_cut")
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,26 @@ class RestoreSettings:
     split: str = field(default="train", metadata={
         "help": "frames to restore: train (for fine-tuning), test, or all"})
     limit: int | None = field(default=None, metadata={"help": "only the first N frames"})
-    method: str = field(default=crf.INTEGRATION, metadata={
-        "help": "integration (equation 2), or a CRF over each pixel's K nearest patches "
-        "with the Potts-like or the patch-overlap pairwise term", "choices": crf.METHODS})
+    method: str = field(default=crf.JOINT_PRIOR, metadata={
+        "help": "joint-prior (integration votes combined with a prior from the frame's 14 "
+        "annotated joints; the default), integration (the paper's equation 2), or a CRF "
+        "over each pixel's K nearest patches with the Potts-like or the patch-overlap "
+        "pairwise term", "choices": crf.METHODS})
+    prior_weight: float = field(default=joint_prior.DEFAULT_WEIGHT, metadata={
+        "help": "joint-prior: weight of the joint log-prior against the log vote shares"})
+    prior_eps: float = field(default=joint_prior.DEFAULT_EPS, metadata={
+        "help": "joint-prior: floor added to each part's vote share before the log"})
+    prior_sigma: float = field(default=joint_prior.DEFAULT_PARAMS.sigma, metadata={
+        "help": "joint-prior: width (crop pixels of a 48-pixel crop) of each part's "
+        "prior around its skeleton segment"})
+    depth_scale: float = field(default=joint_prior.DEFAULT_DEPTH_SCALE, metadata={
+        "help": "joint-prior: weight of depth in the distance to the skeleton (0: 2D)"})
+    prior_grow: float = field(default=joint_prior.DEFAULT_GROW, metadata={
+        "help": "joint-prior: pixels with depth this close to the skeleton become hand "
+        "(0: never)"})
+    prior_cut: float = field(default=joint_prior.DEFAULT_CUT, metadata={
+        "help": "joint-prior: predicted hand pixels farther than this from the skeleton "
+        "become background (0: never)"})
     crf_weight: float = field(default=-1.0, metadata={
         "help": "CRF pairwise weight (negative: tuned on held-out synthetic maps, cached)"})
     k: int = field(default=crf.DEFAULT_K, metadata={
@@ -151,7 +173,9 @@ def run_key(model_path: Path, dictionary: Dictionary, settings: RestoreSettings)
              "dictionary": [dictionary.meta.get(k) for k in ("created", "n_patches", "seed",
                                                              "source")],
              **{k: getattr(settings, k) for k in _KEYED}}
-    if settings.method != crf.INTEGRATION:
+    if settings.method == crf.JOINT_PRIOR:
+        ident.update({k: getattr(settings, k) for k in _PRIOR_KEYED})
+    elif settings.method != crf.INTEGRATION:
         ident.update({k: getattr(settings, k) for k in _CRF_KEYED})
     return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -183,7 +207,7 @@ def resolve_settings(project, settings: RestoreSettings, dictionary: Dictionary,
     candidates: another backend is refused. (``window``, ``stride``, ``integrate`` and
     ``raw_weight`` concern integration only.)"""
     crf.check_method(settings.method)
-    if settings.method == crf.INTEGRATION:
+    if settings.method in (crf.INTEGRATION, crf.JOINT_PRIOR):
         return settings
     if settings.backend != "annoy":
         raise BadInput(f"the CRF methods take their K nearest patches from the annoy "
@@ -246,7 +270,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
         return replace(_result(frames, todo, acc["n_acc"], acc["n_empty"], acc["raw"], acc["res"],
                                t0, key, acc["cpu"], acc["write"]),
                        method=settings.method,
-                       crf_weight=None if settings.method == crf.INTEGRATION
+                       crf_weight=None if settings.method not in crf.CRF_METHODS
                        else settings.crf_weight,
                        ms_per_frame=1000 * float(np.mean(acc["secs"])) if acc["secs"]
                        else float("nan"))

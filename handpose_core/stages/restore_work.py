@@ -40,7 +40,7 @@ from ..errors import BadInput
 from ..fileio import file_identity
 from ..progress import check_cancel
 from ..project.records import Frame, Score
-from ..restoration import crf
+from ..restoration import crf, joint_prior
 from ..restoration.quality import accept_restoration, quality_score
 from ..restoration.restore import restore_many
 from ..skeleton import PALM_CENTRE, joints_36_to_14
@@ -104,9 +104,28 @@ def settings_of(job: RestoreJob):
 
 
 # ---------------------------------------------------------------------- the work
-def restore_maps(raw: np.ndarray, depth: np.ndarray, dictionary, settings, cancel=None):
+def restore_maps(raw: np.ndarray, depth: np.ndarray, dictionary, settings, cancel=None,
+                 joints14: list[np.ndarray] | None = None, tfs: np.ndarray | None = None):
     """Restore predicted maps ``raw`` (N, S, S) of depth crops ``depth``: the per-frame
-    restoration every path calls. Returns one ``Restoration`` per map."""
+    restoration every path calls. Returns one ``Restoration`` per map. The
+    ``joint-prior`` method needs each frame's 14 evaluation joints ``joints14``
+    (full-frame uvd, (14, 3) each) and crop transforms ``tfs`` (N, 11)."""
+    if settings.method == crf.JOINT_PRIOR:
+        if joints14 is None or tfs is None:
+            raise ValueError("the joint-prior restoration needs each frame's joints and "
+                             "crop transform")
+        params = joint_prior.PriorParams(sigma=settings.prior_sigma)
+        made = [joint_prior.frame_prior(j, CropTransform.from_array(t), d, r > 0,
+                                        params=params, depth_scale=settings.depth_scale,
+                                        grow=settings.prior_grow, cut=settings.prior_cut)
+                for j, t, d, r in zip(joints14, tfs, depth, raw)]
+        return restore_many(raw, dictionary, window=settings.window,
+                            integrate=True, backend=settings.backend,
+                            stride=settings.stride, keep_silhouette=True,
+                            search=settings.search, raw_weight=settings.raw_weight,
+                            cancel=cancel, log_priors=np.stack([m[0] for m in made]),
+                            prior_weight=settings.prior_weight, prior_eps=settings.prior_eps,
+                            silhouettes=np.stack([m[1] for m in made]))
     if settings.method == crf.INTEGRATION:
         return restore_many(raw, dictionary, window=settings.window,
                             integrate=settings.integrate, backend=settings.backend,
@@ -127,7 +146,8 @@ def compute_frames(frames: list[Frame], depth: np.ndarray, tfs: np.ndarray,
     """Predict, restore, score and decide ``frames`` from their depth crops ``(N, S, S)``,
     crop transforms ``(N, 11)`` and ground-truth joints (36, 3) each; stores nothing."""
     raw, _ = model.predict(depth, probabilities=False)
-    restored = restore_maps(raw, depth, dictionary, settings, cancel)
+    restored = restore_maps(raw, depth, dictionary, settings, cancel,
+                            joints14=[joints_36_to_14(j) for j in joints], tfs=tfs)
     out = []
     for f, d, tfa, gt36, r, rr in zip(frames, depth, tfs, joints, raw, restored):
         tf = CropTransform.from_array(tfa)
@@ -144,7 +164,10 @@ def compute_frames(frames: list[Frame], depth: np.ndarray, tfs: np.ndarray,
             "mean_distance": float(rr.distances.mean()) if rr.n_queries else None,
             "no_hand": rr.n_queries == 0, "method": settings.method,
             "seconds": round(rr.seconds, 4)}
-        if settings.method != crf.INTEGRATION:
+        if settings.method == crf.JOINT_PRIOR:
+            details.update({"prior_weight": settings.prior_weight,
+                            "prior_eps": settings.prior_eps})
+        elif settings.method != crf.INTEGRATION:
             details.update({"crf_weight": settings.crf_weight, "k": settings.k, **rr.info})
         out.append(FrameResult(f.id, r, rr.labels, Score(q_raw.total_mm, q_raw.total_px),
                                Score(q_res.total_mm, q_res.total_px),

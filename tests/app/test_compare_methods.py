@@ -23,8 +23,10 @@ def test_restored_panel_switches_between_stored_methods(qtbot, studio, tmp_path)
     # no notification by hand: the store's change feed tells the view
     qtbot.waitUntil(lambda: view.method_combo.count() == 2, timeout=5000)
     combo = view.method_combo
-    assert [combo.itemText(i) for i in range(2)] == ["integration", "crf-potts"]
-    assert combo.isEnabled() and combo.currentText() == "integration"
+    # the primary slot first: the restore stage's default (joint-prior), what
+    # fine-tuning trains on
+    assert [combo.itemText(i) for i in range(2)] == ["joint-prior", "crf-potts"]
+    assert combo.isEnabled() and combo.currentText() == "joint-prior"
     assert np.array_equal(view.panels["restored"].label_map, restored)
     combo.setCurrentIndex(1)
     combo.activated.emit(1)
@@ -32,7 +34,7 @@ def test_restored_panel_switches_between_stored_methods(qtbot, studio, tmp_path)
     assert "crf-potts (w 16)" in view.panels["restored"].title.text
     info = view.info.text()  # scores per scored joint: 12 / 12 and 11 / 12 mm
     assert "crf-potts score raw 1.0 → restored 0.9 mm · would be rejected" in info
-    # a frame without the CRF result shows integration's, the choice is kept for later
+    # a frame without the CRF result shows the default's, the choice is kept for later
     win.session.set_frame(ids[1])
     assert view.method_combo.count() == 1 and not view.method_combo.isEnabled()
     assert view.method == "crf-potts"

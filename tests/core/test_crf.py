@@ -270,12 +270,13 @@ def test_the_store_keeps_two_methods_results_side_by_side(make_nyu_project):
                        score_restored=Score(7.0, 1.0), auto_accept=False, run_key="k2",
                        method=crf.POTTS, details={"crf_weight": 16.0})
     integ, potts = p.restoration(f.id), p.restoration(f.id, crf.POTTS)
-    assert integ.method == "integration" and potts.method == crf.POTTS
+    # the primary slot holds the restore stage's default method (joint-prior)
+    assert integ.method == crf.JOINT_PRIOR and potts.method == crf.POTTS
     assert np.array_equal(p.restored_maps(integ)[1], a)
     assert np.array_equal(p.restored_maps(potts)[1], b)
     assert integ.override is False and potts.override is None  # override: integration's
     assert potts.details["crf_weight"] == 16.0 and integ.restored.mm != potts.restored.mm
-    assert p.restoration_methods(f.id) == ["integration", crf.POTTS]
+    assert p.restoration_methods(f.id) == [crf.JOINT_PRIOR, crf.POTTS]
     assert p.restoration_methods(p.frames()[1].id) == []
     assert p.restored_with_key("k1") == {f.id} and p.restored_with_key("k2") == set()
     assert p.restored_with_key("k2", crf.POTTS) == {f.id}
@@ -309,7 +310,7 @@ def test_restore_stage_runs_each_method_and_resumes_per_method(make_nyu_project)
     rec = project.restoration(project.frames()[0].id, crf.POTTS)
     assert rec.details["method"] == crf.POTTS and rec.details["crf_weight"] == 2.0
     assert "energy" in rec.details and rec.run_key == other.run_key
-    assert restore_stage.run(project, RestoreSettings(limit=2)).skipped == 2  # integration
+    assert restore_stage.run(project, RestoreSettings(limit=2)).skipped == 2  # the default
     with pytest.raises(ValueError, match="annoy"):
         restore_stage.run(project, RestoreSettings(method=crf.OVERLAP, backend="exact"))
     with pytest.raises(ValueError, match="annoy"):  # a given weight does not skip the check

@@ -82,7 +82,9 @@ def test_restoration_ablation_and_quality_check(tiny_demo, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert set(rep["table2"]) == {"no restoration", "NN, no integration", "NN, integration",
                                   "NN, integration, plain majority", "CRF, Potts-like",
-                                  "CRF, patch-overlap Hamming"}
+                                  "CRF, patch-overlap Hamming",
+                                  "NN, integration + joint prior (joint-prior, the default)",
+                                  "joints only (joint prior alone, no f_s, no patches)"}
     assert set(rep["crf"]) == {"crf-potts", "crf-overlap"}
     assert len(rep["per_frame"]["gain_per_pixel"]) == rep["frames"]
     # the ground truth restored: on 4 frames of a 20 k-patch dictionary far from perfect,
@@ -92,8 +94,11 @@ def test_restoration_ablation_and_quality_check(tiny_demo, capsys):
     assert q["accepted"] + q["rejected"] == rep["frames"] == 4
     s = q["separation"]
     assert s["accepted_helped"] + s["accepted_hurt"] <= q["accepted"]
+    qp = rep["quality_check_joint_prior"]
+    assert qp["accepted"] + qp["rejected"] == rep["frames"]
     assert main(["evaluate", "--project", str(tiny_demo), "--what", "restoration"]) == 0
-    assert "quality check:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "quality check of NN, integration" in out and "quality check of joint-prior" in out
     # the dictionary is kept when asked again with the same settings
     assert main(["train", "build-dictionary", "--project", str(tiny_demo),
                  "--patches", "20000", "--images", "300"]) == 0
