@@ -276,13 +276,14 @@ def print_table(rep: dict, stream=None) -> None:
     n = len(rep["seeds"])
     print(f"Table 4 over seeds {', '.join(map(str, rep['seeds']))} ({rep['epochs']} epochs, "
           f"ground-truth centres; mean ± sample std over {n} seeds)", file=out)
-    print(f"{'variant':<34} {'3D mm':>14} {'median mm':>14} {'2D px':>14} {'<=40 mm %':>12}",
+    w = max(len(f"{v} {VARIANT_TITLES[v]}") for v in rep["variants"]) if rep["variants"] else 7
+    print(f"{'variant':<{w}} {'3D mm':>14} {'median mm':>14} {'2D px':>14} {'<=40 mm %':>12}",
           file=out)
     for v in rep["variants"]:
         s = rep["summary"][v]
         ok = s["success_40"]
         succ = _pm(100 * ok["mean"], None if ok["std"] is None else 100 * ok["std"], "{:.1f}")
-        print(f"{v + ' ' + VARIANT_TITLES[v]:<34} {_pm(s['mean_mm']['mean'], s['mean_mm']['std']):>14} "
+        print(f"{v + ' ' + VARIANT_TITLES[v]:<{w}} {_pm(s['mean_mm']['mean'], s['mean_mm']['std']):>14} "
               f"{_pm(s['median_mm']['mean'], s['median_mm']['std']):>14} "
               f"{_pm(s['mean_px']['mean'], s['mean_px']['std']):>14} "
               f"{succ:>12}",
