@@ -266,7 +266,7 @@ def seed_table(project, seeds, variants: str = "abcd", *, epochs: int | None = N
 
 
 def _pm(m: float, s: float | None, fmt: str = "{:.2f}") -> str:
-    return fmt.format(m) + ("" if s is None else " ± " + fmt.format(s))
+    return fmt.format(m) + ("" if s is None else " ± " + fmt.replace("+", "").format(s))
 
 
 def print_table(rep: dict, stream=None) -> None:
