@@ -1,4 +1,5 @@
-"""``handpose-studio bench TARGET``: speed figures (medians) printed, or as JSON.
+"""``handpose-studio bench TARGET``: speed figures (medians) and seeded accuracy tables
+(``table4``), printed or as JSON.
 
 The targets live in :mod:`handpose_core.bench` (the studio adds ``bench gui``)."""
 
@@ -20,6 +21,9 @@ TARGETS = (
      "restore throughput at 1..N worker processes and on a Dask LocalCluster, maps checked equal"),
     ("ceiling", "handpose_core.bench.ceiling",
      "restoration ceiling: held-out clean maps restored vs the dictionary's source maps"),
+    ("table4", "handpose_core.bench.table4",
+     "Table 4 over seeds: f_r a, b, c, d trained (or reused) per seed, mean ± spread and "
+     "per-seed differences"),
 )
 
 
