@@ -60,17 +60,22 @@ def part_set_matrix(joint_parts, num_classes: int) -> torch.Tensor:
     return m
 
 
-def soft_barycenters(logits: torch.Tensor, part_sets: torch.Tensor, eps: float = 1e-6
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def soft_barycenters(logits: torch.Tensor, part_sets: torch.Tensor, eps: float = 1e-6,
+                     mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Differentiable barycenters of part sets: ``logits`` (B, C, S, S), ``part_sets``
     (J, C) 0/1 -> ``(centres (B, J, 2) as crop pixel (x, y), masses (B, J))``.
 
     Each pixel counts with the softmax probability of the part set (the sum over its
     parts), so the centre is the probability-weighted mean pixel index -- the quality
     check's 2D barycenter (mean pixel of the part set's pixels) with hard labels
-    replaced by probabilities; a one-hot prediction gives exactly that barycenter."""
+    replaced by probabilities; a one-hot prediction gives exactly that barycenter.
+    ``mask`` (B, S, S): only these pixels count (the crop's surface pixels: a pixel
+    without depth cannot be hand, and the small probabilities of the many background
+    pixels would otherwise pull every small part's centre towards the crop's middle)."""
     prob = torch.softmax(logits.float(), dim=1)
     q = torch.einsum("bchw,jc->bjhw", prob, part_sets.to(prob.device, prob.dtype))
+    if mask is not None:
+        q = q * mask.to(q.device, q.dtype)[:, None]
     s_h, s_w = logits.shape[-2:]
     ys = torch.arange(s_h, device=q.device, dtype=q.dtype)
     xs = torch.arange(s_w, device=q.device, dtype=q.dtype)
@@ -81,12 +86,14 @@ def soft_barycenters(logits: torch.Tensor, part_sets: torch.Tensor, eps: float =
 
 
 def joint_barycenter_loss(logits: torch.Tensor, joints: torch.Tensor, part_sets: torch.Tensor,
-                          margin: torch.Tensor | None = None) -> torch.Tensor:
+                          margin: torch.Tensor | None = None,
+                          mask: torch.Tensor | None = None) -> torch.Tensor:
     """Weak joint loss per sample ``(B,)``: the mean over the scored joints (non-empty
     part sets, finite target) of ``max(0, |soft barycenter - joint| - margin_j)`` in crop
     pixels. ``joints`` (B, J, 2) crop pixel (x, y) of the annotated joints, NaN where a
-    sample has none (its loss is 0); ``margin`` (J,) px or None (0)."""
-    centres, _ = soft_barycenters(logits, part_sets)
+    sample has none (its loss is 0); ``margin`` (J,) px or None (0); ``mask`` (B, S, S)
+    the pixels that count (:func:`soft_barycenters`)."""
+    centres, _ = soft_barycenters(logits, part_sets, mask=mask)
     tgt = joints.to(centres.device, centres.dtype)
     ok = torch.isfinite(tgt).all(-1) & (part_sets.sum(1) > 0).to(centres.device)[None]
     diff = centres - torch.where(torch.isfinite(tgt), tgt, torch.zeros_like(tgt))
@@ -259,8 +266,9 @@ class SegmentationTask:
                                       ignore_index=IGNORE)
                 loss = (nll * sw[s:s + chunk, None, None]).sum() / total_w
             if joints is not None and self.weak.joint_weight > 0:
+                surface = x[s:s + chunk, 0] < 1.0  # +1: no surface in the crop's cube
                 jl = joint_barycenter_loss(logits, joints[s:s + chunk], self.weak.part_sets,
-                                           self.weak.margin)
+                                           self.weak.margin, mask=surface)
                 # per image of the whole (global) batch, so chunks and shards add up
                 loss = loss + self.weak.joint_weight * jl.sum() / self.images_per_batch
             loss.backward()

@@ -176,3 +176,23 @@ def test_weak_targets_refuse_bad_shapes_and_weights():
     with pytest.raises(ValueError, match="not a hand class"):
         part_set_matrix(((0,),), NUM_CLASSES)
     assert IGNORE == 255
+
+
+def test_only_surface_pixels_count_so_background_probability_does_not_pull_the_centres():
+    maps = _blobs(1, 24, seed=3)
+    onehot = torch.nn.functional.one_hot(torch.from_numpy(maps).long(),
+                                         NUM_CLASSES).permute(0, 3, 1, 2).float()
+    # sure on the parts, unsure on the background: each background pixel gives each part
+    # about 2.5 % probability
+    sure = torch.from_numpy(np.where(maps > 0, 12.0, 3.0).astype(np.float32))[:, None]
+    logits = sure * onehot
+    hard = hard_barycenters(maps)[0]
+    ok = np.isfinite(hard).all(-1)
+    loose, _ = soft_barycenters(logits, SETS)
+    # the surface: the parts and a few pixels around them, not the whole crop
+    surface = torch.from_numpy(maps > 0)
+    masked, _ = soft_barycenters(logits, SETS, mask=surface)
+    np.testing.assert_allclose(masked.numpy()[0][ok], hard[ok], atol=0.05)
+    assert np.abs(loose.numpy()[0][ok] - hard[ok]).max() > 0.5
+    tgt = torch.from_numpy(np.nan_to_num(hard))[None]
+    assert float(joint_barycenter_loss(logits, tgt, SETS, mask=surface)) < 0.05
