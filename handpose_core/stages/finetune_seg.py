@@ -135,6 +135,8 @@ def training_frames(project, split: str, joint_frames: str, exclude=()):
     """``(frames, accepted (N,) bool, records)``: the frames of ``split`` with a stored
     restoration, less ``exclude``; all of them for ``joint_frames`` "all", else only the
     accepted ones (the decision in force: human override first)."""
+    if joint_frames not in ("all", "accepted"):
+        raise BadInput(f"joint_frames must be 'all' or 'accepted', got {joint_frames!r}")
     recs = project.restorations()
     skip = {f.id for f in exclude}
     frames = [f for f in project.frames(split) if f.id in recs and f.id not in skip]

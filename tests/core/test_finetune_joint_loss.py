@@ -90,7 +90,7 @@ def test_the_joint_loss_alone_moves_the_parts_onto_the_joints():
     tgt[0, 2] = torch.tensor([4.0, 20.0])   # far from the centre, asymmetric in x and y
     logits = torch.zeros(1, NUM_CLASSES, s, s, requires_grad=True)
     opt = torch.optim.Adam([logits], lr=0.3)
-    first = float(joint_barycenter_loss(logits, tgt, SETS))
+    first = float(joint_barycenter_loss(logits.detach(), tgt, SETS))
     for _ in range(300):
         opt.zero_grad()
         loss = joint_barycenter_loss(logits, tgt, SETS).sum()
@@ -196,3 +196,38 @@ def test_only_surface_pixels_count_so_background_probability_does_not_pull_the_c
     assert np.abs(loose.numpy()[0][ok] - hard[ok]).max() > 0.5
     tgt = torch.from_numpy(np.nan_to_num(hard))[None]
     assert float(joint_barycenter_loss(logits, tgt, SETS, mask=surface)) < 0.05
+
+
+@pytest.mark.slow
+def test_holdout_frames_stay_out_and_resuming_with_other_settings_is_refused(tmp_path):
+    import json
+    from dataclasses import replace
+
+    from handpose_core.errors import BadInput
+    from handpose_core.project import Score, create_demo_project
+    from handpose_core.stages.finetune_seg import FT_TRAIN, FinetuneSegSettings, run
+
+    p = create_demo_project(tmp_path / "proj", n_train=8, n_test=3, seed=7)
+    try:
+        frames = p.frames("train")
+        _, _, labels = p.crops(frames)
+        for k, f in enumerate(frames):  # every other restoration rejected
+            p.save_restoration(f, model="m", raw=labels[k], restored=labels[k],
+                               score_raw=Score(10.0, 1.0), score_restored=Score(5.0, 0.5),
+                               auto_accept=k % 2 == 0)
+        s = FinetuneSegSettings(samples=16, synthetic_ratio=1, holdout=2,
+                                train=replace(FT_TRAIN, epochs=1, batch_size=4, num_threads=1))
+        rep = run(p, s)
+        used = json.loads((p.path("models") / "finetune-seg" / "frames.json").read_text())
+        held = set(used["holdout_ids"])
+        assert len(held) == 2 and held <= {f.id for f in p.frames("train", labelled=True)}
+        assert not held & set(used["joint_frame_ids"]) and not held & set(used["frame_ids"])
+        assert len(used["joint_frame_ids"]) == 6 and rep["joint_frames"] == 6
+        assert set(used["frame_ids"]) <= set(used["joint_frame_ids"])
+        assert rep["selection"]["frames"] == 2 and "finetuned" in rep["selection"]["results"]
+        with pytest.raises(BadInput, match="cannot resume.*joint_weight"):
+            run(p, replace(s, joint_weight=1.0))
+        again = run(p, s)  # the same settings: a finished run, nothing retrained
+        assert again["already_done"]
+    finally:
+        p.close()
