@@ -200,11 +200,18 @@ def print_result(name: str, r: dict) -> None:
               f"{r['mean_raw_mm']:.1f} mm, restored {r['mean_restored_mm']:.1f} mm")
     elif name == "finetune-seg":
         t3 = r.get("table3", {}).get("results", {})
-        print(f"fine-tuned f_s on {r['frames_used']} accepted restored frames + "
+        joint = (f", joint loss on {r['joint_frames']} frames" if r.get("joint_frames")
+                 else "")
+        print(f"fine-tuned f_s on {r['frames_used']} accepted restored frames{joint} + "
               f"{r['synthetic_used']} synthetic crops: {r['epochs']} epochs, {r['steps']} steps, "
               f"{r['elapsed_s']:.0f} s -> {r['checkpoint']}")
         for k, v in t3.items():
             print(f"  {k:<11} per pixel {100 * v['per_pixel']:.2f} %, per class "
+                  f"{100 * v['per_class']:.2f} %")
+        sel = r.get("selection", {})
+        for k, v in sel.get("results", {}).items():
+            print(f"  held out ({sel['frames']} {'/'.join(sel['splits'])} frames) {k:<11} "
+                  f"per pixel {100 * v['per_pixel']:.2f} %, per class "
                   f"{100 * v['per_class']:.2f} %")
     elif name == "train-reg":
         t = r["test"]

@@ -35,7 +35,9 @@ STAGES: tuple[Stage, ...] = (
     Stage(finetune_seg.NAME, "Fine-tune f_s", finetune_seg.FinetuneSegSettings, finetune_seg.run,
           (restore.NAME,), "the fine-tuned f_s (PROJECT/models/finetune-seg), the frames used "
           "and Table 3", finetune_seg.headline, finetune_seg.done,
-          "4. fine-tune f_s on the accepted restored maps mixed 9:1 with synthetic samples"),
+          "4. fine-tune f_s on the accepted restored maps and a weak joint loss on every "
+          "restored frame, mixed 4:1 with synthetic samples (--joint-weight 0 "
+          "--synthetic-ratio 9 --epochs 10: the paper's recipe)"),
     Stage(train_reg.NAME, "Train f_r", train_reg.TrainRegSettings, train_reg.run, (),
           "the f_r of a Table 4 variant (PROJECT/models/train-reg-<variant>) and its test "
           "error", train_reg.headline, train_reg.done,

@@ -207,13 +207,16 @@ def test_finetune_uses_accepted_frames_with_overrides_then_d_trains(tiny_demo, c
         if rej:
             p.set_override(rej[0].frame_id, True)  # and accepts one it rejected
         want = sorted(r.frame_id for r in p.restorations().values() if r.accepted)
+        restored = [f.id for f in p.frames("train") if f.id in p.restorations()]
     assert main(["train", "finetune-seg", "--project", str(tiny_demo), "--samples", "24",
                  "--synthetic-ratio", "2", "--epochs", "1", "--set", "batch_size=8",
                  "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     used = json.loads((tiny_demo / "models" / "finetune-seg" / "frames.json").read_text())
     assert used["frame_ids"] == want and rep["frames_used"] == len(want)
-    assert rep["synthetic_used"] == min(24, 2 * len(want))
+    # the default joint loss sees every restored frame, the rejected ones too
+    assert used["joint_frame_ids"] == restored and rep["joint_frames"] == len(restored)
+    assert rep["synthetic_used"] == min(24, 2 * len(restored))
     assert set(rep["table3"]["results"]) == {"supervised", "finetuned"}
     with Project.open(tiny_demo) as p:
         assert segnet_path(p, "finetuned") == tiny_demo / "models" / "finetune-seg" / "best.pt"
