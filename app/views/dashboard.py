@@ -56,6 +56,7 @@ _STALE_SCORES = frozenset({ChangeKind.LABELS, ChangeKind.RESTORATION, ChangeKind
 METHOD_COLOURS = {"raw f_s": "#5f6368", "restored (stored)": "#1a73e8",
                   "NN, no integration": "#f29900", "NN, integration": "#d93025",
                   "CRF, Potts-like": "#9334e6", "CRF, patch-overlap Hamming": "#12b5cb",
+                  "joints only (no f_s, no patches)": "#795548",
                   "fine-tuned f_s": "#188038"}
 CURVE_COLOURS = ("#1a73e8", "#d93025", "#188038", "#f29900", "#9334e6", "#12b5cb", "#5f6368")
 SCOPES = (("labelled", "labelled frames (as evaluate)"),

@@ -19,21 +19,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.crop import CropTransform
 from ..errors import BadInput
 from ..evaluation import SegAccuracy, accuracy_from_confusion, segmentation_confusion
 from ..nets.inference import load_segnet_model, predict_labels, segnet_path
 from ..restoration import crf
+from ..restoration import joint_prior as jp
 from ..restoration.ablation import nn_restorations
 from ..restoration.dictionary import Dictionary
+from ..skeleton import joints_36_to_14
 
 RAW, STORED, PLAIN, INTEG, FINE = ("raw f_s", "restored (stored)", "NN, no integration",
                                    "NN, integration", "fine-tuned f_s")
 CRF_POTTS, CRF_OVERLAP = "CRF, Potts-like", "CRF, patch-overlap Hamming"  # crf.ROW_NAMES
-METHODS = (RAW, STORED, PLAIN, INTEG, CRF_POTTS, CRF_OVERLAP, FINE)
+JOINTS = "joints only (no f_s, no patches)"
+METHODS = (RAW, STORED, PLAIN, INTEG, CRF_POTTS, CRF_OVERLAP, JOINTS, FINE)
 REPORT_KEYS = {RAW: ("segmentation", "raw"), STORED: ("segmentation", "restored"),
                PLAIN: ("restoration", "NN, no integration"),
                INTEG: ("restoration", "NN, integration"),
                CRF_POTTS: ("restoration", CRF_POTTS), CRF_OVERLAP: ("restoration", CRF_OVERLAP),
+               JOINTS: ("restoration", jp.JOINTS_ONLY_ROW),
                FINE: ("segmentation", "fine-tuned")}
 """Where each row appears in ``evaluate --json``: (``--what``, results / table2 key)."""
 
@@ -165,6 +170,16 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
         splits = sorted({f.split for f in frames})
         missing[STORED] = (f"none of these {len(frames)} frames is restored yet (train restore "
                            f"--split {splits[0] if len(splits) == 1 else 'all'})")
+
+    # what the joints alone give (the baseline of the default joint-prior restoration)
+    try:
+        _, tfs, _ = project.crops(frames)
+        alone = np.stack([jp.joints_only_map(joints_36_to_14(project.joints_uvd(f)),
+                                             CropTransform.from_array(t), d)
+                          for f, t, d in zip(frames, tfs, depth)])
+        methods[JOINTS] = MethodScores(JOINTS, ids, _confusions(alone, gt), "annotated joints")
+    except ValueError as e:  # a frame without 14 finite joints
+        missing[JOINTS] = f"no joint-only maps: {e}"
 
     ft = segnet_path(project, "finetuned")
     if ft is not None:

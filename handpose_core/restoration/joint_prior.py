@@ -194,6 +194,24 @@ def crop_joints(joints14_uvd: np.ndarray, tf) -> np.ndarray:
     return tf.frame_to_crop(j)
 
 
+JOINTS_ONLY_ROW = "joints only (joint prior alone, no f_s, no patches)"
+"""The row name of :func:`joints_only_map` in ``evaluate --what restoration``'s Table 2."""
+
+
+def joints_only_map(joints14_uvd: np.ndarray, tf, depth_crop: np.ndarray) -> np.ndarray:
+    """What a frame's 14 joints give by themselves, with the restore stage's defaults
+    (no f_s, no dictionary): the part of highest prior on every pixel with depth within
+    the default cut of the skeleton (the joints' own silhouette), 0 elsewhere; ``(S, S)``
+    uint8 for the crop transform ``tf``. The baseline the joint-prior row is read against
+    (``evaluate --what restoration`` and the studio's Evaluation tab)."""
+    dist = part_distances(crop_joints(joints14_uvd, tf), tf.size, DEFAULT_PARAMS, depth_crop,
+                          DEFAULT_DEPTH_SCALE)
+    lp = log_prior_from_distances(dist, DEFAULT_PARAMS)
+    own = joint_silhouette(np.zeros(dist.shape[:2], bool), depth_crop, dist,
+                           grow=DEFAULT_CUT, cut=0)
+    return np.where(own, np.argmax(lp[..., 1:], axis=2) + 1, 0).astype(np.uint8)
+
+
 def frame_prior(joints14_uvd: np.ndarray, tf, depth_crop: np.ndarray, hand: np.ndarray, *,
                 params: PriorParams = DEFAULT_PARAMS, depth_scale: float = DEFAULT_DEPTH_SCALE,
                 grow: float = DEFAULT_GROW, cut: float = DEFAULT_CUT

@@ -28,6 +28,7 @@ from ..nets.regnet import VARIANT_TITLES
 from ..nets.regressor_runs import regressor_runs
 from ..progress import check_cancel
 from ..restoration import crf
+from ..restoration import joint_prior as jp
 from ..restoration.ablation import nn_restorations
 from ..restoration.dictionary import Dictionary
 from ..restoration.quality import accept_restoration, quality_score
@@ -141,7 +142,7 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
 
 
 JOINT_PRIOR_ROW = "NN, integration + joint prior (joint-prior, the default)"
-JOINTS_ONLY_ROW = "joints only (joint prior alone, no f_s, no patches)"
+JOINTS_ONLY_ROW = jp.JOINTS_ONLY_ROW
 
 
 def joint_prior_rows(raw, depth, tfs, j14s, restorations, dictionary):
@@ -149,7 +150,6 @@ def joint_prior_rows(raw, depth, tfs, j14s, restorations, dictionary):
     of ``restorations`` combined with each frame's joint prior and silhouette (the
     restore stage's default settings), and the part of highest prior on every pixel with
     depth within the default cut of the skeleton (the joints' own silhouette)."""
-    from ..restoration import joint_prior as jp
     from ..restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_WINDOW, apply_matches
 
     prior, alone = [], []
@@ -165,8 +165,7 @@ def joint_prior_rows(raw, depth, tfs, j14s, restorations, dictionary):
                                    raw_weight=DEFAULT_RAW_WEIGHT, zoom=res.zoom,
                                    log_prior=lp, prior_weight=jp.DEFAULT_WEIGHT,
                                    prior_eps=jp.DEFAULT_EPS, silhouette=sil)[0])
-        own = jp.joint_silhouette(np.zeros_like(sil), d, dist, grow=jp.DEFAULT_CUT, cut=0)
-        alone.append(np.where(own, np.argmax(lp[..., 1:], axis=2) + 1, 0).astype(np.uint8))
+        alone.append(jp.joints_only_map(j, tf, d))
     return np.stack(prior), np.stack(alone)
 
 

@@ -49,7 +49,8 @@ def test_dashboard_numbers_equal_evaluate_and_worst_frame_opens(qtbot, studio):
     assert win.session.frame_id == worst_id
     # one bar series per method, 20 hand classes each, lengths = per-class accuracy
     bars = db.bar_plot.listDataItems()
-    assert len(bars) == 2
+    assert len(bars) == len(scores.methods) == 3  # raw, stored, joints only
+    assert "joints only (no f_s, no patches)" in cells
     widths = bars[0].opts["width"]
     assert len(widths) == 20
     np.testing.assert_allclose(widths, np.nan_to_num(raw.total.class_acc[1:]) * 100)

@@ -10,6 +10,7 @@ from handpose_core.labelling.accuracy import (
     CRF_OVERLAP,
     CRF_POTTS,
     INTEG,
+    JOINTS,
     PLAIN,
     RAW,
     REPORT_KEYS,
@@ -57,7 +58,7 @@ def test_segmentation_rows_and_worst_frames_equal_evaluate(project):
     _store_restorations(project, frames[1:3], project.crops(frames[1:3])[2])
     scores = dashboard_scores(project, restoration=False)
     seg = segmentation_report(project)
-    assert set(scores.methods) == {RAW, STORED}
+    assert set(scores.methods) == {RAW, STORED, JOINTS}  # the joints-only row is cheap: always there
     _same(scores.methods[RAW].total, seg["results"]["raw"])
     _same(scores.methods[STORED].total, seg["results"]["restored"])
     assert scores.methods[STORED].frame_ids == (frames[1].id, frames[2].id)
@@ -95,7 +96,7 @@ def test_table2_rows_equal_evaluate_restoration(project):
     scores = dashboard_scores(project)
     seg = segmentation_report(project)
     res = restoration_report(project)
-    assert set(scores.methods) == {RAW, STORED, PLAIN, INTEG, CRF_POTTS, CRF_OVERLAP}
+    assert set(scores.methods) == {RAW, STORED, PLAIN, INTEG, CRF_POTTS, CRF_OVERLAP, JOINTS}
     assert len(scores.frame_ids) == seg["frames"] == res["frames"] == 5
     for name, m in scores.methods.items():
         what, key = REPORT_KEYS[name]
