@@ -22,7 +22,9 @@ def test_bench_gui_switches_frames_through_the_window(project_dir, capsys):
                for a in acts.values()), acts
     assert acts["filter_all"]["rows"] == out["project_frames"] == 8
     assert acts["page_down"]["rows_moved"] > 0
-    assert 0 < out["first_frame_s"] and out["rss_mb_end"] > out["rss_mb_before_open"] > 0
+    # (not end > before: a process that earlier tests grew may open 8 frames in pages it
+    # already has; random-order run seed 5202 measured 1569.4 MB both times)
+    assert 0 < out["first_frame_s"] and out["rss_mb_end"] >= out["rss_mb_before_open"] > 0
     assert 0 < out["median_ms"] <= out["p95_ms"] <= out["max_ms"]
     assert out["gui_cpu_median_ms"] > 0 and out["restored_in_first_50"] == 4  # frames 2-5
     assert 0 <= out["read_ahead_taken"] <= 5
