@@ -156,18 +156,6 @@ def joint_silhouette(hand: np.ndarray, depth: np.ndarray, dist: np.ndarray, *,
     return out
 
 
-def joints_only(joints_crop: np.ndarray, mask: np.ndarray,
-                params: PriorParams = PriorParams(), depth: np.ndarray | None = None,
-                depth_scale: float = 0.0) -> np.ndarray:
-    """The part of highest joint prior at each pixel of ``mask`` ``(S, S)`` (0 elsewhere):
-    what the joints give by themselves (a baseline; no network, no dictionary)."""
-    mask = np.asarray(mask, dtype=bool)
-    lp = joint_log_prior(joints_crop, mask.shape[0], params, depth=depth,
-                         depth_scale=depth_scale)
-    lab = np.argmax(lp[..., 1:], axis=2).astype(np.uint8) + 1
-    return np.where(mask, lab, 0).astype(np.uint8)
-
-
 DEFAULT_PARAMS = PriorParams(sigma=1.5)
 DEFAULT_WEIGHT = 4.0
 """Weight of the joint log-prior against the log of the integration vote shares."""
@@ -206,10 +194,16 @@ def joints_only_map(joints14_uvd: np.ndarray, tf, depth_crop: np.ndarray) -> np.
     (``evaluate --what restoration`` and the studio's Evaluation tab)."""
     dist = part_distances(crop_joints(joints14_uvd, tf), tf.size, DEFAULT_PARAMS, depth_crop,
                           DEFAULT_DEPTH_SCALE)
-    lp = log_prior_from_distances(dist, DEFAULT_PARAMS)
+    return joints_only_from(dist, log_prior_from_distances(dist, DEFAULT_PARAMS), depth_crop)
+
+
+def joints_only_from(dist: np.ndarray, log_prior: np.ndarray, depth_crop: np.ndarray
+                     ) -> np.ndarray:
+    """:func:`joints_only_map` from a frame's part distances and log-prior already
+    computed (``(S, S, NUM_CLASSES)`` each, default settings)."""
     own = joint_silhouette(np.zeros(dist.shape[:2], bool), depth_crop, dist,
                            grow=DEFAULT_CUT, cut=0)
-    return np.where(own, np.argmax(lp[..., 1:], axis=2) + 1, 0).astype(np.uint8)
+    return np.where(own, np.argmax(log_prior[..., 1:], axis=2) + 1, 0).astype(np.uint8)
 
 
 def frame_prior(joints14_uvd: np.ndarray, tf, depth_crop: np.ndarray, hand: np.ndarray, *,

@@ -165,7 +165,7 @@ def joint_prior_rows(raw, depth, tfs, j14s, restorations, dictionary):
                                    raw_weight=DEFAULT_RAW_WEIGHT, zoom=res.zoom,
                                    log_prior=lp, prior_weight=jp.DEFAULT_WEIGHT,
                                    prior_eps=jp.DEFAULT_EPS, silhouette=sil)[0])
-        alone.append(jp.joints_only_map(j, tf, d))
+        alone.append(jp.joints_only_from(dist, lp, d))  # the distances computed once
     return np.stack(prior), np.stack(alone)
 
 
