@@ -31,9 +31,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=int, default=40, help="first N frames (default 40)")
     parser.add_argument("--workers", default="1,2", help="process counts, comma separated "
                         "(1: in this process; default 1,2)")
-    parser.add_argument("--local-cluster", type=int, default=2, metavar="N",
-                        help="also a Dask LocalCluster of N single-thread worker processes "
-                        "(0: skip; needs dask[distributed])")
+    parser.add_argument("--local-cluster", default="2", metavar="N[,N...]",
+                        help="also a Dask LocalCluster of N single-thread worker processes, "
+                        "for each N given (comma separated: 1,2 compares the same path at "
+                        "one and two processes; 0: skip; needs dask[distributed])")
     parser.add_argument("--chunk", type=int, default=4, help="frames per task (default 4)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
 
@@ -116,6 +117,21 @@ def _one(project, settings, *, client=None, pids=None) -> dict:
             "write_s_per_frame": res.write_s_per_frame if pooled else None, **mem.peaks()}
 
 
+def speedups(runs: dict) -> dict[str, float]:
+    """Frames per second of each run over the one-process run of the same path:
+    ``workers=N`` over ``workers=1`` (in the calling process) and
+    ``dask-localcluster=N`` over ``dask-localcluster=1``, where both were run."""
+    out = {}
+    for prefix in ("workers", "dask-localcluster"):
+        base = runs.get(f"{prefix}=1")
+        if not base or not base.get("frames_per_s"):
+            continue
+        for name, r in runs.items():
+            if name.startswith(prefix + "=") and name != f"{prefix}=1":
+                out[f"{name} / {prefix}=1"] = round(r["frames_per_s"] / base["frames_per_s"], 3)
+    return out
+
+
 def _maps(project, ids) -> dict:
     recs = project.restorations()
     return {i: project.restored_maps(recs[i]) for i in ids}
@@ -129,6 +145,8 @@ def run(args) -> int:
 
     try:
         counts = [int(x) for x in args.workers.split(",") if x.strip()]
+        clusters = [int(x) for x in str(args.local_cluster).split(",") if x.strip()]
+        clusters = [n for n in clusters if n > 0]
         project = Project.open(args.project)
     except (ValueError, ProjectError) as e:
         print(f"bench restore-workers: {e}", file=sys.stderr)
@@ -151,26 +169,30 @@ def run(args) -> int:
                 for i in ids)
             out["runs"][f"workers={n}"] = r
             print(f"workers {n}: {json.dumps(r)}", flush=True)
-        if args.local_cluster > 0:
+        if clusters:
             try:
                 from distributed import Client, LocalCluster
             except ImportError:
                 print("bench restore-workers: no dask[distributed]; LocalCluster skipped",
                       file=sys.stderr)
-            else:
-                with LocalCluster(n_workers=args.local_cluster, threads_per_worker=1,
-                                  processes=True, dashboard_address=None) as cluster, \
-                        Client(cluster) as client:
-                    wpids = list(client.run(os.getpid).values())
-                    s = RestoreSettings(split=args.split, limit=args.frames, chunk=args.chunk,
-                                        restart=True)
-                    r = _one(project, s, client=client, pids=lambda: wpids)
-                maps = _maps(project, ids)
-                r["maps_equal_to_first"] = ref is not None and all(
-                    np.array_equal(ref[i][0], maps[i][0])
-                    and np.array_equal(ref[i][1], maps[i][1]) for i in ids)
-                out["runs"][f"dask-localcluster={args.local_cluster}"] = r
-                print(f"dask LocalCluster {args.local_cluster}: {json.dumps(r)}", flush=True)
+                clusters = []
+        for nc in clusters:
+            with LocalCluster(n_workers=nc, threads_per_worker=1,
+                              processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster) as client:
+                wpids = list(client.run(os.getpid).values())
+                s = RestoreSettings(split=args.split, limit=args.frames, chunk=args.chunk,
+                                    restart=True)
+                r = _one(project, s, client=client, pids=lambda w=wpids: w)
+            maps = _maps(project, ids)
+            r["maps_equal_to_first"] = ref is not None and all(
+                np.array_equal(ref[i][0], maps[i][0])
+                and np.array_equal(ref[i][1], maps[i][1]) for i in ids)
+            out["runs"][f"dask-localcluster={nc}"] = r
+            print(f"dask LocalCluster {nc}: {json.dumps(r)}", flush=True)
+    out["speedups"] = speedups(out["runs"])
+    for name, x in out["speedups"].items():
+        print(f"speed-up {name}: {x:.2f}x")
     out["loadavg_after"] = os.getloadavg()
     if args.json:
         from ..fileio import write_json_atomic

@@ -113,3 +113,38 @@ def test_dask_local_cluster_worker_killed_midway(restored_once):
     assert 3 <= len(again) <= N and again == sorted(again)  # N: all had finished
     run = project.last_run("restore")
     assert run.status == "cancelled" and run.metrics["restored"] == len(again)
+
+
+def test_bench_restore_workers_speedups_compare_each_path_with_its_one_process_run():
+    from handpose_core.bench.restore_workers import speedups
+
+    runs = {"workers=1": {"frames_per_s": 2.0}, "workers=2": {"frames_per_s": 3.0},
+            "dask-localcluster=1": {"frames_per_s": 1.0},
+            "dask-localcluster=2": {"frames_per_s": 1.9}}
+    assert speedups(runs) == {"workers=2 / workers=1": 1.5,
+                              "dask-localcluster=2 / dask-localcluster=1": 1.9}
+    # a path without its one-process run has no speed-up (not one against another path)
+    assert speedups({"workers=2": {"frames_per_s": 3.0},
+                     "dask-localcluster=2": {"frames_per_s": 1.9}}) == {}
+
+
+@pytest.mark.slow
+def test_bench_restore_workers_runs_every_path_on_the_same_frames(restored_once, tmp_path,
+                                                                   capsys):
+    import argparse
+    import json
+
+    from handpose_core.bench import restore_workers
+
+    project, ref = restored_once
+    args = argparse.Namespace(project=str(project.root), split="train", frames=4,
+                              workers="1,2", local_cluster="1,2", chunk=2,
+                              json=str(tmp_path / "b.json"))
+    assert restore_workers.run(args) == 0
+    out = json.loads((tmp_path / "b.json").read_text())
+    assert set(out["runs"]) == {"workers=1", "workers=2", "dask-localcluster=1",
+                                "dask-localcluster=2"}
+    assert all(r["frames"] == 4 and r["maps_equal_to_first"] for r in out["runs"].values())
+    assert set(out["speedups"]) == {"workers=2 / workers=1",
+                                    "dask-localcluster=2 / dask-localcluster=1"}
+    assert "restored maps identical on every path" in capsys.readouterr().out
