@@ -1,7 +1,10 @@
 """``handpose-studio bench gui``: how long the studio takes to switch frames.
 
 Opens the real main window (offscreen when there is no display) on a project, waits for
-f_s to load, then selects ``--frames`` frames one after another through the browser
+f_s to load and for the f_s maps of the frames it will show (the background sweep of a
+project of at most ``SWEEP_MAX`` frames; the frames switched through in a larger one,
+asked for as browsing asks for them; ``--no-wait`` times the switches while the
+prediction worker still runs), then selects ``--frames`` frames one after another through the browser
 exactly as a click or an arrow key does, and times each switch until every visible panel
 has been updated and repainted (the frame's data is read, f_s run when the restore stage
 has not stored a map, images and overlays set, pending paint events processed). Every
@@ -90,6 +93,14 @@ def _wait(app, cond, timeout_s: float) -> bool:
         app.processEvents()
         time.sleep(0.005)
     return True
+
+
+def _predicted(pred, frame_id: int, restored: set[int]) -> bool:
+    """Whether the maps the studio shows for ``frame_id`` are predicted: raw f_s unless the
+    restore stage stored one, the fine-tuned f_s where there is one."""
+    raw = frame_id in restored or not pred.has_model("raw") or \
+        pred.lookup("raw", frame_id) is not None
+    return raw and (not pred.has_model("fine") or pred.lookup("fine", frame_id) is not None)
 
 
 def measure(window, frame_ids, app, pause_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -186,18 +197,27 @@ def run(args) -> int:
     todo = n_frames - project.n_restorations()
     pred = win.session.predictor
     todo_fine = n_frames if pred.has_model("fine") else 0
+    ids = win.browser.visible_ids()
+    first = win.session.frame_id
+    ids = [i for i in ids if i != first][:args.frames]
     # the background sweep predicts every frame (raw: those not restored) of a project
-    # of at most SWEEP_MAX frames; a larger one predicts only the frames asked for
+    # of at most SWEEP_MAX frames; a larger one predicts only the frames asked for, so
+    # there the bench asks for the frames it will switch through and waits for those:
+    # either way the switches are timed with their maps predicted and the prediction
+    # worker idle (--no-wait times them while it works)
     if not args.no_wait and n_frames <= SWEEP_MAX:
         _wait(app, lambda: pred.count("raw") >= todo and pred.count("fine") >= todo_fine, 600)
+    elif not args.no_wait:
+        restored_ids = set(project.restorations())
+        win.session.prediction_queue.request(ids)
+        _wait(app, lambda: all(_predicted(pred, i, restored_ids) for i in ids), 600)
     sweep_s = time.perf_counter() - t_open
+    restored_ids = set(project.restorations())
+    predicted_before = sum(_predicted(pred, i, restored_ids) for i in ids)
     for i in range(win.tabs.count()):
         if win.tabs.tabText(i) == args.tab:
             win.tabs.setCurrentIndex(i)
     teardowns = [t for t in (setup(args, win) for setup in SCENARIOS) if t]
-    ids = win.browser.visible_ids()
-    first = win.session.frame_id
-    ids = [i for i in ids if i != first][:args.frames]
     if len(ids) < args.frames:
         print(f"bench gui: only {len(ids)} frames to switch through", file=sys.stderr)
     taken0 = win.session.read_ahead.taken
@@ -226,7 +246,10 @@ def run(args) -> int:
         "gui_cpu_p95_ms": round(float(np.percentile(cpu, 95)), 2),
         "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
         "f_s_load_s": round(load_s, 2), "predicted_all_s": round(sweep_s, 2),
-        "waited_for_predictions": not args.no_wait, "pause_ms": args.pause_ms, "tab": args.tab,
+        "waited_for_predictions": (not args.no_wait) and (
+            "every frame" if n_frames <= SWEEP_MAX else "the frames switched through"),
+        "switched_frames_predicted_before": int(predicted_before),
+        "pause_ms": args.pause_ms, "tab": args.tab,
         "restored_in_first_50": int(restored), "finetuned_in_first_50": int(finetuned),
         "read_ahead_taken": read_ahead_taken,
         "window": [win.width(), win.height()], "qpa": app.platformName(),

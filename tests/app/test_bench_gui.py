@@ -35,3 +35,20 @@ def test_bench_table_times_every_filter(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["rows"] == 600
     assert {"load_s", "sort_s", "refresh_row_s", "filter_rejected_worst_s"} <= set(out)
+
+
+def test_bench_gui_waits_for_the_switched_frames_maps_where_the_project_is_not_swept(
+        project_dir, capsys, monkeypatch):
+    # a project above SWEEP_MAX frames is not swept by the background prediction; the bench
+    # then asks for the maps of the frames it switches through and times the switches once
+    # those are predicted, as the whole sweep is waited for on a smaller project
+    from app.workers import prediction
+
+    monkeypatch.setattr(prediction, "SWEEP_MAX", 4)  # the 8-frame project counts as large
+    rc = bench_gui.main(["--project", str(project_dir), "--frames", "5", "--json",
+                         "--no-actions"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["project_frames"] == 8 > prediction.SWEEP_MAX
+    assert out["waited_for_predictions"] == "the frames switched through"
+    assert out["switched_frames_predicted_before"] == out["frames"] == 5
