@@ -331,8 +331,8 @@ def _result(frames, todo, n_acc, n_empty, raw_mm, res_mm, t0, key, cpu_s=0.0,
                          float(np.mean(raw_mm)) if n else float("nan"),
                          float(np.mean(res_mm)) if n else float("nan"),
                          round(time.perf_counter() - t0, 2), key,
-                         round(cpu_s / n, 4) if n else float("nan"),
-                         round(write_s / n, 4) if n else float("nan"))
+                         cpu_s_per_frame=round(cpu_s / n, 4) if n else float("nan"),
+                         write_s_per_frame=round(write_s / n, 4) if n else float("nan"))
 
 
 def headline(m: dict) -> str:

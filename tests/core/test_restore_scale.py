@@ -31,6 +31,9 @@ def restored_once(make_nyu_project):
                      max_patches=20000, n_trees=4)
     res = restore_stage.run(project, RestoreSettings(workers=1))
     assert res.restored == N
+    # the CPU a frame took is what projects a run to other machines (it once came out NaN:
+    # positional fields shifted when the method fields were added)
+    assert 0 < res.cpu_s_per_frame < 60 and res.method == "joint-prior"
     return project, maps_of(project)
 
 
@@ -67,6 +70,7 @@ def test_pool_worker_killed_midway(restored_once):
                             on_item=on_item, on_pids=on_pids)
     assert killed, "no worker was killed: the run ended before a frame was stored"
     assert res.restored == N
+    assert 0 < res.cpu_s_per_frame < 60 and 0 < res.write_s_per_frame < 60
     assert_same_maps(project, ref, stored)
     # the broken pool was replaced by a new one (other process ids)
     assert any(killed[0] not in p for p in pids_seen[pids_seen.index(
