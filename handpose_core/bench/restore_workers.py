@@ -30,7 +30,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--split", default="test", help="frames of this split (default test)")
     parser.add_argument("--frames", type=int, default=40, help="first N frames (default 40)")
     parser.add_argument("--workers", default="1,2", help="process counts, comma separated "
-                        "(1: in this process; default 1,2)")
+                        "(1: in this process with its threads; 1p: one worker process with "
+                        "one thread, as each process of a pool; default 1,2)")
     parser.add_argument("--local-cluster", default="2", metavar="N[,N...]",
                         help="also a Dask LocalCluster of N single-thread worker processes, "
                         "for each N given (comma separated: 1,2 compares the same path at "
@@ -108,7 +109,7 @@ def _one(project, settings, *, client=None, pids=None) -> dict:
     first = times[min(len(times) - 1, settings.chunk - 1)] if times else t0
     steady_n = n - min(n, settings.chunk)
     steady = (times[-1] - first) if times else 0.0
-    pooled = settings.workers > 1 or client is not None
+    pooled = settings.workers > 1 or settings.in_pool or client is not None
     return {"frames": n, "wall_s": round(wall, 2), "frames_per_s": round(n / wall, 3),
             "first_chunk_s": round(first - t0, 2) if pooled else None,
             "steady_frames_per_s": round(steady_n / steady, 3) if pooled and steady > 0
@@ -119,16 +120,20 @@ def _one(project, settings, *, client=None, pids=None) -> dict:
 
 def speedups(runs: dict) -> dict[str, float]:
     """Frames per second of each run over the one-process run of the same path:
-    ``workers=N`` over ``workers=1`` (in the calling process) and
-    ``dask-localcluster=N`` over ``dask-localcluster=1``, where both were run."""
+    ``workers=N`` over ``workers=1`` (in the calling process, with its threads) and over
+    ``workers=1p`` (one single-thread worker process, as each process of the pool: how
+    the work scales with processes), ``dask-localcluster=N`` over ``dask-localcluster=1``,
+    where both were run."""
     out = {}
-    for prefix in ("workers", "dask-localcluster"):
-        base = runs.get(f"{prefix}=1")
+    for prefix, one in (("workers", "workers=1"), ("workers", "workers=1p"),
+                        ("dask-localcluster", "dask-localcluster=1")):
+        base = runs.get(one)
         if not base or not base.get("frames_per_s"):
             continue
         for name, r in runs.items():
-            if name.startswith(prefix + "=") and name != f"{prefix}=1":
-                out[f"{name} / {prefix}=1"] = round(r["frames_per_s"] / base["frames_per_s"], 3)
+            if name.startswith(prefix + "=") and name not in ("workers=1", "workers=1p",
+                                                              "dask-localcluster=1"):
+                out[f"{name} / {one}"] = round(r["frames_per_s"] / base["frames_per_s"], 3)
     return out
 
 
@@ -144,7 +149,10 @@ def run(args) -> int:
     from ..stages.restore import RestoreSettings
 
     try:
-        counts = [int(x) for x in args.workers.split(",") if x.strip()]
+        counts = [x.strip() for x in args.workers.split(",") if x.strip()]
+        for x in counts:
+            if x != "1p" and int(x) < 1:
+                raise ValueError(f"--workers: {x!r} is not a process count")
         clusters = [int(x) for x in str(args.local_cluster).split(",") if x.strip()]
         clusters = [n for n in clusters if n > 0]
         project = Project.open(args.project)
@@ -158,9 +166,11 @@ def run(args) -> int:
     ref = None
     with project:
         for n in counts:
-            s = RestoreSettings(split=args.split, limit=args.frames, workers=n,
+            pool_one = n == "1p"
+            s = RestoreSettings(split=args.split, limit=args.frames,
+                                workers=1 if pool_one else int(n), in_pool=pool_one,
                                 chunk=args.chunk, restart=True)
-            r = _one(project, s, pids=_pool_workers if n > 1 else None)
+            r = _one(project, s, pids=_pool_workers if pool_one or int(n) > 1 else None)
             maps = _maps(project, ids)
             if ref is None:
                 ref = maps

@@ -120,6 +120,10 @@ class RestoreSettings:
         "workers see the project folder at the same path (docs/scale.md)"})
     chunk: int = field(default=4, metadata={
         "help": "frames per task sent to a worker process or Dask worker"})
+    in_pool: bool = field(default=False, metadata={
+        "help": "with --workers 1: restore in one worker process (one thread, as each "
+        "process of a pool) instead of in this process (measures how a run scales with "
+        "processes)"})
 
     @property
     def search(self) -> SearchParams:
@@ -275,12 +279,14 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
                        ms_per_frame=1000 * float(np.mean(acc["secs"])) if acc["secs"]
                        else float("nan"))
 
+    pooled = (workers > 1 or settings.in_pool) and len(todo) > 1
     with recorded_run(project, NAME, config) as rec:
         report(0, len(todo), f"restoring {len(todo)} frames"
                + (f" ({len(frames) - len(todo)} already done)" if len(todo) < len(frames) else "")
                + (" on a Dask cluster" if distributed else
-                  f" in {workers} worker processes" if workers > 1 and len(todo) > 1 else ""))
-        if todo and (distributed or (workers > 1 and len(todo) > 1)):
+                  f" in {workers} worker process{'es' if workers > 1 else ''}" if pooled
+                  else ""))
+        if todo and (distributed or pooled):
             by_id = {f.id: f for f in todo}
             job = work.make_job(project, model_path, dictionary.path, settings)
             parts = work.chunks(todo, settings.chunk)

@@ -123,9 +123,10 @@ def test_bench_restore_workers_speedups_compare_each_path_with_its_one_process_r
     from handpose_core.bench.restore_workers import speedups
 
     runs = {"workers=1": {"frames_per_s": 2.0}, "workers=2": {"frames_per_s": 3.0},
+            "workers=1p": {"frames_per_s": 1.6},
             "dask-localcluster=1": {"frames_per_s": 1.0},
             "dask-localcluster=2": {"frames_per_s": 1.9}}
-    assert speedups(runs) == {"workers=2 / workers=1": 1.5,
+    assert speedups(runs) == {"workers=2 / workers=1": 1.5, "workers=2 / workers=1p": 1.875,
                               "dask-localcluster=2 / dask-localcluster=1": 1.9}
     # a path without its one-process run has no speed-up (not one against another path)
     assert speedups({"workers=2": {"frames_per_s": 3.0},
@@ -142,13 +143,16 @@ def test_bench_restore_workers_runs_every_path_on_the_same_frames(restored_once,
 
     project, ref = restored_once
     args = argparse.Namespace(project=str(project.root), split="train", frames=4,
-                              workers="1,2", local_cluster="1,2", chunk=2,
+                              workers="1,1p,2", local_cluster="1,2", chunk=2,
                               json=str(tmp_path / "b.json"))
     assert restore_workers.run(args) == 0
     out = json.loads((tmp_path / "b.json").read_text())
-    assert set(out["runs"]) == {"workers=1", "workers=2", "dask-localcluster=1",
-                                "dask-localcluster=2"}
+    assert set(out["runs"]) == {"workers=1", "workers=1p", "workers=2",
+                                "dask-localcluster=1", "dask-localcluster=2"}
     assert all(r["frames"] == 4 and r["maps_equal_to_first"] for r in out["runs"].values())
-    assert set(out["speedups"]) == {"workers=2 / workers=1",
+    assert set(out["speedups"]) == {"workers=2 / workers=1", "workers=2 / workers=1p",
                                     "dask-localcluster=2 / dask-localcluster=1"}
+    # the one-process pool ran in a worker process, not in the bench's process
+    assert out["runs"]["workers=1p"]["first_chunk_s"] is not None
+    assert out["runs"]["workers=1"]["first_chunk_s"] is None
     assert "restored maps identical on every path" in capsys.readouterr().out
