@@ -135,7 +135,9 @@ def candidates(a) -> None:
         lib[i] = q_res.total_mm < q_raw.total_mm
     report("**restoration_scores (the check now)**", lib)
     assert np.array_equal(lib, lower(sr, cap(sr, mr, ss_h, ms_h, 50.0))), "library differs"
-    for i in np.where(gain < 0)[0]:
+    hurt = np.where(gain < 0)[0]
+    print(f"hurt frames accepted by the check: {int(lib[hurt].sum())} of {len(hurt)}")
+    for i in hurt[:10]:
         print(f"hurt: frame {ids[i]} gain {100 * gain[i]:+.2f} points, accepted by the "
               f"check: {bool(lib[i])}")
     if a.save:

@@ -149,6 +149,10 @@ class RestoreResult:
     write_s_per_frame: float = float("nan")
     """Seconds per frame the writer spent storing results (PNGs, one committed row) when
     workers restored: the one-writer ceiling is 1 / this many frames per second."""
+    rescored: int = 0
+    """Frames already restored with this run key that an older quality check had scored:
+    scored and decided again from their stored maps (:func:`rescore_stale`)."""
+    rescored_accepted: int = 0
 
     @property
     def acceptance(self) -> float:
@@ -206,18 +210,19 @@ def scored_by_current_check(rec) -> bool:
     return "unscored_pixels" in (rec.details.get("restored") or {})
 
 
-def rescore_stale(project, frames, settings: RestoreSettings, cancel=None) -> int:
+def rescore_stale(project, frames, settings: RestoreSettings, cancel=None) -> tuple[int, int]:
     """Score again, from their stored maps, the ``frames`` whose stored ``settings.method``
     restoration an older quality check scored, and decide again; maps, run key and any
     human override stay. Cheap (no restoration): a store made before the check changed
-    agrees with ``evaluate`` and the studio after the next ``train restore``. Returns how
-    many frames were rescored."""
+    agrees with ``evaluate`` and the studio after the next ``train restore``. Returns
+    ``(frames rescored, of them accepted)``."""
     from ..datasets.crop import CropTransform
     from ..project.records import Score
     from ..skeleton import joints_36_to_14
 
     recs = [(f, project.restoration(f.id, settings.method)) for f in frames]
     stale = [(f, r) for f, r in recs if r is not None and not scored_by_current_check(r)]
+    n_accepted = 0
     for s in range(0, len(stale), 64):
         check_cancel(cancel)
         part = stale[s:s + 64]
@@ -237,8 +242,9 @@ def rescore_stale(project, frames, settings: RestoreSettings, cancel=None) -> in
                                                n_queries=r.details.get("queries")),
                 details={**r.details, "raw": q_raw.to_dict(), "restored": q_res.to_dict()},
                 run_key=r.run_key, method=settings.method))
+        n_accepted += sum(bool(it["auto_accept"]) for it in items)
         project.save_restorations(items)
-    return len(stale)
+    return len(stale), n_accepted
 
 
 def resolve_settings(project, settings: RestoreSettings, dictionary: Dictionary, *,
@@ -293,7 +299,7 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     key = run_key(model_path, dictionary, settings)
     done = set() if settings.restart else project.restored_with_key(key, settings.method)
     todo = [f for f in frames if f.id not in done]
-    rescored = rescore_stale(project, [f for f in frames if f.id in done], settings,
+    rescored, rescored_acc = rescore_stale(project, [f for f in frames if f.id in done], settings,
                              cancel=cancel)
     report = progress or (lambda d, t, m: None)
     workers = n_workers(settings)
@@ -314,7 +320,8 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     def metrics():
         return replace(_result(frames, todo, acc["n_acc"], acc["n_empty"], acc["raw"], acc["res"],
                                t0, key, acc["cpu"], acc["write"]),
-                       method=settings.method,
+                       method=settings.method, rescored=rescored,
+                       rescored_accepted=rescored_acc,
                        crf_weight=None if settings.method not in crf.CRF_METHODS
                        else settings.crf_weight,
                        ms_per_frame=1000 * float(np.mean(acc["secs"])) if acc["secs"]

@@ -52,7 +52,8 @@ def test_stored_scores_are_the_checks_and_an_older_checks_are_rescored(make_nyu_
     assert not scored_by_current_check(project.restoration(f0.id))
     again = restore_stage.run(project, RestoreSettings(limit=2))
     assert again.restored == 0 and again.skipped == 2  # nothing restored again
-    assert project.last_run("restore").config["rescored"] == 1
+    assert project.last_run("restore").config["rescored"] == 1 and again.rescored == 1
+    assert again.rescored_accepted == int(want[f0.id][0])
     rec = project.restoration(f0.id)
     assert scored_by_current_check(rec)
     assert rec.auto_accept == want[f0.id][0] and rec.override is True
