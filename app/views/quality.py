@@ -169,10 +169,17 @@ class QualityPanel(QWidget):
             b = q_res.per_joint_mm[j] if q_res is not None else np.nan
             miss_a = q_raw is not None and q_raw.missing[j]
             miss_b = q_res is not None and q_res.missing[j]
+            capped = miss_b and q_res.capped is not None and bool(q_res.capped[j])
             t = self.table
             _set(t, r, 0, EVAL_NAMES[j], Qt.AlignLeft | Qt.AlignVCenter)
             _set(t, r, 1, "missing" if miss_a else _mm(a), colour=BAD if miss_a else None)
-            _set(t, r, 2, "missing" if miss_b else _mm(b), colour=BAD if miss_b else None)
+            # a misplaced part the restoration removed scores its raw distance (the check's
+            # rule), not the penalty: neither better nor worse
+            _set(t, r, 2, "removed" if capped else "missing" if miss_b else _mm(b),
+                 colour=None if capped else BAD if miss_b else None)
+            t.item(r, 2).setToolTip(
+                f"The raw part lay {a:.0f} mm from the joint and the restoration removed it: "
+                "scored with the raw distance, not the penalty" if capped else "")
             if np.isfinite(a) and np.isfinite(b) and abs(a - b) >= 0.5:
                 better, col = ("restored", GOOD) if b < a else ("raw", BAD)
             else:
@@ -198,6 +205,15 @@ class QualityPanel(QWidget):
                    f"≥ {rec.raw.mm:.1f} mm)")
         colour = "#2e7d32" if rec.accepted else "#c62828"
         text = (f"<b>Automatic: {auto}</b> — {why}.<br>")
+        q = d.restored_quality
+        notes = []
+        if q is not None and q.n_capped:
+            notes.append(f"{q.n_capped} misplaced part{'s' if q.n_capped > 1 else ''} removed, "
+                         "scored at the raw distance")
+        if q is not None and q.unscored_pixels:
+            notes.append(f"{q.unscored_pixels} pixels added outside f_s's hand not scored")
+        if notes:
+            text += "Scored: " + "; ".join(notes) + ".<br>"
         if rec.override is None:
             text += "Human override: none."
         else:

@@ -15,7 +15,13 @@ import numpy as np
 
 from handpose_core.datasets.crop import BACKGROUND_VALUE, CropTransform, crop_depth, crop_labels
 from handpose_core.project import Frame, RestorationRecord
-from handpose_core.restoration.quality import PENALTY_MM, PENALTY_PX, QualityScore, quality_score
+from handpose_core.restoration.quality import (
+    PENALTY_MM,
+    PENALTY_PX,
+    QualityScore,
+    quality_score,
+    restoration_scores,
+)
 from handpose_core.skeleton import joints_36_to_14
 
 
@@ -82,7 +88,19 @@ class FrameData:
 
     @cached_property
     def restored_quality(self) -> QualityScore | None:
-        return self._stored_score("restored") or self._score(self.restored_labels)
+        """Score of the restored map as the quality check makes it (only the raw map's
+        hand scored, a removed misplaced part at its raw distance:
+        :func:`~handpose_core.restoration.quality.restoration_scores`): as the restore
+        stage stored it, else computed."""
+        stored = self._stored_score("restored")
+        if stored is not None:
+            return stored
+        if self.restored_labels is None:
+            return None
+        if self.raw_labels is None:
+            return self._score(self.restored_labels)
+        return restoration_scores(self.raw_labels, self.restored_labels, self.depth_crop,
+                                  self.transform, self.joints_uvd, **self._penalties())[1]
 
     def _stored_score(self, which: str) -> QualityScore | None:
         return stored_quality(self.restoration, which)
@@ -90,10 +108,13 @@ class FrameData:
     def _score(self, labels) -> QualityScore | None:
         if labels is None:
             return None
-        settings = (self.restoration.details.get("settings", {}) if self.restoration else {})
         return quality_score(labels, self.depth_crop, self.transform, self.joints_uvd,
-                             penalty_mm=settings.get("penalty_mm", PENALTY_MM),
-                             penalty_px=settings.get("penalty_px", PENALTY_PX))
+                             **self._penalties())
+
+    def _penalties(self) -> dict:
+        settings = (self.restoration.details.get("settings", {}) if self.restoration else {})
+        return {"penalty_mm": settings.get("penalty_mm", PENALTY_MM),
+                "penalty_px": settings.get("penalty_px", PENALTY_PX)}
 
 
 def stored_quality(rec: RestorationRecord | None, which: str) -> QualityScore | None:
@@ -110,7 +131,9 @@ def stored_quality(rec: RestorationRecord | None, which: str) -> QualityScore | 
     return QualityScore(float(d["total_mm"]), float(d["total_px"]), arr("per_joint_mm", 14),
                         arr("per_joint_px", 14), arr("barycenters_uvd", (14, 3)),
                         np.asarray(d["missing"], bool), float(d.get("penalty_mm", PENALTY_MM)),
-                        float(d.get("penalty_px", PENALTY_PX)))
+                        float(d.get("penalty_px", PENALTY_PX)),
+                        np.asarray(d["capped"], bool) if "capped" in d else None,
+                        int(d.get("unscored_pixels", 0)))
 
 
 def load_frame_data(project, frame_id: int, predictor=None) -> FrameData:

@@ -186,6 +186,9 @@ def print_result(name: str, r: dict) -> None:
               f"{r['n_images']} maps; index {r['index_mb']} MB, patches {r['patches_mb']} MB"
               + ("" if r.get("already_done") else f", built in {r['build_seconds']:.1f} s"))
     elif name == "restore":
+        if r.get("rescored"):
+            print(f"rescored {r['rescored']} stored restorations with the current quality "
+                  f"check (from their maps): accepted {r['rescored_accepted']}")
         if not r["restored"]:
             print(f"all {r['frames']} frames were already restored with this model, dictionary "
                   "and settings (--restart to redo them)")

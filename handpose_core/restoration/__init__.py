@@ -12,12 +12,21 @@ from __future__ import annotations
 
 from .dictionary import DEFAULT_ENCODING, PAPER_SCALE, Dictionary, SearchParams
 from .patches import ENCODINGS, PatchEncoding, extract_patches, hand_pixels, label_hamming
-from .quality import PENALTY_MM, PENALTY_PX, QualityScore, accept_restoration, quality_score
+from .quality import (
+    MISPLACED_MM,
+    PENALTY_MM,
+    PENALTY_PX,
+    QualityScore,
+    accept_restoration,
+    quality_score,
+    restoration_scores,
+)
 from .restore import Restoration, restore, restore_many
 
 __all__ = [
     "DEFAULT_ENCODING", "ENCODINGS", "PAPER_SCALE", "PENALTY_MM", "PENALTY_PX", "Dictionary",
-    "PatchEncoding", "QualityScore", "Restoration", "SearchParams", "accept_restoration",
-    "extract_patches", "hand_pixels", "label_hamming", "quality_score", "restore",
+    "MISPLACED_MM", "PatchEncoding", "QualityScore", "Restoration", "SearchParams", "accept_restoration",
+    "extract_patches", "hand_pixels", "label_hamming", "quality_score", "restoration_scores",
+    "restore",
     "restore_many",
 ]

@@ -13,6 +13,22 @@ than nothing, so losing parts never improves a score: :data:`PENALTY_MM` = 100 m
 mm off, so a missing part always scores worse than a roughly placed one) and
 :data:`PENALTY_PX` = 80 px (100 mm seen at 735 mm, the middle of NYU's hand depths,
 with fx = 588 px).
+
+A restored map is scored against the raw one by :func:`restoration_scores`, which the
+restore stage, ``evaluate`` and the studio all use, with two rules that keep the check
+from rejecting a restoration for what it did right (docs/restoration.md, "The quality
+check under the joint prior"):
+
+* **Only the raw map's hand is scored in the restored map.** Pixels a restoration added
+  outside f_s's silhouette (the joint prior's grow step) are labelled by the joints
+  alone; scoring them against the same joints is no evidence, and grown forearm pixels
+  called palm pull the palm barycenter. They are left out (``unscored_pixels``).
+* **A part removed from a misplaced position costs what it cost in the raw map.** A
+  scored joint whose part set the restored map lacks while the raw map had it more than
+  :data:`MISPLACED_MM` from the joint scores the raw distance (``capped``), not the
+  penalty: removing f_s's misplaced thumb from a hand whose thumb is hidden is neither
+  better nor worse by this score. A part removed from within :data:`MISPLACED_MM` of its
+  joint costs the full penalty. Either way, losing parts never lowers a score by itself.
 """
 
 from __future__ import annotations
@@ -27,6 +43,9 @@ from ..parts import JOINT_PARTS_14
 
 PENALTY_MM = 100.0
 PENALTY_PX = 80.0
+MISPLACED_MM = 50.0
+"""A raw part set farther than this from its joint (half the penalty, half a hand length)
+was misplaced: a restoration that removes it is scored with the raw distance."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +58,10 @@ class QualityScore:
     ``barycenters_uvd`` ``(14, 3)``: u, v = mean full-frame pixel of the part set,
     d = depth (mm) of its 3D barycenter; NaN where missing or unscored (d alone is NaN
     when the part's pixels have no depth). ``missing`` ``(14,)`` bool: a scored joint
-    whose part set has no pixel.
+    whose part set has no pixel. ``capped`` ``(14,)`` bool (restored maps scored by
+    :func:`restoration_scores`): a missing joint scored with the raw map's distance
+    instead of the penalty. ``unscored_pixels``: hand pixels left out of the score (a
+    restoration's pixels outside the raw map's hand).
     """
 
     total_mm: float
@@ -50,6 +72,12 @@ class QualityScore:
     missing: np.ndarray
     penalty_mm: float = PENALTY_MM
     penalty_px: float = PENALTY_PX
+    capped: np.ndarray | None = None
+    unscored_pixels: int = 0
+
+    @property
+    def n_capped(self) -> int:
+        return 0 if self.capped is None else int(np.sum(self.capped))
 
     @property
     def n_missing(self) -> int:
@@ -68,7 +96,10 @@ class QualityScore:
                 "per_joint_px": clean(self.per_joint_px),
                 "barycenters_uvd": [clean(r) for r in self.barycenters_uvd],
                 "missing": [bool(x) for x in self.missing],
-                "penalty_mm": self.penalty_mm, "penalty_px": self.penalty_px}
+                "penalty_mm": self.penalty_mm, "penalty_px": self.penalty_px,
+                "capped": [bool(x) for x in (self.capped if self.capped is not None
+                                             else np.zeros(len(self.missing), bool))],
+                "unscored_pixels": int(self.unscored_pixels)}
 
 
 def quality_score(labels: np.ndarray, depth_crop: np.ndarray, tf: CropTransform,
@@ -122,6 +153,35 @@ def quality_score(labels: np.ndarray, depth_crop: np.ndarray, tf: CropTransform,
             per_mm[j] = penalty_mm
     return QualityScore(float(np.nansum(per_mm)), float(np.nansum(per_px)), per_mm, per_px,
                         bary, missing, float(penalty_mm), float(penalty_px))
+
+
+def restoration_scores(raw_labels: np.ndarray, restored_labels: np.ndarray,
+                       depth_crop: np.ndarray, tf: CropTransform, gt_joints_uvd: np.ndarray, *,
+                       penalty_mm: float = PENALTY_MM, penalty_px: float = PENALTY_PX,
+                       misplaced_mm: float = MISPLACED_MM, camera: Camera = NYU_CAMERA
+                       ) -> tuple[QualityScore, QualityScore]:
+    """``(raw score, restored score)`` of a restoration, the pair :func:`accept_restoration`
+    decides on. The raw map is scored by :func:`quality_score`; the restored map only on
+    the raw map's hand pixels, and a joint whose part set it lost where the raw map had
+    it more than ``misplaced_mm`` off scores the raw distances (3D and 2D) instead of the
+    penalties (module docstring). Arguments as :func:`quality_score`."""
+    raw_labels = np.asarray(raw_labels)
+    restored_labels = np.asarray(restored_labels)
+    if raw_labels.shape != restored_labels.shape:
+        raise ValueError(f"raw {raw_labels.shape} and restored {restored_labels.shape} maps "
+                         "differ in shape")
+    kw = dict(penalty_mm=penalty_mm, penalty_px=penalty_px, camera=camera)
+    q_raw = quality_score(raw_labels, depth_crop, tf, gt_joints_uvd, **kw)
+    hand = raw_labels > 0
+    q = quality_score(np.where(hand, restored_labels, 0), depth_crop, tf, gt_joints_uvd, **kw)
+    capped = q.missing & ~q_raw.missing & (q_raw.per_joint_mm > misplaced_mm)
+    mm, px = q.per_joint_mm.copy(), q.per_joint_px.copy()
+    mm[capped], px[capped] = q_raw.per_joint_mm[capped], q_raw.per_joint_px[capped]
+    unscored = int(((restored_labels > 0) & ~hand).sum())
+    q_res = QualityScore(float(np.nansum(mm)), float(np.nansum(px)), mm, px,
+                         q.barycenters_uvd, q.missing, q.penalty_mm, q.penalty_px,
+                         capped, unscored)
+    return q_raw, q_res
 
 
 def accept_restoration(raw: QualityScore, restored: QualityScore, *,

@@ -31,7 +31,7 @@ from ..restoration import crf
 from ..restoration import joint_prior as jp
 from ..restoration.ablation import nn_restorations
 from ..restoration.dictionary import Dictionary
-from ..restoration.quality import accept_restoration, quality_score
+from ..restoration.quality import accept_restoration, restoration_scores
 from ..restoration.restore import restore_many
 from ..skeleton import joints_36_to_14
 from .base import recorded_run
@@ -178,8 +178,7 @@ def quality_check(raw, restored, gt, depth, tfs, j14s, n_queries):
     score_raw, score_res = np.zeros(n), np.zeros(n)
     for i in range(n):
         tf = CropTransform.from_array(tfs[i])
-        qr = quality_score(raw[i], depth[i], tf, j14s[i])
-        qs = quality_score(restored[i], depth[i], tf, j14s[i])
+        qr, qs = restoration_scores(raw[i], restored[i], depth[i], tf, j14s[i])
         score_raw[i], score_res[i] = qr.mean_mm, qs.mean_mm
         accepted[i] = accept_restoration(qr, qs, n_queries=n_queries[i])
 

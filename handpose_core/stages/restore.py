@@ -36,7 +36,7 @@ from ..nets.inference import load_segnet_model, segnet_path
 from ..progress import ProgressFn, check_cancel
 from ..restoration import crf, joint_prior
 from ..restoration.dictionary import Dictionary, SearchParams
-from ..restoration.quality import PENALTY_MM, PENALTY_PX
+from ..restoration.quality import PENALTY_MM, PENALTY_PX, accept_restoration, restoration_scores
 from ..restoration.restore import DEFAULT_RAW_WEIGHT, DEFAULT_STRIDE, DEFAULT_WINDOW
 from . import restore_work as work
 from .base import recorded_run
@@ -153,6 +153,10 @@ class RestoreResult:
     write_s_per_frame: float = float("nan")
     """Seconds per frame the writer spent storing results (PNGs, one committed row) when
     workers restored: the one-writer ceiling is 1 / this many frames per second."""
+    rescored: int = 0
+    """Frames already restored with this run key that an older quality check had scored:
+    scored and decided again from their stored maps (:func:`rescore_stale`)."""
+    rescored_accepted: int = 0
 
     @property
     def acceptance(self) -> float:
@@ -201,6 +205,50 @@ def restore_frames(project, frames, model, dictionary: Dictionary, settings: Res
         if on_item is not None:
             on_item(rec)
     return out
+
+
+def scored_by_current_check(rec) -> bool:
+    """Whether a stored record's restored score was made by the current quality check
+    (:func:`~handpose_core.restoration.quality.restoration_scores`: it records
+    ``unscored_pixels``); an older record was scored without its two rules."""
+    return "unscored_pixels" in (rec.details.get("restored") or {})
+
+
+def rescore_stale(project, frames, settings: RestoreSettings, cancel=None) -> tuple[int, int]:
+    """Score again, from their stored maps, the ``frames`` whose stored ``settings.method``
+    restoration an older quality check scored, and decide again; maps, run key and any
+    human override stay. Cheap (no restoration): a store made before the check changed
+    agrees with ``evaluate`` and the studio after the next ``train restore``. Returns
+    ``(frames rescored, of them accepted)``."""
+    from ..datasets.crop import CropTransform
+    from ..project.records import Score
+    from ..skeleton import joints_36_to_14
+
+    recs = [(f, project.restoration(f.id, settings.method)) for f in frames]
+    stale = [(f, r) for f, r in recs if r is not None and not scored_by_current_check(r)]
+    n_accepted = 0
+    for s in range(0, len(stale), 64):
+        check_cancel(cancel)
+        part = stale[s:s + 64]
+        depth, tfs, _ = project.crops([f for f, _ in part], cancel=cancel)
+        items = []
+        for (f, r), d, t in zip(part, depth, tfs):
+            raw, res = project.restored_maps(r)
+            q_raw, q_res = restoration_scores(raw, res, d, CropTransform.from_array(t),
+                                              joints_36_to_14(project.joints_uvd(f)),
+                                              penalty_mm=settings.penalty_mm,
+                                              penalty_px=settings.penalty_px)
+            items.append(dict(
+                f=f, model=r.model, raw=raw, restored=res,
+                score_raw=Score(q_raw.total_mm, q_raw.total_px),
+                score_restored=Score(q_res.total_mm, q_res.total_px),
+                auto_accept=accept_restoration(q_raw, q_res,
+                                               n_queries=r.details.get("queries")),
+                details={**r.details, "raw": q_raw.to_dict(), "restored": q_res.to_dict()},
+                run_key=r.run_key, method=settings.method))
+        n_accepted += sum(bool(it["auto_accept"]) for it in items)
+        project.save_restorations(items)
+    return len(stale), n_accepted
 
 
 def resolve_settings(project, settings: RestoreSettings, dictionary: Dictionary, *,
@@ -255,11 +303,14 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     key = run_key(model_path, dictionary, settings)
     done = set() if settings.restart else project.restored_with_key(key, settings.method)
     todo = [f for f in frames if f.id not in done]
+    rescored, rescored_acc = rescore_stale(project, [f for f in frames if f.id in done], settings,
+                             cancel=cancel)
     report = progress or (lambda d, t, m: None)
     workers = n_workers(settings)
     distributed = bool(settings.scheduler) or client is not None
     config = {**asdict(settings), "model": str(model_path), "dictionary": str(dictionary.path),
               "run_key": key, "to_restore": len(todo), "already_restored": len(frames) - len(todo),
+              "rescored": rescored,
               "workers_used": "dask" if distributed else workers}
     acc = {"n_acc": 0, "n_empty": 0, "raw": [], "res": [], "cpu": 0.0, "write": 0.0, "secs": []}
 
@@ -273,7 +324,8 @@ def run(project, settings: RestoreSettings = RestoreSettings(), *, progress: Pro
     def metrics():
         return replace(_result(frames, todo, acc["n_acc"], acc["n_empty"], acc["raw"], acc["res"],
                                t0, key, acc["cpu"], acc["write"]),
-                       method=settings.method,
+                       method=settings.method, rescored=rescored,
+                       rescored_accepted=rescored_acc,
                        crf_weight=None if settings.method not in crf.CRF_METHODS
                        else settings.crf_weight,
                        ms_per_frame=1000 * float(np.mean(acc["secs"])) if acc["secs"]

@@ -41,7 +41,7 @@ from ..fileio import file_identity
 from ..progress import check_cancel
 from ..project.records import Frame, Score
 from ..restoration import crf, joint_prior
-from ..restoration.quality import accept_restoration, quality_score
+from ..restoration.quality import accept_restoration, restoration_scores
 from ..restoration.restore import restore_many
 from ..skeleton import PALM_CENTRE, joints_36_to_14
 
@@ -152,10 +152,9 @@ def compute_frames(frames: list[Frame], depth: np.ndarray, tfs: np.ndarray,
     for f, d, tfa, gt36, r, rr in zip(frames, depth, tfs, joints, raw, restored):
         tf = CropTransform.from_array(tfa)
         gt = joints_36_to_14(gt36)
-        q_raw = quality_score(r, d, tf, gt, penalty_mm=settings.penalty_mm,
-                              penalty_px=settings.penalty_px)
-        q_res = quality_score(rr.labels, d, tf, gt, penalty_mm=settings.penalty_mm,
-                              penalty_px=settings.penalty_px)
+        q_raw, q_res = restoration_scores(r, rr.labels, d, tf, gt,
+                                          penalty_mm=settings.penalty_mm,
+                                          penalty_px=settings.penalty_px)
         hand = r > 0
         details = {
             "raw": q_raw.to_dict(), "restored": q_res.to_dict(),

@@ -12,7 +12,12 @@ from handpose_core.nets.inference import bundled_segnet_path, load_segnet_model
 from handpose_core.parts import FINGER_PARTS
 from handpose_core.progress import Cancelled
 from handpose_core.render import render_crops
-from handpose_core.restoration import Dictionary, accept_restoration, quality_score
+from handpose_core.restoration import (
+    Dictionary,
+    accept_restoration,
+    quality_score,
+    restoration_scores,
+)
 from handpose_core.restoration.noise import corrupt_labels
 from handpose_core.skeleton import joints_36_to_14
 from handpose_core.stages import STAGES, get_stage, recorded_run, stage_status
@@ -66,8 +71,10 @@ def test_restore_frames_stores_scores_decisions_and_keeps_overrides(make_nyu_pro
         raw, restored = project.restored_maps(rec)
         gt = joints_36_to_14(project.joints_uvd(f))
         tf = CropTransform.from_array(tfa)
-        q_raw, q_res = quality_score(raw, dep, tf, gt), quality_score(restored, dep, tf, gt)
-        # the stored scores are those of the stored maps, the decision is the one rule's
+        q_raw, q_res = restoration_scores(raw, restored, dep, tf, gt)
+        assert q_raw.total_mm == pytest.approx(quality_score(raw, dep, tf, gt).total_mm)
+        # the stored scores are the quality check's of the stored maps (the restored one
+        # on f_s's hand), the decision is the one rule's
         assert rec.raw.total_mm == pytest.approx(q_raw.total_mm)
         assert rec.restored.total_mm == pytest.approx(q_res.total_mm)
         assert rec.auto_accept == accept_restoration(q_raw, q_res, n_queries=1)
@@ -93,6 +100,7 @@ def test_missing_finger_is_rejected_by_the_accept_rule(make_nyu_project):
     good, bad = (quality_score(m, depth[0], tf, gt) for m in (truth[0], lost))
     assert bad.total_mm > good.total_mm and not accept_restoration(good, bad)
     assert not accept_restoration(bad, good, n_queries=0)  # nothing queried: never accepted
+    assert not accept_restoration(*restoration_scores(truth[0], lost, depth[0], tf, gt))
 
 
 def test_restore_stage_resumes_and_restart_redoes(make_nyu_project):
