@@ -68,14 +68,22 @@ class QualityPanel(QWidget):
         self.decision.setObjectName("decision")
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("joint_scores")
-        self.table.setHorizontalHeaderLabels(["joint", "raw mm", "restored mm", "better"])
+        self.table.setHorizontalHeaderLabels(["joint", "raw", "restored", "better"])
+        for c, tip in ((1, "Raw f_s map: 3D distance (mm) from the barycenter of the joint's "
+                        "parts to the annotated joint"),
+                       (2, "Restored map: 3D distance (mm) from the barycenter of the joint's "
+                        "parts to the annotated joint"),
+                       (3, "Which map places the joint's parts closer (0.5 mm or more)")):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(20)
         self.table.setSelectionMode(QTableWidget.NoSelection)
         self.table.setFocusPolicy(Qt.NoFocus)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.Stretch)
-        for c, w in ((1, 66), (2, 86), (3, 66)):  # fixed: sizing to contents costs every switch
+        # fixed: sizing to contents costs every switch; narrow enough that the joint's
+        # name ("palm centre", "middle PIP") reads in full in the dock's default width
+        for c, w in ((1, 54), (2, 66), (3, 62)):
             hh.setSectionResizeMode(c, QHeaderView.Fixed)
             self.table.setColumnWidth(c, w)
         self.totals = StableLabel(sample=_totals_html("0.0 mm", "0.0 mm", "0.0 px", "0.0 px"))
