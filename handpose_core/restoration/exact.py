@@ -82,22 +82,54 @@ def _tiles_nearest(q, p, bound, tile, row_order, weights, centre, out_d, out_c, 
             out_i[t, j] = best_i
 
 
-@numba.njit(parallel=True, cache=True)
-def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i, out_d):
-    """Best candidate of each query: q (Q,P,P) uint8, cand (Q,C) int64 ids (-1: none).
+@numba.njit(cache=True, inline="always")
+def window_key(q, j, maps, src, i, row_order, weights, finger, centre, bound):
+    """``(distance, tie distance, label distance)`` of query ``j`` to candidate ``i``.
+
     Candidate ``i`` is ``maps[i]`` ((M,P,P) patches) when ``src`` is empty, else the
     P x P window of ``maps[src[i, 0]]`` centred on ``(src[i, 1], src[i, 2])``, 0 outside
     the map (a source-map dictionary). A differing position costs ``1 + finger`` when
-    either label is a finger part (>= 2, ``finger`` 0: the label Hamming distance), and
-    the distance adds ``centre`` times the tie distance (``weights``); rows in
-    ``row_order`` with the early exit of :func:`_tiles_nearest`; ties to the lower tie
-    distance, then the lowest index. Writes out_i, out_d (Q,) (-1 and the largest
-    possible distance + 1 without a candidate)."""
+    either label is a finger part (>= 2; ``finger`` 0: the label Hamming distance, the
+    third value) and adds its ``weights`` entry to the tie distance; the distance is the
+    label distance plus ``centre`` times the tie distance. Rows in ``row_order``; the
+    scan stops once the partial distance exceeds ``bound`` (the values are then partial
+    and the distance is above ``bound``). The one candidate scan of the re-ranking and
+    the CRF's K-best lists (:func:`.crf.kbest`)."""
+    pp = q.shape[1]
+    size = maps.shape[1]
+    m, r0, c0 = i, 0, 0
+    if src.shape[0] != 0:
+        h = pp // 2
+        m, r0, c0 = src[i, 0], src[i, 1] - h, src[i, 2] - h
+    s = np.int64(0)
+    sc = np.int64(0)
+    for rr in range(pp):
+        r = row_order[rr]
+        y = r0 + r
+        for c in range(pp):
+            x = c0 + c
+            v = np.uint8(0)
+            if y >= 0 and y < size and x >= 0 and x < size:
+                v = maps[m, y, x]
+            a = q[j, r, c]
+            if a != v:
+                s += 1
+                sc += weights[r, c]
+                if finger and (a >= 2 or v >= 2):
+                    s += finger
+        if s + centre * sc > bound:
+            break
+    return s + centre * sc, sc, s
+
+
+@numba.njit(parallel=True, cache=True)
+def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i, out_d):
+    """Best candidate of each query: q (Q,P,P) uint8, cand (Q,C) int64 ids (-1: none),
+    candidates and distance as :func:`window_key` reads them (``src`` empty: ``maps``
+    are the patches); ties to the lower tie distance, then the lowest index. Writes
+    out_i, out_d (Q,) (-1 and the largest possible distance + 1 without a candidate)."""
     n_q, n_c = cand.shape
     pp = q.shape[1]
-    h = pp // 2
-    size = maps.shape[1]
-    own = src.shape[0] == 0
     for j in numba.prange(n_q):
         best = (pp * pp + 1) * (1 + finger) * (1 + centre * (pp // 2 + 1))
         best_c = np.int64(1) << 40
@@ -106,28 +138,8 @@ def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i
             i = cand[j, t]
             if i < 0 or i == best_i:  # pooled lists repeat the best: same key, no change
                 continue
-            m, r0, c0 = i, 0, 0
-            if not own:
-                m, r0, c0 = src[i, 0], src[i, 1] - h, src[i, 2] - h
-            s = np.int64(0)
-            sc = np.int64(0)
-            for rr in range(pp):
-                r = row_order[rr]
-                y = r0 + r
-                for c in range(pp):
-                    x = c0 + c
-                    v = np.uint8(0)
-                    if y >= 0 and y < size and x >= 0 and x < size:
-                        v = maps[m, y, x]
-                    a = q[j, r, c]
-                    if a != v:
-                        s += 1
-                        sc += weights[r, c]
-                        if finger and (a >= 2 or v >= 2):
-                            s += finger
-                if s + centre * sc > best:
-                    break
-            s += centre * sc
+            s, sc, _ = window_key(q, j, maps, src, i, row_order, weights, finger, centre,
+                                  best)
             if s < best or (s == best and (sc < best_c or (sc == best_c and i < best_i))):
                 best = s
                 best_c = sc
@@ -177,11 +189,10 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
     pp = queries.shape[1]
 
     finger, centre_w = (0, centre) if distance is None or not any(distance) else distance
-    if isinstance(patches, MapPatches):
-        return rerank(queries, patches.maps, patches.sources, cand, tie_weights(pp, tie_window),
-                      _row_order(pp), finger=finger, centre=centre_w)
-    return rerank(queries, patches, None, cand, tie_weights(pp, tie_window), _row_order(pp),
-                  finger=finger, centre=centre_w)
+    maps, sources = (patches.maps, patches.sources) if isinstance(patches, MapPatches) \
+        else (patches, None)
+    return rerank(queries, maps, sources, cand, tie_weights(pp, tie_window),
+                  _row_order(pp), finger=finger, centre=centre_w)
 
 
 def _row_order(patch: int) -> np.ndarray:
