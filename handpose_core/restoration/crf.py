@@ -49,7 +49,7 @@ from ..errors import BadInput
 from ..parts import validate_labels
 from ..progress import ProgressFn, check_cancel
 from .dictionary import Dictionary, SearchParams
-from .exact import window_key
+from .exact import kbest_kernel
 from .patches import TIE_WINDOW, extract_patches, hand_pixels, tie_weights
 from .restore import DEFAULT_SEARCH, Restoration, propagate, search_candidates
 
@@ -84,50 +84,6 @@ def check_method(method: str) -> str:
 
 
 # ---------------------------------------------------------------------- candidates
-@numba.njit(parallel=True, cache=True)
-def _kbest_kernel(q, maps, src, cand, weights, row_order, centre, out_i, out_d, out_h):
-    """The ``k`` best distinct candidates of each query by (distance, tie distance,
-    index), ``k = out_i.shape[1]``; ``cand`` (Q, C) ids sorted per row, -1 first;
-    candidates and distance as :func:`.exact.window_key` reads them (the re-ranking's
-    scan). Writes ids (-1 pad), distances (Hamming + centre x tie distance) and Hamming
-    distances."""
-    n_q, n_c = cand.shape
-    k = out_i.shape[1]
-    for j in numba.prange(n_q):
-        bi = np.full(k, -1, np.int64)
-        bd = np.full(k, np.int64(1) << 50, np.int64)
-        bc = np.full(k, np.int64(1) << 50, np.int64)
-        bh = np.zeros(k, np.int64)
-        prev = np.int64(-1)
-        for t in range(n_c):
-            i = cand[j, t]
-            if i < 0 or i == prev:
-                continue
-            prev = i
-            # abandoned above the k-th best: d is then above it and is not inserted
-            d, sc, s = window_key(q, j, maps, src, i, row_order, weights, 0, centre, bd[k - 1])
-            # insert (d, sc, i) into the sorted list if it beats the last entry
-            pos = k
-            while pos > 0 and (d < bd[pos - 1] or (d == bd[pos - 1] and (
-                    sc < bc[pos - 1] or (sc == bc[pos - 1] and i < bi[pos - 1])))):
-                pos -= 1
-            if pos == k:
-                continue
-            for u in range(k - 1, pos, -1):
-                bi[u] = bi[u - 1]
-                bd[u] = bd[u - 1]
-                bc[u] = bc[u - 1]
-                bh[u] = bh[u - 1]
-            bi[pos] = i
-            bd[pos] = d
-            bc[pos] = sc
-            bh[pos] = s
-        for u in range(k):
-            out_i[j, u] = bi[u]
-            out_d[j, u] = bd[u] if bi[u] >= 0 else -1
-            out_h[j, u] = bh[u] if bi[u] >= 0 else -1
-
-
 def kbest(queries: np.ndarray, dictionary: Dictionary, cand: np.ndarray, k: int, *,
           centre: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` best distinct patches among each query's candidates ``(Q, C)`` (-1: none;
@@ -150,7 +106,7 @@ def kbest(queries: np.ndarray, dictionary: Dictionary, cand: np.ndarray, k: int,
         (p, np.zeros((0, 3), np.int64))
     # rows top to bottom, as this scan ran before it was shared with the re-ranking
     # (whose centre-outward order measured no faster here: docs/restoration.md)
-    _kbest_kernel(queries, np.asarray(maps), np.asarray(src), cand, tie_weights(pp, TIE_WINDOW),
+    kbest_kernel(queries, np.asarray(maps), np.asarray(src), cand, tie_weights(pp, TIE_WINDOW),
                   np.arange(pp, dtype=np.int64), int(centre), out_i, out_d, out_h)
     return out_i, out_d, out_h
 

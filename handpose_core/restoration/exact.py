@@ -83,7 +83,7 @@ def _tiles_nearest(q, p, bound, tile, row_order, weights, centre, out_d, out_c, 
 
 
 @numba.njit(cache=True, inline="always")
-def window_key(q, j, maps, src, i, row_order, weights, finger, centre, bound):
+def _window_key(q, j, maps, src, i, row_order, weights, finger, centre, bound):
     """``(distance, tie distance, label distance)`` of query ``j`` to candidate ``i``.
 
     Candidate ``i`` is ``maps[i]`` ((M,P,P) patches) when ``src`` is empty, else the
@@ -94,7 +94,9 @@ def window_key(q, j, maps, src, i, row_order, weights, finger, centre, bound):
     label distance plus ``centre`` times the tie distance. Rows in ``row_order``; the
     scan stops once the partial distance exceeds ``bound`` (the values are then partial
     and the distance is above ``bound``). The one candidate scan of the re-ranking and
-    the CRF's K-best lists (:func:`.crf.kbest`)."""
+    the K-best lists; inlined only into kernels of this module: numba keys a cached
+    kernel on its own source file (see render/jitcache.py), so a kernel in another
+    module would keep running an old copy after this one changed."""
     pp = q.shape[1]
     size = maps.shape[1]
     m, r0, c0 = i, 0, 0
@@ -125,7 +127,7 @@ def window_key(q, j, maps, src, i, row_order, weights, finger, centre, bound):
 @numba.njit(parallel=True, cache=True)
 def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i, out_d):
     """Best candidate of each query: q (Q,P,P) uint8, cand (Q,C) int64 ids (-1: none),
-    candidates and distance as :func:`window_key` reads them (``src`` empty: ``maps``
+    candidates and distance as :func:`_window_key` reads them (``src`` empty: ``maps``
     are the patches); ties to the lower tie distance, then the lowest index. Writes
     out_i, out_d (Q,) (-1 and the largest possible distance + 1 without a candidate)."""
     n_q, n_c = cand.shape
@@ -138,14 +140,58 @@ def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i
             i = cand[j, t]
             if i < 0 or i == best_i:  # pooled lists repeat the best: same key, no change
                 continue
-            s, sc, _ = window_key(q, j, maps, src, i, row_order, weights, finger, centre,
-                                  best)
+            s, sc, _ = _window_key(q, j, maps, src, i, row_order, weights, finger, centre,
+                                   best)
             if s < best or (s == best and (sc < best_c or (sc == best_c and i < best_i))):
                 best = s
                 best_c = sc
                 best_i = i
         out_i[j] = best_i
         out_d[j] = best
+
+
+@numba.njit(parallel=True, cache=True)
+def kbest_kernel(q, maps, src, cand, weights, row_order, centre, out_i, out_d, out_h):
+    """The ``k`` best distinct candidates of each query by (distance, tie distance,
+    index), ``k = out_i.shape[1]``; ``cand`` (Q, C) ids sorted per row, -1 first;
+    candidates and distance as :func:`_window_key` reads them (the re-ranking's
+    scan). Writes ids (-1 pad), distances (Hamming + centre x tie distance) and Hamming
+    distances. The CRF's K-best lists (:func:`.crf.kbest`)."""
+    n_q, n_c = cand.shape
+    k = out_i.shape[1]
+    for j in numba.prange(n_q):
+        bi = np.full(k, -1, np.int64)
+        bd = np.full(k, np.int64(1) << 50, np.int64)
+        bc = np.full(k, np.int64(1) << 50, np.int64)
+        bh = np.zeros(k, np.int64)
+        prev = np.int64(-1)
+        for t in range(n_c):
+            i = cand[j, t]
+            if i < 0 or i == prev:
+                continue
+            prev = i
+            # abandoned above the k-th best: d is then above it and is not inserted
+            d, sc, s = _window_key(q, j, maps, src, i, row_order, weights, 0, centre, bd[k - 1])
+            # insert (d, sc, i) into the sorted list if it beats the last entry
+            pos = k
+            while pos > 0 and (d < bd[pos - 1] or (d == bd[pos - 1] and (
+                    sc < bc[pos - 1] or (sc == bc[pos - 1] and i < bi[pos - 1])))):
+                pos -= 1
+            if pos == k:
+                continue
+            for u in range(k - 1, pos, -1):
+                bi[u] = bi[u - 1]
+                bd[u] = bd[u - 1]
+                bc[u] = bc[u - 1]
+                bh[u] = bh[u - 1]
+            bi[pos] = i
+            bd[pos] = d
+            bc[pos] = sc
+            bh[pos] = s
+        for u in range(k):
+            out_i[j, u] = bi[u]
+            out_d[j, u] = bd[u] if bi[u] >= 0 else -1
+            out_h[j, u] = bh[u] if bi[u] >= 0 else -1
 
 
 def rerank(queries: np.ndarray, maps: np.ndarray, sources: np.ndarray | None, cand: np.ndarray,
