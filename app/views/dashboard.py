@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -146,7 +146,13 @@ class DashboardPanel(QWidget):
         self.seg_progress.setVisible(False)
 
         self.rows_table = _table(["method", "frames", "per pixel %", "per class %"])
-        self.rows_table.setWordWrap(False)
+        # a method name wraps at its spaces when the names column is narrower than it (a
+        # narrow pane), rows growing to fit: never cut short ("joints only (no f_s,...")
+        self.rows_table.setWordWrap(True)
+        # re-fit once the column widths have settled (a resize of the pane, the first show)
+        self._fit_timer = QTimer(self, singleShot=True, interval=0)
+        self._fit_timer.timeout.connect(self._fit_rows)
+        self.rows_table.horizontalHeader().sectionResized.connect(self._fit_timer.start)
         self.missing_label = QLabel()
         self.missing_label.setWordWrap(True)
         self.worst_combo = QComboBox()
@@ -253,10 +259,7 @@ class DashboardPanel(QWidget):
             t = m.total
             rows.append((name, len(m.frame_ids), _pct(t.per_pixel), _pct(t.per_class)))
         _fill(self.rows_table, rows)
-        t = self.rows_table  # every row visible (seven with the CRF rows), no scroll bar
-        t.resizeRowsToContents()
-        t.setMinimumHeight(t.horizontalHeader().sizeHint().height() + 2 * t.frameWidth()
-                           + sum(t.rowHeight(r) for r in range(t.rowCount())))
+        self._fit_rows()
         for r, m in enumerate(scores.methods.values()):
             self.rows_table.item(r, 0).setToolTip(f"{m.name}: {m.source}")
         self.missing_label.setText("<br>".join(f"<i>{k}</i>: {v}" for k, v in
@@ -270,6 +273,14 @@ class DashboardPanel(QWidget):
         self.seg_status.setText(f"{len(scores.frame_ids)} labelled frames")
         self.seg_stack.setCurrentIndex(1)
         self.scores_ready.emit(scores)
+
+    def _fit_rows(self, *_) -> None:
+        """Each row as tall as its name wrapped at the names column's width, and every
+        row visible (eight with the restoration rows), no scroll bar."""
+        t = self.rows_table
+        t.resizeRowsToContents()
+        t.setMinimumHeight(t.horizontalHeader().sizeHint().height() + 2 * t.frameWidth()
+                           + sum(t.rowHeight(r) for r in range(t.rowCount())))
 
     def _draw_bars(self) -> None:
         self.bar_plot.clear()

@@ -116,7 +116,8 @@ def _phase(progress, name: str):
 
 def evaluation_frames(project, scope: str = "labelled", split: str | None = None, *,
                       progress=None, cancel=None):
-    """``(frames, depth (N,S,S), labels (N,S,S))`` the dashboard measures on.
+    """``(frames, depth (N,S,S), transforms (N,11), labels (N,S,S))`` the dashboard
+    measures on, each frame's crop read once (:meth:`.Project.crops`).
 
     ``scope`` "labelled": the frames ``handpose-studio evaluate`` uses (the test split's
     labelled frames when there are any); "eval_set": the evaluation set's frames that are
@@ -124,16 +125,17 @@ def evaluation_frames(project, scope: str = "labelled", split: str | None = None
     cropped first (``progress(done, total, "cropping ...")``).
     """
     if scope == "labelled":
-        return project.labelled_crops(split, progress=progress, cancel=cancel)
-    if scope != "eval_set":
+        frames = project.evaluation_frames(split)
+    elif scope == "eval_set":
+        ids = set(project.eval_set())
+        frames = [f for f in project.frames(split, labelled=True) if f.id in ids]
+    else:
         raise BadInput(f"unknown scope {scope!r} (labelled or eval_set)")
-    ids = set(project.eval_set())
-    frames = [f for f in project.frames(split, labelled=True) if f.id in ids]
     s = project.crop_size
     if not frames:
-        return [], np.zeros((0, s, s), np.float32), np.zeros((0, s, s), np.uint8)
-    depth, _, labels = project.crops(frames, progress=progress, cancel=cancel)
-    return frames, depth, labels
+        return ([], np.zeros((0, s, s), np.float32), np.zeros((0, 11), np.float64),
+                np.zeros((0, s, s), np.uint8))
+    return (frames, *project.crops(frames, progress=progress, cancel=cancel))
 
 
 def dashboard_scores(project, scope: str = "labelled", split: str | None = None, *,
@@ -144,8 +146,8 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
     ``restoration`` False skips the (slow) recomputed restorations. Raises ``ValueError``
     when there is no labelled frame.
     """
-    frames, depth, gt = evaluation_frames(project, scope, split, progress=progress,
-                                          cancel=cancel)
+    frames, depth, tfs, gt = evaluation_frames(project, scope, split, progress=progress,
+                                               cancel=cancel)
     if not frames:
         raise BadInput(f"{project.root}: no labelled frames to evaluate on"
                        + (" in the evaluation set (mark frames done)" if scope == "eval_set"
@@ -173,7 +175,6 @@ def dashboard_scores(project, scope: str = "labelled", split: str | None = None,
 
     # what the joints alone give (the baseline of the default joint-prior restoration)
     try:
-        _, tfs, _ = project.crops(frames)
         alone = np.stack([jp.joints_only_map(joints_36_to_14(project.joints_uvd(f)),
                                              CropTransform.from_array(t), d)
                           for f, t, d in zip(frames, tfs, depth)])

@@ -330,14 +330,19 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
         return (np.asarray(cache.depth[idx]), np.asarray(cache.tf[idx]),
                 np.asarray(cache.labels[idx]))
 
-    def labelled_crops(self, split: str | None = None, *, progress=None, cancel=None):
-        """``(frames, depth (N,S,S) float32, labels (N,S,S) uint8)`` of labelled frames.
-
-        ``split`` None takes the test split's labelled frames when there are any (the
-        paper's hand-labelled evaluation set is from the test set), else all of them."""
+    def evaluation_frames(self, split: str | None = None) -> list[Frame]:
+        """The labelled frames of ``split``; None takes the test split's labelled frames
+        when there are any (the paper's hand-labelled evaluation set is from the test
+        set), else all of them. The frames of :meth:`labelled_crops`."""
         frames = self.frames(split, labelled=True)
         if split is None:
             frames = [f for f in frames if f.split == "test"] or frames
+        return frames
+
+    def labelled_crops(self, split: str | None = None, *, progress=None, cancel=None):
+        """``(frames, depth (N,S,S) float32, labels (N,S,S) uint8)`` of the labelled
+        frames :meth:`evaluation_frames` picks (their transforms: :meth:`crops`)."""
+        frames = self.evaluation_frames(split)
         if not frames:
             s = self.crop_size
             return [], np.zeros((0, s, s), np.float32), np.zeros((0, s, s), np.uint8)

@@ -49,6 +49,7 @@ from ..errors import BadInput
 from ..parts import validate_labels
 from ..progress import ProgressFn, check_cancel
 from .dictionary import Dictionary, SearchParams
+from .exact import kbest_kernel
 from .patches import TIE_WINDOW, extract_patches, hand_pixels, tie_weights
 from .restore import DEFAULT_SEARCH, Restoration, propagate, search_candidates
 
@@ -83,76 +84,6 @@ def check_method(method: str) -> str:
 
 
 # ---------------------------------------------------------------------- candidates
-@numba.njit(parallel=True, cache=True)
-def _kbest_kernel(q, maps, src, cand, weights, centre, out_i, out_d, out_h):
-    """The ``k`` best distinct candidates of each query by (distance, tie distance,
-    index), ``k = out_i.shape[1]``; ``cand`` (Q, C) ids sorted per row, -1 first.
-    Candidate ``i`` is ``maps[i]`` when ``src`` is empty, else cut from ``maps[src[i, 0]]``
-    around ``src[i, 1:]`` (0 outside the map), as in :func:`.exact._rerank_kernel`.
-    Writes ids (-1 pad), distances (Hamming + centre x tie distance) and Hamming
-    distances."""
-    n_q, n_c = cand.shape
-    k = out_i.shape[1]
-    pp = q.shape[1]
-    h = pp // 2
-    size = maps.shape[1]
-    own = src.shape[0] == 0
-    for j in numba.prange(n_q):
-        bi = np.full(k, -1, np.int64)
-        bd = np.full(k, np.int64(1) << 50, np.int64)
-        bc = np.full(k, np.int64(1) << 50, np.int64)
-        bh = np.zeros(k, np.int64)
-        prev = np.int64(-1)
-        for t in range(n_c):
-            i = cand[j, t]
-            if i < 0 or i == prev:
-                continue
-            prev = i
-            m, r0, c0 = i, 0, 0
-            if not own:
-                m, r0, c0 = src[i, 0], src[i, 1] - h, src[i, 2] - h
-            s = np.int64(0)
-            sc = np.int64(0)
-            worst = bd[k - 1]
-            abandoned = False
-            for r in range(pp):
-                y = r0 + r
-                for c in range(pp):
-                    x = c0 + c
-                    v = np.uint8(0)
-                    if y >= 0 and y < size and x >= 0 and x < size:
-                        v = maps[m, y, x]
-                    if q[j, r, c] != v:
-                        s += 1
-                        sc += weights[r, c]
-                if s + centre * sc > worst:
-                    abandoned = True
-                    break
-            if abandoned:
-                continue
-            d = s + centre * sc
-            # insert (d, sc, i) into the sorted list if it beats the last entry
-            pos = k
-            while pos > 0 and (d < bd[pos - 1] or (d == bd[pos - 1] and (
-                    sc < bc[pos - 1] or (sc == bc[pos - 1] and i < bi[pos - 1])))):
-                pos -= 1
-            if pos == k:
-                continue
-            for u in range(k - 1, pos, -1):
-                bi[u] = bi[u - 1]
-                bd[u] = bd[u - 1]
-                bc[u] = bc[u - 1]
-                bh[u] = bh[u - 1]
-            bi[pos] = i
-            bd[pos] = d
-            bc[pos] = sc
-            bh[pos] = s
-        for u in range(k):
-            out_i[j, u] = bi[u]
-            out_d[j, u] = bd[u] if bi[u] >= 0 else -1
-            out_h[j, u] = bh[u] if bi[u] >= 0 else -1
-
-
 def kbest(queries: np.ndarray, dictionary: Dictionary, cand: np.ndarray, k: int, *,
           centre: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` best distinct patches among each query's candidates ``(Q, C)`` (-1: none;
@@ -169,14 +100,14 @@ def kbest(queries: np.ndarray, dictionary: Dictionary, cand: np.ndarray, k: int,
     out_h = np.empty((n, k), np.int64)
     if n == 0:
         return out_i, out_d, out_h
-    w = tie_weights(queries.shape[1], TIE_WINDOW)
+    pp = queries.shape[1]
     p = dictionary.patches
-    if isinstance(p, MapPatches):
-        _kbest_kernel(queries, np.asarray(p.maps), np.asarray(p.sources), cand, w, int(centre),
-                      out_i, out_d, out_h)
-    else:
-        _kbest_kernel(queries, np.asarray(p), np.zeros((0, 3), np.int64), cand, w,
-                      int(centre), out_i, out_d, out_h)
+    maps, src = (p.maps, p.sources) if isinstance(p, MapPatches) else \
+        (p, np.zeros((0, 3), np.int64))
+    # rows top to bottom, as this scan ran before it was shared with the re-ranking
+    # (whose centre-outward order measured no faster here: docs/restoration.md)
+    kbest_kernel(queries, np.asarray(maps), np.asarray(src), cand, tie_weights(pp, TIE_WINDOW),
+                  np.arange(pp, dtype=np.int64), int(centre), out_i, out_d, out_h)
     return out_i, out_d, out_h
 
 
@@ -330,6 +261,63 @@ def energy(unary: np.ndarray, ea: np.ndarray, eb: np.ndarray, pair: np.ndarray,
     return float(_energy(unary, ea, eb, pair, float(weight), np.asarray(labels, np.int64)))
 
 
+@numba.njit(cache=True, inline="always")
+def _incoming(i, unary, eb, deg, adj, m_ab, m_ba, theta):
+    """``theta`` = node ``i``'s unary plus every message into it (``m_ab`` from its lower
+    neighbours, ``m_ba`` from its higher ones)."""
+    k = unary.shape[1]
+    for x in range(k):
+        theta[x] = unary[i, x]
+    for t in range(deg[i], deg[i + 1]):
+        e = adj[t]
+        msg = m_ab if eb[e] == i else m_ba
+        for x in range(k):
+            theta[x] += msg[e, x]
+
+
+@numba.njit(cache=True, inline="always")
+def _send(g, theta, back, table, e, out, h):
+    """One min-sum message along edge ``e``, the same in both directions:
+    ``out[e, y] = min_x g * theta[x] - back[e, x] + table[e, y, x]``, shifted so that its
+    minimum is 0 (``back`` the message coming the other way; ``table`` the weighted
+    pairwise term indexed (receiver's label, sender's label); ``h`` scratch)."""
+    k = theta.shape[0]
+    for x in range(k):
+        h[x] = g * theta[x] - back[e, x]
+    lo = np.inf
+    for y in range(k):
+        v = np.inf
+        for x in range(k):
+            c = h[x] + table[e, y, x]
+            if c < v:
+                v = c
+        out[e, y] = v
+        if v < lo:
+            lo = v
+    for y in range(k):
+        out[e, y] -= lo
+
+
+@numba.njit(cache=True, inline="always")
+def _conditional(i, unary, ea, eb, vert, wp, deg, adj, lab, skip, cu):
+    """``cu[x]``: node ``i``'s unary of ``x`` plus the weighted pairwise terms of ``x``
+    against its neighbours at their labels in ``lab``, edges of direction ``skip`` left
+    out (-1: none)."""
+    k = unary.shape[1]
+    for x in range(k):
+        cu[x] = unary[i, x]
+    for a in range(deg[i], deg[i + 1]):
+        e = adj[a]
+        if vert[e] == skip:
+            continue
+        if eb[e] == i:
+            for x in range(k):
+                cu[x] += wp[e, lab[ea[e]], x]
+        else:
+            for x in range(k):
+                cu[x] += wp[e, x, lab[eb[e]]]
+
+
 @numba.njit(cache=True)
 def _trws(unary, ea, eb, vert, pair, weight, n_iter, patience, out):
     """TRW-S (min-sum) on nodes in index order, edges ea < eb; decodes in every forward
@@ -361,7 +349,12 @@ def _trws(unary, ea, eb, vert, pair, weight, n_iter, patience, out):
             else:
                 hi += 1
         gamma[i] = 1.0 / max(lo, hi, 1)
-    wp = weight * pair  # (E, K, K)
+    wp = weight * pair  # (E, K, K): [e, a's label, b's label]
+    wpt = np.empty_like(wp)  # [e, b's label, a's label]: the table of messages a -> b
+    for e in range(n_e):
+        for x in range(k):
+            for y in range(k):
+                wpt[e, y, x] = wp[e, x, y]
     m_ab = np.zeros((n_e, k))  # a -> b, over b's labels
     m_ba = np.zeros((n_e, k))  # b -> a, over a's labels
     lab = np.zeros(n, np.int64)
@@ -376,71 +369,33 @@ def _trws(unary, ea, eb, vert, pair, weight, n_iter, patience, out):
     same = 0
     for _ in range(n_iter):
         it += 1
-        # forward pass: decode, then send messages to higher neighbours
+        # forward pass: decode (lower neighbours at their new labels, higher ones by
+        # their messages), then send messages to higher neighbours
         for i in range(n):
+            _incoming(i, unary, eb, deg, adj, m_ab, m_ba, theta)
             for x in range(k):
-                theta[x] = unary[i, x]
                 score[x] = unary[i, x]
             for t in range(deg[i], deg[i + 1]):
                 e = adj[t]
                 if eb[e] == i:
                     for x in range(k):
-                        theta[x] += m_ab[e, x]
                         score[x] += wp[e, lab[ea[e]], x]
                 else:
                     for x in range(k):
-                        theta[x] += m_ba[e, x]
                         score[x] += m_ba[e, x]
             lab[i] = np.argmin(score)
             for t in range(deg[i], deg[i + 1]):
                 e = adj[t]
-                if ea[e] != i:
-                    continue
-                for x in range(k):
-                    h[x] = gamma[i] * theta[x] - m_ba[e, x]
-                lo = np.inf
-                for y in range(k):
-                    v = np.inf
-                    for x in range(k):
-                        c = h[x] + wp[e, x, y]
-                        if c < v:
-                            v = c
-                    m_ab[e, y] = v
-                    if v < lo:
-                        lo = v
-                for y in range(k):
-                    m_ab[e, y] -= lo
+                if ea[e] == i:
+                    _send(gamma[i], theta, m_ba, wpt, e, m_ab, h)
         # backward pass: messages to lower neighbours
         for i in range(n - 1, -1, -1):
-            for x in range(k):
-                theta[x] = unary[i, x]
+            _incoming(i, unary, eb, deg, adj, m_ab, m_ba, theta)
             for t in range(deg[i], deg[i + 1]):
                 e = adj[t]
                 if eb[e] == i:
-                    for x in range(k):
-                        theta[x] += m_ab[e, x]
-                else:
-                    for x in range(k):
-                        theta[x] += m_ba[e, x]
-            for t in range(deg[i], deg[i + 1]):
-                e = adj[t]
-                if eb[e] != i:
-                    continue
-                for y in range(k):
-                    h[y] = gamma[i] * theta[y] - m_ab[e, y]
-                lo = np.inf
-                for x in range(k):
-                    v = np.inf
-                    for y in range(k):
-                        c = h[y] + wp[e, x, y]
-                        if c < v:
-                            v = c
-                    m_ba[e, x] = v
-                    if v < lo:
-                        lo = v
-                for x in range(k):
-                    m_ba[e, x] -= lo
-        _icm(unary, ea, eb, wp, deg, adj, lab)
+                    _send(gamma[i], theta, m_ab, wp, e, m_ba, h)
+        _icm(unary, ea, eb, vert, wp, deg, adj, lab)
         cur = _chains(unary, ea, eb, vert, wp, deg, adj, lab)
         if cur < best_e - 1e-9:
             best_e = cur
@@ -454,36 +409,24 @@ def _trws(unary, ea, eb, vert, pair, weight, n_iter, patience, out):
 
 
 @numba.njit(cache=True)
-def _icm(unary, ea, eb, wp, deg, adj, lab):
-    """Iterated conditional modes on ``lab`` in place (never raises the energy);
-    returns the energy."""
+def _icm(unary, ea, eb, vert, wp, deg, adj, lab):
+    """Iterated conditional modes on ``lab`` in place (never raises the energy)."""
     n, k = unary.shape
+    cu = np.empty(k)
     changed = True
     while changed:
         changed = False
         for i in range(n):
+            _conditional(i, unary, ea, eb, vert, wp, deg, adj, lab, -1, cu)
             bx = lab[i]
             bv = np.inf
             for x in range(k):
-                v = unary[i, x]
-                for t in range(deg[i], deg[i + 1]):
-                    e = adj[t]
-                    if eb[e] == i:
-                        v += wp[e, lab[ea[e]], x]
-                    else:
-                        v += wp[e, x, lab[eb[e]]]
-                if v < bv - 1e-12:
-                    bv = v
+                if cu[x] < bv - 1e-12:
+                    bv = cu[x]
                     bx = x
             if bx != lab[i]:
                 lab[i] = bx
                 changed = True
-    e = 0.0
-    for i in range(n):
-        e += unary[i, lab[i]]
-    for t in range(ea.shape[0]):
-        e += wp[t, lab[ea[t]], lab[eb[t]]]
-    return e
 
 
 @numba.njit(cache=True)
@@ -523,18 +466,8 @@ def _chains(unary, ea, eb, vert, wp, deg, adj, lab):
                 old = 0.0
                 for t in range(m):
                     i = nodes[t]
-                    for x in range(k):
-                        cu[x] = unary[i, x]
-                    for a in range(deg[i], deg[i + 1]):
-                        e = adj[a]
-                        if vert[e] == d:
-                            continue
-                        if eb[e] == i:
-                            for x in range(k):
-                                cu[x] += wp[e, lab[ea[e]], x]
-                        else:
-                            for x in range(k):
-                                cu[x] += wp[e, x, lab[eb[e]]]
+                    # the chain's own edges are the Viterbi's; the rest is fixed
+                    _conditional(i, unary, ea, eb, vert, wp, deg, adj, lab, d, cu)
                     old += cu[lab[i]]
                     if t == 0:
                         for x in range(k):
@@ -563,12 +496,7 @@ def _chains(unary, ea, eb, vert, wp, deg, adj, lab):
                     for t in range(m - 1, -1, -1):
                         lab[nodes[t]] = y
                         y = back[t, y]
-    en = 0.0
-    for i in range(n):
-        en += unary[i, lab[i]]
-    for t in range(n_e):
-        en += wp[t, lab[ea[t]], lab[eb[t]]]
-    return en
+    return _energy(unary, ea, eb, wp, 1.0, lab)
 
 
 def minimise(unary: np.ndarray, ea: np.ndarray, eb: np.ndarray, pair: np.ndarray,

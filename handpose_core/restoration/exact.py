@@ -82,22 +82,56 @@ def _tiles_nearest(q, p, bound, tile, row_order, weights, centre, out_d, out_c, 
             out_i[t, j] = best_i
 
 
-@numba.njit(parallel=True, cache=True)
-def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i, out_d):
-    """Best candidate of each query: q (Q,P,P) uint8, cand (Q,C) int64 ids (-1: none).
+@numba.njit(cache=True, inline="always")
+def _window_key(q, j, maps, src, i, row_order, weights, finger, centre, bound):
+    """``(distance, tie distance, label distance)`` of query ``j`` to candidate ``i``.
+
     Candidate ``i`` is ``maps[i]`` ((M,P,P) patches) when ``src`` is empty, else the
     P x P window of ``maps[src[i, 0]]`` centred on ``(src[i, 1], src[i, 2])``, 0 outside
     the map (a source-map dictionary). A differing position costs ``1 + finger`` when
-    either label is a finger part (>= 2, ``finger`` 0: the label Hamming distance), and
-    the distance adds ``centre`` times the tie distance (``weights``); rows in
-    ``row_order`` with the early exit of :func:`_tiles_nearest`; ties to the lower tie
-    distance, then the lowest index. Writes out_i, out_d (Q,) (-1 and the largest
-    possible distance + 1 without a candidate)."""
+    either label is a finger part (>= 2; ``finger`` 0: the label Hamming distance, the
+    third value) and adds its ``weights`` entry to the tie distance; the distance is the
+    label distance plus ``centre`` times the tie distance. Rows in ``row_order``; the
+    scan stops once the partial distance exceeds ``bound`` (the values are then partial
+    and the distance is above ``bound``). The one candidate scan of the re-ranking and
+    the K-best lists; inlined only into kernels of this module: numba keys a cached
+    kernel on its own source file (see render/jitcache.py), so a kernel in another
+    module would keep running an old copy after this one changed."""
+    pp = q.shape[1]
+    size = maps.shape[1]
+    m, r0, c0 = i, 0, 0
+    if src.shape[0] != 0:
+        h = pp // 2
+        m, r0, c0 = src[i, 0], src[i, 1] - h, src[i, 2] - h
+    s = np.int64(0)
+    sc = np.int64(0)
+    for rr in range(pp):
+        r = row_order[rr]
+        y = r0 + r
+        for c in range(pp):
+            x = c0 + c
+            v = np.uint8(0)
+            if y >= 0 and y < size and x >= 0 and x < size:
+                v = maps[m, y, x]
+            a = q[j, r, c]
+            if a != v:
+                s += 1
+                sc += weights[r, c]
+                if finger and (a >= 2 or v >= 2):
+                    s += finger
+        if s + centre * sc > bound:
+            break
+    return s + centre * sc, sc, s
+
+
+@numba.njit(parallel=True, cache=True)
+def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i, out_d):
+    """Best candidate of each query: q (Q,P,P) uint8, cand (Q,C) int64 ids (-1: none),
+    candidates and distance as :func:`_window_key` reads them (``src`` empty: ``maps``
+    are the patches); ties to the lower tie distance, then the lowest index. Writes
+    out_i, out_d (Q,) (-1 and the largest possible distance + 1 without a candidate)."""
     n_q, n_c = cand.shape
     pp = q.shape[1]
-    h = pp // 2
-    size = maps.shape[1]
-    own = src.shape[0] == 0
     for j in numba.prange(n_q):
         best = (pp * pp + 1) * (1 + finger) * (1 + centre * (pp // 2 + 1))
         best_c = np.int64(1) << 40
@@ -106,34 +140,58 @@ def _rerank_kernel(q, maps, src, cand, weights, row_order, finger, centre, out_i
             i = cand[j, t]
             if i < 0 or i == best_i:  # pooled lists repeat the best: same key, no change
                 continue
-            m, r0, c0 = i, 0, 0
-            if not own:
-                m, r0, c0 = src[i, 0], src[i, 1] - h, src[i, 2] - h
-            s = np.int64(0)
-            sc = np.int64(0)
-            for rr in range(pp):
-                r = row_order[rr]
-                y = r0 + r
-                for c in range(pp):
-                    x = c0 + c
-                    v = np.uint8(0)
-                    if y >= 0 and y < size and x >= 0 and x < size:
-                        v = maps[m, y, x]
-                    a = q[j, r, c]
-                    if a != v:
-                        s += 1
-                        sc += weights[r, c]
-                        if finger and (a >= 2 or v >= 2):
-                            s += finger
-                if s + centre * sc > best:
-                    break
-            s += centre * sc
+            s, sc, _ = _window_key(q, j, maps, src, i, row_order, weights, finger, centre,
+                                   best)
             if s < best or (s == best and (sc < best_c or (sc == best_c and i < best_i))):
                 best = s
                 best_c = sc
                 best_i = i
         out_i[j] = best_i
         out_d[j] = best
+
+
+@numba.njit(parallel=True, cache=True)
+def kbest_kernel(q, maps, src, cand, weights, row_order, centre, out_i, out_d, out_h):
+    """The ``k`` best distinct candidates of each query by (distance, tie distance,
+    index), ``k = out_i.shape[1]``; ``cand`` (Q, C) ids sorted per row, -1 first;
+    candidates and distance as :func:`_window_key` reads them (the re-ranking's
+    scan). Writes ids (-1 pad), distances (Hamming + centre x tie distance) and Hamming
+    distances. The CRF's K-best lists (:func:`.crf.kbest`)."""
+    n_q, n_c = cand.shape
+    k = out_i.shape[1]
+    for j in numba.prange(n_q):
+        bi = np.full(k, -1, np.int64)
+        bd = np.full(k, np.int64(1) << 50, np.int64)
+        bc = np.full(k, np.int64(1) << 50, np.int64)
+        bh = np.zeros(k, np.int64)
+        prev = np.int64(-1)
+        for t in range(n_c):
+            i = cand[j, t]
+            if i < 0 or i == prev:
+                continue
+            prev = i
+            # abandoned above the k-th best: d is then above it and is not inserted
+            d, sc, s = _window_key(q, j, maps, src, i, row_order, weights, 0, centre, bd[k - 1])
+            # insert (d, sc, i) into the sorted list if it beats the last entry
+            pos = k
+            while pos > 0 and (d < bd[pos - 1] or (d == bd[pos - 1] and (
+                    sc < bc[pos - 1] or (sc == bc[pos - 1] and i < bi[pos - 1])))):
+                pos -= 1
+            if pos == k:
+                continue
+            for u in range(k - 1, pos, -1):
+                bi[u] = bi[u - 1]
+                bd[u] = bd[u - 1]
+                bc[u] = bc[u - 1]
+                bh[u] = bh[u - 1]
+            bi[pos] = i
+            bd[pos] = d
+            bc[pos] = sc
+            bh[pos] = s
+        for u in range(k):
+            out_i[j, u] = bi[u]
+            out_d[j, u] = bd[u] if bi[u] >= 0 else -1
+            out_h[j, u] = bh[u] if bi[u] >= 0 else -1
 
 
 def rerank(queries: np.ndarray, maps: np.ndarray, sources: np.ndarray | None, cand: np.ndarray,
@@ -177,11 +235,10 @@ def rerank_candidates(queries: np.ndarray, patches: np.ndarray, cand: np.ndarray
     pp = queries.shape[1]
 
     finger, centre_w = (0, centre) if distance is None or not any(distance) else distance
-    if isinstance(patches, MapPatches):
-        return rerank(queries, patches.maps, patches.sources, cand, tie_weights(pp, tie_window),
-                      _row_order(pp), finger=finger, centre=centre_w)
-    return rerank(queries, patches, None, cand, tie_weights(pp, tie_window), _row_order(pp),
-                  finger=finger, centre=centre_w)
+    maps, sources = (patches.maps, patches.sources) if isinstance(patches, MapPatches) \
+        else (patches, None)
+    return rerank(queries, maps, sources, cand, tie_weights(pp, tie_window),
+                  _row_order(pp), finger=finger, centre=centre_w)
 
 
 def _row_order(patch: int) -> np.ndarray:

@@ -92,9 +92,10 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
     dictionary reproduces every labelled frame) and the quality check on the labelled
     frames. Restores those frames afresh (the stored
     restorations hold only the integrated maps)."""
-    frames, depth, gt = project.labelled_crops(split, cancel=cancel)
+    frames = project.evaluation_frames(split)
     if not frames:
         raise _no_frames(project, split)
+    depth, tfs, gt = project.crops(frames, cancel=cancel)  # each crop read once
     dictionary = Dictionary.load(Path(dictionary_dir) if dictionary_dir
                                  else project.root / "dictionary")
     ckpt = segnet_path(project)
@@ -108,7 +109,6 @@ def restoration_report(project, split: str | None = None, *, dictionary_dir=None
     paper_vote = nn.revote(raw, dictionary, raw_weight=0.0)
     # the restore stage's default: the same matches, combined with each frame's joint
     # prior; and what the joints give by themselves (no f_s, no patches)
-    _, tfs, _ = project.crops(frames)
     j14s = [joints_36_to_14(project.joints_uvd(f)) for f in frames]
     prior_maps, joints_alone = joint_prior_rows(raw, depth, tfs, j14s, rest, dictionary)
     crf_part = crf.table2_rows(raw, gt, dictionary, cache=crf.project_weight_cache(project),

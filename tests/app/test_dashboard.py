@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QSplitter
 
 from app.models.session import Session
 from app.views.dashboard import DashboardPanel
@@ -79,6 +80,23 @@ def test_before_compute_a_note_says_what_to_do_and_the_results_replace_it(qtbot,
     assert db.rows_table.horizontalHeader().length() <= db.rows_table.viewport().width()
     st = db.seg_status
     assert st.fontMetrics().horizontalAdvance(st.text()) <= st.width()
+    # every method name readable with the results' pane as narrow as it goes: a name
+    # wider than its column wraps at its spaces and its row grows, none is cut short
+    t = db.rows_table
+    names = [t.item(r, 0).text() for r in range(t.rowCount())]
+    joints = names.index("joints only (no f_s, no patches)")
+    db.findChild(QSplitter).setSizes([1, 5000])
+    fm = t.fontMetrics()
+
+    def in_full():
+        w = t.columnWidth(0)
+        return w > 0 and all(fm.horizontalAdvance(word) < w for n in names for word in n.split()) \
+            and all(t.rowHeight(r) >= t.sizeHintForRow(r) for r in range(len(names)))
+
+    qtbot.waitUntil(in_full, timeout=5000)
+    assert fm.horizontalAdvance(names[joints]) >= t.columnWidth(0)  # too narrow for it,
+    assert t.rowHeight(joints) > t.rowHeight(names.index("raw f_s"))  # so it wrapped
+    assert t.horizontalHeader().length() <= t.viewport().width()
     # another project: the note again, not the old numbers
     db._on_session_project_opened(win.session.project)
     assert db.seg_stack.currentIndex() == 0 and "Press <b>Compute</b>" in db.seg_note.text()

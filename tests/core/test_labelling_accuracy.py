@@ -73,6 +73,31 @@ def test_segmentation_rows_and_worst_frames_equal_evaluate(project):
     assert a == segmentation_accuracy(raw_pred(project)[i], project.crops(frames)[2][i]).per_pixel
 
 
+def test_joints_only_row_reads_the_crops_once_and_equals_evaluates_maps(project, monkeypatch):
+    """The joints-only row takes the crop transforms from the one read of the frames'
+    crops (evaluation_frames) and equals the maps made with each frame's own transform,
+    as evaluate's Table 2 makes them."""
+    from handpose_core.restoration import joint_prior as jp
+    from handpose_core.skeleton import joints_36_to_14
+
+    crops, reads = project.crops, []
+
+    def counted(frames, *a, **k):
+        reads.append(len(frames))
+        return crops(frames, *a, **k)
+
+    monkeypatch.setattr(project, "crops", counted)
+    scores = dashboard_scores(project, restoration=False)
+    assert reads == [5]  # the five test frames' crops, read once
+    frames = project.frames("test")
+    depth, _, gt = crops(frames)
+    alone = np.stack([jp.joints_only_map(joints_36_to_14(project.joints_uvd(f)),
+                                         project.crop_transform(f), d)
+                      for f, d in zip(frames, depth)])
+    assert scores.methods[JOINTS].frame_ids == tuple(f.id for f in frames)
+    _same(scores.methods[JOINTS].total, segmentation_accuracy(alone, gt).to_dict())
+
+
 def test_without_restorations_of_these_frames_the_row_says_which_split_to_restore(project):
     scores = dashboard_scores(project, restoration=False)
     assert STORED not in scores.methods
