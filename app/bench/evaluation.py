@@ -38,6 +38,8 @@ def measure_evaluation(project_dir: str, timeout_s: float = 3000.0) -> dict:
     settings_dir = tempfile.TemporaryDirectory(prefix="handpose-bench-eval-")
     win = MainWindow(settings=QSettings(str(Path(settings_dir.name) / "s.ini"), QSettings.IniFormat))
     win.show()
+    if collector is not None:
+        collector.thaw_on(win.session)
     project = Project.open(project_dir)
     win.session.open_project(project)
     app.processEvents()
