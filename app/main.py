@@ -46,6 +46,7 @@ def run_studio(project_dir: str | None = None) -> int:
 
     collector = GuiGarbageCollector(app)  # Qt objects are never freed by a worker thread
     win = start(project_dir)
+    collector.thaw_on(win.session)
     win.show()
     try:
         return app.exec()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,26 @@ def atomic_write(path: str | os.PathLike, write: Callable, *, binary: bool = Fal
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def flush_memmap(arr: np.ndarray, path: str | os.PathLike) -> None:
+    """Write a memory-mapped array's changed pages to its file ``path`` and wait for the
+    disk, as ``np.memmap.flush`` does, but without holding the GIL meanwhile.
+
+    ``np.memmap.flush`` is ``mmap.flush``, whose ``msync`` keeps the GIL for as long as the
+    disk takes: in the studio a worker flushing a crop cache froze the GUI thread with it.
+    On Linux ``msync(MS_SYNC)`` of a shared file mapping is an ``fdatasync`` of the file
+    (the mapped pages are the page cache's), and ``os.fdatasync`` lets other threads run;
+    elsewhere the array's own flush is used."""
+    if not sys.platform.startswith("linux") or not isinstance(arr, np.memmap):
+        if isinstance(arr, np.memmap):
+            arr.flush()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

@@ -74,9 +74,20 @@ class FrameTableModel(QAbstractTableModel):
         self._set_rows(FrameRows.from_rows([]))
 
     # ------------------------------------------------------------------ loading
-    def set_project(self, project) -> None:
+    def set_project(self, project, rows: FrameRows | None = None) -> None:
+        """Show ``project``'s frames: ``rows`` when given (none yet: an empty
+        ``FrameRows`` until :meth:`set_rows`), else every row read from the store now."""
         self._project = project
-        self.reload()
+        if rows is None:
+            self.reload()
+        else:
+            self.set_rows(rows)
+
+    def set_rows(self, rows: FrameRows) -> None:
+        """Replace every row by ``rows`` (read elsewhere, in id order)."""
+        self.beginResetModel()
+        self._set_rows(rows)
+        self.endResetModel()
 
     def reload(self) -> None:
         """Read every row from the store again."""

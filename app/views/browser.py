@@ -20,11 +20,17 @@ from PySide6.QtWidgets import (
 )
 
 from handpose_core.project import ChangeKind
+from handpose_core.project.frame_rows import FrameRows
 
 from ..models.frame_table import COL_ID, FILTERS, FrameFilterProxy, FrameTableModel
 
 # what the frame table shows
 TABLE_KINDS = frozenset({ChangeKind.OVERRIDE, ChangeKind.RESTORATION, ChangeKind.LABELS})
+
+ROWS_IN_WORKER_ABOVE = 20_000
+"""A project of more frames shows its first frame (the lowest id, the table's first row
+when it opens) before the table's rows are read: they are read in a worker (NYU's 81,009
+rows: one query of about 1 s under load) and fill the table when they arrive."""
 
 
 class BrowserPanel(QWidget):
@@ -33,6 +39,8 @@ class BrowserPanel(QWidget):
     def __init__(self, session, parent=None, *, frame_actions=None):
         super().__init__(parent)
         self.session = session
+        self.rows_ready = True  # False while a large project's rows are read in a worker
+        self._refresh_when_ready: set[int] | None = None  # frames changed meanwhile
         self.model = FrameTableModel(self)
         self.proxy = FrameFilterProxy(self)
         self.proxy.setSourceModel(self.model)
@@ -127,12 +135,48 @@ class BrowserPanel(QWidget):
     # ------------------------------------------------------------------ slots
     @Slot(object)
     def _on_session_project_opened(self, project) -> None:
+        self.rows_ready, self._refresh_when_ready = True, None
+        n, first = project.frame_count() if project is not None else (0, None)
+        if n > ROWS_IN_WORKER_ABOVE:
+            self._read_rows_in_worker(project, first)
+            return
         self.model.set_project(project)
         self._update_count()
         if project is not None and self.proxy.rowCount():
             first = self.proxy.frame_id(0)
             self.session.set_frame(first)
             self.select_frame(first)
+
+    def _read_rows_in_worker(self, project, first: int) -> None:
+        """The first frame now, the table's rows when a worker has read them."""
+        self.rows_ready, self._refresh_when_ready = False, set()
+        self.model.set_project(project, rows=FrameRows.from_rows([]))
+        self.count_label.setText("reading the frame list …")
+        self.session.set_frame(first)
+        self.session.runner.run(lambda ctx: ctx.project.frame_rows(), name="frame table",
+                                project_root=project.root,
+                                on_success=lambda rows, p=project: self._on_rows_read(p, rows),
+                                on_failure=self._on_rows_failed)
+
+    def _on_rows_read(self, project, rows) -> None:
+        if project is not self.session.project:  # another project was opened meanwhile
+            return
+        changed, self._refresh_when_ready = self._refresh_when_ready, None
+        self.model.set_rows(rows)
+        if -1 in (changed or ()):  # every frame changed meanwhile
+            self.model.reload()
+        elif changed:  # written after the worker's query, perhaps: read them again
+            self.model.refresh_frames(sorted(changed))
+        self.rows_ready = True
+        self._update_count()
+        if not self._follow_session() and self.proxy.rowCount():
+            fid = self.proxy.frame_id(0)
+            self.session.set_frame(fid)
+            self.select_frame(fid)
+
+    def _on_rows_failed(self, message: str) -> None:
+        self.count_label.setText("the frame list could not be read")
+        self.session.error_raised.emit(message)
 
     @Slot(int)
     def _on_filter_box_changed(self, _index: int) -> None:
@@ -183,6 +227,13 @@ class BrowserPanel(QWidget):
 
     @Slot(str, object)
     def _on_session_data_changed(self, change) -> None:
+        if change.kind in TABLE_KINDS and self._refresh_when_ready is not None:
+            if change.all_frames:  # the rows on their way may predate it: read all again
+                self._refresh_when_ready.clear()
+                self._refresh_when_ready.add(-1)
+            else:
+                self._refresh_when_ready.update(int(i) for i in change.frame_ids)
+            return
         if change.kind in TABLE_KINDS:
             if change.all_frames:
                 self.model.reload()

@@ -137,32 +137,108 @@ _JOINTS_CACHE_LOCK = threading.Lock()
 _JOINTS_CACHE_FILES = 4
 
 
-def _shared_joints(path: Path) -> Joints:
+def _mat_key(path: Path):
+    st = path.stat() if path.exists() else None
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns) if st else None
+
+
+def _shared_joints(path: Path, cache_dir: Path | None = None) -> Joints:
     """``read_joint_mat(path)``, one copy per process: the studio opens a project in its
     GUI thread and in each worker, and NYU's train split holds 72,757 x 36 x 3 joints in
     uvd and xyz per kinect (126 MB in float64 for one kinect), so a copy per connection
     cost hundreds of MB. Keyed by the file's path, size and mtime (a rewritten file is
-    read again); the last few files are kept."""
-    st = path.stat() if path.exists() else None
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns) if st else None
+    read again); the last few files are kept. With ``cache_dir`` (a project's cache
+    folder) the joints come from memory-mapped copies there (:func:`_joint_copy`)."""
+    key = _mat_key(path)
     with _JOINTS_CACHE_LOCK:
         hit = _JOINTS_CACHE.get(key) if key else None
-    if hit is not None:
-        return hit
-    j = read_joint_mat(path)
-    if key is not None:
-        with _JOINTS_CACHE_LOCK:
-            j = _JOINTS_CACHE.setdefault(key, j)
-            while len(_JOINTS_CACHE) > _JOINTS_CACHE_FILES:
-                _JOINTS_CACHE.pop(next(iter(_JOINTS_CACHE)))
+        mapped = _MAPPED.get(key)
+    if hit is not None and (mapped is None or _file_stats(mapped[0]) == mapped[1]):
+        return hit  # read from the .mat, or mapped from copies still as they were mapped
+    j = (_joint_copy(path, key, cache_dir) if cache_dir is not None and key is not None
+         else read_joint_mat(path))
+    return _remember(key, j) if key is not None else j
+
+
+def _file_stats(paths) -> tuple | None:
+    try:
+        return tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in map(os.stat, paths))
+    except OSError:
+        return None
+
+
+_MAPPED: dict[tuple, tuple] = {}  # .mat key -> (copy paths, their stats when mapped)
+
+
+def _remember(key, j: Joints, replace: bool = False) -> Joints:
+    """Keep ``j`` as the process's joints of the .mat ``key`` (the last few files) and
+    return the copy kept: one another thread kept meanwhile wins unless ``replace``."""
+    files = tuple(a.filename for a in (j.uvd, j.xyz) if isinstance(a, np.memmap))
+    with _JOINTS_CACHE_LOCK:
+        had, mapped = _JOINTS_CACHE.get(key), _MAPPED.get(key)
+        if had is not None and not replace and (mapped is None
+                                                or _file_stats(mapped[0]) == mapped[1]):
+            return had
+        _JOINTS_CACHE.pop(key, None)
+        _JOINTS_CACHE[key] = j
+        # a copy changed on disk after mapping (rewritten in place, cut) is mapped again
+        if files:
+            _MAPPED[key] = (files, _file_stats(files))
+        else:
+            _MAPPED.pop(key, None)
+        while len(_JOINTS_CACHE) > _JOINTS_CACHE_FILES:
+            _MAPPED.pop(next(iter(_JOINTS_CACHE)), None)
+            _JOINTS_CACHE.pop(next(iter(_JOINTS_CACHE)))
     return j
+
+
+def joint_copy_paths(cache_dir: Path, split: str, key) -> dict[str, Path]:
+    """Where :func:`_joint_copy` keeps a split's joints: ``joints_<split>_<size>_<mtime
+    ns>_{uvd,xyz}.npy`` (the .mat's size and mtime: a rewritten file gets new copies)."""
+    stem = f"joints_{split}_{key[1]}_{key[2]}"
+    return {k: Path(cache_dir) / f"{stem}_{k}.npy" for k in ("uvd", "xyz")}
+
+
+def _joint_copy(path: Path, key, cache_dir: Path, joints: Joints | None = None) -> Joints:
+    """The joints of ``path`` as read-only memory maps of ``.npy`` copies in ``cache_dir``,
+    written (atomically, the stale copies of the split removed) from the .mat when missing,
+    damaged or of another shape. NYU's ``joint_data.mat`` is compressed: reading it
+    decompresses every frame's joints (126 MB for the train split) before one frame's can
+    be used, while a memory map gives one frame's at once, and its pages are the page
+    cache's, shared by every thread and process, not a private copy each."""
+    split = path.parent.name
+    paths = joint_copy_paths(cache_dir, split, key)
+    try:
+        uvd, xyz = (np.load(paths[k], mmap_mode="r") for k in ("uvd", "xyz"))
+        if (uvd.shape == xyz.shape and uvd.ndim == 4 and uvd.shape[2:] == (36, 3)
+                and uvd.dtype == xyz.dtype == np.float64
+                and all(a.offset + a.nbytes == os.path.getsize(paths[k])
+                        for k, a in (("uvd", uvd), ("xyz", xyz)))):
+            return Joints(uvd, xyz)
+    except (OSError, ValueError, EOFError):
+        pass  # missing, cut or damaged: made again below
+    j = joints if joints is not None else read_joint_mat(path)
+    try:
+        from ..fileio import atomic_write
+
+        for k in ("uvd", "xyz"):
+            arr = np.ascontiguousarray(getattr(j, k), dtype=np.float64)
+            atomic_write(paths[k], lambda f, a=arr: np.save(f, a), binary=True)
+        for old in Path(cache_dir).glob(f"joints_{split}_*.npy"):
+            if old not in paths.values():
+                old.unlink(missing_ok=True)
+        return Joints(*(np.load(paths[k], mmap_mode="r") for k in ("uvd", "xyz")))
+    except OSError:  # a read-only project folder: the joints read are used as they are
+        return j
 
 
 class NYUDataset:
     """Lazy access to an NYU root (``train/`` and/or ``test/`` folders)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
         self.root = Path(root)
+        # a project's cache folder: joints memory-mapped from copies there (_joint_copy)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: NYU root folder not found")
         self.splits = tuple(s for s in SPLITS if (self.root / s).is_dir())
@@ -170,6 +246,25 @@ class NYUDataset:
             raise BadInput(f"{self.root}: no train/ or test/ folder: not an NYU dataset root")
         self._joints: dict[str, Joints] = {}
         self._lock = threading.Lock()
+
+    def write_joint_copies(self) -> None:
+        """Make the memory-mapped joint copies of every split in :attr:`cache_dir` now
+        (``init --nyu`` does, so that the studio's first opening reads no .mat)."""
+        if self.cache_dir is None:
+            return
+        for split in self.splits:
+            path = self.split_dir(split) / "joint_data.mat"
+            key = _mat_key(path)
+            if key is None:
+                continue
+            with _JOINTS_CACHE_LOCK:
+                have = _JOINTS_CACHE.get(key)
+            if have is not None and isinstance(have.uvd, np.memmap):
+                have = None  # mapped copies (perhaps of another project): not re-read here
+            j = _joint_copy(path, key, self.cache_dir, have)
+            j = _remember(key, j, replace=True)  # the memory map replaces a private copy
+            with self._lock:
+                self._joints[split] = j
 
     def split_dir(self, split: str) -> Path:
         if split not in self.splits:
@@ -181,7 +276,8 @@ class NYUDataset:
         per file in the process, shared by every dataset object over it)."""
         with self._lock:
             if split not in self._joints:
-                self._joints[split] = _shared_joints(self.split_dir(split) / "joint_data.mat")
+                self._joints[split] = _shared_joints(self.split_dir(split) / "joint_data.mat",
+                                                     self.cache_dir)
             return self._joints[split]
 
     def frames(self, split: str, kinect: int = 1) -> np.ndarray:
@@ -225,10 +321,10 @@ class NYUDataset:
 
     def joints_uvd(self, split: str, frame: int, kinect: int = 1) -> np.ndarray:
         """``(36, 3)`` u, v (px), d (mm) of one frame."""
-        return np.asarray(self.joints(split).uvd[kinect - 1, frame - 1], dtype=np.float64)
+        return np.array(self.joints(split).uvd[kinect - 1, frame - 1], dtype=np.float64)
 
     def joints_xyz(self, split: str, frame: int, kinect: int = 1) -> np.ndarray:
-        return np.asarray(self.joints(split).xyz[kinect - 1, frame - 1], dtype=np.float64)
+        return np.array(self.joints(split).xyz[kinect - 1, frame - 1], dtype=np.float64)
 
     def joints14_uvd(self, split: str, kinect: int = 1) -> np.ndarray:
         """``(N, 14, 3)`` evaluation joints of every frame of the split."""

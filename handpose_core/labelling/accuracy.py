@@ -15,6 +15,7 @@ command's numbers exactly (tested), and the per-frame rows give the worst frames
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -55,25 +56,45 @@ class MethodScores:
     confusions: np.ndarray = field(repr=False)
     source: str = ""
 
-    @property
+    @cached_property
     def total(self) -> SegAccuracy:
+        """Accuracy of the summed confusions (computed once: the GUI reads it often)."""
         return accuracy_from_confusion(self.confusions.sum(axis=0))
 
     def per_frame(self) -> np.ndarray:
         """``(N,)`` per-pixel accuracy of each frame on its ground-truth hand pixels (NaN
-        for a frame without hand pixels)."""
+        for a frame without hand pixels); computed once."""
+        return self._per_frame
+
+    @cached_property
+    def _per_frame(self) -> np.ndarray:
         c = self.confusions
         hand = c[:, 1:, :].sum(axis=(1, 2))
         correct = np.einsum("nii->ni", c)[:, 1:].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(hand > 0, correct / np.maximum(hand, 1), np.nan)
+            acc = np.where(hand > 0, correct / np.maximum(hand, 1), np.nan)
+        acc.setflags(write=False)
+        return acc
+
+    @cached_property
+    def _worst_order(self) -> np.ndarray:
+        """Frame indices by per-pixel accuracy, worst first; frames without hand pixels
+        left out."""
+        acc = self._per_frame
+        order = np.argsort(np.where(np.isnan(acc), np.inf, acc), kind="stable")
+        return order[~np.isnan(acc[order])]
 
     def worst(self, k: int = 10) -> list[tuple[int, float]]:
         """The ``k`` frames with the lowest per-pixel accuracy, worst first."""
-        acc = self.per_frame()
-        order = [i for i in np.argsort(np.where(np.isnan(acc), np.inf, acc), kind="stable")
-                 if not np.isnan(acc[i])]
-        return [(self.frame_ids[i], float(acc[i])) for i in order[:k]]
+        acc = self._per_frame
+        return [(self.frame_ids[i], float(acc[i])) for i in self._worst_order[:k].tolist()]
+
+    def prepare(self) -> MethodScores:
+        """Compute what the dashboard reads (the total, the per-frame accuracies and their
+        order) now, in the calling thread: the worker that measured, not the GUI thread
+        that shows it (8,252 frames: tens of ms of numpy on it otherwise)."""
+        _ = self.total, self._worst_order
+        return self
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,10 @@ class DashboardScores:
     frame_ids: tuple[int, ...]
     methods: dict[str, MethodScores]
     missing: dict[str, str]  # method -> why it has no row
+
+    def __post_init__(self):
+        for m in self.methods.values():  # in the worker that made them (MethodScores.prepare)
+            m.prepare()
 
 
 def _confusions(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

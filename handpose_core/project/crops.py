@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import flush_memmap
+
 
 class CropCache:
     """``crops_<size>_<cube>_{depth,tf,labels,done}.npy`` in ``folder``, one row per frame
@@ -17,13 +19,14 @@ class CropCache:
     def __init__(self, folder: Path, n: int, size: int, cube: float):
         stem = folder / f"crops_{size}_{int(cube)}"
         made = []
-        self.depth = _open_mm(Path(f"{stem}_depth.npy"), np.float32, (n, size, size), made)
-        self.tf = _open_mm(Path(f"{stem}_tf.npy"), np.float64, (n, 11), made)
-        self.labels = _open_mm(Path(f"{stem}_labels.npy"), np.uint8, (n, size, size), made)
-        self.done = _open_mm(Path(f"{stem}_done.npy"), np.uint8, (n,), made)
+        self.paths = {k: Path(f"{stem}_{k}.npy") for k in ("depth", "tf", "labels", "done")}
+        self.depth = _open_mm(self.paths["depth"], np.float32, (n, size, size), made)
+        self.tf = _open_mm(self.paths["tf"], np.float64, (n, 11), made)
+        self.labels = _open_mm(self.paths["labels"], np.uint8, (n, size, size), made)
+        self.done = _open_mm(self.paths["done"], np.uint8, (n,), made)
         if made and self.done.any():
             self.done[:] = 0
-            self.done.flush()
+            flush_memmap(self.done, self.paths["done"])
 
     def put(self, i: int, depth, tf, labels) -> None:
         self.depth[i] = depth
@@ -33,12 +36,13 @@ class CropCache:
 
     def forget(self, i: int) -> None:
         self.done[i] = 0
-        self.done.flush()
+        flush_memmap(self.done, self.paths["done"])
 
     def flush(self) -> None:
-        # data first, then the flags that say it is there
-        for a in (self.depth, self.tf, self.labels, self.done):
-            a.flush()
+        """Wait until the rows put are on disk: data first, then the flags that say it is
+        there. Other threads (the GUI) run meanwhile (:func:`~..fileio.flush_memmap`)."""
+        for k in ("depth", "tf", "labels", "done"):
+            flush_memmap(getattr(self, k), self.paths[k])
 
 
 def _open_mm(p: Path, dtype, shape, made: list) -> np.ndarray:

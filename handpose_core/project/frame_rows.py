@@ -132,6 +132,13 @@ def sort_order(rows: FrameRows, key: str, descending: bool = False) -> np.ndarra
 class FrameRowsMixin:
     """The frame table's query of :class:`~handpose_core.project.store.Project`."""
 
+    def frame_count(self) -> tuple[int, int | None]:
+        """``(number of frames, the lowest id or None)``: the first row of the table in
+        its opening order, without reading the rows."""
+        with self._lock:
+            n, first = self._conn.execute("SELECT count(*), min(id) FROM frames").fetchone()
+        return int(n), (None if first is None else int(first))
+
     def frame_rows(self, frame_ids=None) -> FrameRows:
         """Rows of every frame (None) or of these frames, in id order."""
         with self._lock:

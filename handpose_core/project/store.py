@@ -67,7 +67,9 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
         self._lock = threading.RLock()
         self._subscribers: list[Callable[[Change], None]] = []
         self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        self.dataset = NYUDataset(self.dataset_root)
+        # the joints memory-mapped from copies in the project's cache (one frame's at once)
+        cache = root / "cache"
+        self.dataset = NYUDataset(self.dataset_root, cache_dir=cache if cache.is_dir() else None)
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -111,7 +113,9 @@ class Project(RestorationsMixin, RunsMixin, FrameRowsMixin):
         for suffix in ("-wal", "-shm"):
             Path(str(tmp_db) + suffix).unlink(missing_ok=True)
         os.replace(tmp_db, root / DB_NAME)
-        return cls.open(root)
+        p = cls.open(root)
+        p.dataset.write_joint_copies()  # the first opening then reads no joint_data.mat
+        return p
 
     @classmethod
     def open(cls, root: str | os.PathLike) -> Project:

@@ -57,6 +57,51 @@ def test_dashboard_numbers_equal_evaluate_and_worst_frame_opens(qtbot, studio):
     np.testing.assert_allclose(widths, np.nan_to_num(raw.total.class_acc[1:]) * 100)
 
 
+def test_scores_are_summed_and_ranked_in_the_worker_not_on_the_gui_thread(qtbot, studio,
+                                                                          monkeypatch):
+    """The totals and the per-frame ranking (tens of ms of numpy over NYU's 8,252 test
+    frames) are computed by the worker that measured; showing them computes nothing."""
+    import threading
+    from functools import cached_property
+
+    from handpose_core.labelling import accuracy
+
+    threads = []
+    total_of = accuracy.accuracy_from_confusion
+
+    def recorded_total(c):
+        threads.append(("total", threading.get_ident()))
+        return total_of(c)
+
+    per_frame = accuracy.MethodScores.__dict__["_per_frame"].func
+
+    def recorded_per_frame(self):
+        threads.append(("per frame", threading.get_ident()))
+        return per_frame(self)
+
+    prop = cached_property(recorded_per_frame)
+    prop.__set_name__(accuracy.MethodScores, "_per_frame")
+    monkeypatch.setattr(accuracy, "accuracy_from_confusion", recorded_total)
+    monkeypatch.setattr(accuracy.MethodScores, "_per_frame", prop)
+    win = studio
+    db = win.dashboard
+    with qtbot.waitSignal(db.scores_ready, timeout=60000) as sig:
+        _click_tab(qtbot, win.tabs, "Evaluation")
+    scores = sig.args[0]
+    gui = threading.get_ident()
+    assert {k for k, _ in threads} == {"total", "per frame"}
+    assert all(t != gui for _, t in threads), "a total or ranking was computed on the GUI thread"
+    n = len(threads)
+    db.show_scores(scores)  # shown again: nothing is computed
+    assert len(threads) == n
+    # the ranking is the per-frame accuracy's, worst first, frames without hand pixels out
+    for m in scores.methods.values():
+        acc = m.per_frame()
+        ranked = sorted((a, i) for i, a in enumerate(acc) if not np.isnan(a))
+        assert [round(a, 12) for _, a in m.worst(len(acc))] == [round(a, 12) for a, _ in ranked]
+        assert {f for f, _ in m.worst(len(acc))} == {m.frame_ids[i] for _, i in ranked}
+
+
 def test_before_compute_a_note_says_what_to_do_and_the_results_replace_it(qtbot, studio):
     win = studio
     db = win.dashboard

@@ -179,3 +179,37 @@ def test_sorting_a_filtered_list_keeps_the_current_frame_selected(qtbot, studio)
         qtbot.keyClick(b.filter_box, Qt.Key_Down)
         b.filter_box.setFocus()
     assert checked > 100
+
+
+def test_a_large_projects_first_frame_comes_before_its_table_rows(qtbot, project_dir,
+                                                                  monkeypatch):
+    """Above ROWS_IN_WORKER_ABOVE frames (NYU's 81,009) the first frame is shown at once
+    and the table's rows, read in a worker, fill the list afterwards, with the current
+    frame's row selected and a change made meanwhile shown."""
+    import app.views.browser as browser
+    from app.main import build_window
+    from handpose_core.project import Project
+
+    monkeypatch.setattr(browser, "ROWS_IN_WORKER_ABOVE", 0)  # these 8 frames count as many
+    project = Project.open(project_dir)
+    first = min(f.id for f in project.frames())
+    win = build_window(project)
+    qtbot.addWidget(win)
+    win.show()
+    b = win.browser
+    assert win.session.frame_id == first  # shown before any row
+    assert not b.rows_ready and b.model.rowCount() == 0
+    assert "reading" in b.count_label.text()
+    win.session.project.set_override(first, False)  # while the rows are on their way
+    qtbot.waitUntil(lambda: b.rows_ready, timeout=30000)
+    assert b.model.rowCount() == N_FRAMES and b.visible_ids()[0] == first
+    assert b.table.selectionModel().currentIndex().row() == 0
+    assert win.session.frame_id == first
+    assert b.count_label.text() == f"{N_FRAMES:,} of {N_FRAMES:,} frames"
+    qtbot.waitUntil(lambda: _override_in_store(project_dir, first)[0] == 0, timeout=5000)
+    row = b.model.row_of(first)
+    qtbot.waitUntil(lambda: b.model.cell(row, 4, Qt.DisplayRole) == "reject", timeout=10000)
+    qtbot.keyClick(b.table, Qt.Key_Down)
+    assert win.session.frame_id == b.visible_ids()[1]
+    qtbot.waitUntil(lambda: win.session.predictor is not None, timeout=60000)
+    win.close()

@@ -156,3 +156,46 @@ def test_joints_are_read_once_per_file_and_again_when_it_changes(tmp_path):
     c = NYUDataset(tmp_path)
     assert np.array_equal(c.joints("test").uvd, uvd + 1.0)
     assert np.array_equal(a.joints("test").uvd, uvd)  # an object keeps what it read
+
+
+def test_a_project_maps_its_joints_from_copies_in_its_cache(tmp_path, monkeypatch):
+    """``Project.create`` writes the joints of each split as .npy copies in the project's
+    cache; opening the project then maps them (one frame's joints without decompressing
+    the whole joint_data.mat). A damaged copy is made again from the .mat, and a rewritten
+    .mat gets new copies in place of the old ones."""
+    import handpose_core.datasets.nyu as nyu
+    from handpose_core.project import Project
+
+    uvd, xyz, _, _ = _random_split(tmp_path / "root", n=4)
+    Project.create(tmp_path / "proj", tmp_path / "root", kind="nyu").close()
+    copies = sorted(p.name for p in (tmp_path / "proj" / "cache").glob("joints_*.npy"))
+    assert len(copies) == 2 and copies[0].startswith("joints_test_")
+    monkeypatch.setattr(nyu, "_JOINTS_CACHE", {})  # as in a new process
+    monkeypatch.setattr(nyu, "_MAPPED", {})
+
+    def no_mat(path):
+        raise AssertionError(f"{path} read although its copies are in the project's cache")
+
+    monkeypatch.setattr(nyu, "read_joint_mat", no_mat)
+    with Project.open(tmp_path / "proj") as p:
+        f = p.frames("test")[2]
+        np.testing.assert_array_equal(p.joints_uvd(f), uvd[0, f.frame - 1])
+        j = p.dataset.joints("test")
+        assert isinstance(j.uvd, np.memmap) and isinstance(j.xyz, np.memmap)
+        np.testing.assert_array_equal(j.xyz, xyz)
+        mine = p.joints_uvd(f)
+        mine[0] = -1.0  # a caller's frame joints are its own: the copy is not written
+        np.testing.assert_array_equal(p.joints_uvd(f), uvd[0, f.frame - 1])
+    monkeypatch.undo()
+    # a copy cut short is made again from the .mat
+    cut = next((tmp_path / "proj" / "cache").glob("joints_*_uvd.npy"))
+    cut.write_bytes(cut.read_bytes()[:200])
+    with Project.open(tmp_path / "proj") as p:
+        np.testing.assert_array_equal(p.dataset.joints("test").uvd, uvd)
+    assert cut.stat().st_size > 200
+    # a rewritten .mat: new copies, the old ones gone
+    write_joint_mat(tmp_path / "root" / "test" / "joint_data.mat", uvd[0] + 1.0, xyz[0])
+    with Project.open(tmp_path / "proj") as p:
+        np.testing.assert_array_equal(p.dataset.joints("test").uvd, uvd + 1.0)
+    now = sorted(p.name for p in (tmp_path / "proj" / "cache").glob("joints_*.npy"))
+    assert len(now) == 2 and not set(now) & set(copies)
