@@ -95,6 +95,10 @@ def main(argv=None) -> int:
         name = win.tabs.tabText(i).replace("&", "").strip().lower().replace(" ", "-")
         win.tabs.setCurrentIndex(i)
         _settle(app, 2.5)
+        panel = win.tabs.widget(i)
+        if hasattr(panel, "scores"):  # the Evaluation tab computes when shown: its result
+            _wait(app, lambda p=panel: p.scores is not None, 600)
+            _settle(app, 1.0)
         path = out / (args.compare_as or "studio.png" if i == 0 else f"studio-{name}.png")
         win.grab().save(str(path))
         saved.append(path)
