@@ -202,7 +202,11 @@ def _worker_state(job: RestoreJob):
 
                 torch.set_num_threads(1)
             _STATE.clear()
-            _STATE.update(key=key, dataset=NYUDataset(job.path(job.dataset_root)),
+            # the project's memory-mapped joint copies (as the stage's Project reads
+            # them), not a private decompression of joint_data.mat in every worker
+            cache = Path(job.project_dir) / "cache"
+            _STATE.update(key=key, dataset=NYUDataset(job.path(job.dataset_root),
+                                                      cache_dir=cache if cache.is_dir() else None),
                           model=load_segnet_model(job.path(job.model)),
                           dictionary=Dictionary.load(job.path(job.dictionary)))
         return _STATE["dataset"], _STATE["model"], _STATE["dictionary"]

@@ -156,3 +156,23 @@ def test_bench_restore_workers_runs_every_path_on_the_same_frames(restored_once,
     assert out["runs"]["workers=1p"]["first_chunk_s"] is not None
     assert out["runs"]["workers=1"]["first_chunk_s"] is None
     assert "restored maps identical on every path" in capsys.readouterr().out
+
+
+def test_a_worker_reads_joints_from_the_projects_memory_mapped_copies(restored_once):
+    # a worker process must not decompress joint_data.mat itself (126 MB at NYU's train
+    # split, once per worker): it maps the project's cached copies, as the stage does
+    from handpose_core.stages import restore_work as work
+
+    project, _ = restored_once
+    job = work.make_job(project, restore_stage.segnet_path(project), project.path("dictionary"),
+                        RestoreSettings())
+    work._STATE.clear()
+    try:
+        ds, _, _ = work._worker_state(job)
+        assert ds.cache_dir == project.root.resolve() / "cache"
+        f = project.frames()[0]
+        assert isinstance(ds.joints(f.split).uvd, np.memmap)
+        np.testing.assert_array_equal(ds.joints_uvd(f.split, f.frame, f.kinect),
+                                      project.joints_uvd(f))
+    finally:
+        work._STATE.clear()
