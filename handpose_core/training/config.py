@@ -69,10 +69,10 @@ class TrainConfig:
     "auto" (CUDA when available, else CPU), "cpu" or "cuda"; ``amp``: on CUDA, training
     steps run under bfloat16 autocast (mixed precision; weights and optimiser stay
     float32; no effect on CPU); ``cpu_amp``: the same on the CPU, where the CPU has
-    bfloat16 instructions (:func:`cpu_bfloat16`; ignored elsewhere). Off by default: it
-    cuts the CPU time of an f_s step by about 40 % and of an f_r step by about a third
-    (docs/measurements.md), but its effect on accuracy over a whole run has not been
-    measured, so it is an option, not the default.
+    bfloat16 instructions (:func:`cpu_bfloat16`; ignored elsewhere). Off in this class;
+    ``pretrain-seg`` turns it on (``stages.pretrain_seg.PRETRAIN_TRAIN``), where a whole
+    run was measured to keep its accuracy; fine-tuning and ``train-reg`` keep float32
+    (their bfloat16 runs were not measured over a whole run; docs/measurements.md).
     """
 
     # Defaults: the bundled fast f_s on a 40k-crop store (see training/segmentation.py).
