@@ -37,9 +37,9 @@ PRETRAIN_TRAIN = TrainConfig(cpu_amp=True)
 """Pre-training's hyper-parameters: the bundled model's recipe (``TrainConfig()``) with
 its steps under CPU bfloat16 autocast where the CPU computes bfloat16 natively (on
 others, and on CUDA, ``cpu_amp`` changes nothing). A whole 6-epoch run in bfloat16
-reached the float32 run's accuracy within the seed spread in half the wall time
-(docs/measurements.md, "The whole pipeline on an idle machine");
-``--set cpu_amp=false`` trains in float32, as the bundled model was."""
+landed within the float32 runs' seed spread in less time (docs/measurements.md, "The
+defaults on an idle machine, before and after"); ``--set cpu_amp=false`` trains in
+float32, as the bundled model was."""
 
 
 @dataclass(frozen=True)
