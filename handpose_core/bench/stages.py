@@ -46,7 +46,8 @@ def add_arguments(parser) -> None:
                         "(wall, CPU, peak memory, headline) instead of the per-frame path")
     parser.add_argument("--quick", action="store_true",
                         help="with --stages: scaled-down settings (a smoke run of a few "
-                        "minutes; the defaults take one to two hours on 2 cores)")
+                        "minutes; the defaults take about 20 minutes on an idle 2-core machine, "
+                        "docs/measurements.md)")
     parser.add_argument("--dir", default=None,
                         help="with --stages: create the project here and keep it "
                         "(default: a temporary folder, removed afterwards)")
