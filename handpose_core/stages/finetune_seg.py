@@ -321,7 +321,7 @@ def run(project, settings: FinetuneSegSettings = FinetuneSegSettings(), *, progr
         n_joint = len(frames) if use_joints else 0
         report = {"stage": NAME, "checkpoint": str(ckpt), "base": str(base),
                   "settings": {k: v for k, v in asdict(settings).items() if k != "train"},
-                  "train": config.to_dict(), "frames_used": n_used,
+                  "train": result.train, "sessions": result.sessions, "frames_used": n_used,
                   "frames_accepted": int(accepted.sum()), "joint_frames": n_joint,
                   "synthetic_used": int(n_syn), "weak_pixels_ignored": int(ignored),
                   "epochs": result.epochs, "steps": result.steps,

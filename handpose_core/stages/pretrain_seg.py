@@ -98,7 +98,9 @@ def run(project, settings: PretrainSegSettings = PretrainSegSettings(), *, progr
             "demo_version": (int(project.meta.get("demo_version", 1)) if project.kind == "demo"
                              else None),
             "settings": {k: v for k, v in asdict(settings).items() if k != "train"},
-            "train": config.to_dict(), "epochs": result.epochs, "steps": result.steps,
+            # the settings the weights were trained under (a run found done keeps its own)
+            "train": result.train, "sessions": result.sessions, "epochs": result.epochs,
+            "steps": result.steps,
             "elapsed_s": result.elapsed_s, "already_done": result.already_done,
             "resumed_from_step": result.resumed_from_step,
             "synthetic_heldout": {"frames": len(test), **syn.to_dict()},
@@ -136,7 +138,8 @@ def export_bundle(report: dict, path: str | os.PathLike, *, command: str) -> Pat
     os.replace(tmp, path)
     manifest = {
         "file": path.name, "made": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command,
-        "settings": report["settings"], "train": report["train"], "epochs": report["epochs"],
+        "settings": report["settings"], "train": report["train"],
+        "sessions": report.get("sessions", []), "epochs": report["epochs"],
         "steps": report["steps"], "elapsed_s": report["elapsed_s"],
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "python": platform.python_version()},

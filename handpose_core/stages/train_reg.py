@@ -321,7 +321,8 @@ def run(project, settings: TrainRegSettings = TrainRegSettings(), *, progress=No
         report = {"stage": NAME, "variant": v, "title": VARIANT_TITLES[v],
                   "checkpoint": str(ckpt), "settings": {k: val for k, val in
                                                        asdict(settings).items() if k != "train"},
-                  "train": config.to_dict(), "epochs": result.epochs, "steps": result.steps,
+                  "train": result.train, "sessions": result.sessions, "epochs": result.epochs,
+                  "steps": result.steps,
                   "elapsed_s": result.elapsed_s, "already_done": result.already_done,
                   "val": result.metrics, "test": test}
         write_json_atomic(out / "eval.json", report)

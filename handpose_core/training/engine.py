@@ -43,7 +43,7 @@ from ..errors import BadInput
 from ..fileio import remove_stale_temporaries, write_toml
 from ..nets.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ..progress import Cancelled, ProgressFn, check_cancel
-from .config import TrainConfig, cpu_bfloat16
+from .config import RUNTIME_FIELDS, TrainConfig, cpu_bfloat16
 
 
 class Task(Protocol):
@@ -91,6 +91,12 @@ class TrainResult:
     resumed: bool = False
     already_done: bool = False
     resumed_from_step: int = 0
+    # The training settings the weights were trained under, as the checkpoint saved them
+    # (for a run found already done: not the settings asked for now), and one entry per
+    # session that trained: its first step and its runtime settings (``RUNTIME_FIELDS``,
+    # which may change on resume), with the device and autocast it really used.
+    train: dict = field(default_factory=dict)
+    sessions: list = field(default_factory=list)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -185,6 +191,7 @@ class _Loop:
     loss_n: int = 0
     elapsed_s: float = 0.0  # training time over all sessions of this run
     last_val: dict = field(default_factory=dict)
+    sessions: list = field(default_factory=list)  # see TrainResult.sessions
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -250,10 +257,10 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
                          "processes; raise batch_size or lower --nproc")
     model = task.model.to(device)
     optimizer = make_optimizer(model, config)
-    loop, resumed = _Loop(), False
+    loop, resumed, trained_under = _Loop(), False, config.to_dict()
     net_dict = task.model_config.to_dict()
     if resume and last_path.exists():
-        loop = _restore(last_path, task, config, net_dict, model, optimizer)
+        loop, trained_under = _restore(last_path, task, config, net_dict, model, optimizer)
         resumed = True
     elif not resume and writer:
         best_path.unlink(missing_ok=True)
@@ -265,7 +272,7 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
     if resumed and loop.epoch >= config.epochs:
         if not writer:
             raise dd.RankDone
-        return _result(out, loop, resumed, already_done=True)
+        return _result(out, loop, resumed, trained_under, already_done=True)
     start_step = loop.step
     if writer:
         write_toml(out / "config.toml", toml)
@@ -274,6 +281,12 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
         log = _NoLog()
     amp = config.amp and device.type == "cuda"
     cpu_amp = config.cpu_amp and device.type == "cpu" and cpu_bfloat16()
+    if loop.sessions and loop.sessions[-1].get("from_step") == loop.step:
+        loop.sessions.pop()  # that session stopped before its first step
+    loop.sessions.append({"from_step": loop.step,
+                          **{f: getattr(config, f) for f in RUNTIME_FIELDS},
+                          "device_used": str(device), "processes": n_proc,
+                          "bfloat16": bool(amp or cpu_amp)})
     step_model, bn = model, []
     if n_proc > 1:
         bn = dd.globalise_batchnorm(model)
@@ -384,7 +397,7 @@ def _run(task: Task, config: TrainConfig, out: Path, progress, cancel,
         log.close()
     if not writer:
         raise dd.RankDone
-    return _result(out, loop, resumed, resumed_from_step=start_step)
+    return _result(out, loop, resumed, config.to_dict(), resumed_from_step=start_step)
 
 
 class _NoLog:
@@ -401,17 +414,20 @@ def _epoch_float(loop: _Loop, task: Task) -> float:
     return loop.epoch + loop.batch / max(1, task.steps_per_epoch)
 
 
-def _result(out: Path, loop: _Loop, resumed: bool, *, already_done: bool = False,
-            resumed_from_step: int = 0) -> TrainResult:
+def _result(out: Path, loop: _Loop, resumed: bool, train: dict, *,
+            already_done: bool = False, resumed_from_step: int = 0) -> TrainResult:
     best = out / "best.pt"
     return TrainResult(out, out / "last.pt", best if best.exists() else None, loop.epoch,
                        loop.step, loop.best if math.isfinite(loop.best) else math.nan,
                        loop.best_epoch, dict(loop.last_val), loop.elapsed_s, resumed,
-                       already_done, resumed_from_step)
+                       already_done, resumed_from_step, dict(train),
+                       [dict(x) for x in loop.sessions])
 
 
 def _restore(path: Path, task: Task, config: TrainConfig, net_dict: dict, model: nn.Module,
-             optimizer: torch.optim.Optimizer) -> _Loop:
+             optimizer: torch.optim.Optimizer) -> tuple[_Loop, dict]:
+    """The loop state saved in ``path`` and the training settings saved with it (those
+    of the last session that trained), after checking that ``config`` may resume it."""
     ck = load_checkpoint(path, architecture=task.architecture)
     extra = ck.get("extra") or {}
     if extra.get("stage") != task.stage or "loop" not in extra or "train" not in extra:
@@ -433,4 +449,10 @@ def _restore(path: Path, task: Task, config: TrainConfig, net_dict: dict, model:
     if extra.get("torch_rng") is not None:
         torch.set_rng_state(extra["torch_rng"])
     loop = _Loop(**{k: v for k, v in extra["loop"].items() if k in _Loop.__dataclass_fields__})
-    return loop
+    if not isinstance(loop.sessions, list) or not all(isinstance(x, dict) for x in loop.sessions):
+        raise BadInput(f"{path}: the checkpoint's list of training sessions is not a list of "
+                       "records; start without resume or choose another folder")
+    if not loop.sessions:  # saved before sessions were recorded: only the last one is known
+        loop.sessions = [{"from_step": None, **{f: getattr(old, f) for f in RUNTIME_FIELDS},
+                          "recorded": False}]
+    return loop, old.to_dict()

@@ -30,8 +30,9 @@ TINY = ["--samples", "96", "--epochs", "1", "--set", "test_samples=32", "--set",
 
 
 def test_pretrain_seg_then_evaluate(tiny_demo, capsys, tmp_path):
+    # float32 (the stage's default is bfloat16 where the CPU has it)
     rc = main(["train", "pretrain-seg", "--project", str(tiny_demo), *TINY, "--json",
-               "--export-bundle", str(tmp_path / "m.pt")])
+               "--set", "cpu_amp=false", "--export-bundle", str(tmp_path / "m.pt")])
     assert rc == 0
     rep = json.loads(capsys.readouterr().out)
     manifest = json.loads((tmp_path / "m.json").read_text())
@@ -59,6 +60,14 @@ def test_pretrain_seg_then_evaluate(tiny_demo, capsys, tmp_path):
     # a finished run is not trained again, and says so
     assert main(["train", "pretrain-seg", "--project", str(tiny_demo), *TINY]) == 0
     assert "already trained" in capsys.readouterr().out
+    # ... and its report, run again under the default bfloat16, says what the weights
+    # were trained under, as the bundle's manifest does, not the settings asked for now
+    assert main(["train", "pretrain-seg", "--project", str(tiny_demo), *TINY, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["already_done"] and again["train"]["cpu_amp"] is False
+    assert manifest["train"]["cpu_amp"] is False and again["sessions"] == manifest["sessions"]
+    assert [s["from_step"] for s in again["sessions"]] == [0]
+    assert again["sessions"][0]["cpu_amp"] is False and not again["sessions"][0]["bfloat16"]
 
 
 def test_bad_settings_exit_2_naming_them(tiny_demo, capsys):

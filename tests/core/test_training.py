@@ -18,6 +18,7 @@ from handpose_core.nets.inference import predict_labels
 from handpose_core.progress import Cancelled
 from handpose_core.training import TrainConfig, read_metrics, train_segmentation
 from handpose_core.training.augment import augment
+from handpose_core.training.config import RUNTIME_FIELDS
 from handpose_core.training.segmentation import split_indices
 
 SMALL = SegNetConfig("fast", 48, channels=(4, 8, 16), hidden=8)
@@ -273,6 +274,41 @@ def test_cancel_keeps_checkpoint_and_resume_matches_uninterrupted(tmp_path):
 
     again = train_segmentation(store, cfg(), tmp_path / "cut", net=SMALL, val_fraction=0.25)
     assert again.steps == full.steps and again.already_done  # finished: nothing to do
+
+
+def test_a_run_reports_the_settings_its_weights_were_trained_under(tmp_path):
+    """Runtime settings (threads, device, autocast) may change on resume; the result
+    lists each session's, and a run found finished reports the settings it was trained
+    under, not those asked for now (a float32 run is not reported as bfloat16)."""
+    store = make_store(tmp_path / "store", 64)
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        train_segmentation(store, cfg(num_threads=1), tmp_path / "run", net=SMALL,
+                           val_fraction=0.25, cancel=cancel,
+                           progress=lambda done, total, msg: done == 4 and cancel.set())
+    res = train_segmentation(store, cfg(num_threads=2), tmp_path / "run", net=SMALL,
+                             val_fraction=0.25)
+    assert res.resumed and res.train == cfg(num_threads=2).to_dict()
+    assert [(s["from_step"], s["num_threads"]) for s in res.sessions] == [(0, 1), (4, 2)]
+    assert all(s["device_used"] == "cpu" and not s["bfloat16"] for s in res.sessions)
+
+    again = train_segmentation(store, cfg(num_threads=1, cpu_amp=True), tmp_path / "run",
+                               net=SMALL, val_fraction=0.25)
+    assert again.already_done and again.train == res.train
+    assert again.train["cpu_amp"] is False and again.sessions == res.sessions
+
+    # a checkpoint saved before sessions were recorded: only its last one is known
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    del ck["extra"]["loop"]["sessions"]
+    torch.save(ck, tmp_path / "run" / "last.pt")
+    old = train_segmentation(store, cfg(), tmp_path / "run", net=SMALL, val_fraction=0.25)
+    assert old.already_done and old.sessions == [
+        {"from_step": None, **{k: res.train[k] for k in RUNTIME_FIELDS}, "recorded": False}]
+
+    ck["extra"]["loop"]["sessions"] = "garbled"
+    torch.save(ck, tmp_path / "run" / "last.pt")
+    with pytest.raises(ValueError, match=r"last\.pt: the checkpoint's list of training sessions"):
+        train_segmentation(store, cfg(), tmp_path / "run", net=SMALL, val_fraction=0.25)
 
 
 def test_resume_refuses_other_settings_and_restart_starts_over(tmp_path):
