@@ -144,7 +144,7 @@ def run(args) -> int:
                                progress=TerminalProgress(stage.name) if rank == 0 else None,
                                cancel=cancel)
         except dd.RankDone:
-            dd.finish()
+            dd.finish(together=True)  # meets rank 0's below
             return 0
         except (Cancelled, KeyboardInterrupt):
             print(f"{label}: cancelled; finished work is kept and the next run continues "
@@ -153,8 +153,10 @@ def run(args) -> int:
         except (BadInput, FileNotFoundError) as e:  # a bug (ValueError) is exit 1
             print(f"{label}: {e}", file=sys.stderr)
             return 2
+        else:
+            dd.finish(together=True)  # rank 0 done: every process leaves the group at once
         finally:
-            dd.finish()  # leave the process group (distributed runs; no-op otherwise)
+            dd.finish()  # leave the process group on any other way out (no-op if left)
     if stage.name == "pretrain-seg" and getattr(args, "export_bundle", None):
         from ..stages.pretrain_seg import export_bundle
 

@@ -93,10 +93,23 @@ def rank0_ready() -> None:
         dist.barrier()
 
 
-def finish() -> None:
+def finish(*, together: bool = False) -> None:
+    """Leave the process group. ``together``: this process ended its work normally and
+    every other one calls this too, so they meet at a barrier first and tear the group
+    down at the same time; a process that tears its connections down while another still
+    uses them can abort in the library's teardown after its work is done, and torchrun
+    then reports the run failed (docs/testing.md, "Full runs, fourth session"). If the
+    barrier fails, another process has left on an error path, which it reports itself.
+    Without ``together`` (an error path: another process may be gone) there is no
+    barrier."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if together:
+            try:
+                dist.barrier()
+            except RuntimeError:  # DistBackendError: the others did not come
+                pass
         dist.destroy_process_group()
 
 

@@ -3,6 +3,7 @@ random data set, in as many processes as torchrun starts. ``python _ddp_job.py O
 
 from __future__ import annotations
 
+import faulthandler
 import sys
 
 import numpy as np
@@ -51,6 +52,7 @@ def train_regressor(out: str):
 
 
 if __name__ == "__main__":
+    faulthandler.enable()  # an abort prints each thread's Python stack
     dd.init_from_env("cpu")
     for fn, sub in ((train, "seg"), (train_regressor, "reg")):
         dd.wait_for_rank0()
@@ -58,4 +60,4 @@ if __name__ == "__main__":
             fn(f"{sys.argv[1]}/{sub}")
         except dd.RankDone:
             pass
-    dd.finish()
+    dd.finish(together=True)
